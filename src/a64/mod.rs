@@ -1,0 +1,10 @@
+//! Pure A64 architecture knowledge shared by every layer: register names, PSTATE and ESR
+//! fields, debug-register encoders, instruction decoding for emulation, the stage-1 walker.
+//!
+//! Must not depend on any other kvmdbg module, on I/O, or on `unsafe`.
+
+pub mod esr;
+pub mod pstate;
+pub mod regs;
+
+pub use regs::{sys, Reg, SysReg};

@@ -1,0 +1,41 @@
+//! PSTATE / SPSR_ELx bit fields (Arm ARM C5.2.18 "SPSR_EL1", D1.4 "Process state, PSTATE").
+//!
+//! Pure constants and helpers; no I/O.
+
+/// Negative, Zero, Carry, oVerflow flags: SPSR bits 31..28.
+pub const N: u64 = 1 << 31;
+pub const Z: u64 = 1 << 30;
+pub const C: u64 = 1 << 29;
+pub const V: u64 = 1 << 28;
+pub const NZCV_MASK: u64 = 0xf << 28;
+/// Software Step: SPSR bit 21 (Arm ARM D2.12 "Software Step exceptions").
+pub const SS: u64 = 1 << 21;
+/// Illegal Execution state: bit 20.
+pub const IL: u64 = 1 << 20;
+/// Branch type (BTI): bits 11..10.
+pub const BTYPE_MASK: u64 = 0b11 << 10;
+/// Interrupt masks: Debug, SError, IRQ, FIQ at bits 9..6.
+pub const D: u64 = 1 << 9;
+pub const A: u64 = 1 << 8;
+pub const I: u64 = 1 << 7;
+pub const F: u64 = 1 << 6;
+pub const DAIF_MASK: u64 = 0xf << 6;
+/// M[3:0]: exception level and stack pointer selection.
+pub const M_MASK: u64 = 0xf;
+pub const MODE_EL0T: u64 = 0b0000;
+pub const MODE_EL1T: u64 = 0b0100;
+pub const MODE_EL1H: u64 = 0b0101;
+
+/// PSTATE after `KVM_ARM_VCPU_INIT` and at QEMU's bare-metal entry: EL1h with DAIF masked
+/// (observed 0x3c5 on KVM 6.1; `arch/arm64/kvm/reset.c` VCPU_RESET_PSTATE_EL1).
+pub const RESET_EL1H_DAIF: u64 = DAIF_MASK | MODE_EL1H;
+
+/// The exception level encoded in M[3:2].
+pub fn el(pstate: u64) -> u8 {
+    ((pstate >> 2) & 3) as u8
+}
+
+/// True when SP_ELx (not SP_EL0) is the stack pointer in use (M[0] = 1, at EL1 or above).
+pub fn uses_sp_elx(pstate: u64) -> bool {
+    el(pstate) > 0 && pstate & 1 == 1
+}

@@ -1,0 +1,234 @@
+//! The backend boundary: a small, A64-typed interface to a virtual machine and its vCPUs.
+//!
+//! Owns the `Vm`/`Vcpu` traits, the owned exit enum, the guest-debug configuration and the
+//! capability report. Two implementations live below: `kvm` (real KVM, aarch64 Linux hosts
+//! only) and `model` (a software vCPU that behaves like KVM exit for exit, any host).
+//!
+//! Must not depend on `machine`, `debug` or `gdb`. No KVM type appears outside `backend/kvm`.
+
+mod error;
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+pub mod kvm;
+
+pub use error::BackendError;
+
+use std::sync::Arc;
+
+use vm_memory::GuestMemoryMmap;
+
+use crate::a64::Reg;
+
+/// Result alias for backend operations.
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Kvm,
+    Model,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Kvm => "kvm",
+            BackendKind::Model => "model",
+        }
+    }
+}
+
+/// Physical addresses of the interrupt controller (QEMU `virt` board: `hw/arm/virt.c`
+/// `base_memmap[VIRT_GIC_DIST]` = 0x0800_0000, `VIRT_GIC_REDIST` = 0x080A_0000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GicLayout {
+    pub dist_base: u64,
+    pub redist_base: u64,
+    /// Size of the redistributor region: 2 x 64 KiB frames per vCPU (GICv3 architecture
+    /// specification 12.10 "The GIC Redistributor register map").
+    pub redist_size: u64,
+}
+
+/// What a VM is created with.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// Number of vCPUs (vCPU 0 boots; the others start powered off until PSCI CPU_ON).
+    pub vcpus: usize,
+    pub gic: GicLayout,
+    /// Ask the backend to report data aborts without a valid syndrome to the VMM
+    /// (`KVM_CAP_ARM_NISV_TO_USER`, KVM api.rst 7.19) instead of failing the run.
+    pub nisv_to_user: bool,
+}
+
+/// What a backend can do, probed once per VM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub backend: &'static str,
+    /// Number of hardware breakpoint slots (`KVM_CAP_GUEST_DEBUG_HW_BPS`).
+    pub hw_breakpoints: u32,
+    /// Number of hardware watchpoint slots (`KVM_CAP_GUEST_DEBUG_HW_WPS`).
+    pub hw_watchpoints: u32,
+    /// `KVM_CAP_SET_GUEST_DEBUG`.
+    pub guest_debug: bool,
+    /// `KVM_CAP_ARM_NISV_TO_USER`.
+    pub nisv_to_user: bool,
+    /// Maximum IPA size in bits (`KVM_CAP_ARM_VM_IPA_SIZE`).
+    pub ipa_bits: u32,
+    /// `KVM_CAP_IMMEDIATE_EXIT`.
+    pub immediate_exit: bool,
+    /// `KVM_GET_API_VERSION`, or 0 for the model.
+    pub api_version: i32,
+    /// Preferred vCPU target (`KVM_ARM_PREFERRED_TARGET`), if any.
+    pub preferred_target: Option<u32>,
+}
+
+/// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.86, arm64 part).
+///
+/// Register values are written exactly as the architecture defines them (DBGBCR<n>_EL1 etc.,
+/// Arm ARM D19.3); the debug layer computes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestDebug {
+    /// `KVM_GUESTDBG_ENABLE`: the VMM owns debug exceptions.
+    pub enable: bool,
+    /// `KVM_GUESTDBG_SINGLESTEP`.
+    pub single_step: bool,
+    /// `KVM_GUESTDBG_USE_SW_BP`: BRK exits to the VMM.
+    pub sw_breakpoints: bool,
+    /// `KVM_GUESTDBG_USE_HW`: the bcr/bvr/wcr/wvr values below are loaded.
+    pub hw: bool,
+    pub bcr: [u64; 16],
+    pub bvr: [u64; 16],
+    pub wcr: [u64; 16],
+    pub wvr: [u64; 16],
+}
+
+/// Why a system event exit happened (`KVM_EXIT_SYSTEM_EVENT`, KVM api.rst 5 "kvm_run").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemEvent {
+    /// PSCI SYSTEM_OFF.
+    Shutdown,
+    /// PSCI SYSTEM_RESET.
+    Reset,
+    /// Guest crash report.
+    Crash,
+    /// Some other event type the backend reported.
+    Other(u32),
+}
+
+/// Why `Vcpu::run` returned. Owned; borrows nothing from the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VcpuExit {
+    /// A load from an address outside RAM with a valid syndrome. The PC is AT the access.
+    /// Complete it with [`Vcpu::set_mmio_data`] before the next `run`, which then writes the
+    /// register and advances the PC (KVM: `kvm_handle_mmio_return`).
+    MmioRead { addr: u64, len: usize },
+    /// A store to an address outside RAM with a valid syndrome; `data[..len]` little-endian.
+    /// The PC is AT the access and advances on the next `run`.
+    MmioWrite {
+        addr: u64,
+        len: usize,
+        data: [u8; 8],
+    },
+    /// A data abort outside RAM without a valid syndrome (`KVM_EXIT_ARM_NISV`): the VMM must
+    /// emulate the instruction at PC and any change to the processing state.
+    Nisv { fault_ipa: u64, esr_iss: u64 },
+    /// A debug exception routed to the VMM (`KVM_EXIT_DEBUG`): the full ESR (hsr | hsr_high)
+    /// and FAR (valid for watchpoints only).
+    Debug { esr: u64, far: u64 },
+    /// `KVM_EXIT_SYSTEM_EVENT`.
+    SystemEvent(SystemEvent),
+    /// An HVC/SMC forwarded to userspace (`KVM_EXIT_HYPERCALL`); PC already past it.
+    Hypercall { nr: u64, smc: bool, imm: u16 },
+    /// The run was interrupted by a kick (immediate exit or signal).
+    Interrupted,
+    /// The vCPU is waiting (WFI) and nothing can ever wake it (model only).
+    Idle,
+    /// The backend failed the run in a way the guest caused (e.g. an access outside RAM that
+    /// cannot be emulated); the message says what happened.
+    InternalError(String),
+}
+
+/// Wakes a vCPU thread out of `run`. Cheap to clone; callable from any thread.
+pub trait Kick: Send + Sync {
+    fn kick(&self);
+}
+
+/// One vCPU. Owned by one thread; `run` blocks until an exit.
+pub trait Vcpu: Send {
+    /// The vCPU index (0 = boot CPU); MPIDR affinity is derived from it.
+    fn index(&self) -> usize;
+    /// Reads one register. `V(n)` returns all 128 bits; others are zero-extended.
+    fn get_reg(&mut self, reg: Reg) -> Result<u128>;
+    /// Writes one register (`V(n)` takes 128 bits; others use the low bits).
+    fn set_reg(&mut self, reg: Reg, value: u128) -> Result<()>;
+    /// Registers of this vCPU that can be read (KVM: `KVM_GET_REG_LIST`).
+    fn reg_list(&mut self) -> Result<Vec<Reg>>;
+    /// Enters the guest until the next exit.
+    fn run(&mut self) -> Result<VcpuExit>;
+    /// Supplies the data for the last `MmioRead` exit (little-endian, its `len` bytes).
+    fn set_mmio_data(&mut self, data: &[u8]) -> Result<()>;
+    /// Loads the guest-debug configuration.
+    fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()>;
+    /// A handle that interrupts `run` from another thread.
+    fn kicker(&self) -> Arc<dyn Kick>;
+
+    /// Reads a register that is at most 64 bits wide.
+    fn get(&mut self, reg: Reg) -> Result<u64> {
+        Ok(self.get_reg(reg)? as u64)
+    }
+    /// Writes a register that is at most 64 bits wide.
+    fn set(&mut self, reg: Reg, value: u64) -> Result<()> {
+        self.set_reg(reg, value as u128)
+    }
+}
+
+/// A virtual machine: memory, interrupt controller, vCPU factory.
+pub trait Vm: Send + Sync {
+    fn caps(&self) -> &Caps;
+    /// Creates vCPU `index`; vCPU 0 starts runnable at reset state, others powered off.
+    fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>>;
+    /// Called once after every vCPU exists (KVM: vGIC `KVM_DEV_ARM_VGIC_CTRL_INIT`).
+    fn finalize(&self) -> Result<()>;
+}
+
+/// Capabilities of the host's KVM without creating a VM, or an error saying why it is not
+/// usable (`kvmdbg info`).
+pub fn probe_kvm() -> Result<Caps> {
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    {
+        kvm::probe()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "aarch64")))]
+    {
+        Err(BackendError::Unavailable(format!(
+            "KVM backend needs an aarch64 Linux host (this is {})",
+            std::env::consts::ARCH
+        )))
+    }
+}
+
+/// Creates a VM on the chosen backend over `mem` (RAM regions; everything else is MMIO).
+pub fn create_vm(kind: BackendKind, mem: &GuestMemoryMmap, cfg: &VmConfig) -> Result<Box<dyn Vm>> {
+    match kind {
+        #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+        BackendKind::Kvm => Ok(Box::new(kvm::KvmVm::new(mem, cfg)?)),
+        #[cfg(not(all(target_os = "linux", target_arch = "aarch64")))]
+        BackendKind::Kvm => {
+            let _ = (mem, cfg);
+            Err(probe_kvm().unwrap_err())
+        }
+        BackendKind::Model => Err(BackendError::Unavailable(
+            "the model backend is not built yet".into(),
+        )),
+    }
+}
+
+/// Picks KVM when this host is aarch64 with a usable /dev/kvm, else the model.
+pub fn auto_kind() -> BackendKind {
+    match probe_kvm() {
+        Ok(_) => BackendKind::Kvm,
+        Err(e) => {
+            log::info!("KVM not usable ({e}); using the model backend");
+            BackendKind::Model
+        }
+    }
+}

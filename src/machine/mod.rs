@@ -1,0 +1,1 @@
+//! The machine: memory map, loader, devices, vCPU threads.
