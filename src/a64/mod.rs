@@ -4,6 +4,7 @@
 //! Must not depend on any other kvmdbg module, on I/O, or on `unsafe`.
 
 pub mod esr;
+pub mod ldst;
 pub mod pstate;
 pub mod regs;
 
