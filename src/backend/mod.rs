@@ -7,6 +7,8 @@
 //! Must not depend on `machine`, `debug` or `gdb`. No KVM type appears outside `backend/kvm`.
 
 mod error;
+#[cfg(test)]
+pub mod fake;
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 pub mod kvm;
 

@@ -3,6 +3,9 @@
 use super::*;
 use crate::machine::memory::allocate;
 
+/// ELF e_machine for AArch64 (ELF for the Arm 64-bit Architecture, 5.1 "ELF header").
+const AARCH64: u16 = 183;
+
 /// Builds a little-endian ELF64 executable with one PT_LOAD per (paddr, data, memsz).
 fn elf(machine: u16, entry: u64, segs: &[(u64, &[u8], u64)]) -> Vec<u8> {
     let phoff = 64u64;
@@ -22,7 +25,7 @@ fn elf(machine: u16, entry: u64, segs: &[(u64, &[u8], u64)]) -> Vec<u8> {
     out.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
     let mut off = data_off;
     for (paddr, data, memsz) in segs {
-        out.extend_from_slice(&PT_LOAD.to_le_bytes()); // p_type
+        out.extend_from_slice(&1u32.to_le_bytes()); // p_type PT_LOAD
         out.extend_from_slice(&7u32.to_le_bytes()); // p_flags RWX
         out.extend_from_slice(&off.to_le_bytes()); // p_offset
         out.extend_from_slice(&paddr.to_le_bytes()); // p_vaddr
@@ -53,7 +56,7 @@ fn elf_segments_land_at_physical_addresses_and_bss_is_zeroed() {
         .unwrap();
     let code = 0xd503_201fu32.to_le_bytes(); // nop
     let img = elf(
-        EM_AARCH64,
+        AARCH64,
         RAM_BASE + 0x1000,
         &[(RAM_BASE + 0x1000, &code, 16)],
     );
@@ -75,12 +78,12 @@ fn raw_binary_goes_to_ram_base() {
 #[test]
 fn segment_outside_ram_is_rejected() {
     let mem = ram();
-    let img = elf(EM_AARCH64, 0x1000, &[(0x1000, &[0; 4], 4)]);
+    let img = elf(AARCH64, 0x1000, &[(0x1000, &[0; 4], 4)]);
     assert!(matches!(
         load(&mem, &img),
         Err(MachineError::SegmentOutsideRam { index: 0, .. })
     ));
-    let img = elf(EM_AARCH64, RAM_BASE, &[(RAM_BASE + (2 << 20) - 2, &[0; 4], 4)]);
+    let img = elf(AARCH64, RAM_BASE, &[(RAM_BASE + (2 << 20) - 2, &[0; 4], 4)]);
     assert!(matches!(
         load(&mem, &img),
         Err(MachineError::SegmentOutsideRam { .. })
@@ -92,7 +95,7 @@ fn wrong_machine_and_truncated_files_are_rejected() {
     let mem = ram();
     let x86 = elf(62, RAM_BASE, &[(RAM_BASE, &[0; 4], 4)]);
     assert!(matches!(load(&mem, &x86), Err(MachineError::BadElf(_))));
-    let good = elf(EM_AARCH64, RAM_BASE, &[(RAM_BASE, &[1; 64], 64)]);
+    let good = elf(AARCH64, RAM_BASE, &[(RAM_BASE, &[1; 64], 64)]);
     for cut in [4, 20, 63, 100, good.len() - 1] {
         assert!(
             matches!(load(&mem, &good[..cut]), Err(MachineError::BadElf(_))),

@@ -2,7 +2,7 @@
 //!
 //! Owns the single RAM region at [`RAM_BASE`]; everything outside it is MMIO.
 
-use vm_memory::{GuestAddress, GuestMemory, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use super::error::{MachineError, Result};
 use super::layout::{MAX_RAM_SIZE, MIN_RAM_SIZE, RAM_BASE};

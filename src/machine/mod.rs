@@ -1,1 +1,139 @@
-//! The machine: memory map, loader, devices, vCPU threads.
+//! The machine: memory map, loader, device tree, devices, vCPU threads and the run loop.
+//!
+//! Owns everything between the CLI and the backend: it builds a QEMU `virt`-compatible
+//! machine on a backend, loads firmware, runs one thread per vCPU and turns exits into device
+//! accesses or a machine stop. Must not depend on gdbstub types.
+
+pub mod bus;
+pub mod emulate;
+mod error;
+pub mod exit;
+pub mod fdt;
+pub mod guest_mem;
+pub mod layout;
+pub mod loader;
+pub mod memory;
+pub mod pl011;
+mod run;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::a64::Reg;
+use crate::backend::{self, BackendKind, Caps, Vcpu, Vm, VmConfig};
+
+pub use error::{MachineError, Result};
+pub use exit::Stop;
+pub use run::Outcome;
+
+use bus::Bus;
+use guest_mem::GuestView;
+use loader::LoadedImage;
+
+/// Where canonical exit-trace lines go (`--trace-exits`).
+pub type TraceSink = Arc<Mutex<dyn Write + Send>>;
+
+/// How to build the machine.
+pub struct MachineConfig {
+    pub backend: BackendKind,
+    pub vcpus: usize,
+    pub ram_size: u64,
+    /// Receives the UART's output.
+    pub uart_out: Box<dyn Write + Send>,
+    /// Receives one canonical line per vCPU exit, if set.
+    pub trace: Option<TraceSink>,
+}
+
+/// A built machine, ready to run.
+pub struct Machine {
+    vm: Box<dyn Vm>,
+    vcpus: Vec<Box<dyn Vcpu>>,
+    view: GuestView,
+    bus: Arc<Bus>,
+    image: LoadedImage,
+    dtb_addr: u64,
+    trace: Option<TraceSink>,
+}
+
+impl Machine {
+    /// Builds the machine and loads `firmware` (ELF or raw binary).
+    pub fn new(cfg: MachineConfig, firmware: &[u8]) -> Result<Machine> {
+        if cfg.vcpus == 0 || cfg.vcpus > layout::MAX_VCPUS {
+            return Err(MachineError::VcpuCount(cfg.vcpus, layout::MAX_VCPUS));
+        }
+        let mem = memory::allocate(cfg.ram_size)?;
+        let image = loader::load(&mem, firmware)?;
+        let dtb = fdt::build(&fdt::FdtConfig {
+            ram_size: cfg.ram_size,
+            vcpus: cfg.vcpus,
+        })?;
+        let dtb_addr = place_dtb(&mem, &image, &dtb)?;
+        let vm = backend::create_vm(
+            cfg.backend,
+            &mem,
+            &VmConfig {
+                vcpus: cfg.vcpus,
+                gic: layout::gic_layout(cfg.vcpus),
+                nisv_to_user: true,
+            },
+        )?;
+        let mut vcpus = Vec::with_capacity(cfg.vcpus);
+        for i in 0..cfg.vcpus {
+            vcpus.push(vm.create_vcpu(i)?);
+        }
+        vm.finalize()?;
+        let boot = &mut vcpus[0];
+        boot.set(Reg::Pc, image.entry)?;
+        boot.set(Reg::X(0), dtb_addr)?;
+        let mut bus = Bus::new();
+        let uart = Arc::new(Mutex::new(pl011::Pl011::new(cfg.uart_out)));
+        bus.add(layout::UART_BASE, layout::UART_SIZE, uart);
+        Ok(Machine {
+            vm,
+            vcpus,
+            view: GuestView::new(mem),
+            bus: Arc::new(bus),
+            image,
+            dtb_addr,
+            trace: cfg.trace,
+        })
+    }
+
+    pub fn caps(&self) -> &Caps {
+        self.vm.caps()
+    }
+
+    pub fn image(&self) -> &LoadedImage {
+        &self.image
+    }
+
+    pub fn dtb_addr(&self) -> u64 {
+        self.dtb_addr
+    }
+
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        self.view.mem()
+    }
+
+    /// Runs every vCPU on its own thread until the guest powers off, resets or faults.
+    pub fn run(self) -> Result<Outcome> {
+        run::run_all(self.vcpus, self.view, self.bus, self.trace)
+    }
+}
+
+/// Places the DTB at the top of RAM, 4 KiB aligned (the arm64 boot protocol only asks for
+/// 8-byte alignment; the top keeps it away from images loaded low), and checks it does not
+/// overlap the image.
+fn place_dtb(mem: &GuestMemoryMmap, image: &LoadedImage, dtb: &[u8]) -> Result<u64> {
+    let end = memory::ram_end(mem);
+    let size = (dtb.len() as u64 + 0xfff) & !0xfff;
+    let addr = end - size;
+    if addr < image.end || addr < layout::RAM_BASE {
+        return Err(MachineError::NoRoomForDtb { size: dtb.len() });
+    }
+    mem.write_slice(dtb, GuestAddress(addr))
+        .map_err(|e| MachineError::Fdt(e.to_string()))?;
+    Ok(addr)
+}
