@@ -1,1 +1,10 @@
-fn main() {}
+//! The `kvmdbg` binary: logging setup and the command line (see `cli`).
+
+mod cli;
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    std::process::exit(cli::main_with_args(std::env::args_os()));
+}

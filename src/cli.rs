@@ -1,0 +1,199 @@
+//! Command-line parsing into a configuration; the entry points for each subcommand.
+//!
+//! Owns arguments, messages and exit codes (part of the binary, so it prints). Must not use
+//! KVM or gdbstub types.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use kvmdbg::backend::{self, BackendKind};
+use kvmdbg::machine::{memory, Machine, MachineConfig, MachineError, Outcome, TraceSink};
+
+/// Process exit status for a run that ended in a guest fault or a runtime error.
+pub const EXIT_FAILURE: i32 = 1;
+/// Process exit status for bad input (arguments, firmware files).
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "kvmdbg", version, about = "ARM64 KVM guest debugger: boot bare-metal firmware under KVM (or a software A64 model) and debug it with gdb")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Boot FIRMWARE (an AArch64 ELF, or a raw binary loaded at the start of RAM); without
+    /// FIRMWARE, boot the embedded demo.
+    Run(RunArgs),
+    /// Print the host's KVM capabilities.
+    Info,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Firmware to boot (ELF or raw binary).
+    pub firmware: Option<PathBuf>,
+    /// Which backend runs the vCPUs.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Number of vCPUs (vCPU 0 boots; the others wait for PSCI CPU_ON).
+    #[arg(long, default_value_t = 1)]
+    pub cpus: usize,
+    /// Guest RAM size at 0x4000_0000, e.g. 128M or 1G.
+    #[arg(long, default_value = "128M")]
+    pub memory: String,
+    /// Print one canonical line per vCPU exit to stderr.
+    #[arg(long)]
+    pub trace_exits: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// KVM when this host is aarch64 with a usable /dev/kvm, else the model.
+    Auto,
+    Kvm,
+    Model,
+}
+
+/// The demo firmware booted when `run` gets no FIRMWARE (source: firmware/demo/; a test checks
+/// this copy matches it).
+static DEMO_FIRMWARE: &[u8] = include_bytes!("../firmware/prebuilt/demo.elf");
+
+/// Parses arguments and runs; returns the process exit status.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return 0;
+            }
+            // One line: clap's message without its "For more information" footer.
+            let text = e.to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .collect();
+            eprintln!("kvmdbg: {}", line.join(" ").trim_start_matches("error: "));
+            return EXIT_USAGE;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Info => info(),
+    }
+}
+
+fn run(args: RunArgs) -> i32 {
+    let ram_size = match memory::parse_size(&args.memory) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let firmware = match &args.firmware {
+        Some(path) => match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return usage(format!("cannot read firmware {}: {e}", path.display())),
+        },
+        None => DEMO_FIRMWARE.to_vec(),
+    };
+    let backend = match args.backend {
+        BackendChoice::Auto => backend::auto_kind(),
+        BackendChoice::Kvm => BackendKind::Kvm,
+        BackendChoice::Model => BackendKind::Model,
+    };
+    let trace: Option<TraceSink> = if args.trace_exits {
+        Some(Arc::new(Mutex::new(std::io::stderr())))
+    } else {
+        None
+    };
+    let cfg = MachineConfig {
+        backend,
+        vcpus: args.cpus,
+        ram_size,
+        uart_out: Box::new(std::io::stdout()),
+        trace,
+    };
+    let machine = match Machine::new(cfg, &firmware) {
+        Ok(m) => m,
+        Err(e) => {
+            use MachineError as E;
+            let bad_input = matches!(
+                e,
+                E::BadElf(_)
+                    | E::SegmentOutsideRam { .. }
+                    | E::ImageTooLarge { .. }
+                    | E::VcpuCount(..)
+                    | E::MemorySize(..)
+                    | E::NoRoomForDtb { .. }
+            );
+            eprintln!("kvmdbg: error: {e}");
+            return if bad_input { EXIT_USAGE } else { EXIT_FAILURE };
+        }
+    };
+    log::info!(
+        "booting on the {} backend: entry {:#x}, DTB at {:#x}",
+        machine.caps().backend,
+        machine.image().entry,
+        machine.dtb_addr()
+    );
+    match machine.run() {
+        Ok(Outcome::PowerOff) => {
+            log::info!("guest powered off");
+            0
+        }
+        Ok(Outcome::Reset) => {
+            eprintln!("kvmdbg: guest requested a system reset; kvmdbg stops instead of rebooting");
+            0
+        }
+        Err(e) => {
+            eprintln!("kvmdbg: error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> i32 {
+    eprintln!("kvmdbg: error: {e}");
+    EXIT_USAGE
+}
+
+fn info() -> i32 {
+    match backend::probe_kvm() {
+        Ok(c) => {
+            log_caps(&c);
+            0
+        }
+        Err(e) => {
+            eprintln!("kvmdbg: error: KVM: {e}");
+            eprintln!("kvmdbg: the model backend works on every host (--backend model)");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn log_caps(c: &backend::Caps) {
+    let lines = [
+        format!("backend: {}", c.backend),
+        format!("api_version: {}", c.api_version),
+        format!("guest_debug: {}", c.guest_debug),
+        format!("hw_breakpoints: {}", c.hw_breakpoints),
+        format!("hw_watchpoints: {}", c.hw_watchpoints),
+        format!("nisv_to_user: {}", c.nisv_to_user),
+        format!("ipa_bits: {}", c.ipa_bits),
+        format!("immediate_exit: {}", c.immediate_exit),
+        format!(
+            "preferred_target: {}",
+            c.preferred_target
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "none".into())
+        ),
+    ];
+    for l in lines {
+        println!("{l}");
+    }
+}
