@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# kvmdbg's test command: sets up missing tools, then runs everything: formatting, lints, the
+# aarch64 build, firmware, unit and integration tests (model backend, QEMU reference, real gdb),
+# and the nested real-KVM suite. Exits non-zero on the first failure.
+#
+#   scripts/test.sh            everything
+#   KVMDBG_SKIP_NESTED=1 ...   everything but the nested KVM suite (local iteration only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "setup (idempotent)"
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (host)"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo check (aarch64, KVM backend)"
+cargo check --target aarch64-unknown-linux-gnu --all-targets
+
+step "firmware"
+bash firmware/build.sh target/firmware
+
+step "cargo test (host)"
+cargo test --all-targets
+
+if [ "${KVMDBG_SKIP_NESTED:-0}" = 1 ] && [ "${CI:-}" != true ]; then
+  echo "KVMDBG_SKIP_NESTED=1: skipping the nested real-KVM suite (never skipped in CI)"
+else
+  step "nested real-KVM suite"
+  bash scripts/nested/test.sh
+fi
+
+step "all tests passed"
