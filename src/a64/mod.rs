@@ -7,5 +7,6 @@ pub mod esr;
 pub mod ldst;
 pub mod pstate;
 pub mod regs;
+pub mod walk;
 
 pub use regs::{sys, Reg, SysReg};
