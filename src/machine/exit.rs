@@ -114,3 +114,147 @@ pub fn trace_line(exit: &VcpuExit, pc: u64) -> String {
         VcpuExit::InternalError(m) => format!("INTERNAL_ERROR {m} pc={pc:#x}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::backend::fake::FakeVcpu;
+    use crate::machine::layout::{RAM_BASE, UART_BASE};
+    use crate::machine::memory::allocate;
+    use crate::machine::pl011::Pl011;
+
+    struct Rig {
+        vcpu: FakeVcpu,
+        view: GuestView,
+        bus: Bus,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn rig() -> Rig {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut bus = Bus::new();
+        let uart = Pl011::new(Box::new(Sink(out.clone())));
+        bus.add(UART_BASE, 0x1000, Arc::new(Mutex::new(uart)));
+        let mut vcpu = FakeVcpu::new(0);
+        vcpu.set(Reg::Pc, RAM_BASE + 0x10).unwrap();
+        Rig {
+            vcpu,
+            view: GuestView::new(allocate(1 << 20).unwrap()),
+            bus,
+            out,
+        }
+    }
+
+    impl Rig {
+        fn handle(&mut self, exit: VcpuExit) -> Flow {
+            handle_exit(&mut self.vcpu, &self.view, &self.bus, exit)
+        }
+    }
+
+    #[test]
+    fn mmio_write_reaches_the_uart_and_read_is_completed() {
+        let mut r = rig();
+        let mut data = [0u8; 8];
+        data[0] = b'K';
+        let flow = r.handle(VcpuExit::MmioWrite {
+            addr: UART_BASE,
+            len: 1,
+            data,
+        });
+        assert_eq!(flow, Flow::Continue);
+        assert_eq!(&*r.out.lock().unwrap(), b"K");
+        let flow = r.handle(VcpuExit::MmioRead {
+            addr: UART_BASE + 0xfe0,
+            len: 4,
+        });
+        assert_eq!(flow, Flow::Continue);
+        assert_eq!(r.vcpu.mmio_data, vec![vec![0x11, 0, 0, 0]]);
+        // The backend applies the PC advance, not the VMM.
+        assert_eq!(r.vcpu.reg(Reg::Pc) as u64, RAM_BASE + 0x10);
+    }
+
+    #[test]
+    fn unclaimed_mmio_reads_as_zero() {
+        let mut r = rig();
+        r.handle(VcpuExit::MmioRead {
+            addr: 0x0a00_0000,
+            len: 8,
+        });
+        assert_eq!(r.vcpu.mmio_data, vec![vec![0; 8]]);
+    }
+
+    #[test]
+    fn system_events_stop_the_machine() {
+        let mut r = rig();
+        let off = r.handle(VcpuExit::SystemEvent(SystemEvent::Shutdown));
+        assert_eq!(off, Flow::Stop(Stop::PowerOff));
+        let reset = r.handle(VcpuExit::SystemEvent(SystemEvent::Reset));
+        assert_eq!(reset, Flow::Stop(Stop::Reset));
+        let crash = r.handle(VcpuExit::SystemEvent(SystemEvent::Crash));
+        assert!(matches!(crash, Flow::Stop(Stop::Fault { .. })));
+    }
+
+    #[test]
+    fn debug_exit_without_debugger_is_a_clear_fault() {
+        let mut r = rig();
+        let flow = r.handle(VcpuExit::Debug {
+            esr: 0xf200_0000,
+            far: 0,
+        });
+        match flow {
+            Flow::Stop(Stop::Fault { pc, reason }) => {
+                assert_eq!(pc, RAM_BASE + 0x10);
+                assert!(reason.contains("BRK"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nisv_that_cannot_be_fetched_is_a_fault_not_a_panic() {
+        let mut r = rig();
+        r.vcpu.set(Reg::Pc, 0x10).unwrap(); // outside RAM
+        let flow = r.handle(VcpuExit::Nisv {
+            fault_ipa: UART_BASE,
+            esr_iss: 0x45,
+        });
+        assert!(matches!(flow, Flow::Stop(Stop::Fault { .. })));
+    }
+
+    #[test]
+    fn trace_lines_are_canonical() {
+        let mut data = [0u8; 8];
+        data[0] = 0x41;
+        let w = VcpuExit::MmioWrite {
+            addr: 0x900_0000,
+            len: 4,
+            data,
+        };
+        assert_eq!(
+            trace_line(&w, 0x4000_0010),
+            "MMIO write addr=0x9000000 len=4 data=0x41 pc=0x40000010"
+        );
+        let d = VcpuExit::Debug {
+            esr: 0xcb00_0022,
+            far: 0,
+        };
+        assert_eq!(
+            trace_line(&d, 0x4000_0014),
+            "DEBUG ec=0x32 esr=0xcb000022 far=0x0 pc=0x40000014"
+        );
+    }
+}
