@@ -2,18 +2,33 @@
 //! from a queue. Test-only.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit};
 use crate::a64::{pstate, Reg};
 
+/// A kick flag a blocked fake `run` waits on.
 #[derive(Default)]
-pub struct FakeKick(pub AtomicBool);
+pub struct FakeKick {
+    pending: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl FakeKick {
+    /// Consumes a pending kick; with `block`, waits for one first.
+    fn take(&self, block: bool) -> bool {
+        let mut p = self.pending.lock().unwrap();
+        while block && !*p {
+            p = self.cv.wait(p).unwrap();
+        }
+        std::mem::replace(&mut *p, false)
+    }
+}
 
 impl Kick for FakeKick {
     fn kick(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        *self.pending.lock().unwrap() = true;
+        self.cv.notify_all();
     }
 }
 
@@ -25,6 +40,9 @@ pub struct FakeVcpu {
     pub mmio_data: Vec<Vec<u8>>,
     pub debug: Option<GuestDebug>,
     pub kick: Arc<FakeKick>,
+    /// When the script is exhausted: block until kicked (like a powered-off vCPU) instead of
+    /// failing the run.
+    pub block_when_done: bool,
 }
 
 impl FakeVcpu {
@@ -38,6 +56,7 @@ impl FakeVcpu {
             mmio_data: Vec::new(),
             debug: None,
             kick: Arc::new(FakeKick::default()),
+            block_when_done: false,
         }
     }
 
@@ -77,12 +96,19 @@ impl Vcpu for FakeVcpu {
         Ok(self.regs.keys().copied().collect())
     }
     fn run(&mut self) -> Result<VcpuExit> {
-        if self.kick.0.swap(false, Ordering::SeqCst) {
+        if self.kick.take(false) {
             return Ok(VcpuExit::Interrupted);
         }
-        self.exits
-            .pop_front()
-            .ok_or_else(|| BackendError::Unsupported("fake vCPU ran out of scripted exits".into()))
+        if let Some(e) = self.exits.pop_front() {
+            return Ok(e);
+        }
+        if self.block_when_done {
+            self.kick.take(true);
+            return Ok(VcpuExit::Interrupted);
+        }
+        Err(BackendError::Unsupported(
+            "fake vCPU ran out of scripted exits".into(),
+        ))
     }
     fn set_mmio_data(&mut self, data: &[u8]) -> Result<()> {
         self.mmio_data.push(data.to_vec());

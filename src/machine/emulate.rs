@@ -114,8 +114,16 @@ fn perform(vcpu: &mut dyn Vcpu, bus: &Bus, op: &MemOp, fault_ipa: u64) -> Result
             ..
         } => {
             let b = read_base(vcpu, base)?;
-            let i = if index == 31 { 0 } else { vcpu.get(Reg::X(index))? };
-            (base, b.wrapping_add(ldst::extend_index(i, extend, shift)), None)
+            let i = if index == 31 {
+                0
+            } else {
+                vcpu.get(Reg::X(index))?
+            };
+            (
+                base,
+                b.wrapping_add(ldst::extend_index(i, extend, shift)),
+                None,
+            )
         }
     };
     // The access lies in one page (device accesses are aligned), so each element's physical

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::backend::fake::FakeVcpu;
 use crate::machine::bus::MmioDevice;
-use crate::machine::memory::allocate;
 use crate::machine::layout::RAM_BASE;
+use crate::machine::memory::allocate;
 use vm_memory::{Bytes, GuestAddress};
 
 const DEV: u64 = 0x0900_0000;
@@ -116,7 +116,11 @@ fn post_index_load_and_sign_extension() {
     let mut r = rig(0x79c0_0026); // ldrsh w6, [x1]
     r.dev.lock().unwrap().bytes[..2].copy_from_slice(&[0x00, 0x80]);
     r.run(DEV);
-    assert_eq!(r.x(6), 0xffff_8000, "sign-extended to 32 bits, then zero-extended");
+    assert_eq!(
+        r.x(6),
+        0xffff_8000,
+        "sign-extended to 32 bits, then zero-extended"
+    );
 }
 
 #[test]

@@ -39,7 +39,11 @@ pub enum MachineError {
     #[error("vCPU {vcpu}: {reason}")]
     Vcpu { vcpu: usize, reason: String },
     #[error("guest fault on vCPU {vcpu} at pc {pc:#x}: {reason}")]
-    GuestFault { vcpu: usize, pc: u64, reason: String },
+    GuestFault {
+        vcpu: usize,
+        pc: u64,
+        reason: String,
+    },
     #[error("cannot start vCPU thread: {0}")]
     Thread(std::io::Error),
 }

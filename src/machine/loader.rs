@@ -98,9 +98,11 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
         }
         let start = ph.p_paddr(endian);
         let memsz = ph.p_memsz(endian);
-        let data = ph
-            .data(endian, bytes)
-            .map_err(|_| bad(format!("segment {index} data lies outside the file (truncated?)")))?;
+        let data = ph.data(endian, bytes).map_err(|_| {
+            bad(format!(
+                "segment {index} data lies outside the file (truncated?)"
+            ))
+        })?;
         if data.len() as u64 > memsz {
             return Err(bad(format!("segment {index} has filesz > memsz")));
         }
@@ -138,7 +140,12 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
 fn symbols(elf: &ElfFile64<Endianness>) -> Vec<Symbol> {
     let mut out: Vec<Symbol> = elf
         .symbols()
-        .filter(|s| matches!(s.kind(), SymbolKind::Text | SymbolKind::Data | SymbolKind::Label))
+        .filter(|s| {
+            matches!(
+                s.kind(),
+                SymbolKind::Text | SymbolKind::Data | SymbolKind::Label
+            )
+        })
         .filter_map(|s| {
             let name = s.name().ok()?;
             if name.is_empty() || name.starts_with("$") {

@@ -43,7 +43,12 @@ impl Shared {
                 *s = Some((vcpu, stop));
             }
         }
-        self.changed.notify_all();
+        {
+            // Notify under the lock parked vCPUs hold while checking `stopping`, so a wake-up
+            // cannot fall between their check and their wait.
+            let _idle = lock(&self.idle);
+            self.changed.notify_all();
+        }
         for k in &self.kicks {
             k.kick();
         }
@@ -149,5 +154,67 @@ fn vcpu_loop(
             }
             Flow::Stop(stop) => shared.finish(index, stop),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fake::FakeVcpu;
+    use crate::backend::{SystemEvent, VcpuExit};
+    use crate::machine::memory::allocate;
+
+    fn run(vcpus: Vec<FakeVcpu>) -> Result<Outcome> {
+        let boxed = vcpus
+            .into_iter()
+            .map(|v| Box::new(v) as Box<dyn Vcpu>)
+            .collect();
+        let view = GuestView::new(allocate(1 << 20).unwrap());
+        run_all(boxed, view, Arc::new(Bus::new()), None)
+    }
+
+    fn parked(index: usize) -> FakeVcpu {
+        let mut v = FakeVcpu::new(index);
+        v.block_when_done = true;
+        v
+    }
+
+    #[test]
+    fn power_off_on_one_vcpu_stops_the_blocked_others() {
+        let boot = FakeVcpu::new(0).with_exits([
+            VcpuExit::Interrupted,
+            VcpuExit::SystemEvent(SystemEvent::Shutdown),
+        ]);
+        let out = run(vec![boot, parked(1), parked(2)]).unwrap();
+        assert_eq!(out, Outcome::PowerOff);
+    }
+
+    #[test]
+    fn a_fault_on_a_secondary_is_reported_with_its_index() {
+        let boot = parked(0);
+        let sec = FakeVcpu::new(1).with_exits([VcpuExit::InternalError("boom".into())]);
+        match run(vec![boot, sec]) {
+            Err(MachineError::GuestFault { vcpu, reason, .. }) => {
+                assert_eq!(vcpu, 1);
+                assert_eq!(reason, "boom");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_vcpu_idle_is_a_deadlock_error_not_a_hang() {
+        let a = FakeVcpu::new(0).with_exits([VcpuExit::Idle]);
+        let b = FakeVcpu::new(1).with_exits([VcpuExit::Idle]);
+        match run(vec![a, b]) {
+            Err(MachineError::GuestFault { reason, .. }) => assert!(reason.contains("WFI")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_run_ioctl_is_a_fault() {
+        let v = FakeVcpu::new(0); // no script: run() fails
+        assert!(matches!(run(vec![v]), Err(MachineError::GuestFault { .. })));
     }
 }
