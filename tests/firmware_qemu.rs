@@ -24,7 +24,11 @@ fn run_firmware(name: &str, cpus: u32) -> Option<common::RunOutput> {
         "{name} (-smp {cpus}) did not power off within {TIMEOUT:?}\n{}",
         out.describe()
     );
-    assert!(out.success(), "{name} (-smp {cpus}): QEMU failed\n{}", out.describe());
+    assert!(
+        out.success(),
+        "{name} (-smp {cpus}): QEMU failed\n{}",
+        out.describe()
+    );
     let expected = format!("PASS {name}");
     assert_eq!(
         out.verdicts(),
@@ -92,9 +96,18 @@ fn check_smp(cpus: u32) {
         assert_eq!(count, 1, "`{alive}` seen {count} times\n{}", out.describe());
     }
     let reports = lines.iter().filter(|l| l.ends_with(" alive")).count();
-    assert_eq!(reports, cpus as usize - 1, "extra CPUs reported\n{}", out.describe());
+    assert_eq!(
+        reports,
+        cpus as usize - 1,
+        "extra CPUs reported\n{}",
+        out.describe()
+    );
     let online = format!("smp: cpus online: {cpus}");
-    assert!(lines.contains(&online.as_str()), "`{online}` missing\n{}", out.describe());
+    assert!(
+        lines.contains(&online.as_str()),
+        "`{online}` missing\n{}",
+        out.describe()
+    );
 }
 
 #[test]

@@ -117,8 +117,8 @@ fn build_firmware() -> Result<PathBuf, String> {
 /// Names of every firmware source (`firmware/<name>.S`), sorted. Needs no tools.
 pub fn firmware_names() -> Vec<String> {
     let dir = repo_root().join("firmware");
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     let mut names: Vec<String> = entries
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
@@ -146,7 +146,10 @@ impl RunOutput {
 
     /// stdout split into lines, without trailing `\r`.
     pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().map(|l| l.trim_end_matches('\r')).collect()
+        self.stdout
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .collect()
     }
 
     /// The verdict lines ("PASS ..." / "FAIL ...") printed by the firmware.
@@ -209,11 +212,24 @@ fn read_all_in_background<R: Read + Send + 'static>(mut reader: R) -> thread::Jo
     })
 }
 
+/// Board options for every firmware run: QEMU virt, EL1 only (no `virtualization=on`), so
+/// PSCI is served over HVC by QEMU itself, and `-no-reboot` turns a reset into an exit.
+pub const QEMU_VIRT_ARGS: &[&str] = &[
+    "-M",
+    "virt",
+    "-cpu",
+    "max",
+    "-nographic",
+    "-no-reboot",
+    "-nic",
+    "none",
+];
+
 /// `qemu-system-aarch64` booting `elf` on the virt board with `cpus` CPUs, serial on stdout.
 /// `-nic none`: the default NIC needs an option ROM the firmware does not use.
 pub fn qemu_command(elf: &Path, cpus: u32) -> Command {
     let mut cmd = Command::new(QEMU);
-    cmd.args(["-M", "virt", "-cpu", "max", "-nographic", "-no-reboot", "-nic", "none"])
+    cmd.args(QEMU_VIRT_ARGS)
         .args(["-smp", &cpus.to_string()])
         .arg("-kernel")
         .arg(elf);
