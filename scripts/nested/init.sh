@@ -41,7 +41,7 @@ for w in $(cat /proc/cmdline); do
 done
 
 check_kvm() {
-  dmesg | grep -i 'kvm \[' | head -n 5
+  dmesg | grep -E 'kvm \[[0-9]+\]: .*(mode initialized|Hyp mode)'
   if [ -c /dev/kvm ]; then
     result dev-kvm PASS 0
   else
