@@ -70,33 +70,48 @@ run_test_binaries() {
   done
 }
 
-# check NAME RC REGEX CMD [ARGS...]: runs CMD (output streamed to the console) and passes when it
-# exits with RC and its output (stdout and stderr) matches the extended regex REGEX, ignoring case.
+# check [-i] NAME RC REGEX CMD [ARGS...]: runs CMD (output streamed to the console) and passes
+# when it exits with RC and its output (stdout and stderr) matches the extended regex REGEX
+# (-i: ignoring case).
 check() {
-  local name=$1 want_rc=$2 regex=$3 rc
+  local icase="" name want_rc regex rc
+  [ "$1" = -i ] && { icase=-i; shift; }
+  name=$1 want_rc=$2 regex=$3
   shift 3
   echo "nested: === $name: $*"
   { timeout "$TIMEOUT" "$@" 2>&1; echo $? >"$OUT.rc"; } | tee "$OUT.log"
   rc=$(cat "$OUT.rc")
-  if [ "$rc" = "$want_rc" ] && grep -Eiq -- "$regex" "$OUT.log"; then
+  if [ "$rc" = "$want_rc" ] && grep -Eq $icase -- "$regex" "$OUT.log"; then
     result "$name" PASS "$rc"
   else
-    echo "nested: $name: expected exit $want_rc and output matching /$regex/, got exit $rc"
+    echo "nested: $name: expected exit $want_rc and output matching /$regex/${icase:+ (ignoring case)}, got exit $rc"
     result "$name" FAIL "$rc"
   fi
 }
 
 # The command checks: kvmdbg on real KVM.
 run_checks() {
-  local n
+  local n fw
   n=kvmdbg-info
   if selected $n && need_subcommand $n info; then
-    check $n 0 'api[ _-]*version[^0-9]*12' kvmdbg info
+    check -i $n 0 'api[ _-]*version[^0-9]*12' kvmdbg info
   fi
-  n=kvmdbg-run-hello
-  if selected $n && need_subcommand $n run && need_file $n /fw/hello.elf; then
-    check $n 0 'hello' kvmdbg run /fw/hello.elf --backend kvm
+  # Every firmware ELF (firmware/README.md): exactly one verdict line, `PASS <name>` on success,
+  # then PSCI SYSTEM_OFF, which ends `kvmdbg run` with status 0.
+  n=kvmdbg-run-firmware
+  if [ ! -e /fw ]; then
+    selected "$n" && missing $n "/fw (no firmware ELFs in the initramfs)"
+    return
   fi
+  for fw in /fw/*.elf; do
+    [ -e "$fw" ] || continue
+    fw=${fw##*/}
+    fw=${fw%.elf}
+    n=kvmdbg-run-$fw
+    if selected "$n" && need_subcommand "$n" run; then
+      check "$n" 0 "^PASS $fw([[:space:]]|\$)" kvmdbg run "/fw/$fw.elf" --backend kvm
+    fi
+  done
 }
 
 run_test_binaries

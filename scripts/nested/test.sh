@@ -6,8 +6,8 @@
 #   scripts/nested/test.sh [--firmware DIR] [--gzip] [--release] [run.sh options...]
 #
 # The build options go to build.sh, everything else to run.sh (e.g. --only 'test:kvm_*').
-# Firmware: when firmware/build.sh exists it is run first (its ELFs land in target/firmware)
-# unless --firmware or KVMDBG_FIRMWARE_DIR names a directory.
+# Firmware: unless --firmware names a prebuilt directory, firmware/build.sh (when it exists)
+# builds into ${KVMDBG_FIRMWARE_DIR:-target/firmware}, which build.sh then stages as /fw.
 # Without the tools (qemu-system-aarch64, the cached kernel, the aarch64 cross toolchain) this
 # skips with a message, or fails when CI=true. Exit status: that of build.sh or run.sh.
 set -euo pipefail
@@ -43,6 +43,7 @@ check_prerequisites() {
 
 main() {
   local build_args=() run_args=() t0 t1 t2 fw_given=0 rc=0
+  local fw_dir=${KVMDBG_FIRMWARE_DIR:-$ROOT/target/firmware}
   while [ $# -gt 0 ]; do
     case $1 in
       --firmware) build_args+=("$1" "${2:?--firmware needs a directory}"); fw_given=1; shift 2 ;;
@@ -53,9 +54,14 @@ main() {
   done
   check_prerequisites
   t0=$(now_ms)
-  if [ $fw_given = 0 ] && [ -z "${KVMDBG_FIRMWARE_DIR:-}" ] && [ -x "$ROOT/firmware/build.sh" ]; then
-    say "building firmware: firmware/build.sh"
-    "$ROOT/firmware/build.sh"
+  if [ $fw_given = 0 ]; then
+    if [ -x "$ROOT/firmware/build.sh" ]; then
+      say "building firmware: firmware/build.sh $fw_dir"
+      "$ROOT/firmware/build.sh" "$fw_dir"
+    else
+      say "no firmware/build.sh in this tree: firmware checks will SKIP (FAIL under CI=true)"
+    fi
+    build_args+=(--firmware "$fw_dir")
   fi
   "$HERE/build.sh" "${build_args[@]}"
   t1=$(now_ms)
