@@ -6,5 +6,6 @@
 pub mod esr;
 pub mod pstate;
 pub mod regs;
+pub mod walk;
 
 pub use regs::{sys, Reg, SysReg};
