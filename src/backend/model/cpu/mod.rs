@@ -208,11 +208,8 @@ impl Cpu {
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
     pub fn data_pa(&mut self, va: u64, size: usize, write: bool, strict: bool) -> Result<u64, Stop> {
-        let sctlr = self.st.sys.sctlr;
-        // With stage 1 off, data accesses are Device-nGnRnE, where unaligned accesses fault
-        // (Arm ARM B2.5.2 "Alignment of data accesses"); SCTLR_EL1.A makes all of them fault.
-        let check = strict || sctlr & (state::SCTLR_A | state::SCTLR_M) != state::SCTLR_M;
-        if check && va & (size as u64 - 1) != 0 {
+        let misaligned = va & (size as u64 - 1) != 0;
+        if misaligned && (strict || self.st.sys.sctlr & state::SCTLR_A != 0) {
             return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
         }
         let access = if write {
@@ -220,7 +217,12 @@ impl Cpu {
         } else {
             mmu::Access::Read
         };
-        let pa = self.translate(va, access)?;
+        let (pa, device) = self.translate_attr(va, access)?;
+        // Unaligned accesses to Device memory fault (Arm ARM B2.5.2 "Alignment of data
+        // accesses"); with stage 1 off every data access is Device-nGnRnE.
+        if misaligned && device {
+            return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
+        }
         if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
             return Err(Stop::Debug {
                 esr: debug::watchpoint_esr(write),

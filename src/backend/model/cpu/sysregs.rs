@@ -57,9 +57,9 @@ pub const ID_AA64PFR0: u64 = 0x11;
 pub const ID_AA64DFR0: u64 = 0x0030_5006;
 /// ID_AA64ISAR0_EL1: Atomic 0b0010 (FEAT_LSE) in bits 23:20; no crypto, CRC32, RDM, ...
 pub const ID_AA64ISAR0: u64 = 0x0020_0000;
-/// ID_AA64MMFR0_EL1: PARange 0b0101 (48 bits), ASIDBits 0b0010 (16), TGran4 and TGran64
-/// supported (0b0000), TGran16 not supported (0b0000 in bits 23:20).
-pub const ID_AA64MMFR0: u64 = 0x25;
+/// ID_AA64MMFR0_EL1: PARange 0b0101 (48 bits), ASIDBits 0b0010 (16), TGran16 0b0001
+/// (supported, bits 23:20), TGran64 and TGran4 supported (0b0000): what `a64::walk` walks.
+pub const ID_AA64MMFR0: u64 = 0x0010_0025;
 /// CTR_EL0: RES1 bit 31, CWG = ERG = DminLine = IminLine = 4 (64-byte lines), L1Ip PIPT.
 pub const CTR: u64 = 0x8444_C004;
 /// DCZID_EL0: BS = 4 (DC ZVA zeroes 2^4 words = 64 bytes), DZP = 0.
