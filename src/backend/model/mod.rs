@@ -153,4 +153,6 @@ impl Vm for ModelVm {
 }
 
 #[cfg(test)]
+mod testutil;
+#[cfg(test)]
 mod tests;

@@ -90,7 +90,7 @@ impl Cpu {
                 self.st.v[rd] = self.st.v[rn] & ones(bits) as u128;
                 return Ok(());
             }
-            if (i >> 10) & 0xff == 0x04 && (i >> 5) & 31 == 0 {
+            if (i >> 10) & 7 == 4 && (i >> 5) & 31 == 0 {
                 // FMOV (scalar, immediate)
                 self.st.v[rd] = vfp_expand((i >> 13) & 0xff, bits) as u128;
                 return Ok(());
