@@ -52,9 +52,7 @@ impl Cpu {
         let r = match ((i >> 10) & 63, sf) {
             (0, true) => x.reverse_bits(),
             (0, false) => (x as u32).reverse_bits() as u64,
-            (1, true) => {
-                ((x & 0x00ff_00ff_00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff_00ff_00ff)
-            }
+            (1, true) => ((x & 0x00ff_00ff_00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff_00ff_00ff),
             (1, false) => {
                 let w = x as u32;
                 (((w & 0x00ff_00ff) << 8) | ((w >> 8) & 0x00ff_00ff)) as u64

@@ -24,7 +24,11 @@ fn exec(src: &str) -> Option<Cpu> {
     let words = asm(&format!("{src}\nbrk #0x7ff"))?;
     let (mut cpu, _mem) = cpu_with(&words);
     match run(&mut cpu) {
-        Stop::Exception(Exc { ec: ec::BRK64, iss: END, .. }) => Some(cpu),
+        Stop::Exception(Exc {
+            ec: ec::BRK64,
+            iss: END,
+            ..
+        }) => Some(cpu),
         other => panic!("unexpected stop {other:?} at pc {:#x}", cpu.st.pc),
     }
 }
@@ -35,7 +39,8 @@ fn nzcv(cpu: &Cpu) -> u64 {
 
 #[test]
 fn add_sub_flags_edge_cases() {
-    let Some(c) = exec("movz w1, #0x7fff, lsl #16\n movk w1, #0xffff\n mov w2, #1\n adds w0, w1, w2")
+    let Some(c) =
+        exec("movz w1, #0x7fff, lsl #16\n movk w1, #0xffff\n mov w2, #1\n adds w0, w1, w2")
     else {
         return;
     };
@@ -152,7 +157,10 @@ fn conditional_select_and_compare() {
     assert_eq!(c.st.x[4], !2u64);
     assert_eq!(c.st.x[5], (-2i64) as u64);
     assert_eq!(c.st.x[6], 1);
-    assert_eq!(c.st.x[7], 0, "ccmp with failing condition loads #nzcv (C only)");
+    assert_eq!(
+        c.st.x[7], 0,
+        "ccmp with failing condition loads #nzcv (C only)"
+    );
     assert_eq!(c.st.x[8], 1, "ccmp compares 1 with 2");
     assert_eq!(nzcv(&c), 0b1111, "ccmn with failing condition");
 }
@@ -216,7 +224,11 @@ fn pairs_and_simd_registers() {
     };
     assert_eq!((c.st.x[4], c.st.x[5]), (1, (-2i64) as u64));
     assert_eq!(c.st.x[1], DATA + 32, "pre then post writeback");
-    assert_eq!((c.st.x[6], c.st.x[7]), ((-2i64) as u64, 1), "ldpsw sign-extends");
+    assert_eq!(
+        (c.st.x[6], c.st.x[7]),
+        ((-2i64) as u64, 1),
+        "ldpsw sign-extends"
+    );
     assert_eq!((c.st.x[8], c.st.x[9]), (0xffff_fffe, 1));
     assert_eq!(c.st.x[10], (-2i64) as u64);
     assert_eq!(c.st.x[11], DATA - 48);
@@ -252,7 +264,10 @@ fn exclusives_and_atomics() {
     };
     assert_eq!(c.st.x[4], 0, "stlxr after ldaxr succeeds");
     assert_eq!(c.st.x[5], 1, "stxr without a monitor fails");
-    assert_eq!(c.st.x[7], 1, "store to the location changes the value: stxr fails");
+    assert_eq!(
+        c.st.x[7], 1,
+        "store to the location changes the value: stxr fails"
+    );
     assert_eq!(c.st.x[8], 5, "cas returns the old value");
     assert_eq!(c.st.x[10], 9, "cas with a match stores");
     assert_eq!((c.st.x[12], c.st.x[13]), (9, 12));
