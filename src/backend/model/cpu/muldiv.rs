@@ -19,13 +19,7 @@ impl Cpu {
             (x & 0xffff_ffff, y & 0xffff_ffff)
         };
         let r = match (i >> 10) & 63 {
-            2 => {
-                if y == 0 {
-                    0
-                } else {
-                    x / y
-                }
-            }
+            2 => x.checked_div(y).unwrap_or(0),
             3 => {
                 if y == 0 {
                     0

@@ -231,11 +231,11 @@ impl Cpu {
         let elem = |v: u128, idx: u32| (v >> (idx * esize)) as u64 & ones(esize);
         let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
         match (op, imm4) {
-            (0, 0) if !(size == 3 && !q) => {
+            (0, 0) if size != 3 || q => {
                 let e = elem(self.st.v[rn], index);
                 self.st.v[rd] = replicate(e, esize) & lanes_mask;
             }
-            (0, 1) if !(size == 3 && !q) => {
+            (0, 1) if size != 3 || q => {
                 self.st.v[rd] = replicate(self.st.xr(rn as u32), esize) & lanes_mask;
             }
             (0, 3) if q => {
