@@ -158,6 +158,8 @@ impl Vm for ModelVm {
 }
 
 #[cfg(test)]
+mod fw_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;
