@@ -1,0 +1,85 @@
+//! Every test firmware boots on kvmdbg's model backend, passes, and prints exactly what it
+//! prints on QEMU (the reference), line for line (smp: the same set of lines, since secondary
+//! CPUs race for the UART).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn kvmdbg_model(name: &str, cpus: u32) -> Option<common::RunOutput> {
+    if !common::require_firmware_tools() {
+        return None;
+    }
+    let elf = common::firmware_elf(name);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
+    cmd.arg("run")
+        .arg(&elf)
+        .args(["--backend", "model", "--cpus", &cpus.to_string()]);
+    let out = common::run_with_timeout(&mut cmd, TIMEOUT);
+    assert!(
+        out.success(),
+        "{name} on the model (--cpus {cpus}) failed\n{}",
+        out.describe()
+    );
+    let expected = format!("PASS {name}");
+    assert_eq!(out.verdicts(), [expected.as_str()], "{}", out.describe());
+    Some(out)
+}
+
+/// Asserts the model's output equals QEMU's (as a sorted multiset when `any_order`).
+fn same_as_qemu(name: &str, cpus: u32, any_order: bool) {
+    let Some(model) = kvmdbg_model(name, cpus) else {
+        return;
+    };
+    if !common::require_tool(common::QEMU) {
+        return;
+    }
+    let elf = common::firmware_elf(name);
+    let qemu = common::run_with_timeout(&mut common::qemu_command(&elf, cpus), TIMEOUT);
+    assert!(qemu.success(), "QEMU reference failed\n{}", qemu.describe());
+    let (mut a, mut b) = (model.lines(), qemu.lines());
+    if any_order {
+        a.sort_unstable();
+        b.sort_unstable();
+    }
+    assert_eq!(a, b, "{name}: model output differs from QEMU's");
+}
+
+#[test]
+fn hello_matches_qemu() {
+    same_as_qemu("hello", 1, false);
+}
+
+#[test]
+fn mmio_matches_qemu() {
+    same_as_qemu("mmio", 1, false);
+}
+
+#[test]
+fn exceptions_matches_qemu() {
+    same_as_qemu("exceptions", 1, false);
+}
+
+#[test]
+fn demo_matches_qemu() {
+    same_as_qemu("demo", 1, false);
+}
+
+#[test]
+fn smp_matches_qemu_on_1_2_and_4_cpus() {
+    for cpus in [1, 2, 4] {
+        same_as_qemu("smp", cpus, true);
+    }
+}
+
+#[test]
+fn the_embedded_demo_runs_without_arguments() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
+    cmd.args(["run", "--backend", "model"]);
+    let out = common::run_with_timeout(&mut cmd, TIMEOUT);
+    assert!(out.success(), "{}", out.describe());
+    assert_eq!(out.verdicts(), ["PASS demo"], "{}", out.describe());
+}
