@@ -11,8 +11,10 @@
 //! KVM types.
 
 pub mod hwplan;
+pub mod swbp;
 
 pub use hwplan::{
     hit_watch, plan_breakpoints, plan_watchpoints, to_guest_debug, BreakSlot, PlanError, Watch,
     WatchKind, WatchSlot,
 };
+pub use swbp::{PhysAccess, PhysAccessError, Removed, SwBpError, SwBreakpoints};
