@@ -11,10 +11,12 @@
 //! KVM types.
 
 pub mod hwplan;
+pub mod inject;
 pub mod swbp;
 
 pub use hwplan::{
-    hit_watch, plan_breakpoints, plan_watchpoints, to_guest_debug, BreakSlot, PlanError, Watch,
-    WatchKind, WatchSlot,
+    hit_watch, hit_watch_for_esr, plan_breakpoints, plan_watchpoints, to_guest_debug, BreakSlot,
+    PlanError, Watch, WatchKind, WatchSlot,
 };
+pub use inject::{inject_sync_exception, InjectedAt};
 pub use swbp::{PhysAccess, PhysAccessError, Removed, SwBpError, SwBreakpoints};
