@@ -73,7 +73,7 @@ fn unaligned_watch_is_split_by_byte_select() {
     assert_eq!((slots[0].wvr, bas(&slots[0])), (0x4010_0010, 0b1111_1100));
     assert_eq!((slots[1].wvr, bas(&slots[1])), (0x4010_0018, 0b0011_1111));
     // LSC = 0b11 for an access watch, PAC = 0b11, E = 1, MASK = 0.
-    assert_eq!(slots[0].wcr & 0x1f, 0b11_11_1);
+    assert_eq!(slots[0].wcr & 0x1f, (0b11 << 3) | (0b11 << 1) | 1);
     assert_eq!(slots[0].wcr >> 24, 0);
 }
 

@@ -39,6 +39,7 @@
 //!   SPSR_EL1.SS = 0.
 //! - When the guest's MDSCR_EL1.SS is 0, SPSR_EL1.SS = 0 (no guest step in progress; a
 //!   stray SS bit would make the guest's next ERET start a step it never asked for).
+//!
 //! The debugger's own step state is not PSTATE.SS (KVM keeps it internally) and is not
 //! touched here.
 //!

@@ -82,7 +82,7 @@ fn planted(mem: &FakeMem, pas: &[u64]) -> SwBreakpoints {
 #[test]
 fn brk0_encoding() {
     // BRK: bits 31..21 = 0b11010100_001, imm16 at 20..5, bits 4..0 = 0.
-    assert_eq!(BRK0 >> 21, 0b1101_0100_001);
+    assert_eq!(BRK0 >> 21, 0b110_1010_0001);
     assert_eq!((BRK0 >> 5) & 0xffff, 0);
     assert_eq!(BRK0_BYTES, [0x00, 0x00, 0x20, 0xd4]);
 }
