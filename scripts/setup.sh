@@ -15,9 +15,11 @@ HOST_PKGS=(
   qemu-system-arm            # qemu-system-aarch64: nested KVM machine and TCG reference
   qemu-user-static           # run aarch64 test binaries on the host when needed
   gcc-aarch64-linux-gnu      # linker for the aarch64 build of kvmdbg
+  libc6-dev-arm64-cross      # crt1.o/libc.a for static aarch64 links (a Recommends, not pulled in)
   binutils-aarch64-linux-gnu # assembler/linker for firmware
   gdb-multiarch              # real gdb for integration tests
   cpio                       # initramfs for the nested machine
+  jq                         # reads cargo --message-format=json in scripts/nested/build.sh
   lldb                       # lldb gdb-remote tests
 )
 ARM64_PKGS=(busybox-static:arm64)

@@ -38,7 +38,8 @@ pub struct FakeVcpu {
     pub regs: HashMap<Reg, u128>,
     pub exits: VecDeque<VcpuExit>,
     pub mmio_data: Vec<Vec<u8>>,
-    pub debug: Option<GuestDebug>,
+    /// Every configuration loaded with `set_guest_debug`, shared so tests can keep a handle.
+    pub debug_log: Arc<Mutex<Vec<GuestDebug>>>,
     pub kick: Arc<FakeKick>,
     /// When the script is exhausted: block until kicked (like a powered-off vCPU) instead of
     /// failing the run.
@@ -54,7 +55,7 @@ impl FakeVcpu {
             regs,
             exits: VecDeque::new(),
             mmio_data: Vec::new(),
-            debug: None,
+            debug_log: Arc::default(),
             kick: Arc::new(FakeKick::default()),
             block_when_done: false,
         }
@@ -115,7 +116,7 @@ impl Vcpu for FakeVcpu {
         Ok(())
     }
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
-        self.debug = Some(dbg.clone());
+        self.debug_log.lock().unwrap().push(dbg.clone());
         Ok(())
     }
     fn kicker(&self) -> Arc<dyn Kick> {

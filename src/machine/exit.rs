@@ -15,6 +15,10 @@ use super::guest_mem::GuestView;
 pub enum Flow {
     /// Re-enter the guest.
     Continue,
+    /// The VMM emulated the instruction at PC and advanced the PC past it: a completed step.
+    Emulated,
+    /// A debug exception for the debug policy to classify.
+    Debug { esr: u64, far: u64 },
     /// The run was interrupted (kick): check for a machine-wide stop, then continue.
     Interrupted,
     /// This vCPU waits in WFI and nothing can wake it.
@@ -48,22 +52,13 @@ pub fn handle_exit(vcpu: &mut dyn Vcpu, view: &GuestView, bus: &Bus, exit: VcpuE
             Flow::Continue
         }
         VcpuExit::Nisv { fault_ipa, esr_iss } => match emulate_nisv(vcpu, view, bus, fault_ipa) {
-            Ok(()) => Flow::Continue,
+            Ok(()) => Flow::Emulated,
             Err(e) => fault(
                 vcpu,
                 format!("data abort at {fault_ipa:#x} (iss {esr_iss:#x}) not emulable: {e}"),
             ),
         },
-        VcpuExit::Debug { esr, far } => {
-            let ec = esr::class(esr);
-            fault(
-                vcpu,
-                format!(
-                    "unexpected debug exit ({}, esr {esr:#x}, far {far:#x}) with no debugger",
-                    esr::class_name(ec)
-                ),
-            )
-        }
+        VcpuExit::Debug { esr, far } => Flow::Debug { esr, far },
         VcpuExit::SystemEvent(SystemEvent::Shutdown) => Flow::Stop(Stop::PowerOff),
         VcpuExit::SystemEvent(SystemEvent::Reset) => Flow::Stop(Stop::Reset),
         VcpuExit::SystemEvent(ev) => fault(vcpu, format!("guest system event {ev:?}")),
@@ -209,19 +204,19 @@ mod tests {
     }
 
     #[test]
-    fn debug_exit_without_debugger_is_a_clear_fault() {
+    fn debug_exits_go_to_the_debug_policy() {
         let mut r = rig();
         let flow = r.handle(VcpuExit::Debug {
             esr: 0xf200_0000,
             far: 0,
         });
-        match flow {
-            Flow::Stop(Stop::Fault { pc, reason }) => {
-                assert_eq!(pc, RAM_BASE + 0x10);
-                assert!(reason.contains("BRK"), "{reason}");
+        assert_eq!(
+            flow,
+            Flow::Debug {
+                esr: 0xf200_0000,
+                far: 0
             }
-            other => panic!("unexpected {other:?}"),
-        }
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! accesses or a machine stop. Must not depend on gdbstub types.
 
 pub mod bus;
+pub mod control;
 pub mod emulate;
 mod error;
 pub mod exit;
@@ -15,6 +16,7 @@ pub mod loader;
 pub mod memory;
 pub mod pl011;
 mod run;
+mod vcpu_thread;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -119,7 +121,14 @@ impl Machine {
 
     /// Runs every vCPU on its own thread until the guest powers off, resets or faults.
     pub fn run(self) -> Result<Outcome> {
-        run::run_all(self.vcpus, self.view, self.bus, self.trace)
+        let ctl = control::Control::start(
+            self.vcpus,
+            self.view,
+            self.bus,
+            self.trace,
+            run::no_debugger(),
+        )?;
+        run::run_plain(ctl)
     }
 }
 

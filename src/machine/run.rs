@@ -1,16 +1,10 @@
-//! vCPU threads and the machine-wide stop: each vCPU runs on its own thread; the first thread
-//! that decides the machine stops records the outcome and kicks the others.
+//! Running the machine without a debugger: start every vCPU, wait for the stop that ends the
+//! run (power off, reset, fault), stop the others.
 
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
+use std::sync::Arc;
 
-use crate::a64::Reg;
-use crate::backend::{Kick, Vcpu};
-
-use super::bus::Bus;
-use super::exit::{handle_exit, trace_line, Flow, Stop};
-use super::guest_mem::GuestView;
-use super::{MachineError, Result, TraceSink};
+use super::control::{Control, Event, NoDebugger, Resume, StopReason};
+use super::{MachineError, Result};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,147 +15,52 @@ pub enum Outcome {
     Reset,
 }
 
-/// State shared by the vCPU threads.
-struct Shared {
-    stop: Mutex<Option<(usize, Stop)>>,
-    idle: Mutex<usize>,
-    changed: Condvar,
-    kicks: Vec<Arc<dyn Kick>>,
-    vcpus: usize,
-}
-
-impl Shared {
-    fn stopping(&self) -> bool {
-        lock(&self.stop).is_some()
+/// Runs every vCPU until the guest powers off, resets or faults.
+pub fn run_plain(ctl: Control) -> Result<Outcome> {
+    for i in 0..ctl.vcpu_count() {
+        ctl.resume(i, Resume::Continue)?;
     }
-
-    /// Records the first stop and wakes every vCPU.
-    fn finish(&self, vcpu: usize, stop: Stop) {
-        {
-            let mut s = lock(&self.stop);
-            if s.is_none() {
-                *s = Some((vcpu, stop));
-            }
-        }
-        {
-            // Notify under the lock parked vCPUs hold while checking `stopping`, so a wake-up
-            // cannot fall between their check and their wait.
-            let _idle = lock(&self.idle);
-            self.changed.notify_all();
-        }
-        for k in &self.kicks {
-            k.kick();
-        }
-    }
-
-    /// Parks an idle vCPU until the machine stops; the last one to go idle stops it.
-    fn park_idle(&self, vcpu: usize, pc: u64) {
-        let mut idle = lock(&self.idle);
-        *idle += 1;
-        if *idle == self.vcpus {
-            drop(idle);
-            self.finish(
-                vcpu,
-                Stop::Fault {
-                    pc,
+    let mut idle = vec![false; ctl.vcpu_count()];
+    loop {
+        let Event { vcpu, reason } = ctl.next_event()?;
+        let end = match reason {
+            StopReason::PowerOff => Ok(Outcome::PowerOff),
+            StopReason::Reset => Ok(Outcome::Reset),
+            StopReason::Fault { pc, reason } => Err(MachineError::GuestFault { vcpu, pc, reason }),
+            StopReason::Idle => {
+                idle[vcpu] = true;
+                if ctl.any_running() {
+                    continue;
+                }
+                Err(MachineError::GuestFault {
+                    vcpu,
+                    pc: u64::MAX,
                     reason: "every vCPU waits (WFI) with nothing that can wake it".into(),
-                },
-            );
-            return;
-        }
-        while !self.stopping() {
-            idle = self.changed.wait(idle).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Runs all vCPUs to completion.
-pub fn run_all(
-    vcpus: Vec<Box<dyn Vcpu>>,
-    view: GuestView,
-    bus: Arc<Bus>,
-    trace: Option<TraceSink>,
-) -> Result<Outcome> {
-    let shared = Arc::new(Shared {
-        stop: Mutex::new(None),
-        idle: Mutex::new(0),
-        changed: Condvar::new(),
-        kicks: vcpus.iter().map(|v| v.kicker()).collect(),
-        vcpus: vcpus.len(),
-    });
-    let mut handles = Vec::new();
-    for vcpu in vcpus {
-        let (shared, view, bus, trace) = (shared.clone(), view.clone(), bus.clone(), trace.clone());
-        let name = format!("vcpu{}", vcpu.index());
-        let h = thread::Builder::new()
-            .name(name)
-            .spawn(move || vcpu_loop(vcpu, &view, &bus, &shared, trace.as_ref()))
-            .map_err(MachineError::Thread)?;
-        handles.push(h);
-    }
-    for h in handles {
-        if h.join().is_err() {
-            return Err(MachineError::Vcpu {
-                vcpu: usize::MAX,
-                reason: "vCPU thread panicked".into(),
-            });
-        }
-    }
-    let (vcpu, stop) = lock(&shared.stop).take().ok_or(MachineError::Vcpu {
-        vcpu: 0,
-        reason: "all vCPU threads ended without a stop reason".into(),
-    })?;
-    match stop {
-        Stop::PowerOff => Ok(Outcome::PowerOff),
-        Stop::Reset => Ok(Outcome::Reset),
-        Stop::Fault { pc, reason } => Err(MachineError::GuestFault { vcpu, pc, reason }),
-    }
-}
-
-fn vcpu_loop(
-    mut vcpu: Box<dyn Vcpu>,
-    view: &GuestView,
-    bus: &Bus,
-    shared: &Shared,
-    trace: Option<&TraceSink>,
-) {
-    let index = vcpu.index();
-    while !shared.stopping() {
-        let exit = match vcpu.run() {
-            Ok(e) => e,
-            Err(e) => {
-                let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-                let reason = format!("run failed: {e}");
-                shared.finish(index, Stop::Fault { pc, reason });
-                break;
+                })
             }
+            other => Err(MachineError::GuestFault {
+                vcpu,
+                pc: u64::MAX,
+                reason: format!("unexpected stop without a debugger: {other:?}"),
+            }),
         };
-        if let Some(t) = trace {
-            let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-            let line = trace_line(&exit, pc);
-            let mut sink = t.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = writeln!(sink, "vcpu{index} {line}");
-        }
-        match handle_exit(vcpu.as_mut(), view, bus, exit) {
-            Flow::Continue | Flow::Interrupted => {}
-            Flow::Idle => {
-                let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-                shared.park_idle(index, pc);
-            }
-            Flow::Stop(stop) => shared.finish(index, stop),
-        }
+        drop(ctl);
+        return end;
     }
+}
+
+/// The policy used by [`run_plain`].
+pub fn no_debugger() -> Arc<NoDebugger> {
+    Arc::new(NoDebugger)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::fake::FakeVcpu;
-    use crate::backend::{SystemEvent, VcpuExit};
+    use crate::backend::{SystemEvent, Vcpu, VcpuExit};
+    use crate::machine::bus::Bus;
+    use crate::machine::guest_mem::GuestView;
     use crate::machine::memory::allocate;
 
     fn run(vcpus: Vec<FakeVcpu>) -> Result<Outcome> {
@@ -170,7 +69,8 @@ mod tests {
             .map(|v| Box::new(v) as Box<dyn Vcpu>)
             .collect();
         let view = GuestView::new(allocate(1 << 20).unwrap());
-        run_all(boxed, view, Arc::new(Bus::new()), None)
+        let ctl = Control::start(boxed, view, Arc::new(Bus::new()), None, no_debugger())?;
+        run_plain(ctl)
     }
 
     fn parked(index: usize) -> FakeVcpu {
@@ -191,9 +91,8 @@ mod tests {
 
     #[test]
     fn a_fault_on_a_secondary_is_reported_with_its_index() {
-        let boot = parked(0);
         let sec = FakeVcpu::new(1).with_exits([VcpuExit::InternalError("boom".into())]);
-        match run(vec![boot, sec]) {
+        match run(vec![parked(0), sec]) {
             Err(MachineError::GuestFault { vcpu, reason, .. }) => {
                 assert_eq!(vcpu, 1);
                 assert_eq!(reason, "boom");
@@ -208,6 +107,18 @@ mod tests {
         let b = FakeVcpu::new(1).with_exits([VcpuExit::Idle]);
         match run(vec![a, b]) {
             Err(MachineError::GuestFault { reason, .. }) => assert!(reason.contains("WFI")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_debug_exit_without_debugger_is_a_clear_fault() {
+        let v = FakeVcpu::new(0).with_exits([VcpuExit::Debug {
+            esr: 0xf200_0000,
+            far: 0,
+        }]);
+        match run(vec![v]) {
+            Err(MachineError::GuestFault { reason, .. }) => assert!(reason.contains("BRK")),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -1,0 +1,334 @@
+//! One KVM vCPU behind the [`Vcpu`] trait.
+//!
+//! Owns the vCPU fd and its `kvm_run` mapping: register access through `KVM_GET/SET_ONE_REG`
+//! (ids from `regs`), `KVM_GET_REG_LIST`, `KVM_SET_GUEST_DEBUG`, and `KVM_RUN` with the
+//! translation of every exit into the owned [`VcpuExit`].
+//!
+//! Must not depend on the VM code; register ids come only from `regs`.
+
+use std::os::raw::c_int;
+use std::ptr::addr_of_mut;
+use std::sync::Arc;
+
+use kvm_bindings::{
+    kvm_debug_exit_arch, kvm_guest_debug, kvm_guest_debug_arch, kvm_reg_list, KVMIO,
+    KVM_DEBUG_ARCH_HSR_HIGH_VALID, KVM_EXIT_ARM_NISV, KVM_EXIT_MMIO, KVM_GUESTDBG_ENABLE,
+    KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW, KVM_GUESTDBG_USE_SW_BP, KVM_HYPERCALL_EXIT_SMC,
+    KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+};
+use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use nix::libc;
+use vm_memory::GuestMemoryMmap;
+
+use super::kick::KickState;
+use super::{ioctl_err, regs};
+use crate::a64::Reg;
+use crate::backend::{BackendError, GuestDebug, Kick, Result, SystemEvent, Vcpu, VcpuExit};
+
+// KVM_GET_REG_LIST (api.rst 4.84), declared here because the kvm-ioctls wrapper caps the list
+// at 500 entries while newer kernels may report more.
+vmm_sys_util::ioctl_iowr_nr!(KVM_GET_REG_LIST, KVMIO, 0xb0, kvm_reg_list);
+
+/// First guess for `KVM_GET_REG_LIST`; the kernel tells the real count with `E2BIG`.
+const REG_LIST_GUESS: usize = 512;
+
+/// An exit copied out of `kvm_run` while kvm-ioctls still borrows it; `Debug` and `Nisv` need
+/// fields (`kvm_run.flags`, `kvm_run.arm_nisv`) that kvm-ioctls does not hand over.
+enum Raw {
+    Done(VcpuExit),
+    Debug(kvm_debug_exit_arch),
+    Nisv,
+}
+
+/// A KVM vCPU. Created by [`super::KvmVm`].
+pub struct KvmVcpu {
+    index: usize,
+    // Field order is drop order: the fd (and its kvm_run mapping) goes before the memory.
+    fd: VcpuFd,
+    kick: Arc<KickState>,
+    /// Length of the MMIO read the last exit asked for, until the next `run`.
+    pending_read: Option<usize>,
+    /// Keeps the memslots' host mappings alive while this vCPU can run.
+    _mem: GuestMemoryMmap,
+}
+
+impl KvmVcpu {
+    pub(super) fn new(index: usize, mut fd: VcpuFd, mem: GuestMemoryMmap) -> Result<Self> {
+        let run = fd.get_kvm_run() as *mut kvm_bindings::kvm_run;
+        // SAFETY: `run` points at the vCPU's live `kvm_run` mapping; taking a field address
+        // creates no reference. `KvmVcpu::drop` detaches the kick state before the mapping goes.
+        let immediate_exit = unsafe { addr_of_mut!((*run).immediate_exit) };
+        let kick = Arc::new(KickState::new(immediate_exit)?);
+        Ok(KvmVcpu {
+            index,
+            fd,
+            kick,
+            pending_read: None,
+            _mem: mem,
+        })
+    }
+
+    fn reg_id(reg: Reg) -> Result<u64> {
+        regs::id_of(reg).ok_or_else(|| BackendError::Register {
+            reg,
+            reason: "no such register".into(),
+        })
+    }
+
+    fn reg_err(reg: Reg, op: &str, e: vmm_sys_util::errno::Error) -> BackendError {
+        BackendError::Register {
+            reg,
+            reason: format!(
+                "{op} failed: {}",
+                std::io::Error::from_raw_os_error(e.errno())
+            ),
+        }
+    }
+
+    /// `KVM_GET_REG_LIST`, growing the buffer to the count the kernel reports with `E2BIG`.
+    fn raw_reg_list(&self) -> Result<Vec<u64>> {
+        let mut n = REG_LIST_GUESS;
+        loop {
+            // Header word `n` followed by room for `n` ids (`struct kvm_reg_list`).
+            let mut buf = vec![0u64; n + 1];
+            buf[0] = n as u64;
+            // SAFETY: the kernel reads `buf[0]` and writes at most `buf[0]` ids after it, all
+            // inside `buf`; on E2BIG it only updates `buf[0]`.
+            let rc = unsafe {
+                vmm_sys_util::ioctl::ioctl_with_mut_ptr(
+                    &self.fd,
+                    KVM_GET_REG_LIST(),
+                    buf.as_mut_ptr(),
+                )
+            };
+            if rc >= 0 {
+                let count = (buf[0] as usize).min(n);
+                buf.truncate(count + 1);
+                buf.remove(0);
+                return Ok(buf);
+            }
+            let err = vmm_sys_util::errno::Error::last();
+            let wanted = buf[0] as usize;
+            if err.errno() != libc::E2BIG || wanted <= n {
+                return Err(ioctl_err("KVM_GET_REG_LIST")(err));
+            }
+            n = wanted;
+        }
+    }
+
+    /// Maps a finished `KVM_RUN` to the owned exit (the one exhaustive exit match).
+    fn translate(exit: KvmExit<'_>) -> Raw {
+        let done = match exit {
+            KvmExit::MmioRead(addr, data) => VcpuExit::MmioRead {
+                addr,
+                len: data.len(),
+            },
+            KvmExit::MmioWrite(addr, data) => {
+                let mut bytes = [0u8; 8];
+                let len = data.len().min(8);
+                bytes[..len].copy_from_slice(&data[..len]);
+                VcpuExit::MmioWrite {
+                    addr,
+                    len,
+                    data: bytes,
+                }
+            }
+            KvmExit::Debug(arch) => return Raw::Debug(arch),
+            KvmExit::Unsupported(KVM_EXIT_ARM_NISV) => return Raw::Nisv,
+            KvmExit::SystemEvent(kind, _data) => VcpuExit::SystemEvent(match kind {
+                KVM_SYSTEM_EVENT_SHUTDOWN => SystemEvent::Shutdown,
+                KVM_SYSTEM_EVENT_RESET => SystemEvent::Reset,
+                KVM_SYSTEM_EVENT_CRASH => SystemEvent::Crash,
+                other => SystemEvent::Other(other),
+            }),
+            // SMCCC filter forward (api.rst 4.134 / 5 "KVM_EXIT_HYPERCALL", arm64): `nr` is the
+            // function id, the `flags` word (kvm-ioctls' `longmode`) says SMC vs HVC. The exit
+            // carries no immediate: KVM forwards only HVC/SMC #0 (arch/arm64/kvm/hypercalls.c).
+            KvmExit::Hypercall(h) => VcpuExit::Hypercall {
+                nr: h.nr,
+                smc: h.longmode & KVM_HYPERCALL_EXIT_SMC != 0,
+                imm: 0,
+            },
+            KvmExit::Intr => VcpuExit::Interrupted,
+            KvmExit::InternalError => VcpuExit::InternalError("KVM_EXIT_INTERNAL_ERROR".into()),
+            KvmExit::FailEntry(reason, cpu) => VcpuExit::InternalError(format!(
+                "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on host CPU {cpu}"
+            )),
+            KvmExit::MemoryFault { flags, gpa, size } => VcpuExit::InternalError(format!(
+                "KVM_EXIT_MEMORY_FAULT at {gpa:#x} (+{size:#x}), flags {flags:#x}"
+            )),
+            KvmExit::Unsupported(reason) => {
+                VcpuExit::InternalError(format!("unhandled KVM exit reason {reason}"))
+            }
+            other => VcpuExit::InternalError(format!("unexpected KVM exit {other:?}")),
+        };
+        Raw::Done(done)
+    }
+
+    /// Completes `Debug` and `Nisv` with the `kvm_run` fields they need.
+    fn finish(&mut self, raw: Raw) -> VcpuExit {
+        match raw {
+            Raw::Done(exit) => exit,
+            // kvm_run.debug.arch: ESR[31:0] in `hsr`, ESR[63:32] in `hsr_high` only when
+            // KVM_DEBUG_ARCH_HSR_HIGH_VALID is set in kvm_run.flags (api.rst 5, KVM_EXIT_DEBUG).
+            Raw::Debug(arch) => {
+                let flags = self.fd.get_kvm_run().flags as u32;
+                let mut esr = arch.hsr as u64;
+                if flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID != 0 {
+                    esr |= (arch.hsr_high as u64) << 32;
+                }
+                VcpuExit::Debug { esr, far: arch.far }
+            }
+            Raw::Nisv => {
+                let run = self.fd.get_kvm_run();
+                // SAFETY: exit_reason is KVM_EXIT_ARM_NISV (matched above), which makes
+                // `arm_nisv` the active member of the exit union (api.rst 5, KVM_EXIT_ARM_NISV).
+                let nisv = unsafe { run.__bindgen_anon_1.arm_nisv };
+                VcpuExit::Nisv {
+                    fault_ipa: nisv.fault_ipa,
+                    esr_iss: nisv.esr_iss,
+                }
+            }
+        }
+    }
+
+    /// Maps a failed `KVM_RUN`. `EINTR` is a kick (or another signal); `ENOSYS` is KVM's answer
+    /// to a data abort outside every memslot without a valid syndrome when
+    /// `KVM_CAP_ARM_NISV_TO_USER` is off (arch/arm64/kvm/mmio.c `io_mem_abort`).
+    fn run_error(errno: c_int) -> Result<VcpuExit> {
+        match errno {
+            libc::EINTR => Ok(VcpuExit::Interrupted),
+            libc::ENOSYS => Ok(VcpuExit::InternalError(
+                "KVM_RUN failed with ENOSYS: data abort outside RAM without a valid syndrome \
+                 (enable nisv_to_user to emulate it)"
+                    .into(),
+            )),
+            _ => Err(BackendError::Ioctl {
+                op: "KVM_RUN",
+                source: std::io::Error::from_raw_os_error(errno),
+            }),
+        }
+    }
+}
+
+impl Drop for KvmVcpu {
+    fn drop(&mut self) {
+        self.kick.detach();
+    }
+}
+
+impl Vcpu for KvmVcpu {
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    fn get_reg(&mut self, reg: Reg) -> Result<u128> {
+        let id = Self::reg_id(reg)?;
+        let size = regs::id_size(id);
+        let mut buf = [0u8; 16];
+        self.fd
+            .get_one_reg(id, &mut buf[..size])
+            .map_err(|e| Self::reg_err(reg, "KVM_GET_ONE_REG", e))?;
+        // KVM copies the register in the host's byte order; the bytes past `size` stay zero.
+        Ok(u128::from_ne_bytes(buf))
+    }
+
+    fn set_reg(&mut self, reg: Reg, value: u128) -> Result<()> {
+        let id = Self::reg_id(reg)?;
+        let size = regs::id_size(id);
+        let bytes = value.to_ne_bytes();
+        // The low `size` bytes of a native-endian u128: at the start on little-endian hosts,
+        // at the end on big-endian ones.
+        let low = if cfg!(target_endian = "little") {
+            &bytes[..size]
+        } else {
+            &bytes[16 - size..]
+        };
+        self.fd
+            .set_one_reg(id, low)
+            .map(|_| ())
+            .map_err(|e| Self::reg_err(reg, "KVM_SET_ONE_REG", e))
+    }
+
+    fn reg_list(&mut self) -> Result<Vec<Reg>> {
+        Ok(self
+            .raw_reg_list()?
+            .into_iter()
+            .filter_map(regs::reg_of)
+            .collect())
+    }
+
+    fn run(&mut self) -> Result<VcpuExit> {
+        self.pending_read = None;
+        self.kick.enter()?;
+        let result = self.fd.run().map(Self::translate).map_err(|e| e.errno());
+        if let Ok(Raw::Done(VcpuExit::MmioRead { len, .. })) = &result {
+            self.pending_read = Some(*len);
+        }
+        let interrupted = matches!(result, Err(libc::EINTR))
+            || matches!(result, Ok(Raw::Done(VcpuExit::Interrupted)));
+        self.kick.leave(interrupted);
+        match result {
+            Ok(raw) => Ok(self.finish(raw)),
+            Err(errno) => Self::run_error(errno),
+        }
+    }
+
+    fn set_mmio_data(&mut self, data: &[u8]) -> Result<()> {
+        let len = self.pending_read.ok_or_else(|| BackendError::Vcpu {
+            index: self.index,
+            reason: "MMIO data supplied but the last exit was not an MMIO read".into(),
+        })?;
+        if data.len() != len {
+            return Err(BackendError::Vcpu {
+                index: self.index,
+                reason: format!("MMIO read of {len} bytes given {} bytes", data.len()),
+            });
+        }
+        let run = self.fd.get_kvm_run();
+        if run.exit_reason != KVM_EXIT_MMIO {
+            return Err(BackendError::Vcpu {
+                index: self.index,
+                reason: format!("kvm_run holds exit {}, not MMIO", run.exit_reason),
+            });
+        }
+        // SAFETY: exit_reason is KVM_EXIT_MMIO, so `mmio` is the active union member; KVM reads
+        // `mmio.data[..len]` on the next KVM_RUN (api.rst 5, KVM_EXIT_MMIO).
+        let mmio = unsafe { &mut run.__bindgen_anon_1.mmio };
+        mmio.data[..len].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// `KVM_SET_GUEST_DEBUG` (api.rst 4.86), arm64: control flags ENABLE, SINGLESTEP, USE_SW_BP,
+    /// USE_HW, and `kvm_guest_debug_arch` with DBGBCR/DBGBVR/DBGWCR/DBGWVR values.
+    fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
+        let mut control = 0;
+        for (on, flag) in [
+            (dbg.enable, KVM_GUESTDBG_ENABLE),
+            (dbg.single_step, KVM_GUESTDBG_SINGLESTEP),
+            (dbg.sw_breakpoints, KVM_GUESTDBG_USE_SW_BP),
+            (dbg.hw, KVM_GUESTDBG_USE_HW),
+        ] {
+            if on {
+                control |= flag;
+            }
+        }
+        let arg = kvm_guest_debug {
+            control,
+            pad: 0,
+            arch: kvm_guest_debug_arch {
+                dbg_bcr: dbg.bcr,
+                dbg_bvr: dbg.bvr,
+                dbg_wcr: dbg.wcr,
+                dbg_wvr: dbg.wvr,
+            },
+        };
+        self.fd
+            .set_guest_debug(&arg)
+            .map_err(ioctl_err("KVM_SET_GUEST_DEBUG"))
+    }
+
+    fn kicker(&self) -> Arc<dyn Kick> {
+        self.kick.clone()
+    }
+}

@@ -1,0 +1,329 @@
+//! Control of running vCPUs: start, pause (all-stop), resume with continue / step / range step,
+//! run a job on a stopped vCPU's own thread, and receive stop events.
+//!
+//! Owns the vCPU threads and the event channel. The gdb layer and the plain `run` command both
+//! drive the machine through [`Control`]; neither touches a vCPU handle: register and memory
+//! work is a job executed by the vCPU's thread while it is stopped. Debug-exit decisions are
+//! delegated to a [`DebugPolicy`] supplied by the debug layer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::backend::{GuestDebug, Kick, Vcpu};
+
+use super::bus::Bus;
+use super::guest_mem::GuestView;
+use super::vcpu_thread::{spawn, ThreadCtx};
+use super::{MachineError, Result, TraceSink};
+
+/// How a stopped vCPU resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    Continue,
+    /// Execute exactly one instruction (an emulated one counts).
+    Step,
+    /// Step while the PC stays in `[start, end)`; stop when it leaves or anything else stops.
+    RangeStep {
+        start: u64,
+        end: u64,
+    },
+}
+
+/// Why a vCPU stopped. Exactly one event is sent per resume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Stopped on request ([`Control::pause_all`]).
+    Paused,
+    /// A requested step (or range step) completed.
+    Step,
+    /// The debug policy stopped on this debug exception (ESR, FAR as the backend reported).
+    Debug {
+        esr: u64,
+        far: u64,
+        verdict: StopKind,
+    },
+    /// The vCPU waits (WFI) and nothing can wake it.
+    Idle,
+    PowerOff,
+    Reset,
+    Fault {
+        pc: u64,
+        reason: String,
+    },
+}
+
+/// What the debug policy recognised a debug exception as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopKind {
+    SwBreak,
+    HwBreak,
+    Watch {
+        index: usize,
+        addr: u64,
+    },
+    Step,
+    /// Not the debugger's and not re-injectable: reported as is.
+    Other,
+}
+
+/// One stop of one vCPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub vcpu: usize,
+    pub reason: StopReason,
+}
+
+/// The debug layer's decision on a debug exit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Stop and report to the debugger.
+    Stop(StopKind),
+    /// Handled (e.g. re-injected into the guest as the exception it would have taken): keep
+    /// running. `step_complete` is true when the handling completed a requested step (an
+    /// exception taken during a step stops at the vector, as on hardware).
+    Handled { step_complete: bool },
+    /// No debugger owns this exception and it cannot be handled: a guest fault.
+    Fault(String),
+}
+
+/// The debug layer's hooks into the vCPU threads.
+pub trait DebugPolicy: Send + Sync {
+    /// Decides on a debug exit of `vcpu`; `stepping` is true when a step was requested.
+    fn on_debug_exit(&self, vcpu: &mut dyn Vcpu, esr: u64, far: u64, stepping: bool) -> Verdict;
+    /// The guest-debug configuration every vCPU should run with (without single-step), and a
+    /// generation number that changes whenever it does.
+    fn guest_debug(&self) -> (u64, GuestDebug);
+}
+
+/// The policy with no debugger attached: every debug exit is a guest fault.
+pub struct NoDebugger;
+
+impl DebugPolicy for NoDebugger {
+    fn on_debug_exit(&self, _: &mut dyn Vcpu, esr: u64, far: u64, _: bool) -> Verdict {
+        let ec = crate::a64::esr::class(esr);
+        Verdict::Fault(format!(
+            "unexpected debug exit ({}, esr {esr:#x}, far {far:#x}) with no debugger",
+            crate::a64::esr::class_name(ec)
+        ))
+    }
+    fn guest_debug(&self) -> (u64, GuestDebug) {
+        (0, GuestDebug::default())
+    }
+}
+
+/// A job run on a stopped vCPU's thread.
+pub(super) type Job = Box<dyn FnOnce(&mut dyn Vcpu) + Send>;
+
+pub(super) enum Cmd {
+    Job(Job),
+    Resume(Resume),
+    Quit,
+}
+
+struct Handle {
+    cmd: Sender<Cmd>,
+    kick: Arc<dyn Kick>,
+    pause: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Drives the vCPU threads.
+pub struct Control {
+    vcpus: Vec<Handle>,
+    running: Mutex<Vec<bool>>,
+    events: Mutex<Receiver<Event>>,
+    notify: Arc<EventFd>,
+    policy: Arc<dyn DebugPolicy>,
+    /// Counts stops, for tests and diagnostics.
+    pub stops: AtomicU64,
+}
+
+impl Control {
+    /// Starts one thread per vCPU; every vCPU starts stopped.
+    pub fn start(
+        vcpus: Vec<Box<dyn Vcpu>>,
+        view: GuestView,
+        bus: Arc<Bus>,
+        trace: Option<TraceSink>,
+        policy: Arc<dyn DebugPolicy>,
+    ) -> Result<Control> {
+        let notify = Arc::new(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                .map_err(|e| MachineError::Thread(e.into()))?,
+        );
+        let (ev_tx, ev_rx) = channel();
+        let mut handles = Vec::with_capacity(vcpus.len());
+        for vcpu in vcpus {
+            let (cmd_tx, cmd_rx) = channel();
+            let pause = Arc::new(AtomicBool::new(false));
+            let kick = vcpu.kicker();
+            let ctx = ThreadCtx {
+                view: view.clone(),
+                bus: bus.clone(),
+                trace: trace.clone(),
+                policy: policy.clone(),
+                pause: pause.clone(),
+                events: ev_tx.clone(),
+                notify: notify.clone(),
+                cmds: cmd_rx,
+            };
+            let thread = spawn(vcpu, ctx)?;
+            handles.push(Handle {
+                cmd: cmd_tx,
+                kick,
+                pause,
+                thread: Some(thread),
+            });
+        }
+        let n = handles.len();
+        Ok(Control {
+            vcpus: handles,
+            running: Mutex::new(vec![false; n]),
+            events: Mutex::new(ev_rx),
+            notify,
+            policy,
+            stops: AtomicU64::new(0),
+        })
+    }
+
+    pub fn vcpu_count(&self) -> usize {
+        self.vcpus.len()
+    }
+
+    pub fn policy(&self) -> &Arc<dyn DebugPolicy> {
+        &self.policy
+    }
+
+    /// The file descriptor that becomes readable when an event is pending (for poll()).
+    pub fn event_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.notify.as_fd()
+    }
+
+    pub fn is_running(&self, vcpu: usize) -> bool {
+        lock(&self.running).get(vcpu).copied().unwrap_or(false)
+    }
+
+    pub fn any_running(&self) -> bool {
+        lock(&self.running).iter().any(|r| *r)
+    }
+
+    /// Resumes a stopped vCPU. Resuming a running one is an error.
+    pub fn resume(&self, vcpu: usize, how: Resume) -> Result<()> {
+        let mut running = lock(&self.running);
+        let h = self.handle(vcpu)?;
+        if running[vcpu] {
+            return Err(vcpu_err(vcpu, "already running"));
+        }
+        h.cmd
+            .send(Cmd::Resume(how))
+            .map_err(|_| vcpu_err(vcpu, "thread has exited"))?;
+        running[vcpu] = true;
+        Ok(())
+    }
+
+    /// Asks every running vCPU to stop (each answers with one event).
+    pub fn pause_all(&self) {
+        let running = lock(&self.running);
+        for (h, r) in self.vcpus.iter().zip(running.iter()) {
+            if *r {
+                h.pause.store(true, Ordering::SeqCst);
+                h.kick.kick();
+            }
+        }
+    }
+
+    /// Waits for the next event.
+    pub fn next_event(&self) -> Result<Event> {
+        let ev = lock(&self.events)
+            .recv()
+            .map_err(|_| vcpu_err(0, "every vCPU thread has exited"))?;
+        self.note(&ev);
+        Ok(ev)
+    }
+
+    /// Returns a pending event without waiting.
+    pub fn try_event(&self) -> Option<Event> {
+        let ev = lock(&self.events).try_recv().ok()?;
+        self.note(&ev);
+        Some(ev)
+    }
+
+    fn note(&self, ev: &Event) {
+        let _ = self.notify.read();
+        if let Some(r) = lock(&self.running).get_mut(ev.vcpu) {
+            *r = false;
+        }
+        self.stops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stops every running vCPU and collects the events of those that were running; the
+    /// first event in the result is the earliest.
+    pub fn stop_all(&self) -> Result<Vec<Event>> {
+        self.pause_all();
+        let mut out = Vec::new();
+        while self.any_running() {
+            out.push(self.next_event()?);
+        }
+        Ok(out)
+    }
+
+    /// Runs `job` on stopped vCPU `vcpu`'s thread and returns its result.
+    pub fn with_vcpu<R, F>(&self, vcpu: usize, job: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Vcpu) -> R + Send + 'static,
+    {
+        if self.is_running(vcpu) {
+            return Err(vcpu_err(vcpu, "is running; stop it first"));
+        }
+        let h = self.handle(vcpu)?;
+        let (tx, rx) = channel();
+        let job: Job = Box::new(move |v| {
+            let _ = tx.send(job(v));
+        });
+        h.cmd
+            .send(Cmd::Job(job))
+            .map_err(|_| vcpu_err(vcpu, "thread has exited"))?;
+        rx.recv().map_err(|_| vcpu_err(vcpu, "thread has exited"))
+    }
+
+    fn handle(&self, vcpu: usize) -> Result<&Handle> {
+        self.vcpus
+            .get(vcpu)
+            .ok_or_else(|| vcpu_err(vcpu, "no such vCPU"))
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+        for h in &self.vcpus {
+            let _ = h.cmd.send(Cmd::Quit);
+        }
+        for h in &mut self.vcpus {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn vcpu_err(vcpu: usize, reason: &str) -> MachineError {
+    MachineError::Vcpu {
+        vcpu,
+        reason: reason.into(),
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

@@ -1,0 +1,214 @@
+//! Control and vCPU-thread tests with scripted vCPUs: one event per resume, the step rules,
+//! range stepping, pause, jobs on stopped vCPUs.
+
+use std::sync::Arc;
+
+use vm_memory::{Bytes, GuestAddress};
+
+use super::*;
+use crate::a64::Reg;
+use crate::backend::fake::FakeVcpu;
+use crate::backend::VcpuExit;
+use crate::machine::layout::{RAM_BASE, UART_BASE};
+use crate::machine::memory::allocate;
+
+/// A policy that stops on every debug exit as a step (like a debugger that owns the step).
+struct StepPolicy;
+impl DebugPolicy for StepPolicy {
+    fn on_debug_exit(&self, _: &mut dyn Vcpu, esr: u64, _: u64, _: bool) -> Verdict {
+        if crate::a64::esr::class(esr) == crate::a64::esr::ec::SOFTSTP_LOW {
+            Verdict::Stop(StopKind::Step)
+        } else {
+            Verdict::Stop(StopKind::SwBreak)
+        }
+    }
+    fn guest_debug(&self) -> (u64, GuestDebug) {
+        (1, GuestDebug::default())
+    }
+}
+
+const STEP: VcpuExit = VcpuExit::Debug {
+    esr: 0xcb00_0022,
+    far: 0,
+};
+
+fn control(vcpus: Vec<FakeVcpu>) -> Control {
+    let mem = allocate(1 << 20).unwrap();
+    // stp x0, x0, [x1] at RAM_BASE: emulated on a NISV exit.
+    mem.write_obj(0xa900_0020u32, GuestAddress(RAM_BASE))
+        .unwrap();
+    let boxed = vcpus
+        .into_iter()
+        .map(|v| Box::new(v) as Box<dyn Vcpu>)
+        .collect();
+    Control::start(
+        boxed,
+        GuestView::new(mem),
+        Arc::new(Bus::new()),
+        None,
+        Arc::new(StepPolicy),
+    )
+    .unwrap()
+}
+
+fn at_ram_base(v: FakeVcpu) -> FakeVcpu {
+    let mut v = v;
+    v.set(Reg::Pc, RAM_BASE).unwrap();
+    v.set(Reg::X(1), UART_BASE).unwrap();
+    v
+}
+
+#[test]
+fn an_mmio_exit_is_not_the_end_of_a_step() {
+    let v = FakeVcpu::new(0).with_exits([
+        VcpuExit::MmioWrite {
+            addr: UART_BASE + 0x38,
+            len: 4,
+            data: [0; 8],
+        },
+        STEP,
+    ]);
+    let ctl = control(vec![v]);
+    ctl.resume(0, Resume::Step).unwrap();
+    let ev = ctl.next_event().unwrap();
+    assert_eq!(ev.reason, StopReason::Step);
+    // Exactly one event: the thread is stopped and idle now.
+    assert!(!ctl.is_running(0));
+    assert!(ctl.try_event().is_none());
+}
+
+#[test]
+fn an_emulated_nisv_instruction_completes_the_step_without_reentry() {
+    // If the thread re-entered the guest after emulating, it would consume STEP (the KVM quirk:
+    // the following instruction runs before the step exception) and the PC check would fail.
+    let v = at_ram_base(FakeVcpu::new(0)).with_exits([
+        VcpuExit::Nisv {
+            fault_ipa: UART_BASE,
+            esr_iss: 0x45,
+        },
+        STEP,
+    ]);
+    let ctl = control(vec![v]);
+    ctl.resume(0, Resume::Step).unwrap();
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Step);
+    let (pc, left) = ctl
+        .with_vcpu(0, |v| (v.get(Reg::Pc).unwrap(), v.run().unwrap()))
+        .unwrap();
+    assert_eq!(pc, RAM_BASE + 4, "stopped before the next instruction");
+    assert_eq!(left, STEP, "the guest was not re-entered");
+}
+
+#[test]
+fn continuing_over_a_nisv_instruction_keeps_running() {
+    let v = at_ram_base(FakeVcpu::new(0)).with_exits([
+        VcpuExit::Nisv {
+            fault_ipa: UART_BASE,
+            esr_iss: 0x45,
+        },
+        VcpuExit::Debug {
+            esr: 0xf200_0000,
+            far: 0,
+        },
+    ]);
+    let ctl = control(vec![v]);
+    ctl.resume(0, Resume::Continue).unwrap();
+    let ev = ctl.next_event().unwrap();
+    assert!(matches!(
+        ev.reason,
+        StopReason::Debug {
+            verdict: StopKind::SwBreak,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn range_step_stops_when_the_pc_leaves_the_range() {
+    // The fake's PC does not move, so the range decides: outside it, the first step stops.
+    let mut v = FakeVcpu::new(0).with_exits([STEP, STEP]);
+    v.set(Reg::Pc, 0x1000).unwrap();
+    let ctl = control(vec![v]);
+    ctl.resume(
+        0,
+        Resume::RangeStep {
+            start: 0x2000,
+            end: 0x3000,
+        },
+    )
+    .unwrap();
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Step);
+    // PC 0x1000 is outside [0x2000, 0x3000): one step, one stop; the second exit is unused.
+    let left = ctl.with_vcpu(0, |v| v.run().unwrap()).unwrap();
+    assert_eq!(left, STEP);
+
+    let mut v = FakeVcpu::new(0).with_exits([STEP, STEP]);
+    v.set(Reg::Pc, 0x1000).unwrap();
+    v.block_when_done = true;
+    let ctl = control(vec![v]);
+    ctl.resume(
+        0,
+        Resume::RangeStep {
+            start: 0x1000,
+            end: 0x1004,
+        },
+    )
+    .unwrap();
+    // In range: both steps are consumed inside kvmdbg, then the thread blocks in run() until
+    // paused: a single Paused event, no Step events.
+    ctl.pause_all();
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Paused);
+}
+
+#[test]
+fn pause_all_stops_blocked_vcpus_with_one_event_each() {
+    let mut a = FakeVcpu::new(0);
+    a.block_when_done = true;
+    let mut b = FakeVcpu::new(1);
+    b.block_when_done = true;
+    let ctl = control(vec![a, b]);
+    ctl.resume(0, Resume::Continue).unwrap();
+    ctl.resume(1, Resume::Continue).unwrap();
+    let mut evs = ctl.stop_all().unwrap();
+    evs.sort_by_key(|e| e.vcpu);
+    assert_eq!(
+        evs,
+        vec![
+            Event {
+                vcpu: 0,
+                reason: StopReason::Paused
+            },
+            Event {
+                vcpu: 1,
+                reason: StopReason::Paused
+            }
+        ]
+    );
+    assert!(ctl.resume(0, Resume::Continue).is_ok());
+    assert!(ctl.resume(0, Resume::Continue).is_err(), "already running");
+    assert!(
+        ctl.with_vcpu(0, |_| ()).is_err(),
+        "jobs need a stopped vCPU"
+    );
+}
+
+#[test]
+fn single_step_is_loaded_only_while_stepping_and_only_on_change() {
+    let mut v = FakeVcpu::new(0).with_exits([STEP, STEP]);
+    v.block_when_done = true;
+    let log = v.debug_log.clone();
+    let ctl = control(vec![v]);
+    ctl.resume(0, Resume::Step).unwrap();
+    ctl.next_event().unwrap();
+    ctl.resume(0, Resume::Step).unwrap();
+    ctl.next_event().unwrap();
+    ctl.resume(0, Resume::Continue).unwrap();
+    ctl.pause_all();
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Paused);
+    let loaded: Vec<(bool, bool)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| (d.enable, d.single_step))
+        .collect();
+    assert_eq!(loaded, vec![(true, true), (false, false)]);
+}

@@ -1,0 +1,159 @@
+//! The vCPU thread: waits for commands while stopped; when resumed, runs the guest and handles
+//! exits until one stop, which it reports as exactly one [`Event`].
+//!
+//! Owns the per-vCPU run loop: applying the guest-debug configuration before entry, the step
+//! and range-step loop, and the rule that an instruction emulated by the VMM completes a step
+//! without re-entering the guest (KVM ignores a userspace write of PSTATE.SS; see
+//! docs/architecture.md).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use nix::sys::eventfd::EventFd;
+
+use crate::a64::Reg;
+use crate::backend::{GuestDebug, Vcpu};
+
+use super::bus::Bus;
+use super::control::{Cmd, DebugPolicy, Event, Resume, StopKind, StopReason, Verdict};
+use super::exit::{handle_exit, trace_line, Flow, Stop};
+use super::guest_mem::GuestView;
+use super::{MachineError, Result, TraceSink};
+
+pub(super) struct ThreadCtx {
+    pub view: GuestView,
+    pub bus: Arc<Bus>,
+    pub trace: Option<TraceSink>,
+    pub policy: Arc<dyn DebugPolicy>,
+    pub pause: Arc<AtomicBool>,
+    pub events: Sender<Event>,
+    pub notify: Arc<EventFd>,
+    pub cmds: Receiver<Cmd>,
+}
+
+/// The guest-debug state last loaded into the vCPU.
+#[derive(Default)]
+struct Applied {
+    generation: Option<u64>,
+    step: bool,
+}
+
+pub(super) fn spawn(vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) -> Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name(format!("vcpu{}", vcpu.index()))
+        .spawn(move || thread_main(vcpu, ctx))
+        .map_err(MachineError::Thread)
+}
+
+fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
+    let mut applied = Applied::default();
+    while let Ok(cmd) = ctx.cmds.recv() {
+        match cmd {
+            Cmd::Quit => break,
+            Cmd::Job(job) => job(vcpu.as_mut()),
+            Cmd::Resume(how) => {
+                let reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied);
+                ctx.pause.store(false, Ordering::SeqCst);
+                let event = Event {
+                    vcpu: vcpu.index(),
+                    reason,
+                };
+                if ctx.events.send(event).is_err() {
+                    break;
+                }
+                let _ = ctx.notify.write(1);
+            }
+        }
+    }
+}
+
+/// Runs until one stop.
+fn run_until_stop(
+    vcpu: &mut dyn Vcpu,
+    ctx: &ThreadCtx,
+    how: Resume,
+    applied: &mut Applied,
+) -> StopReason {
+    let stepping = how != Resume::Continue;
+    loop {
+        if ctx.pause.swap(false, Ordering::SeqCst) {
+            return StopReason::Paused;
+        }
+        if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), stepping, applied) {
+            return fault(vcpu, format!("loading the guest-debug configuration: {e}"));
+        }
+        let exit = match vcpu.run() {
+            Ok(e) => e,
+            Err(e) => return fault(vcpu, format!("run failed: {e}")),
+        };
+        if let Some(t) = &ctx.trace {
+            let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
+            let line = trace_line(&exit, pc);
+            let mut sink = t.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(sink, "vcpu{} {line}", vcpu.index());
+        }
+        let step_done = match handle_exit(vcpu, &ctx.view, &ctx.bus, exit) {
+            Flow::Continue | Flow::Interrupted => false,
+            // The VMM advanced the PC past an instruction it emulated: that instruction is the
+            // step; report it now, without re-entering the guest.
+            Flow::Emulated => stepping,
+            Flow::Idle => return StopReason::Idle,
+            Flow::Stop(Stop::PowerOff) => return StopReason::PowerOff,
+            Flow::Stop(Stop::Reset) => return StopReason::Reset,
+            Flow::Stop(Stop::Fault { pc, reason }) => return StopReason::Fault { pc, reason },
+            Flow::Debug { esr, far } => match ctx.policy.on_debug_exit(vcpu, esr, far, stepping) {
+                Verdict::Stop(StopKind::Step) if stepping => true,
+                Verdict::Stop(kind) => {
+                    return StopReason::Debug {
+                        esr,
+                        far,
+                        verdict: kind,
+                    }
+                }
+                Verdict::Handled { step_complete } => stepping && step_complete,
+                Verdict::Fault(reason) => return fault(vcpu, reason),
+            },
+        };
+        if step_done && !keep_range_stepping(vcpu, how) {
+            return StopReason::Step;
+        }
+    }
+}
+
+/// After a completed step: true when range stepping continues (the PC is still in range).
+fn keep_range_stepping(vcpu: &mut dyn Vcpu, how: Resume) -> bool {
+    match how {
+        Resume::RangeStep { start, end } => match vcpu.get(Reg::Pc) {
+            Ok(pc) => pc >= start && pc < end,
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// Loads the policy's guest-debug configuration, plus single-step when stepping, if either
+/// changed since the last load.
+fn sync_debug(
+    vcpu: &mut dyn Vcpu,
+    policy: &dyn DebugPolicy,
+    stepping: bool,
+    applied: &mut Applied,
+) -> crate::backend::Result<()> {
+    let (generation, mut dbg): (u64, GuestDebug) = policy.guest_debug();
+    if applied.generation == Some(generation) && applied.step == stepping {
+        return Ok(());
+    }
+    dbg.single_step = stepping;
+    dbg.enable |= stepping;
+    vcpu.set_guest_debug(&dbg)?;
+    applied.generation = Some(generation);
+    applied.step = stepping;
+    Ok(())
+}
+
+fn fault(vcpu: &mut dyn Vcpu, reason: String) -> StopReason {
+    let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
+    StopReason::Fault { pc, reason }
+}
