@@ -328,18 +328,41 @@ pub fn watched_bytes(wcr: u64, wvr: u64) -> Option<WatchedBytes> {
     }
 }
 
+/// The FAR a watchpoint exception for `access` reports when (wcr, wvr) hits it: the lowest
+/// watched byte the access touches (sign-extended), which the architecture permits (FAR lies
+/// between the lowest accessed address and the highest watched address accessed, D2.10.5)
+/// and which is what KVM was seen to report for an access starting at the watched address.
+pub fn wp_hit_far(wcr: u64, wvr: u64, access: &DataAccess) -> Option<u64> {
+    let c = Wcr::decode(wcr);
+    if !active_at(c.hmc, c.ssc, c.pac, access.el) || c.lsc & access.kind.lsc_bits() == 0 {
+        return None;
+    }
+    let low = access.addr & VA_MASK;
+    let w = watched_bytes(wcr, wvr)?.first_in(low, access.size)?;
+    Some(sign_extend(w))
+}
+
 /// True when `access` hits watchpoint (wcr, wvr): the comparator is active at the access's
 /// privilege, LSC covers its kind, and at least one accessed byte is watched (D2.10: an
 /// access matches if any byte it accesses matches).
 pub fn wp_matches(wcr: u64, wvr: u64, access: &DataAccess) -> bool {
-    let c = Wcr::decode(wcr);
-    if !active_at(c.hmc, c.ssc, c.pac, access.el) || c.lsc & access.kind.lsc_bits() == 0 {
-        return false;
-    }
-    match watched_bytes(wcr, wvr) {
-        Some(w) => w.first_in(access.addr & VA_MASK, access.size).is_some(),
-        None => false,
-    }
+    wp_hit_far(wcr, wvr, access).is_some()
+}
+
+/// The lowest-numbered breakpoint among the `bcrs`/`bvrs` pairs that `pc` at `el` hits.
+pub fn first_bp_hit(bcrs: &[u64], bvrs: &[u64], pc: u64, el: u8) -> Option<usize> {
+    bcrs.iter()
+        .zip(bvrs)
+        .position(|(&c, &v)| bp_matches(c, v, pc, el))
+}
+
+/// The lowest-numbered watchpoint among the `wcrs`/`wvrs` pairs that `access` hits, with the
+/// FAR to report (see [`wp_hit_far`]).
+pub fn first_wp_hit(wcrs: &[u64], wvrs: &[u64], access: &DataAccess) -> Option<(usize, u64)> {
+    wcrs.iter()
+        .zip(wvrs)
+        .enumerate()
+        .find_map(|(n, (&c, &v))| wp_hit_far(c, v, access).map(|far| (n, far)))
 }
 
 #[cfg(test)]

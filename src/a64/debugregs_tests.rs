@@ -291,3 +291,43 @@ fn first_in_reports_the_lowest_watched_byte() {
     assert_eq!(r.first_in(0x240, 8), None);
     assert_eq!(r.first_in(0x1f0, 0x10), None);
 }
+
+#[test]
+fn far_is_the_first_watched_byte_accessed() {
+    let wcr = Wcr::bytes(PRIV_EL0_EL1, LSC_STORE, 0b1111_0000).encode();
+    let base = 0xffff_8000_0010_0000;
+    // An 8-byte store at the doubleword touches bytes 4..8 first at +4.
+    assert_eq!(wp_hit_far(wcr, base, &store(base, 8)), Some(base + 4));
+    assert_eq!(wp_hit_far(wcr, base, &store(base + 6, 2)), Some(base + 6));
+    assert_eq!(wp_hit_far(wcr, base, &store(base, 4)), None);
+    assert_eq!(wp_hit_far(wcr, base, &load(base, 8)), None);
+    // The KVM trace: a store at the watched address reports that address.
+    let kvm = 0x1ff7;
+    assert_eq!(
+        wp_hit_far(kvm, 0x4010_0000, &store(0x4010_0000, 4)),
+        Some(0x4010_0000)
+    );
+}
+
+#[test]
+fn first_hit_scans_slots_in_order() {
+    let off = 0;
+    let bp = Bcr::a64(PRIV_EL0_EL1).encode();
+    let bcrs = [off, bp, bp];
+    let bvrs = [0x4000_0000, 0x4000_0010, 0x4000_0000];
+    assert_eq!(first_bp_hit(&bcrs, &bvrs, 0x4000_0000, 1), Some(2));
+    assert_eq!(first_bp_hit(&bcrs, &bvrs, 0x4000_0010, 0), Some(1));
+    assert_eq!(first_bp_hit(&bcrs, &bvrs, 0x4000_0014, 1), None);
+    let wp = Wcr::bytes(PRIV_EL0_EL1, LSC_BOTH, 0xff).encode();
+    let wcrs = [wp, wp];
+    let wvrs = [0x4010_0000, 0x4010_0008];
+    assert_eq!(
+        first_wp_hit(&wcrs, &wvrs, &load(0x4010_000c, 4)),
+        Some((1, 0x4010_000c))
+    );
+    assert_eq!(
+        first_wp_hit(&wcrs, &wvrs, &load(0x4010_0006, 4)),
+        Some((0, 0x4010_0006))
+    );
+    assert_eq!(first_wp_hit(&wcrs, &wvrs, &load(0x4010_0010, 4)), None);
+}
