@@ -7,4 +7,5 @@
 
 pub mod a64;
 pub mod backend;
+pub mod debug;
 pub mod machine;

@@ -3,6 +3,7 @@
 //!
 //! Must not depend on any other kvmdbg module, on I/O, or on `unsafe`.
 
+pub mod debugregs;
 pub mod esr;
 pub mod ldst;
 pub mod pstate;

@@ -8,18 +8,28 @@ pub const Z: u64 = 1 << 30;
 pub const C: u64 = 1 << 29;
 pub const V: u64 = 1 << 28;
 pub const NZCV_MASK: u64 = 0xf << 28;
+/// Tag Check Override (FEAT_MTE): bit 25.
+pub const TCO: u64 = 1 << 25;
+/// User Access Override (FEAT_UAO): bit 23.
+pub const UAO: u64 = 1 << 23;
+/// Privileged Access Never (FEAT_PAN): bit 22.
+pub const PAN: u64 = 1 << 22;
 /// Software Step: SPSR bit 21 (Arm ARM D2.12 "Software Step exceptions").
 pub const SS: u64 = 1 << 21;
 /// Illegal Execution state: bit 20.
 pub const IL: u64 = 1 << 20;
 /// Branch type (BTI): bits 11..10.
 pub const BTYPE_MASK: u64 = 0b11 << 10;
+/// Speculative Store Bypass Safe (FEAT_SSBS): bit 12.
+pub const SSBS: u64 = 1 << 12;
 /// Interrupt masks: Debug, SError, IRQ, FIQ at bits 9..6.
 pub const D: u64 = 1 << 9;
 pub const A: u64 = 1 << 8;
 pub const I: u64 = 1 << 7;
 pub const F: u64 = 1 << 6;
 pub const DAIF_MASK: u64 = 0xf << 6;
+/// M[4] (nRW): set when the interrupted state was AArch32.
+pub const NRW: u64 = 1 << 4;
 /// M[3:0]: exception level and stack pointer selection.
 pub const M_MASK: u64 = 0xf;
 pub const MODE_EL0T: u64 = 0b0000;

@@ -80,9 +80,11 @@ pub mod sys {
     pub const MIDR_EL1: SysReg = SysReg::new(3, 0, 0, 0, 0);
     pub const MPIDR_EL1: SysReg = SysReg::new(3, 0, 0, 0, 5);
     pub const ID_AA64PFR0_EL1: SysReg = SysReg::new(3, 0, 0, 4, 0);
+    pub const ID_AA64PFR1_EL1: SysReg = SysReg::new(3, 0, 0, 4, 1);
     pub const ID_AA64DFR0_EL1: SysReg = SysReg::new(3, 0, 0, 5, 0);
     pub const ID_AA64ISAR0_EL1: SysReg = SysReg::new(3, 0, 0, 6, 0);
     pub const ID_AA64MMFR0_EL1: SysReg = SysReg::new(3, 0, 0, 7, 0);
+    pub const ID_AA64MMFR1_EL1: SysReg = SysReg::new(3, 0, 0, 7, 1);
     pub const SCTLR_EL1: SysReg = SysReg::new(3, 0, 1, 0, 0);
     pub const CPACR_EL1: SysReg = SysReg::new(3, 0, 1, 0, 2);
     pub const TTBR0_EL1: SysReg = SysReg::new(3, 0, 2, 0, 0);
@@ -138,9 +140,11 @@ const SYSREG_NAMES: &[(SysReg, &str)] = &[
     (sys::MIDR_EL1, "midr_el1"),
     (sys::MPIDR_EL1, "mpidr_el1"),
     (sys::ID_AA64PFR0_EL1, "id_aa64pfr0_el1"),
+    (sys::ID_AA64PFR1_EL1, "id_aa64pfr1_el1"),
     (sys::ID_AA64DFR0_EL1, "id_aa64dfr0_el1"),
     (sys::ID_AA64ISAR0_EL1, "id_aa64isar0_el1"),
     (sys::ID_AA64MMFR0_EL1, "id_aa64mmfr0_el1"),
+    (sys::ID_AA64MMFR1_EL1, "id_aa64mmfr1_el1"),
     (sys::SCTLR_EL1, "sctlr_el1"),
     (sys::CPACR_EL1, "cpacr_el1"),
     (sys::TTBR0_EL1, "ttbr0_el1"),
