@@ -12,6 +12,7 @@
 
 pub mod hwplan;
 pub mod inject;
+pub mod policy;
 pub mod swbp;
 
 pub use hwplan::{

@@ -4,7 +4,7 @@
 //! Owns the vCPU threads and the event channel. The gdb layer and the plain `run` command both
 //! drive the machine through [`Control`]; neither touches a vCPU handle: register and memory
 //! work is a job executed by the vCPU's thread while it is stopped. Debug-exit decisions are
-//! delegated to a [`DebugPolicy`] supplied by the debug layer.
+//! delegated to a [`DebugPolicy`] supplied by the debug layer (`debug::policy`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::backend::{GuestDebug, Kick, Vcpu};
+use crate::backend::{Kick, Vcpu};
+pub use crate::debug::policy::{DebugPolicy, NoDebugger, StopKind, Verdict};
 
 use super::bus::Bus;
 use super::guest_mem::GuestView;
@@ -56,63 +57,11 @@ pub enum StopReason {
     },
 }
 
-/// What the debug policy recognised a debug exception as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopKind {
-    SwBreak,
-    HwBreak,
-    Watch {
-        index: usize,
-        addr: u64,
-    },
-    Step,
-    /// Not the debugger's and not re-injectable: reported as is.
-    Other,
-}
-
 /// One stop of one vCPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub vcpu: usize,
     pub reason: StopReason,
-}
-
-/// The debug layer's decision on a debug exit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Stop and report to the debugger.
-    Stop(StopKind),
-    /// Handled (e.g. re-injected into the guest as the exception it would have taken): keep
-    /// running. `step_complete` is true when the handling completed a requested step (an
-    /// exception taken during a step stops at the vector, as on hardware).
-    Handled { step_complete: bool },
-    /// No debugger owns this exception and it cannot be handled: a guest fault.
-    Fault(String),
-}
-
-/// The debug layer's hooks into the vCPU threads.
-pub trait DebugPolicy: Send + Sync {
-    /// Decides on a debug exit of `vcpu`; `stepping` is true when a step was requested.
-    fn on_debug_exit(&self, vcpu: &mut dyn Vcpu, esr: u64, far: u64, stepping: bool) -> Verdict;
-    /// The guest-debug configuration every vCPU should run with (without single-step), and a
-    /// generation number that changes whenever it does.
-    fn guest_debug(&self) -> (u64, GuestDebug);
-}
-
-/// The policy with no debugger attached: every debug exit is a guest fault.
-pub struct NoDebugger;
-
-impl DebugPolicy for NoDebugger {
-    fn on_debug_exit(&self, _: &mut dyn Vcpu, esr: u64, far: u64, _: bool) -> Verdict {
-        let ec = crate::a64::esr::class(esr);
-        Verdict::Fault(format!(
-            "unexpected debug exit ({}, esr {esr:#x}, far {far:#x}) with no debugger",
-            crate::a64::esr::class_name(ec)
-        ))
-    }
-    fn guest_debug(&self) -> (u64, GuestDebug) {
-        (0, GuestDebug::default())
-    }
 }
 
 /// A job run on a stopped vCPU's thread.
