@@ -84,7 +84,7 @@ pub struct Caps {
     pub preferred_target: Option<u32>,
 }
 
-/// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.86, arm64 part).
+/// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.87, arm64 part).
 ///
 /// Register values are written exactly as the architecture defines them (DBGBCR<n>_EL1 etc.,
 /// Arm ARM D19.3); the debug layer computes them.

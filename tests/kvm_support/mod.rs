@@ -5,9 +5,14 @@
 
 #![allow(dead_code)]
 
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
 use kvmdbg::a64::Reg;
 use kvmdbg::backend::kvm::{probe, KvmVm, REDIST_SIZE_PER_VCPU};
-use kvmdbg::backend::{Caps, GicLayout, SystemEvent, Vcpu, VcpuExit, Vm, VmConfig};
+use kvmdbg::backend::{Caps, GicLayout, Kick, SystemEvent, Vcpu, VcpuExit, Vm, VmConfig};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// Start of RAM (QEMU `virt`: `base_memmap[VIRT_MEM]`, hw/arm/virt.c).
@@ -159,9 +164,46 @@ pub fn trace_line(exit: &VcpuExit, vcpu: &mut dyn Vcpu) -> String {
     }
 }
 
-/// Runs vCPU 0 until a shutdown (or `max` exits), answering MMIO reads with `read_value`, and
-/// returns the trace.
+/// Kicks a vCPU if it is still running when the watchdog expires, so that a guest stuck in a
+/// loop fails its test (with an `Interrupted` exit) instead of hanging it.
+pub struct Watchdog {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn new(kicker: Arc<dyn Kick>, timeout: Duration) -> Self {
+        let (stop, rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if rx.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                eprintln!("watchdog: vCPU still running after {timeout:?}; kicking it");
+                kicker.kick();
+            }
+        });
+        Watchdog {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How long a test guest may run before the watchdog kicks it (the nested, TCG-emulated host
+/// is slow, but every test program finishes in well under a second).
+pub const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// Runs the vCPU until a shutdown (or `max` exits), answering MMIO reads with `read_value`,
+/// and returns the trace. A watchdog kick shows up as an `Interrupted` line.
 pub fn run_trace(vcpu: &mut dyn Vcpu, read_value: u32, max: usize) -> Vec<String> {
+    let _watchdog = Watchdog::new(vcpu.kicker(), WATCHDOG);
     let mut trace = Vec::new();
     for _ in 0..max {
         let exit = vcpu.run().expect("KVM_RUN");
@@ -171,7 +213,7 @@ pub fn run_trace(vcpu: &mut dyn Vcpu, read_value: u32, max: usize) -> Vec<String
                 let bytes = read_value.to_le_bytes();
                 vcpu.set_mmio_data(&bytes[..len]).expect("set MMIO data");
             }
-            VcpuExit::SystemEvent(_) | VcpuExit::InternalError(_) => break,
+            VcpuExit::SystemEvent(_) | VcpuExit::InternalError(_) | VcpuExit::Interrupted => break,
             _ => {}
         }
     }

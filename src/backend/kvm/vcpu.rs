@@ -31,6 +31,8 @@ vmm_sys_util::ioctl_iowr_nr!(KVM_GET_REG_LIST, KVMIO, 0xb0, kvm_reg_list);
 
 /// First guess for `KVM_GET_REG_LIST`; the kernel tells the real count with `E2BIG`.
 const REG_LIST_GUESS: usize = 512;
+/// Refuse counts beyond this (arm64 KVM reports a few hundred; SVE adds about 550).
+const REG_LIST_MAX: usize = 1 << 16;
 
 /// An exit copied out of `kvm_run` while kvm-ioctls still borrows it; `Debug` and `Nisv` need
 /// fields (`kvm_run.flags`, `kvm_run.arm_nisv`) that kvm-ioctls does not hand over.
@@ -109,7 +111,7 @@ impl KvmVcpu {
             }
             let err = vmm_sys_util::errno::Error::last();
             let wanted = buf[0] as usize;
-            if err.errno() != libc::E2BIG || wanted <= n {
+            if err.errno() != libc::E2BIG || wanted <= n || wanted > REG_LIST_MAX {
                 return Err(ioctl_err("KVM_GET_REG_LIST")(err));
             }
             n = wanted;
@@ -141,9 +143,11 @@ impl KvmVcpu {
                 KVM_SYSTEM_EVENT_CRASH => SystemEvent::Crash,
                 other => SystemEvent::Other(other),
             }),
-            // SMCCC filter forward (api.rst 4.134 / 5 "KVM_EXIT_HYPERCALL", arm64): `nr` is the
-            // function id, the `flags` word (kvm-ioctls' `longmode`) says SMC vs HVC. The exit
-            // carries no immediate: KVM forwards only HVC/SMC #0 (arch/arm64/kvm/hypercalls.c).
+            // An SMCCC call the VMM asked KVM to forward (KVM_ARM_VM_SMCCC_FILTER,
+            // devices/vm.rst; exit in api.rst 5 "KVM_EXIT_HYPERCALL"): `nr` is the function id
+            // and the `flags` word (kvm-ioctls names it `longmode`) says SMC or HVC. The exit
+            // carries no immediate (arch/arm64/kvm/hypercalls.c `kvm_prepare_hypercall_exit`
+            // fills only `nr` and `flags`), so 0 is reported, the SMC Calling Convention's value.
             KvmExit::Hypercall(h) => VcpuExit::Hypercall {
                 nr: h.nr,
                 smc: h.longmode & KVM_HYPERCALL_EXIT_SMC != 0,
@@ -299,7 +303,7 @@ impl Vcpu for KvmVcpu {
         Ok(())
     }
 
-    /// `KVM_SET_GUEST_DEBUG` (api.rst 4.86), arm64: control flags ENABLE, SINGLESTEP, USE_SW_BP,
+    /// `KVM_SET_GUEST_DEBUG` (api.rst 4.87), arm64: control flags ENABLE, SINGLESTEP, USE_SW_BP,
     /// USE_HW, and `kvm_guest_debug_arch` with DBGBCR/DBGBVR/DBGWCR/DBGWVR values.
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         let mut control = 0;
