@@ -16,7 +16,7 @@ export PATH=/bin
 # Test binaries must fail, not skip, when /dev/kvm is missing here (see tests/kvm_smoke.rs).
 export KVMDBG_REQUIRE_KVM=1
 export RUST_BACKTRACE=1
-TIMEOUT=${NESTED_TEST_TIMEOUT:-600}
+TIMEOUT=${NESTED_TEST_TIMEOUT:-300}
 CI_MODE=${NESTED_CI:-0}
 OUT=/tmp/check
 
@@ -56,16 +56,25 @@ need_subcommand() {
   return 1
 }
 
+# Says so when test $1, started at $2 (epoch seconds), ran into the per-test timeout (busybox
+# timeout sends SIGTERM; the test then exits 143).
+timed_out() {
+  [ $(($(date +%s) - $2)) -ge "$TIMEOUT" ] && echo "nested: $1: killed by the ${TIMEOUT}s per-test timeout"
+  return 0
+}
+
 # Runs every cargo test binary, one test thread each for a deterministic console.
 run_test_binaries() {
-  local t name rc
+  local t name rc start
   for t in /tests/*; do
     [ -x "$t" ] || continue
     name=test:${t##*/}
     selected "$name" || continue
     echo "nested: === $name"
+    start=$(date +%s)
     timeout "$TIMEOUT" "$t" --test-threads=1
     rc=$?
+    timed_out "$name" "$start"
     if [ $rc = 0 ]; then result "$name" PASS 0; else result "$name" FAIL $rc; fi
   done
 }
@@ -74,13 +83,15 @@ run_test_binaries() {
 # when it exits with RC and its output (stdout and stderr) matches the extended regex REGEX
 # (-i: ignoring case).
 check() {
-  local icase="" name want_rc regex rc
+  local icase="" name want_rc regex rc start
   [ "$1" = -i ] && { icase=-i; shift; }
   name=$1 want_rc=$2 regex=$3
   shift 3
   echo "nested: === $name: $*"
+  start=$(date +%s)
   { timeout "$TIMEOUT" "$@" 2>&1; echo $? >"$OUT.rc"; } | tee "$OUT.log"
   rc=$(cat "$OUT.rc")
+  timed_out "$name" "$start"
   if [ "$rc" = "$want_rc" ] && grep -Eq $icase -- "$regex" "$OUT.log"; then
     result "$name" PASS "$rc"
   else

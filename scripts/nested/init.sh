@@ -30,7 +30,7 @@ result() { echo "NESTED-RESULT $1 $2 $3"; }
 echo "NESTED-BOOT uptime=$(uptime_s) kernel=$(uname -r)"
 
 NESTED_TESTS=1 NESTED_CI=0 NESTED_GUEST_BG=0 NESTED_READY_PORT="" NESTED_READY_TIMEOUT=120
-NESTED_TEST_TIMEOUT=600
+NESTED_TEST_TIMEOUT=300
 # shellcheck source=/dev/null
 [ -f /nested/config ] && . /nested/config
 export NESTED_CI NESTED_TEST_TIMEOUT

@@ -17,7 +17,7 @@
 #     --ready-port PORT    guest port that means "guest command ready" (default: first G)
 #     --grace SECS         time the guest gets to finish after the host command (default 60)
 #     --timeout SECS       overall limit, boot included (default $NESTED_TIMEOUT or 1200)
-#     --test-timeout SECS  limit per guest test (default 600)
+#     --test-timeout SECS  limit per guest test (default 300)
 #     --kernel FILE        default $KVMDBG_CACHE/Image (scripts/setup.sh caches it)
 #     --initrd FILE        default <out>/initramfs (from build.sh)
 #     --log FILE           console log (default <out>/console.log)
@@ -37,7 +37,7 @@ KERNEL=${KVMDBG_CACHE:-/var/cache/kvmdbg}/Image
 INITRD=$OUT/initramfs
 LOG=""
 TIMEOUT=${NESTED_TIMEOUT:-1200}
-TEST_TIMEOUT=600
+TEST_TIMEOUT=300
 GRACE=60
 SMP=2
 MEM=1G
