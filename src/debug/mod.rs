@@ -7,13 +7,17 @@
 //! re-injection of debug exceptions the guest owns (`inject`: an emulated EL1 synchronous
 //! exception entry).
 //!
+//! Also the one translation path for accesses made on a vCPU's behalf (`translate`).
+//!
 //! May depend on `backend` traits and `a64`. Must not depend on `machine`, `gdb`, gdbstub or
 //! KVM types.
 
 pub mod hwplan;
 pub mod inject;
 pub mod policy;
+pub mod state;
 pub mod swbp;
+pub mod translate;
 
 pub use hwplan::{
     hit_watch, hit_watch_for_esr, plan_breakpoints, plan_watchpoints, to_guest_debug, BreakSlot,

@@ -58,4 +58,3 @@ impl DebugPolicy for NoDebugger {
         (0, GuestDebug::default())
     }
 }
-

@@ -8,7 +8,7 @@ use vm_memory::{Bytes, GuestAddress};
 use super::*;
 use crate::a64::Reg;
 use crate::backend::fake::FakeVcpu;
-use crate::backend::VcpuExit;
+use crate::backend::{GuestDebug, VcpuExit};
 use crate::machine::layout::{RAM_BASE, UART_BASE};
 use crate::machine::memory::allocate;
 

@@ -6,9 +6,8 @@
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::a64::walk::{self, Access, PhysMem, TranslationRegs};
-use crate::a64::{pstate, sys, Reg};
-use crate::backend::{BackendError, Vcpu};
+use crate::backend::Vcpu;
+use crate::debug::translate;
 
 /// Guest RAM plus translation.
 #[derive(Clone)]
@@ -25,14 +24,12 @@ impl GuestView {
         &self.mem
     }
 
-    /// Translates a virtual address for an instruction fetch by `vcpu` at its current
-    /// exception level, through its stage-1 tables (flat when SCTLR_EL1.M is 0).
-    pub fn translate_fetch(&self, vcpu: &mut dyn Vcpu, va: u64) -> Result<u64, String> {
-        let regs = translation_regs(vcpu).map_err(|e| e.to_string())?;
-        let el0 = pstate::el(vcpu.get(Reg::Pstate).map_err(|e| e.to_string())?) == 0;
-        walk::translate(&regs, va, Access::Fetch, el0, self)
+    /// Translates a virtual address through `vcpu`'s stage-1 tables (flat when SCTLR_EL1.M
+    /// is 0), with the debug-access rules of [`translate`].
+    pub fn translate(&self, vcpu: &mut dyn Vcpu, va: u64) -> Result<u64, String> {
+        translate::translate(vcpu, &self.mem, va)
             .map(|t| t.pa)
-            .map_err(|f| format!("translating {va:#x}: {f}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Reads the 32-bit instruction word at virtual address `va`.
@@ -40,26 +37,9 @@ impl GuestView {
         if va & 3 != 0 {
             return Err(format!("misaligned pc {va:#x}"));
         }
-        let pa = self.translate_fetch(vcpu, va)?;
+        let pa = self.translate(vcpu, va)?;
         self.mem
             .read_obj::<u32>(GuestAddress(pa))
             .map_err(|e| format!("pc {va:#x} (pa {pa:#x}) is not in RAM: {e}"))
     }
-}
-
-impl PhysMem for GuestView {
-    fn read_u64(&self, pa: u64) -> Option<u64> {
-        self.mem.read_obj::<u64>(GuestAddress(pa)).ok()
-    }
-}
-
-/// The registers that control a vCPU's stage-1 translation.
-pub fn translation_regs(vcpu: &mut dyn Vcpu) -> Result<TranslationRegs, BackendError> {
-    Ok(TranslationRegs {
-        sctlr: vcpu.get(Reg::Sys(sys::SCTLR_EL1))?,
-        tcr: vcpu.get(Reg::Sys(sys::TCR_EL1))?,
-        ttbr0: vcpu.get(Reg::Sys(sys::TTBR0_EL1))?,
-        ttbr1: vcpu.get(Reg::Sys(sys::TTBR1_EL1))?,
-        mair: vcpu.get(Reg::Sys(sys::MAIR_EL1))?,
-    })
 }

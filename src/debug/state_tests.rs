@@ -1,0 +1,170 @@
+//! DebugState tests: bookkeeping, the plan's generation, and debug-exit classification on a
+//! scripted vCPU over real guest memory (MMU off: VA = PA).
+
+use vm_memory::{Bytes, GuestAddress};
+
+use super::*;
+use crate::a64::pstate;
+use crate::a64::sys;
+use crate::backend::fake::FakeVcpu;
+use crate::debug::hwplan::WatchKind;
+use crate::debug::swbp::BRK0;
+
+const RAM: u64 = 0x4000_0000;
+const NOP: u32 = 0xd503_201f;
+
+fn state() -> DebugState {
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 1 << 20)]).unwrap();
+    for i in 0..64u64 {
+        mem.write_obj(NOP, GuestAddress(RAM + 4 * i)).unwrap();
+    }
+    let caps = Caps {
+        hw_breakpoints: 6,
+        hw_watchpoints: 4,
+        ..Caps::default()
+    };
+    DebugState::new(mem, &caps)
+}
+
+fn word(s: &DebugState, pa: u64) -> u32 {
+    s.mem.read_obj(GuestAddress(pa)).unwrap()
+}
+
+/// A vCPU at `pc`, EL1h, with VBAR at RAM + 0x800 (for re-injection).
+fn vcpu_at(pc: u64) -> FakeVcpu {
+    let mut v = FakeVcpu::new(0);
+    v.set(Reg::Pc, pc).unwrap();
+    v.set(Reg::Pstate, pstate::RESET_EL1H_DAIF).unwrap();
+    v.set(Reg::Sys(sys::VBAR_EL1), RAM + 0x800).unwrap();
+    v
+}
+
+#[test]
+fn sw_breakpoints_are_counted_per_va_and_restored_on_last_remove() {
+    let s = state();
+    s.insert_sw(RAM + 8, RAM + 8).unwrap();
+    s.insert_sw(RAM + 8, RAM + 8).unwrap();
+    assert_eq!(word(&s, RAM + 8), BRK0);
+    let mut buf = [0u8; 4];
+    s.mem.read_slice(&mut buf, GuestAddress(RAM + 8)).unwrap();
+    s.shadow(RAM + 8, &mut buf);
+    assert_eq!(u32::from_le_bytes(buf), NOP, "reads show the original");
+    assert!(s.remove_sw(RAM + 8).unwrap());
+    assert_eq!(word(&s, RAM + 8), BRK0, "one insert left");
+    assert!(s.remove_sw(RAM + 8).unwrap());
+    assert_eq!(word(&s, RAM + 8), NOP);
+    assert!(!s.remove_sw(RAM + 8).unwrap());
+}
+
+#[test]
+fn plan_changes_bump_the_generation_and_fill_the_registers() {
+    let s = state();
+    let (g0, d0) = s.guest_debug();
+    assert!(d0.enable && d0.sw_breakpoints && !d0.hw);
+    s.insert_hw_bp(RAM + 0x10).unwrap();
+    let w = Watch {
+        addr: RAM + 0x100,
+        len: 4,
+        kind: WatchKind::Write,
+    };
+    s.insert_watch(w).unwrap();
+    let (g1, d1) = s.guest_debug();
+    assert!(g1 > g0);
+    assert!(d1.hw);
+    assert_eq!(d1.bvr[0], RAM + 0x10);
+    assert_eq!(d1.bcr[0], 0x1e7);
+    assert_eq!(d1.wvr[0], RAM + 0x100);
+    assert!(s.remove_watch(w));
+    assert!(s.remove_hw_bp(RAM + 0x10));
+    assert!(!s.guest_debug().1.hw);
+}
+
+#[test]
+fn out_of_slots_is_an_error_and_changes_nothing() {
+    let s = state();
+    for i in 0..6 {
+        s.insert_hw_bp(RAM + 4 * i).unwrap();
+    }
+    let before = s.guest_debug();
+    assert!(matches!(
+        s.insert_hw_bp(RAM + 0x40),
+        Err(DebugError::Plan(_))
+    ));
+    assert_eq!(s.guest_debug(), before);
+    assert_eq!(s.counts().1, 6);
+}
+
+#[test]
+fn our_brk_stops_and_a_guest_brk_is_reinjected_to_the_vector() {
+    let s = state();
+    s.insert_sw(RAM + 4, RAM + 4).unwrap();
+    let mut v = vcpu_at(RAM + 4);
+    assert_eq!(
+        s.on_debug_exit(&mut v, 0xf200_0000, 0, false),
+        Verdict::Stop(StopKind::SwBreak)
+    );
+    // brk #7 at RAM + 8 is the guest's own.
+    let mut v = vcpu_at(RAM + 8);
+    let verdict = s.on_debug_exit(&mut v, 0xf200_0007, 0, true);
+    assert_eq!(
+        verdict,
+        Verdict::Handled {
+            step_complete: true
+        }
+    );
+    assert_eq!(v.reg(Reg::Pc) as u64, RAM + 0x800 + 0x200);
+    assert_eq!(v.reg(Reg::ElrEl1) as u64, RAM + 8);
+    assert_eq!(v.reg(Reg::Sys(sys::ESR_EL1)) as u64, 0xf200_0007);
+}
+
+#[test]
+fn watch_hits_are_attributed_and_foreign_ones_reinjected() {
+    let s = state();
+    s.insert_watch(Watch {
+        addr: RAM + 0x104,
+        len: 12,
+        kind: WatchKind::Write,
+    })
+    .unwrap();
+    let mut v = vcpu_at(RAM);
+    assert_eq!(
+        s.on_debug_exit(&mut v, 0xd200_0062, RAM + 0x10c, false),
+        Verdict::Stop(StopKind::Watch {
+            index: 0,
+            addr: RAM + 0x10c
+        })
+    );
+    let mut v = vcpu_at(RAM);
+    let foreign = s.on_debug_exit(&mut v, 0xd200_0062, RAM + 0x400, false);
+    assert!(matches!(foreign, Verdict::Handled { .. }));
+    assert_eq!(v.reg(Reg::Sys(sys::FAR_EL1)) as u64, RAM + 0x400);
+    // From EL1 the guest sees the current-EL watchpoint class 0x35.
+    assert_eq!(
+        esr::class(v.reg(Reg::Sys(sys::ESR_EL1)) as u64),
+        ec::WATCHPT_CUR
+    );
+}
+
+#[test]
+fn steps_stop_only_when_requested() {
+    let s = state();
+    let mut v = vcpu_at(RAM);
+    assert_eq!(
+        s.on_debug_exit(&mut v, 0xcb00_0022, 0, true),
+        Verdict::Stop(StopKind::Step)
+    );
+}
+
+#[test]
+fn lift_and_replant_step_off_a_breakpoint() {
+    let s = state();
+    s.insert_sw(RAM + 12, RAM + 12).unwrap();
+    assert!(s.lift(RAM + 12).unwrap());
+    assert_eq!(word(&s, RAM + 12), NOP);
+    s.replant(RAM + 12).unwrap();
+    assert_eq!(word(&s, RAM + 12), BRK0);
+    assert!(!s.lift(RAM + 16).unwrap());
+    s.clear().unwrap();
+    assert_eq!(word(&s, RAM + 12), NOP);
+    assert_eq!(s.counts(), (0, 0, 0));
+}
