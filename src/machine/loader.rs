@@ -140,12 +140,8 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
 fn symbols(elf: &ElfFile64<Endianness>) -> Vec<Symbol> {
     let mut out: Vec<Symbol> = elf
         .symbols()
-        .filter(|s| {
-            matches!(
-                s.kind(),
-                SymbolKind::Text | SymbolKind::Data | SymbolKind::Label
-            )
-        })
+        .filter(|s| s.is_definition() || s.kind() == SymbolKind::Label)
+        .filter(|s| !matches!(s.kind(), SymbolKind::Section | SymbolKind::File))
         .filter_map(|s| {
             let name = s.name().ok()?;
             if name.is_empty() || name.starts_with("$") {

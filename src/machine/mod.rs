@@ -16,6 +16,7 @@ pub mod loader;
 pub mod memory;
 pub mod pl011;
 mod run;
+pub mod session;
 mod vcpu_thread;
 
 use std::io::Write;

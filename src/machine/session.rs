@@ -1,0 +1,495 @@
+//! A debugging session over a machine: the backend-independent API the gdb layer uses.
+//!
+//! Owns the all-stop protocol (one vCPU's stop halts every vCPU; stops that happen together
+//! are queued and reported one at a time), stepping off breakpoints, per-stop register
+//! caching, debug memory access at guest virtual addresses (the stopped vCPU's stage-1
+//! tables, RAM with planted BRKs hidden, devices only when allowed) and breakpoint /
+//! watchpoint requests. Never exposes a vCPU handle: work on a vCPU is a job run by its thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::a64::walk::{Translation, WalkTrace};
+use crate::a64::Reg;
+use crate::backend::Caps;
+use crate::debug::hwplan::Watch;
+use crate::debug::state::{DebugError, DebugState};
+use crate::debug::translate::{self, TranslateError};
+
+use super::bus::Bus;
+use super::control::{Control, Event, Resume, StopReason};
+use super::emulate::{device_read, device_write};
+use super::loader::LoadedImage;
+use super::{Machine, MachineError, Result};
+
+/// Why a debug memory access failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MemError {
+    #[error("{0}")]
+    Translate(#[from] TranslateError),
+    #[error("physical address {pa:#x} (virtual {va:#x}) is not RAM or a device")]
+    Unmapped { va: u64, pa: u64 },
+    #[error("{pa:#x} is a device; debugger access to devices is off (monitor mmio-reads on)")]
+    Device { pa: u64 },
+    #[error("{0}")]
+    Machine(#[from] MachineError),
+    #[error("{0}")]
+    Debug(#[from] DebugError),
+}
+
+/// A reported stop: which vCPU, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub vcpu: usize,
+    pub reason: StopReason,
+}
+
+/// How one vCPU resumes.
+pub type Action = Resume;
+
+/// The session.
+pub struct Session {
+    ctl: Control,
+    /// Kept alive for as long as its vCPUs run.
+    _vm: Box<dyn crate::backend::Vm>,
+    state: Arc<DebugState>,
+    mem: GuestMemoryMmap,
+    bus: Arc<Bus>,
+    caps: Caps,
+    image: LoadedImage,
+    /// Stops not reported yet (several vCPUs stopped together).
+    pending: VecDeque<Event>,
+    /// An interrupt (Ctrl-C) was requested and not reported yet.
+    interrupted: bool,
+    /// vCPUs that stopped because they wait for nothing (reported when nothing else runs).
+    idle: Vec<usize>,
+    /// The vCPU resumed first by the last resume (reported for an interrupt).
+    last_resumed: usize,
+    /// Register values read during this stop.
+    cache: HashMap<(usize, Reg), u128>,
+    mmio_access: bool,
+}
+
+impl Session {
+    /// Starts the machine's vCPU threads under the debugger; every vCPU starts stopped.
+    pub fn new(machine: Machine) -> Result<Session> {
+        let caps = machine.vm.caps().clone();
+        let mem = machine.view.mem().clone();
+        let state = Arc::new(DebugState::new(mem.clone(), &caps));
+        let bus = machine.bus.clone();
+        let image = machine.image.clone();
+        let ctl = Control::start(
+            machine.vcpus,
+            machine.view,
+            machine.bus,
+            machine.trace,
+            state.clone(),
+        )?;
+        Ok(Session {
+            ctl,
+            _vm: machine.vm,
+            state,
+            mem,
+            bus,
+            caps,
+            image,
+            pending: VecDeque::new(),
+            interrupted: false,
+            idle: Vec::new(),
+            last_resumed: 0,
+            cache: HashMap::new(),
+            mmio_access: false,
+        })
+    }
+
+    pub fn vcpu_count(&self) -> usize {
+        self.ctl.vcpu_count()
+    }
+
+    pub fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    pub fn image(&self) -> &LoadedImage {
+        &self.image
+    }
+
+    pub fn debug_state(&self) -> &DebugState {
+        &self.state
+    }
+
+    /// The fd that becomes readable when a vCPU event is pending (for poll()).
+    pub fn event_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ctl.event_fd()
+    }
+
+    pub fn set_mmio_access(&mut self, on: bool) {
+        self.mmio_access = on;
+    }
+
+    pub fn mmio_access(&self) -> bool {
+        self.mmio_access
+    }
+
+    // ---- registers ------------------------------------------------------------------------
+
+    /// Reads registers of a stopped vCPU (cached for the rest of this stop).
+    pub fn read_regs(&mut self, vcpu: usize, regs: &[Reg]) -> Result<Vec<u128>> {
+        let missing: Vec<Reg> = regs
+            .iter()
+            .copied()
+            .filter(|r| !self.cache.contains_key(&(vcpu, *r)))
+            .collect();
+        if !missing.is_empty() {
+            let want = missing.clone();
+            let got = self.ctl.with_vcpu(vcpu, move |v| {
+                want.iter()
+                    .map(|r| v.get_reg(*r))
+                    .collect::<std::result::Result<Vec<u128>, _>>()
+            })??;
+            for (r, val) in missing.into_iter().zip(got) {
+                self.cache.insert((vcpu, r), val);
+            }
+        }
+        Ok(regs.iter().map(|r| self.cache[&(vcpu, *r)]).collect())
+    }
+
+    pub fn read_reg(&mut self, vcpu: usize, reg: Reg) -> Result<u128> {
+        Ok(self.read_regs(vcpu, &[reg])?[0])
+    }
+
+    /// Writes a register of a stopped vCPU.
+    pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
+        self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
+        self.cache.insert((vcpu, reg), value);
+        Ok(())
+    }
+
+    /// The registers this vCPU's backend can read.
+    pub fn reg_list(&mut self, vcpu: usize) -> Result<Vec<Reg>> {
+        Ok(self.ctl.with_vcpu(vcpu, |v| v.reg_list())??)
+    }
+
+    // ---- memory ---------------------------------------------------------------------------
+
+    /// Translates `va` through `vcpu`'s stage-1 tables, recording each level.
+    pub fn translate(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+    ) -> Result<(std::result::Result<Translation, TranslateError>, WalkTrace)> {
+        let mem = self.mem.clone();
+        self.ctl.with_vcpu(vcpu, move |v| {
+            let mut trace = WalkTrace::default();
+            let t = translate::translate_traced(v, &mem, va, &mut trace);
+            (t, trace)
+        })
+    }
+
+    /// Reads guest memory at virtual address `va` as `vcpu` sees it.
+    pub fn read_virt(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+        buf: &mut [u8],
+    ) -> std::result::Result<(), MemError> {
+        let regs = self
+            .ctl
+            .with_vcpu(vcpu, |v| translate::translation_regs(v))?;
+        let regs = regs.map_err(TranslateError::from)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let cur = va.wrapping_add(done as u64);
+            let t = translate::translate_with(&regs, &self.mem, cur)?;
+            let n = chunk(cur, &t, buf.len() - done);
+            let part = &mut buf[done..done + n];
+            if self.mem.read_slice(part, GuestAddress(t.pa)).is_ok() {
+                self.state.shadow(t.pa, part);
+            } else if self.bus.claims(t.pa) {
+                if !self.mmio_access {
+                    return Err(MemError::Device { pa: t.pa });
+                }
+                device_read(&self.bus, t.pa, part);
+            } else {
+                return Err(MemError::Unmapped { va: cur, pa: t.pa });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes guest memory at virtual address `va` as `vcpu` sees it (planted BRKs stay).
+    pub fn write_virt(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+        data: &[u8],
+    ) -> std::result::Result<(), MemError> {
+        let regs = self
+            .ctl
+            .with_vcpu(vcpu, |v| translate::translation_regs(v))?;
+        let regs = regs.map_err(TranslateError::from)?;
+        let mut done = 0usize;
+        while done < data.len() {
+            let cur = va.wrapping_add(done as u64);
+            let t = translate::translate_with(&regs, &self.mem, cur)?;
+            let n = chunk(cur, &t, data.len() - done);
+            let part = &data[done..done + n];
+            if in_ram(&self.mem, t.pa, n as u64) {
+                self.state.write_through(t.pa, part)?;
+            } else if self.bus.claims(t.pa) {
+                if !self.mmio_access {
+                    return Err(MemError::Device { pa: t.pa });
+                }
+                device_write(&self.bus, t.pa, part);
+            } else {
+                return Err(MemError::Unmapped { va: cur, pa: t.pa });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    // ---- breakpoints and watchpoints --------------------------------------------------------
+
+    /// Plants a software breakpoint at `va` (translated by `vcpu`).
+    pub fn insert_sw_breakpoint(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+    ) -> std::result::Result<(), MemError> {
+        let pa = self.ram_pa(vcpu, va)?;
+        Ok(self.state.insert_sw(va, pa)?)
+    }
+
+    pub fn remove_sw_breakpoint(&mut self, va: u64) -> std::result::Result<bool, MemError> {
+        Ok(self.state.remove_sw(va)?)
+    }
+
+    pub fn insert_hw_breakpoint(&mut self, va: u64) -> std::result::Result<(), DebugError> {
+        self.state.insert_hw_bp(va)
+    }
+
+    pub fn remove_hw_breakpoint(&mut self, va: u64) -> bool {
+        self.state.remove_hw_bp(va)
+    }
+
+    pub fn insert_watchpoint(&mut self, w: Watch) -> std::result::Result<(), DebugError> {
+        self.state.insert_watch(w)
+    }
+
+    pub fn remove_watchpoint(&mut self, w: Watch) -> bool {
+        self.state.remove_watch(w)
+    }
+
+    fn ram_pa(&mut self, vcpu: usize, va: u64) -> std::result::Result<u64, MemError> {
+        let mem = self.mem.clone();
+        let t = self
+            .ctl
+            .with_vcpu(vcpu, move |v| translate::translate(v, &mem, va))??;
+        if !in_ram(&self.mem, t.pa, 4) {
+            return Err(MemError::Unmapped { va, pa: t.pa });
+        }
+        Ok(t.pa)
+    }
+
+    // ---- execution --------------------------------------------------------------------------
+
+    /// Resumes the listed vCPUs (the others stay stopped). A vCPU sitting on one of our
+    /// breakpoints first steps off it with the breakpoint lifted. If stops are still queued,
+    /// nothing runs: the next [`Session::poll_stop`] reports one.
+    pub fn resume(&mut self, actions: &[(usize, Action)]) -> Result<()> {
+        self.cache.clear();
+        if let Some(&(first, _)) = actions.first() {
+            self.last_resumed = first;
+        }
+        if !self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut go = Vec::new();
+        for &(vcpu, how) in actions {
+            let Some(ev) = self.step_off_breakpoint(vcpu)? else {
+                go.push((vcpu, how));
+                continue;
+            };
+            let stepped = ev.reason == StopReason::Step;
+            if !stepped || how == Resume::Step || !self.still_in_range(vcpu, how)? {
+                // The step off the breakpoint was the whole request, left the range, or
+                // stopped for another reason: that is the stop to report.
+                self.pending.push_back(ev);
+                return Ok(());
+            }
+            go.push((vcpu, how));
+        }
+        for (vcpu, how) in go {
+            self.ctl.resume(vcpu, how)?;
+        }
+        Ok(())
+    }
+
+    /// For a range step, whether `vcpu`'s PC is still inside the range.
+    fn still_in_range(&mut self, vcpu: usize, how: Resume) -> Result<bool> {
+        match how {
+            Resume::RangeStep { start, end } => {
+                let pc = self.read_reg(vcpu, Reg::Pc)? as u64;
+                self.cache.clear();
+                Ok(pc >= start && pc < end)
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// When `vcpu`'s PC is on one of our breakpoints, steps it off with that breakpoint lifted
+    /// and returns the step's event.
+    fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
+        let mem = self.mem.clone();
+        let (pc, pa) = self.ctl.with_vcpu(vcpu, move |v| {
+            let pc = v.get(Reg::Pc).unwrap_or(u64::MAX);
+            let pa = translate::translate(v, &mem, pc).ok().map(|t| t.pa);
+            (pc, pa)
+        })?;
+        let sw = pa.filter(|pa| self.state.sw_planted(*pa));
+        let hw = self.state.is_hw_bp(pc);
+        if sw.is_none() && !hw {
+            return Ok(None);
+        }
+        if let Some(pa) = sw {
+            self.state.lift(pa).map_err(debug_err)?;
+        }
+        if hw {
+            self.state.suspend_hw_bp(Some(pc)).map_err(debug_err)?;
+        }
+        let outcome = self
+            .ctl
+            .resume(vcpu, Resume::Step)
+            .and_then(|_| self.ctl.next_event());
+        if let Some(pa) = sw {
+            self.state.replant(pa).map_err(debug_err)?;
+        }
+        if hw {
+            self.state.suspend_hw_bp(None).map_err(debug_err)?;
+        }
+        outcome.map(Some)
+    }
+
+    /// Asks every running vCPU to stop (Ctrl-C); the stop is reported by `poll_stop`.
+    pub fn interrupt(&mut self) {
+        self.interrupted = true;
+        self.ctl.pause_all();
+    }
+
+    /// Returns the next stop to report, if any, without blocking. When a vCPU stops, every
+    /// other vCPU is stopped too before the stop is reported (all-stop). Call it after every
+    /// resume before waiting on [`Session::event_fd`]: a queued stop raises no event.
+    pub fn poll_stop(&mut self) -> Result<Option<Stop>> {
+        while let Some(ev) = self.ctl.try_event() {
+            self.absorb(ev);
+        }
+        let running = self.ctl.any_running();
+        let reportable =
+            !self.pending.is_empty() || (!running && (self.interrupted || !self.idle.is_empty()));
+        if !reportable {
+            return Ok(None);
+        }
+        for ev in self.ctl.stop_all()? {
+            self.absorb(ev);
+        }
+        self.cache.clear();
+        Ok(self.take_stop())
+    }
+
+    /// Blocks until a stop is reportable.
+    pub fn wait_stop(&mut self) -> Result<Stop> {
+        loop {
+            if let Some(s) = self.poll_stop()? {
+                return Ok(s);
+            }
+            if !self.ctl.any_running() {
+                return Err(MachineError::Vcpu {
+                    vcpu: self.last_resumed,
+                    reason: "waiting for a stop, but no vCPU is running".into(),
+                });
+            }
+            let ev = self.ctl.next_event()?;
+            self.absorb(ev);
+        }
+    }
+
+    fn absorb(&mut self, ev: Event) {
+        match ev.reason {
+            // Our own pauses are not stops; an interrupt is reported once, in take_stop.
+            StopReason::Paused => {}
+            StopReason::Idle => self.idle.push(ev.vcpu),
+            _ => self.pending.push_back(ev),
+        }
+    }
+
+    fn take_stop(&mut self) -> Option<Stop> {
+        let stop = if let Some(ev) = self.pending.pop_front() {
+            Stop {
+                vcpu: ev.vcpu,
+                reason: ev.reason,
+            }
+        } else if self.interrupted {
+            Stop {
+                vcpu: self.last_resumed,
+                reason: StopReason::Paused,
+            }
+        } else {
+            Stop {
+                vcpu: *self.idle.first()?,
+                reason: StopReason::Idle,
+            }
+        };
+        self.interrupted = false;
+        self.idle.clear();
+        Some(stop)
+    }
+
+    /// Removes every breakpoint and watchpoint and lets the guest run on (detach).
+    pub fn detach(&mut self) -> Result<()> {
+        let cleared = self.state.clear();
+        self.pending.clear();
+        self.interrupted = false;
+        self.idle.clear();
+        for vcpu in 0..self.vcpu_count() {
+            if !self.ctl.is_running(vcpu) {
+                self.ctl.resume(vcpu, Resume::Continue)?;
+            }
+        }
+        cleared.map_err(debug_err)
+    }
+
+    /// Removes every breakpoint and watchpoint and stops every vCPU (kill / disconnect
+    /// before the machine is dropped).
+    pub fn stop_and_clear(&mut self) -> Result<()> {
+        self.ctl.stop_all()?;
+        self.pending.clear();
+        self.state.clear().map_err(debug_err)
+    }
+}
+
+fn debug_err(e: DebugError) -> MachineError {
+    MachineError::Vcpu {
+        vcpu: usize::MAX,
+        reason: e.to_string(),
+    }
+}
+
+/// Bytes from `va` that translate contiguously (to the end of its page or block).
+fn chunk(va: u64, t: &Translation, left: usize) -> usize {
+    let block = 1u64 << t.size_log2.min(63);
+    let to_end = block - (va & (block - 1));
+    (to_end.min(left as u64)) as usize
+}
+
+/// True when `[pa, pa + len)` lies in RAM.
+fn in_ram(mem: &GuestMemoryMmap, pa: u64, len: u64) -> bool {
+    len > 0
+        && mem.address_in_range(GuestAddress(pa))
+        && pa
+            .checked_add(len - 1)
+            .is_some_and(|last| mem.address_in_range(GuestAddress(last)))
+}
