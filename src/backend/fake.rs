@@ -115,6 +115,9 @@ impl Vcpu for FakeVcpu {
         self.mmio_data.push(data.to_vec());
         Ok(())
     }
+    fn commit_pending(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         self.debug_log.lock().unwrap().push(dbg.clone());
         Ok(())

@@ -169,6 +169,11 @@ pub trait Vcpu: Send {
     fn run(&mut self) -> Result<VcpuExit>;
     /// Supplies the data for the last `MmioRead` exit (little-endian, its `len` bytes).
     fn set_mmio_data(&mut self, data: &[u8]) -> Result<()>;
+    /// Applies a pending MMIO completion (load result, PC advance) now, without running the
+    /// guest, so registers read next are consistent; a no-op when nothing is pending. KVM:
+    /// `KVM_RUN` with `immediate_exit` set (api.rst 5 "immediate_exit"), which completes the
+    /// MMIO and commits the PC adjustment before returning `EINTR`.
+    fn commit_pending(&mut self) -> Result<()>;
     /// Loads the guest-debug configuration.
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()>;
     /// A handle that interrupts `run` from another thread.

@@ -193,8 +193,11 @@ fn pause_all_stops_blocked_vcpus_with_one_event_each() {
 
 #[test]
 fn single_step_is_loaded_only_while_stepping_and_only_on_change() {
-    let mut v = FakeVcpu::new(0).with_exits([STEP, STEP]);
-    v.block_when_done = true;
+    let v = FakeVcpu::new(0).with_exits([
+        STEP,
+        STEP,
+        VcpuExit::SystemEvent(crate::backend::SystemEvent::Shutdown),
+    ]);
     let log = v.debug_log.clone();
     let ctl = control(vec![v]);
     ctl.resume(0, Resume::Step).unwrap();
@@ -202,8 +205,7 @@ fn single_step_is_loaded_only_while_stepping_and_only_on_change() {
     ctl.resume(0, Resume::Step).unwrap();
     ctl.next_event().unwrap();
     ctl.resume(0, Resume::Continue).unwrap();
-    ctl.pause_all();
-    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Paused);
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::PowerOff);
     let loaded: Vec<(bool, bool)> = log
         .lock()
         .unwrap()

@@ -42,7 +42,10 @@ pub fn handle_exit(vcpu: &mut dyn Vcpu, view: &GuestView, bus: &Bus, exit: VcpuE
             let mut buf = [0u8; 8];
             let n = len.min(8);
             device_read(bus, addr, &mut buf[..n]);
-            match vcpu.set_mmio_data(&buf[..n]) {
+            match vcpu
+                .set_mmio_data(&buf[..n])
+                .and_then(|_| fix_sign_extension(vcpu, view, &buf[..n]))
+            {
                 Ok(()) => Flow::Continue,
                 Err(e) => fault(vcpu, format!("completing MMIO read of {addr:#x}: {e}")),
             }
@@ -73,6 +76,50 @@ pub fn handle_exit(vcpu: &mut dyn Vcpu, view: &GuestView, bus: &Bus, exit: VcpuE
         VcpuExit::Idle => Flow::Idle,
         VcpuExit::InternalError(msg) => fault(vcpu, msg),
     }
+}
+
+/// Makes a sign-extending MMIO load's result right even on hosts whose data-abort syndrome
+/// omits ISS.SSE (observed: arm64 KVM nested in QEMU 7.2 TCG loads `ldrsb w1, [x]` from a
+/// device zero-extended). Only sign-extending loads pay: the completion is committed without
+/// running the guest and the destination is re-checked against our own decode; on a correct
+/// host it already holds the right value and nothing is written.
+fn fix_sign_extension(
+    vcpu: &mut dyn Vcpu,
+    view: &GuestView,
+    data: &[u8],
+) -> crate::backend::Result<()> {
+    use crate::a64::ldst::{self, XferReg};
+    let Ok(pc) = vcpu.get(Reg::Pc) else {
+        return Ok(());
+    };
+    let Ok(word) = view.fetch_insn(vcpu, pc) else {
+        return Ok(());
+    };
+    let Ok(op) = ldst::decode(word) else {
+        return Ok(());
+    };
+    let (true, [Some(XferReg::Gpr { n, wide }), None]) = (op.load && op.sign_extend, op.regs)
+    else {
+        return Ok(());
+    };
+    if n == 31 || data.len() != op.size as usize {
+        return Ok(());
+    }
+    let mut raw = [0u8; 8];
+    raw[..data.len()].copy_from_slice(data);
+    let shift = 64 - 8 * data.len() as u32;
+    let extended = ((u64::from_le_bytes(raw) << shift) as i64 >> shift) as u64;
+    let want = if wide {
+        extended
+    } else {
+        extended & 0xffff_ffff
+    };
+    vcpu.commit_pending()?;
+    if vcpu.get(Reg::X(n))? != want {
+        log::debug!("host did not sign-extend the MMIO load at {pc:#x}; fixing x{n}");
+        vcpu.set(Reg::X(n), want)?;
+    }
+    Ok(())
 }
 
 fn fault(vcpu: &mut dyn Vcpu, reason: String) -> Flow {

@@ -54,7 +54,11 @@ fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
             Cmd::Quit => break,
             Cmd::Job(job) => job(vcpu.as_mut()),
             Cmd::Resume(how) => {
-                let reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied);
+                let mut reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied);
+                // A stop right after an MMIO exit must not show the access half done.
+                if let Err(e) = vcpu.commit_pending() {
+                    reason = fault(vcpu.as_mut(), format!("committing MMIO: {e}"));
+                }
                 ctx.pause.store(false, Ordering::SeqCst);
                 let event = Event {
                     vcpu: vcpu.index(),

@@ -50,6 +50,8 @@ pub struct KvmVcpu {
     kick: Arc<KickState>,
     /// Length of the MMIO read the last exit asked for, until the next `run`.
     pending_read: Option<usize>,
+    /// The last exit was MMIO: KVM completes it on the next `KVM_RUN`.
+    mmio_pending: bool,
     /// Keeps the memslots' host mappings alive while this vCPU can run.
     _mem: GuestMemoryMmap,
 }
@@ -66,6 +68,7 @@ impl KvmVcpu {
             fd,
             kick,
             pending_read: None,
+            mmio_pending: false,
             _mem: mem,
         })
     }
@@ -264,17 +267,40 @@ impl Vcpu for KvmVcpu {
 
     fn run(&mut self) -> Result<VcpuExit> {
         self.pending_read = None;
+        self.mmio_pending = false;
         self.kick.enter()?;
         let result = self.fd.run().map(Self::translate).map_err(|e| e.errno());
         if let Ok(Raw::Done(VcpuExit::MmioRead { len, .. })) = &result {
             self.pending_read = Some(*len);
         }
+        self.mmio_pending = matches!(
+            result,
+            Ok(Raw::Done(
+                VcpuExit::MmioRead { .. } | VcpuExit::MmioWrite { .. }
+            ))
+        );
         let interrupted = matches!(result, Err(libc::EINTR))
             || matches!(result, Ok(Raw::Done(VcpuExit::Interrupted)));
         self.kick.leave(interrupted);
         match result {
             Ok(raw) => Ok(self.finish(raw)),
             Err(errno) => Self::run_error(errno),
+        }
+    }
+
+    fn commit_pending(&mut self) -> Result<()> {
+        if !self.mmio_pending {
+            return Ok(());
+        }
+        // A kick between runs stays pending: the next KVM_RUN sees immediate_exit = 1,
+        // completes the MMIO, commits the PC and returns EINTR without entering the guest.
+        self.kick.kick();
+        match self.run()? {
+            VcpuExit::Interrupted => Ok(()),
+            other => Err(BackendError::Vcpu {
+                index: self.index,
+                reason: format!("committing an MMIO completion ran the guest: {other:?}"),
+            }),
         }
     }
 

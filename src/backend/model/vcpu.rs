@@ -321,6 +321,11 @@ impl Vcpu for ModelVcpu {
         }
     }
 
+    fn commit_pending(&mut self) -> Result<()> {
+        self.complete_mmio();
+        Ok(())
+    }
+
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         self.cpu.dbg.cfg = dbg.clone();
         Ok(())
