@@ -107,6 +107,20 @@ run_checks() {
   if selected $n && need_subcommand $n info; then
     check -i $n 0 'api[ _-]*version[^0-9]*12' kvmdbg info
   fi
+  # The debug slots KVM offers on this (nested) host: 6 breakpoints, 4 watchpoints.
+  n=kvmdbg-info-hw-breakpoints
+  if selected $n && need_subcommand $n info; then
+    check $n 0 '^hw_breakpoints: 6$' kvmdbg info
+  fi
+  n=kvmdbg-info-hw-watchpoints
+  if selected $n && need_subcommand $n info; then
+    check $n 0 '^hw_watchpoints: 4$' kvmdbg info
+  fi
+  # No FIRMWARE: the embedded demo.
+  n=kvmdbg-run-embedded-demo
+  if selected $n && need_subcommand $n run; then
+    check $n 0 '^PASS demo$' kvmdbg run --backend kvm
+  fi
   # Every firmware ELF (firmware/README.md): exactly one verdict line, `PASS <name>` on success,
   # then PSCI SYSTEM_OFF, which ends `kvmdbg run` with status 0.
   n=kvmdbg-run-firmware
