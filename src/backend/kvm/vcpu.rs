@@ -184,7 +184,18 @@ impl KvmVcpu {
                 if flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID != 0 {
                     esr |= (arch.hsr_high as u64) << 32;
                 }
-                VcpuExit::Debug { esr, far: arch.far }
+                // KVM fills `far` only for watchpoints (handle_exit.c kvm_handle_guest_debug);
+                // otherwise the field holds whatever the kvm_run union held before (observed:
+                // the last MMIO data). Report 0 so exits carry no stale value.
+                let class = crate::a64::esr::class(esr);
+                let watch = matches!(
+                    class,
+                    crate::a64::esr::ec::WATCHPT_LOW | crate::a64::esr::ec::WATCHPT_CUR
+                );
+                VcpuExit::Debug {
+                    esr,
+                    far: if watch { arch.far } else { 0 },
+                }
             }
             Raw::Nisv => {
                 let run = self.fd.get_kvm_run();

@@ -84,7 +84,12 @@ impl ModelVcpu {
             (fid::FEATURES, true) => (features(arg(1) as u32), None),
             _ => (ret::NOT_SUPPORTED, None),
         };
+        // KVM answers every HVC with smccc_set_retval(vcpu, val, 0, 0, 0): x1..x3 are zeroed
+        // too (arch/arm64/kvm/psci.c, kvm_psci_0_2_call / kvm_psci_1_x_call; observed on 6.1).
         self.cpu.st.x[0] = val;
+        self.cpu.st.x[1] = 0;
+        self.cpu.st.x[2] = 0;
+        self.cpu.st.x[3] = 0;
         exit
     }
 

@@ -1,0 +1,229 @@
+//! Conformance: the model backend must behave like real KVM exit for exit.
+//!
+//! Each scenario is hand-assembled guest code plus a debug script (the guest-debug
+//! configuration and what the VMM does at each debug exit). The runner drives a backend
+//! through the `Vcpu` trait only and prints a canonical trace: one line per exit
+//! (`machine::exit::trace_line`: kind, syndrome, FAR, absolute PC), the VMM's own actions, and
+//! chosen registers and memory at the end. The expected trace of every scenario is
+//! `tests/conformance/<name>.trace`, recorded on real arm64 KVM (Debian 6.1 nested in QEMU).
+//!
+//! On the host the model's trace must equal it; inside the nested machine (CI) KVM's trace must
+//! equal it too, so a difference between the backends fails on both sides. Set
+//! `KVMDBG_CONFORMANCE_PRINT=1` to print every trace.
+
+mod conformance;
+
+use std::sync::{Arc, Mutex};
+
+use conformance::scenarios::{self, Scenario};
+use conformance::OnDebug;
+use kvmdbg::a64::Reg;
+use kvmdbg::backend::{self, BackendKind, GuestDebug, Vcpu, VcpuExit, Vm, VmConfig};
+use kvmdbg::debug::inject_sync_exception;
+use kvmdbg::machine::bus::{Bus, MmioDevice};
+use kvmdbg::machine::emulate::{advance_pc, emulate_nisv};
+use kvmdbg::machine::exit::trace_line;
+use kvmdbg::machine::guest_mem::GuestView;
+use kvmdbg::machine::layout::{gic_layout, RAM_BASE, UART_BASE};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+const RAM_SIZE: usize = 2 << 20;
+/// Every MMIO read returns the low bytes of this value.
+const MMIO_PATTERN: u64 = 0x8877_6655_f4f3_f2f1;
+const MAX_EXITS: usize = 200;
+
+/// Answers reads with [`MMIO_PATTERN`]; ignores writes (the trace records them).
+struct Pattern;
+
+impl MmioDevice for Pattern {
+    fn read(&mut self, _: u64, data: &mut [u8]) {
+        let n = data.len().min(8);
+        data[..n].copy_from_slice(&MMIO_PATTERN.to_le_bytes()[..n]);
+    }
+    fn write(&mut self, _: u64, _: &[u8]) {}
+}
+
+struct Rig {
+    _vm: Box<dyn Vm>,
+    vcpu: Box<dyn Vcpu>,
+    mem: GuestMemoryMmap,
+    view: GuestView,
+    bus: Bus,
+}
+
+fn build(kind: BackendKind, s: &Scenario) -> Result<Rig, String> {
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM_BASE), RAM_SIZE)])
+        .map_err(|e| e.to_string())?;
+    for (offset, code) in &s.code {
+        for (i, w) in code.iter().enumerate() {
+            mem.write_obj(*w, GuestAddress(RAM_BASE + offset + 4 * i as u64))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let cfg = VmConfig {
+        vcpus: 1,
+        gic: gic_layout(1),
+        nisv_to_user: true,
+    };
+    let vm = backend::create_vm(kind, &mem, &cfg).map_err(|e| e.to_string())?;
+    let mut vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;
+    vm.finalize().map_err(|e| e.to_string())?;
+    vcpu.set(Reg::Pc, RAM_BASE).map_err(|e| e.to_string())?;
+    vcpu.set_guest_debug(&s.debug).map_err(|e| e.to_string())?;
+    let mut bus = Bus::new();
+    bus.add(UART_BASE, 0x1000, Arc::new(Mutex::new(Pattern)));
+    Ok(Rig {
+        _vm: vm,
+        vcpu,
+        view: GuestView::new(mem.clone()),
+        mem,
+        bus,
+    })
+}
+
+/// Runs `s` on `kind` and returns its canonical trace.
+fn trace(kind: BackendKind, s: &Scenario) -> Result<Vec<String>, String> {
+    let mut r = build(kind, s)?;
+    let mut out = Vec::new();
+    let mut dbg = s.debug.clone();
+    let v = r.vcpu.as_mut();
+    for _ in 0..MAX_EXITS {
+        let exit = v.run().map_err(|e| format!("run: {e}"))?;
+        let pc = v.get(Reg::Pc).map_err(|e| e.to_string())?;
+        out.push(trace_line(&exit, pc));
+        match exit {
+            VcpuExit::MmioRead { len, .. } => {
+                let n = len.min(8);
+                v.set_mmio_data(&MMIO_PATTERN.to_le_bytes()[..n])
+                    .map_err(|e| e.to_string())?;
+            }
+            VcpuExit::MmioWrite { .. } | VcpuExit::Interrupted => {}
+            VcpuExit::Nisv { fault_ipa, .. } => {
+                emulate_nisv(v, &r.view, &r.bus, fault_ipa).map_err(|e| e.to_string())?;
+                let pc = v.get(Reg::Pc).map_err(|e| e.to_string())?;
+                out.push(format!("VMM emulated; pc={pc:#x}"));
+            }
+            VcpuExit::Debug { esr, .. } => on_debug(v, s.on_debug, esr, &mut dbg, &mut out)?,
+            VcpuExit::SystemEvent(_) => break,
+            other => return Err(format!("unexpected exit {other:?}")),
+        }
+    }
+    for &n in s.regs {
+        let x = v.get(Reg::X(n)).map_err(|e| e.to_string())?;
+        out.push(format!("x{n}={x:#x}"));
+    }
+    for &addr in s.words {
+        let w: u64 = r
+            .mem
+            .read_obj(GuestAddress(addr))
+            .map_err(|e| e.to_string())?;
+        out.push(format!("mem[{addr:#x}]={w:#x}"));
+    }
+    Ok(out)
+}
+
+/// The VMM's action at a debug exit.
+fn on_debug(
+    v: &mut dyn Vcpu,
+    action: OnDebug,
+    esr: u64,
+    dbg: &mut GuestDebug,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let e = |e: kvmdbg::backend::BackendError| e.to_string();
+    match action {
+        OnDebug::Continue => {}
+        OnDebug::SkipInstruction => {
+            advance_pc(v).map_err(e)?;
+            let pc = v.get(Reg::Pc).map_err(e)?;
+            out.push(format!("VMM skipped the instruction; pc={pc:#x}"));
+        }
+        OnDebug::DisarmHw => {
+            dbg.hw = false;
+            dbg.bcr = [0; 16];
+            dbg.wcr = [0; 16];
+            v.set_guest_debug(dbg).map_err(e)?;
+            out.push("VMM disarmed hardware breakpoints and watchpoints".into());
+        }
+        OnDebug::Reinject => {
+            let at = inject_sync_exception(v, esr, None).map_err(e)?;
+            out.push(format!(
+                "VMM re-injected esr_el1={:#x} vector={:#x}",
+                at.esr, at.vector
+            ));
+        }
+        OnDebug::StopStepping => {
+            dbg.single_step = false;
+            v.set_guest_debug(dbg).map_err(e)?;
+            out.push("VMM stopped stepping".into());
+        }
+    }
+    Ok(())
+}
+
+fn golden(name: &str) -> Option<Vec<String>> {
+    let path = format!(
+        "{}/tests/conformance/{name}.trace",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn kvm_usable() -> bool {
+    match backend::probe_kvm() {
+        Ok(_) => true,
+        Err(e) => {
+            if cfg!(target_arch = "aarch64") && std::env::var("KVMDBG_REQUIRE_KVM").is_ok() {
+                panic!("KVM is required here: {e}");
+            }
+            false
+        }
+    }
+}
+
+#[test]
+fn every_scenario_matches_real_kvm_on_both_backends() {
+    let print = std::env::var("KVMDBG_CONFORMANCE_PRINT").is_ok();
+    let kvm = kvm_usable();
+    let mut failures = Vec::new();
+    for s in &scenarios::all() {
+        let model = trace(BackendKind::Model, s);
+        let real = kvm.then(|| trace(BackendKind::Kvm, s));
+        if print {
+            eprintln!("=== {} (model)\n{}", s.name, show(&model));
+            if let Some(r) = &real {
+                eprintln!("=== {} (kvm)\n{}", s.name, show(r));
+            }
+        }
+        let Some(want) = golden(s.name) else {
+            failures.push(format!("{}: no tests/conformance/{}.trace", s.name, s.name));
+            continue;
+        };
+        for (who, got) in [("model", Some(model)), ("kvm", real)] {
+            match got {
+                Some(Ok(t)) if t == want => {}
+                Some(got) => failures.push(format!(
+                    "{} on {who} differs from the KVM trace\n--- expected\n{}\n--- got\n{}",
+                    s.name,
+                    want.join("\n"),
+                    show(&got)
+                )),
+                None => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn show(t: &Result<Vec<String>, String>) -> String {
+    match t {
+        Ok(lines) => lines.join("\n"),
+        Err(e) => format!("ERROR {e}"),
+    }
+}
