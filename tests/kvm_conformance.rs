@@ -20,6 +20,7 @@ use conformance::OnDebug;
 use kvmdbg::a64::Reg;
 use kvmdbg::backend::{self, BackendKind, GuestDebug, Vcpu, VcpuExit, Vm, VmConfig};
 use kvmdbg::debug::inject_sync_exception;
+use kvmdbg::debug::step::StepMachine;
 use kvmdbg::machine::bus::{Bus, MmioDevice};
 use kvmdbg::machine::emulate::{advance_pc, emulate_nisv};
 use kvmdbg::machine::exit::trace_line;
@@ -99,7 +100,9 @@ fn trace(kind: BackendKind, s: &Scenario) -> Result<Vec<String>, String> {
             }
             VcpuExit::MmioWrite { .. } | VcpuExit::Interrupted => {}
             VcpuExit::Nisv { fault_ipa, .. } => {
-                emulate_nisv(v, &r.view, &r.bus, fault_ipa).map_err(|e| e.to_string())?;
+                // The raw backend's behaviour is recorded: no step completion by the VMM here.
+                emulate_nisv(v, &r.view, &r.bus, fault_ipa, &mut StepMachine::default())
+                    .map_err(|e| e.to_string())?;
                 let pc = v.get(Reg::Pc).map_err(|e| e.to_string())?;
                 out.push(format!("VMM emulated; pc={pc:#x}"));
             }
@@ -134,7 +137,7 @@ fn on_debug(
     match action {
         OnDebug::Continue => {}
         OnDebug::SkipInstruction => {
-            advance_pc(v).map_err(e)?;
+            advance_pc(v, &mut StepMachine::default()).map_err(e)?;
             let pc = v.get(Reg::Pc).map_err(e)?;
             out.push(format!("VMM skipped the instruction; pc={pc:#x}"));
         }

@@ -16,6 +16,7 @@ pub mod hwplan;
 pub mod inject;
 pub mod policy;
 pub mod state;
+pub mod step;
 pub mod swbp;
 pub mod translate;
 

@@ -9,6 +9,7 @@
 use crate::a64::ldst::{self, Addressing, MemOp, XferReg};
 use crate::a64::{pstate, Reg};
 use crate::backend::{BackendError, Vcpu};
+use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
 use super::guest_mem::GuestView;
@@ -32,15 +33,16 @@ pub enum EmulateError {
 /// PSTATE.SS cleared (as KVM's `kvm_skip_instr`, arch/arm64/kvm/hyp/include/hyp/adjust_pc.h).
 /// Every emulation path uses this helper and nothing else writes the PC to emulate.
 ///
-/// Returns true: the emulated instruction counts as one completed step (the architectural
-/// step state becomes active-pending), so a VMM that is single-stepping must report the step
-/// stop now, without re-entering the guest.
-pub fn advance_pc(vcpu: &mut dyn Vcpu) -> Result<bool, BackendError> {
+/// It also moves the VMM's step state machine to active-pending: the emulated instruction is
+/// a completed step, reported without re-entering the guest (real KVM ignores the PSTATE.SS
+/// write above; see `debug::step`).
+pub fn advance_pc(vcpu: &mut dyn Vcpu, step: &mut StepMachine) -> Result<(), BackendError> {
     let pc = vcpu.get(Reg::Pc)?;
     let ps = vcpu.get(Reg::Pstate)?;
     vcpu.set(Reg::Pc, pc.wrapping_add(4))?;
     vcpu.set(Reg::Pstate, ps & !(pstate::BTYPE_MASK | pstate::SS))?;
-    Ok(true)
+    step.pc_advanced_by_vmm();
+    Ok(())
 }
 
 /// Emulates the load/store at the vCPU's PC whose access to `fault_ipa` faulted without a
@@ -50,6 +52,7 @@ pub fn emulate_nisv(
     view: &GuestView,
     bus: &Bus,
     fault_ipa: u64,
+    step: &mut StepMachine,
 ) -> Result<(), EmulateError> {
     let pc = vcpu.get(Reg::Pc)?;
     let word = view
@@ -57,7 +60,7 @@ pub fn emulate_nisv(
         .map_err(|reason| EmulateError::Fetch { pc, reason })?;
     let op = ldst::decode(word).map_err(|source| EmulateError::Decode { pc, source })?;
     perform(vcpu, bus, &op, fault_ipa)?;
-    advance_pc(vcpu)?;
+    advance_pc(vcpu, step)?;
     Ok(())
 }
 

@@ -64,7 +64,14 @@ fn rig(word: u32) -> Rig {
 
 impl Rig {
     fn run(&mut self, ipa: u64) {
-        emulate_nisv(&mut self.vcpu, &self.view, &self.bus, ipa).unwrap();
+        emulate_nisv(
+            &mut self.vcpu,
+            &self.view,
+            &self.bus,
+            ipa,
+            &mut StepMachine::default(),
+        )
+        .unwrap();
     }
     fn x(&self, n: u8) -> u64 {
         self.vcpu.reg(Reg::X(n)) as u64
@@ -138,7 +145,13 @@ fn simd_store_moves_all_128_bits() {
 fn non_emulable_instruction_leaves_state_untouched() {
     let mut r = rig(0xc85f_7c20); // ldxr x0, [x1]
     assert!(matches!(
-        emulate_nisv(&mut r.vcpu, &r.view, &r.bus, DEV),
+        emulate_nisv(
+            &mut r.vcpu,
+            &r.view,
+            &r.bus,
+            DEV,
+            &mut StepMachine::default()
+        ),
         Err(EmulateError::Decode { .. })
     ));
     assert_eq!(r.vcpu.reg(Reg::Pc) as u64, RAM_BASE);

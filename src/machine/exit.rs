@@ -5,6 +5,7 @@
 
 use crate::a64::{esr, Reg};
 use crate::backend::{SystemEvent, Vcpu, VcpuExit};
+use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
 use super::emulate::{device_read, device_write, emulate_nisv};
@@ -15,8 +16,6 @@ use super::guest_mem::GuestView;
 pub enum Flow {
     /// Re-enter the guest.
     Continue,
-    /// The VMM emulated the instruction at PC and advanced the PC past it: a completed step.
-    Emulated,
     /// A debug exception for the debug policy to classify.
     Debug { esr: u64, far: u64 },
     /// The run was interrupted (kick): check for a machine-wide stop, then continue.
@@ -36,7 +35,14 @@ pub enum Stop {
 }
 
 /// Handles one exit of `vcpu`.
-pub fn handle_exit(vcpu: &mut dyn Vcpu, view: &GuestView, bus: &Bus, exit: VcpuExit) -> Flow {
+/// `step` is the vCPU's step state machine: emulating an instruction advances it.
+pub fn handle_exit(
+    vcpu: &mut dyn Vcpu,
+    view: &GuestView,
+    bus: &Bus,
+    exit: VcpuExit,
+    step: &mut StepMachine,
+) -> Flow {
     match exit {
         VcpuExit::MmioRead { addr, len } => {
             let mut buf = [0u8; 8];
@@ -54,13 +60,15 @@ pub fn handle_exit(vcpu: &mut dyn Vcpu, view: &GuestView, bus: &Bus, exit: VcpuE
             device_write(bus, addr, &data[..len.min(8)]);
             Flow::Continue
         }
-        VcpuExit::Nisv { fault_ipa, esr_iss } => match emulate_nisv(vcpu, view, bus, fault_ipa) {
-            Ok(()) => Flow::Emulated,
-            Err(e) => fault(
-                vcpu,
-                format!("data abort at {fault_ipa:#x} (iss {esr_iss:#x}) not emulable: {e}"),
-            ),
-        },
+        VcpuExit::Nisv { fault_ipa, esr_iss } => {
+            match emulate_nisv(vcpu, view, bus, fault_ipa, step) {
+                Ok(()) => Flow::Continue,
+                Err(e) => fault(
+                    vcpu,
+                    format!("data abort at {fault_ipa:#x} (iss {esr_iss:#x}) not emulable: {e}"),
+                ),
+            }
+        }
         VcpuExit::Debug { esr, far } => Flow::Debug { esr, far },
         VcpuExit::SystemEvent(SystemEvent::Shutdown) => Flow::Stop(Stop::PowerOff),
         VcpuExit::SystemEvent(SystemEvent::Reset) => Flow::Stop(Stop::Reset),
@@ -203,7 +211,13 @@ mod tests {
 
     impl Rig {
         fn handle(&mut self, exit: VcpuExit) -> Flow {
-            handle_exit(&mut self.vcpu, &self.view, &self.bus, exit)
+            handle_exit(
+                &mut self.vcpu,
+                &self.view,
+                &self.bus,
+                exit,
+                &mut StepMachine::default(),
+            )
         }
     }
 

@@ -15,6 +15,7 @@ use nix::sys::eventfd::EventFd;
 
 use crate::a64::Reg;
 use crate::backend::{GuestDebug, Vcpu};
+use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
 use super::control::{Cmd, DebugPolicy, Event, Resume, StopKind, StopReason, Verdict};
@@ -80,12 +81,15 @@ fn run_until_stop(
     how: Resume,
     applied: &mut Applied,
 ) -> StopReason {
-    let stepping = how != Resume::Continue;
+    let mut step = StepMachine::default();
+    if how != Resume::Continue {
+        step.request();
+    }
     loop {
         if ctx.pause.swap(false, Ordering::SeqCst) {
             return StopReason::Paused;
         }
-        if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), stepping, applied) {
+        if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), step.stepping(), applied) {
             return fault(vcpu, format!("loading the guest-debug configuration: {e}"));
         }
         let exit = match vcpu.run() {
@@ -98,30 +102,36 @@ fn run_until_stop(
             let mut sink = t.lock().unwrap_or_else(|p| p.into_inner());
             let _ = writeln!(sink, "vcpu{} {line}", vcpu.index());
         }
-        let step_done = match handle_exit(vcpu, &ctx.view, &ctx.bus, exit) {
-            Flow::Continue | Flow::Interrupted => false,
-            // The VMM advanced the PC past an instruction it emulated: that instruction is the
-            // step; report it now, without re-entering the guest.
-            Flow::Emulated => stepping,
+        match handle_exit(vcpu, &ctx.view, &ctx.bus, exit, &mut step) {
+            Flow::Continue | Flow::Interrupted => {}
             Flow::Idle => return StopReason::Idle,
             Flow::Stop(Stop::PowerOff) => return StopReason::PowerOff,
             Flow::Stop(Stop::Reset) => return StopReason::Reset,
             Flow::Stop(Stop::Fault { pc, reason }) => return StopReason::Fault { pc, reason },
-            Flow::Debug { esr, far } => match ctx.policy.on_debug_exit(vcpu, esr, far, stepping) {
-                Verdict::Stop(StopKind::Step) if stepping => true,
-                Verdict::Stop(kind) => {
-                    return StopReason::Debug {
-                        esr,
-                        far,
-                        verdict: kind,
+            Flow::Debug { esr, far } => {
+                match ctx.policy.on_debug_exit(vcpu, esr, far, step.stepping()) {
+                    Verdict::Stop(StopKind::Step) if step.stepping() => step.step_exception(),
+                    Verdict::Stop(kind) => {
+                        return StopReason::Debug {
+                            esr,
+                            far,
+                            verdict: kind,
+                        }
                     }
+                    Verdict::Handled { step_complete } => {
+                        if step_complete {
+                            step.exception_entered_by_vmm();
+                        }
+                    }
+                    Verdict::Fault(reason) => return fault(vcpu, reason),
                 }
-                Verdict::Handled { step_complete } => stepping && step_complete,
-                Verdict::Fault(reason) => return fault(vcpu, reason),
-            },
-        };
-        if step_done && !keep_range_stepping(vcpu, how) {
-            return StopReason::Step;
+            }
+        }
+        if step.complete() {
+            if !keep_range_stepping(vcpu, how) {
+                return StopReason::Step;
+            }
+            step.request();
         }
     }
 }

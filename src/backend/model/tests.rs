@@ -15,8 +15,8 @@ const DATA: u64 = RAM + 0x10000;
 const OFF: &str = "ldr x0, =0x84000008\n hvc #0";
 /// Vector table at RAM + 0x800: EL1h and EL0 synchronous handlers record ESR/ELR/SPSR/FAR in
 /// x3..x6 and power off.
-const VECTORS: &str = ".org 0x800\n .org 0xa00\n mrs x3, esr_el1\n mrs x4, elr_el1\n mrs x5, spsr_el1\n \
-     mrs x6, far_el1\n ldr x0, =0x84000008\n hvc #0\n .ltorg\n .org 0xc00\n mrs x3, esr_el1\n mrs x4, elr_el1\n \
+const VECTORS: &str = ".org 0x800\n .org 0xa00\n mrs x13, esr_el1\n mrs x4, elr_el1\n mrs x5, spsr_el1\n \
+     mrs x6, far_el1\n ldr x0, =0x84000008\n hvc #0\n .ltorg\n .org 0xc00\n mrs x13, esr_el1\n mrs x4, elr_el1\n \
      mrs x5, spsr_el1\n mrs x6, far_el1\n ldr x0, =0x84000008\n hvc #0\n .ltorg";
 
 struct Setup {
@@ -55,7 +55,7 @@ const SHUTDOWN: VcpuExit = VcpuExit::SystemEvent(SystemEvent::Shutdown);
 #[test]
 fn mmio_write_exits_at_the_access_and_advances_on_next_run() {
     let Some(mut s) = setup(&format!(
-        "ldr x1, ={UART:#x}\n mov w0, #0x41\n str w0, [x1]\n mov x2, #1"
+        "ldr x1, ={UART:#x}\n mov w0, #0x41\n str w0, [x1]\n mov x7, #1"
     )) else {
         return;
     };
@@ -71,9 +71,9 @@ fn mmio_write_exits_at_the_access_and_advances_on_next_run() {
         }
     );
     assert_eq!(pc(&mut s.cpu), RAM + 8, "PC at the access");
-    assert_eq!(x(&mut s.cpu, 2), 0);
+    assert_eq!(x(&mut s.cpu, 7), 0);
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!(x(&mut s.cpu, 2), 1);
+    assert_eq!(x(&mut s.cpu, 7), 1);
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn exceptions_are_delivered_with_arm_arm_syndromes() {
         return;
     };
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!(x(&mut s.cpu, 3), 0x5600_0042, "ESR: EC 0x15, IL, imm16");
+    assert_eq!(x(&mut s.cpu, 13), 0x5600_0042, "ESR: EC 0x15, IL, imm16");
     assert_eq!(x(&mut s.cpu, 4), RAM + 4, "ELR after the SVC");
     assert_eq!(x(&mut s.cpu, 5), 0x3c5, "SPSR");
     assert_eq!(
@@ -283,27 +283,30 @@ fn exceptions_are_delivered_with_arm_arm_syndromes() {
     // UNDEFINED (an unallocated word), then BRK without guest debug.
     let mut s = setup("nop\n .word 0x00000000").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0x0200_0000, RAM + 4));
+    assert_eq!(
+        (x(&mut s.cpu, 13), x(&mut s.cpu, 4)),
+        (0x0200_0000, RAM + 4)
+    );
     let mut s = setup("brk #3").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0xf200_0003, RAM));
+    assert_eq!((x(&mut s.cpu, 13), x(&mut s.cpu, 4)), (0xf200_0003, RAM));
     // From EL0: eret to EL0t, then svc: the lower-EL vector, SPSR = EL0t.
     let mut s =
         setup("adr x0, 1f\n msr elr_el1, x0\n msr spsr_el1, xzr\n eret\n1: svc #1").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 5)), (0x5600_0001, 0));
+    assert_eq!((x(&mut s.cpu, 13), x(&mut s.cpu, 5)), (0x5600_0001, 0));
     // Misaligned PC: EC 0x22 with FAR = the PC.
     let mut s = setup("adr x0, 1f\n add x0, x0, #2\n br x0\n1: nop").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        (x(&mut s.cpu, 3), x(&mut s.cpu, 6)),
+        (x(&mut s.cpu, 13), x(&mut s.cpu, 6)),
         (0x8a00_0000, RAM + 0xe)
     );
     // Data abort with MMU off: unaligned access to Device memory.
     let mut s = setup(&format!("ldr x1, ={DATA:#x}\n ldr x2, [x1, #1]")).unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        (x(&mut s.cpu, 3), x(&mut s.cpu, 6)),
+        (x(&mut s.cpu, 13), x(&mut s.cpu, 6)),
         (0x9600_0021, DATA + 1)
     );
 }
@@ -316,7 +319,7 @@ fn fetch_outside_ram_injects_an_external_instruction_abort() {
     s.cpu.set(Reg::Pc, 0x1000).unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        x(&mut s.cpu, 3),
+        x(&mut s.cpu, 13),
         0x8600_0010,
         "EC 0x21, IL, IFSC external abort"
     );
@@ -430,13 +433,13 @@ fn kick_wfi_and_hostile_guests() {
     let mut s = setup("mov x0, #0x300000\n msr cpacr_el1, x0\n isb\n fadd s0, s1, s2").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        (x(&mut s.cpu, 3), x(&mut s.cpu, 4)),
+        (x(&mut s.cpu, 13), x(&mut s.cpu, 4)),
         (0x0200_0000, RAM + 0xc)
     );
     // FP disabled by CPACR_EL1 (reset value): EC 0x07.
     let mut s = setup("fmov d0, x1").unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!(x(&mut s.cpu, 3), 0x1e00_0000);
+    assert_eq!(x(&mut s.cpu, 13), 0x1e00_0000);
 }
 
 #[test]
