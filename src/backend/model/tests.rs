@@ -468,3 +468,18 @@ fn registers_and_reg_list() {
         (6, 4, 48)
     );
 }
+
+/// Throughput of the interpreter (run with `--ignored --nocapture`, ideally `--release`).
+#[test]
+#[ignore]
+fn bench_loop_throughput() {
+    let Some(mut s) = setup("ldr x1, =10000000\n mov x0, #0\n1: add x0, x0, #1\n ldr x2, [sp, #-16]\n cmp x0, x1\n b.ne 1b")
+    else {
+        return;
+    };
+    s.cpu.set(Reg::SpEl1, DATA).unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("{:.1} M instructions/s", 40.0 / secs);
+}

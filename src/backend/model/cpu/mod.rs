@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use crate::a64::esr::{self, DabtSyndrome};
 
-use bus::{Bus, PhysKind};
+use bus::Bus;
 use debug::HostDebug;
 pub use exception::Exc;
 use state::CpuState;
@@ -125,8 +125,8 @@ impl Cpu {
     pub fn fetch(&mut self, pc: u64) -> Result<u32, Stop> {
         let pa = self.translate(pc, mmu::Access::Fetch)?;
         match self.bus.read(pa, 4) {
-            Some(w) if self.bus.is_ram(pa) => Ok(w as u32),
-            _ => Err(Stop::Exception(self.iabt(pc, exception::FSC_EXTERNAL))),
+            Some(w) => Ok(w as u32),
+            None => Err(Stop::Exception(self.iabt(pc, exception::FSC_EXTERNAL))),
         }
     }
 
@@ -171,9 +171,9 @@ impl Cpu {
             return Ok(v);
         }
         let pa = self.data_pa(va, size, false, strict)?;
-        match self.bus.kind(pa, size as u64) {
-            PhysKind::Ram => Ok(self.bus.read(pa, size).unwrap_or(0)),
-            _ => Err(self.mmio_stop(pa, size, false, 0, syn)),
+        match self.bus.read(pa, size) {
+            Some(v) => Ok(v),
+            None => Err(self.mmio_stop(pa, size, false, 0, syn)),
         }
     }
 
@@ -193,12 +193,9 @@ impl Cpu {
             return Ok(());
         }
         let pa = self.data_pa(va, size, true, strict)?;
-        match self.bus.kind(pa, size as u64) {
-            PhysKind::Ram => {
-                self.bus.write(pa, size, val);
-                Ok(())
-            }
-            _ => Err(self.mmio_stop(pa, size, true, val, syn)),
+        match self.bus.write(pa, size, val) {
+            Some(()) => Ok(()),
+            None => Err(self.mmio_stop(pa, size, true, val, syn)),
         }
     }
 
