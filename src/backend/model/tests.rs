@@ -483,3 +483,99 @@ fn bench_loop_throughput() {
     let secs = t.elapsed().as_secs_f64();
     eprintln!("{:.1} M instructions/s", 40.0 / secs);
 }
+
+#[test]
+fn exclusives_and_atomics_are_atomic_across_vcpus() {
+    const N: u64 = 20_000;
+    let Some(mut s) = setup_with(
+        &format!(
+            "ldr x0, =0xc4000003\n mov x1, #1\n adr x2, 5f\n hvc #0\n \
+             5: ldr x1, ={DATA:#x}\n ldr x5, ={N}\n \
+             1: ldxr x2, [x1]\n add x2, x2, #1\n stxr w3, x2, [x1]\n cbnz w3, 1b\n \
+             mov x6, #1\n add x8, x1, #8\n ldadd x6, x7, [x8]\n subs x5, x5, #1\n b.ne 1b\n \
+             mrs x9, mpidr_el1\n and x9, x9, #0xff\n cbz x9, 6f\n \
+             mov x6, #1\n add x8, x1, #16\n stlr x6, [x8]\n movz w0, #0x8400, lsl #16\n add x0, x0, #2\n hvc #0\n \
+             6: add x8, x1, #16\n 7: ldar x6, [x8]\n cbz x6, 7b\n ldr x10, [x1]\n ldr x11, [x1, #8]"
+        ),
+        2,
+        true,
+    ) else {
+        return;
+    };
+    let c1 = s.vm.create_vcpu(1).unwrap();
+    let k1 = c1.kicker();
+    let t = std::thread::spawn(move || {
+        let mut c1 = c1;
+        c1.run().unwrap()
+    });
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!((x(&mut s.cpu, 10), x(&mut s.cpu, 11)), (2 * N, 2 * N));
+    // vCPU 1 powered itself off (CPU_OFF) and blocks in run(): a kick ends it.
+    k1.kick();
+    assert_eq!(t.join().unwrap(), VcpuExit::Interrupted);
+}
+
+#[test]
+fn self_modifying_code_and_eret_step() {
+    // Overwrite the `mov x2, #1` at 1: with `mov x2, #2` (0xd2800042), then run it.
+    let Some(mut s) = setup("ldr w3, =0xd2800042\n adr x4, 1f\n str w3, [x4]\n 1: mov x2, #1")
+    else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(x(&mut s.cpu, 2), 2, "the stored instruction ran");
+    // The VMM patching memory (a software breakpoint) is seen at once.
+    let mut s = setup("nop\n nop\n mov x2, #1").unwrap();
+    s.mem
+        .write_obj(0xd420_0000u32, GuestAddress(RAM + 8))
+        .unwrap();
+    s.cpu
+        .set_guest_debug(&GuestDebug {
+            enable: true,
+            sw_breakpoints: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        s.cpu.run().unwrap(),
+        VcpuExit::Debug {
+            esr: 0xf200_0000,
+            far: 0
+        }
+    );
+    assert_eq!(pc(&mut s.cpu), RAM + 8);
+    // Stepping an ERET to SPSR.SS = 0 ends with ISV = 0 at the return address.
+    let mut s = setup(
+        "adr x0, 1f\n msr elr_el1, x0\n mov x1, #0x3c5\n msr spsr_el1, x1\n eret\n nop\n 1: nop",
+    )
+    .unwrap();
+    s.cpu.set_guest_debug(&step_dbg()).unwrap();
+    for _ in 0..4 {
+        assert_eq!(
+            s.cpu.run().unwrap(),
+            VcpuExit::Debug {
+                esr: 0xcb00_0022,
+                far: 0
+            }
+        );
+    }
+    assert_eq!(
+        s.cpu.run().unwrap(),
+        VcpuExit::Debug {
+            esr: 0xca00_0022,
+            far: 0
+        }
+    );
+    assert_eq!(pc(&mut s.cpu), RAM + 0x18);
+    // Stepping into an SVC stops at the vector (exception entry, ISV = 0).
+    let mut s = setup("svc #0").unwrap();
+    s.cpu.set_guest_debug(&step_dbg()).unwrap();
+    assert_eq!(
+        s.cpu.run().unwrap(),
+        VcpuExit::Debug {
+            esr: 0xca00_0022,
+            far: 0
+        }
+    );
+    assert_eq!(pc(&mut s.cpu), RAM + 0xa00);
+}
