@@ -245,6 +245,10 @@ impl Cpu {
 
     /// The exit for an access outside RAM: MMIO with a valid syndrome, else NISV with the
     /// ISS KVM reports (`kvm_vcpu_dabt_iss_nisv_sanitized`: CM | WnR | FSC).
+    ///
+    /// Hook for the in-model GIC (a later issue): accesses whose `bus.kind()` is
+    /// `PhysKind::Gic` are meant to be served here instead of exiting; today they exit like
+    /// any MMIO, as they would with a userspace GIC.
     pub fn mmio_stop(
         &self,
         pa: u64,
