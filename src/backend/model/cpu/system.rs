@@ -98,8 +98,15 @@ impl Cpu {
         match (op1, crn, crm, op2) {
             (_, 8, _, _) => self.tlb.flush(),
             (3, 7, 4, 1) => {
-                // DC ZVA: zero the 64-byte block (DCZID_EL0.BS = 4).
-                let base = self.st.xr(rt) & !63;
+                // DC ZVA: zero the 64-byte block (DCZID_EL0.BS = 4). On Device memory
+                // (everything, with stage 1 off) it is an alignment fault (Arm ARM C5.3.x
+                // "DC ZVA").
+                let va = self.st.xr(rt);
+                let base = va & !63;
+                if self.translate_attr(base, super::mmu::Access::Write)?.1 {
+                    let fsc = super::exception::FSC_ALIGNMENT;
+                    return Err(Stop::Exception(self.dabt(va, true, fsc)));
+                }
                 for k in 0..8 {
                     self.write_mem(base + 8 * k, 8, 0, None, false)?;
                 }
