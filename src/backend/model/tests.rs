@@ -579,3 +579,32 @@ fn self_modifying_code_and_eret_step() {
     );
     assert_eq!(pc(&mut s.cpu), RAM + 0xa00);
 }
+
+/// Identity-maps RAM's 1 GiB read-only (4 KiB granule, T0SZ = 25: level-1 blocks, MAIR
+/// attr 0 = Normal WB) with the table at DATA, enables the MMU, then runs `tail`.
+fn mmu_snippet(tail: &str) -> String {
+    format!(
+        "ldr x1, ={DATA:#x}\n ldr x2, =0x40000781\n str x2, [x1, #8]\n msr ttbr0_el1, x1\n \
+         ldr x3, =0x800019\n msr tcr_el1, x3\n mov x4, #0xff\n msr mair_el1, x4\n isb\n \
+         mrs x5, sctlr_el1\n orr x5, x5, #1\n msr sctlr_el1, x5\n isb\n ldr x9, [x1, #8]\n {tail}"
+    )
+}
+
+#[test]
+fn stage1_faults_reach_the_guest_with_walker_syndromes() {
+    let Some(mut s) = setup(&mmu_snippet("mov x7, #0x1000\n ldr x8, [x7]")) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(x(&mut s.cpu, 9), 0x4000_0781, "RAM readable through the block");
+    assert_eq!(x(&mut s.cpu, 3), 0x9600_0005, "translation fault, level 1");
+    assert_eq!(x(&mut s.cpu, 6), 0x1000, "FAR");
+    let mut s = setup(&mmu_snippet("str x0, [x1]")).unwrap();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(x(&mut s.cpu, 3), 0x9600_004d, "permission fault, level 1, write");
+    assert_eq!(x(&mut s.cpu, 6), DATA);
+    // SP alignment (SCTLR_EL1.SA is set at reset): EC 0x26.
+    let mut s = setup(&format!("ldr x0, ={:#x}\n mov sp, x0\n ldr x1, [sp]", DATA + 8)).unwrap();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
+}
