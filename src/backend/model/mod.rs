@@ -160,6 +160,8 @@ impl Vm for ModelVm {
 #[cfg(test)]
 mod fw_tests;
 #[cfg(test)]
+mod qemu_diff;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;

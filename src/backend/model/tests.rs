@@ -596,15 +596,27 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
         return;
     };
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!(x(&mut s.cpu, 9), 0x4000_0781, "RAM readable through the block");
+    assert_eq!(
+        x(&mut s.cpu, 9),
+        0x4000_0781,
+        "RAM readable through the block"
+    );
     assert_eq!(x(&mut s.cpu, 3), 0x9600_0005, "translation fault, level 1");
     assert_eq!(x(&mut s.cpu, 6), 0x1000, "FAR");
     let mut s = setup(&mmu_snippet("str x0, [x1]")).unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!(x(&mut s.cpu, 3), 0x9600_004d, "permission fault, level 1, write");
+    assert_eq!(
+        x(&mut s.cpu, 3),
+        0x9600_004d,
+        "permission fault, level 1, write"
+    );
     assert_eq!(x(&mut s.cpu, 6), DATA);
     // SP alignment (SCTLR_EL1.SA is set at reset): EC 0x26.
-    let mut s = setup(&format!("ldr x0, ={:#x}\n mov sp, x0\n ldr x1, [sp]", DATA + 8)).unwrap();
+    let mut s = setup(&format!(
+        "ldr x0, ={:#x}\n mov sp, x0\n ldr x1, [sp]",
+        DATA + 8
+    ))
+    .unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
 }
