@@ -10,15 +10,16 @@
 use std::process::Command;
 
 use object::{Object, ObjectSegment, ObjectSymbol};
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use super::testutil::{config, ram, RAM};
+use super::testutil::{config, RAM};
 use crate::a64::Reg;
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
 
 const TESTS: usize = 3000;
-/// Bytes per record: x0..x27 and NZCV.
-const REC: usize = 29 * 8;
+/// Bytes per record: x0..x27, NZCV, FPSR, then q0..q27.
+const REC: usize = 30 * 8 + 28 * 16;
+const VOFF: usize = 30 * 8;
 
 fn tool_missing(what: &str) -> bool {
     let ok = Command::new(what).arg("--version").output().is_ok();
@@ -41,10 +42,13 @@ impl Rng {
     }
 }
 
-/// A random data-processing word with its register fields below 28.
-fn random_word(rng: &mut Rng) -> u32 {
+/// A random word of the integer data-processing classes (or, with `simd`, of the Advanced
+/// SIMD class) with its register fields below 28.
+fn random_word(rng: &mut Rng, simd: bool) -> u32 {
     let r = rng.next() as u32;
-    let mut w = if r & 1 == 0 {
+    let mut w = if simd {
+        (r & !(1 << 31) & !(0xf << 25)) | (0b0111 << 25)
+    } else if r & 1 == 0 {
         (r & !(0b111 << 26)) | (0b100 << 26)
     } else {
         (r & !(0b111 << 25)) | (0b101 << 25)
@@ -60,6 +64,7 @@ fn random_word(rng: &mut Rng) -> u32 {
 /// Whether the model executes `w` (rather than taking UNDEFINED) from RAM base.
 fn model_defines(w: u32) -> bool {
     let (mut cpu, _mem) = super::testutil::cpu_with(&[w]);
+    cpu.st.sys.cpacr = 3 << 20;
     !matches!(cpu.step(), Err(super::cpu::Stop::Exception(e)) if e.ec == 0)
 }
 
@@ -68,14 +73,18 @@ fn program(words: &[u32]) -> String {
     for (k, w) in words.iter().enumerate() {
         s += &format!("adrp x29, in{k}\n add x29, x29, :lo12:in{k}\n");
         for r in (0..28).step_by(2) {
+            s += &format!("ldp q{r}, q{}, [x29, #{}]\n", r + 1, VOFF + r * 16);
+        }
+        s += "ldr x28, [x29, #224]\n msr nzcv, x28\n ldr x28, [x29, #232]\n msr fpsr, x28\n";
+        for r in (0..28).step_by(2) {
             s += &format!("ldp x{r}, x{}, [x29, #{}]\n", r + 1, r * 8);
         }
-        s += &format!("ldr x28, [x29, #224]\n msr nzcv, x28\n .inst {w:#010x}\n");
-        s += &format!("adrp x29, out{k}\n add x29, x29, :lo12:out{k}\n");
+        s += &format!(".inst {w:#010x}\n adrp x29, out{k}\n add x29, x29, :lo12:out{k}\n");
         for r in (0..28).step_by(2) {
             s += &format!("stp x{r}, x{}, [x29, #{}]\n", r + 1, r * 8);
+            s += &format!("stp q{r}, q{}, [x29, #{}]\n", r + 1, VOFF + r * 16);
         }
-        s += "mrs x28, nzcv\n str x28, [x29, #224]\n";
+        s += "mrs x28, nzcv\n str x28, [x29, #224]\n mrs x28, fpsr\n str x28, [x29, #232]\n";
     }
     s += "report:\n mov x0, #1\n adrp x1, out0\n add x1, x1, :lo12:out0\n";
     s += &format!(
@@ -86,10 +95,12 @@ fn program(words: &[u32]) -> String {
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for k in 0..TESTS {
         s += &format!("in{k}:\n");
-        for _ in 0..28 {
-            let v = match rng.next() % 4 {
-                0 => rng.next() & 0xffff_ffff,
-                1 => [
+        for n in 0..28 + 2 + 2 * 28 {
+            let v = match (n, rng.next() % 4) {
+                (28, _) => (rng.next() & 0xf) << 28, // NZCV
+                (29, _) => 0,                        // FPSR
+                (_, 0) => rng.next() & 0xffff_ffff,
+                (_, 1) => [
                     0,
                     1,
                     u64::MAX,
@@ -102,7 +113,6 @@ fn program(words: &[u32]) -> String {
             };
             s += &format!(".quad {v:#x}\n");
         }
-        s += &format!(".quad {:#x}\n", (rng.next() & 0xf) << 28);
     }
     for k in 0..TESTS {
         s += &format!("out{k}: .skip {REC}\n");
@@ -110,20 +120,20 @@ fn program(words: &[u32]) -> String {
     s
 }
 
-#[test]
-fn data_processing_matches_qemu() {
+/// Runs `TESTS` random words of one class on QEMU and on the model and compares.
+fn diff_against_qemu(simd: bool, seed: u64) {
     if tool_missing("aarch64-linux-gnu-as") || tool_missing("qemu-aarch64-static") {
         return;
     }
-    let mut rng = Rng(0xfeed_beef_cafe_f00d);
+    let mut rng = Rng(seed);
     let mut words = Vec::new();
     while words.len() < TESTS {
-        let w = random_word(&mut rng);
+        let w = random_word(&mut rng, simd);
         if model_defines(w) {
             words.push(w);
         }
     }
-    let dir = std::env::temp_dir().join(format!("kvmdbg-qemu-diff-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("kvmdbg-qemu-diff-{}-{simd}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (src, obj, elf) = (dir.join("p.s"), dir.join("p.o"), dir.join("p.elf"));
     std::fs::write(&src, program(&words)).unwrap();
@@ -147,14 +157,15 @@ fn data_processing_matches_qemu() {
         .unwrap();
     assert!(
         qemu.status.success(),
-        "qemu: {}",
+        "qemu failed on {}: {}",
+        elf.display(),
         String::from_utf8_lossy(&qemu.stderr)
     );
     assert_eq!(qemu.stdout.len(), TESTS * REC);
 
     let bytes = std::fs::read(&elf).unwrap();
     let file = object::File::parse(&*bytes).unwrap();
-    let mem = ram();
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 16 << 20)]).unwrap();
     for seg in file.segments() {
         // The first segment starts with the ELF headers below RAM: load from RAM base on.
         let (addr, data) = (seg.address(), seg.data().unwrap());
@@ -171,6 +182,8 @@ fn data_processing_matches_qemu() {
     let vm = create_vm(BackendKind::Model, &mem, &config(1)).unwrap();
     let mut cpu = vm.create_vcpu(0).unwrap();
     cpu.set(Reg::Pc, file.entry()).unwrap();
+    cpu.set(Reg::Sys(crate::a64::sys::CPACR_EL1), 3 << 20)
+        .unwrap();
     let mut dbg = GuestDebug {
         enable: true,
         hw: true,
@@ -179,13 +192,17 @@ fn data_processing_matches_qemu() {
     dbg.bcr[0] = 0x1e7;
     dbg.bvr[0] = sym("report");
     cpu.set_guest_debug(&dbg).unwrap();
-    assert!(matches!(
-        cpu.run().unwrap(),
-        VcpuExit::Debug {
-            esr: 0xc200_0022,
-            ..
-        }
-    ));
+    let exit = cpu.run().unwrap();
+    assert!(
+        matches!(
+            exit,
+            VcpuExit::Debug {
+                esr: 0xc200_0022,
+                ..
+            }
+        ),
+        "{exit:?}"
+    );
     let mut model = vec![0u8; TESTS * REC];
     mem.read_slice(&mut model, GuestAddress(sym("out0")))
         .unwrap();
@@ -193,19 +210,21 @@ fn data_processing_matches_qemu() {
     let mut bad = Vec::new();
     for k in 0..TESTS {
         let (q, m) = (&qemu.stdout[k * REC..][..REC], &model[k * REC..][..REC]);
-        if q != m {
-            let reg = (0..29)
-                .find(|r| q[r * 8..][..8] != m[r * 8..][..8])
-                .unwrap();
-            let val = |b: &[u8]| u64::from_le_bytes(b[reg * 8..][..8].try_into().unwrap());
+        if let Some(at) = (0..REC / 8).find(|j| q[j * 8..][..8] != m[j * 8..][..8]) {
+            let name = match at {
+                0..=27 => format!("x{at}"),
+                28 => "nzcv".into(),
+                29 => "fpsr".into(),
+                j => format!(
+                    "q{}.{}",
+                    (j - 30) / 2,
+                    if (j - 30) % 2 == 0 { "lo" } else { "hi" }
+                ),
+            };
+            let val = |b: &[u8]| u64::from_le_bytes(b[at * 8..][..8].try_into().unwrap());
             bad.push(format!(
-                "{:#010x}: {} qemu {:#x} model {:#x}",
+                "{:#010x}: {name} qemu {:#x} model {:#x}",
                 words[k],
-                if reg == 28 {
-                    "nzcv".into()
-                } else {
-                    format!("x{reg}")
-                },
                 val(q),
                 val(m)
             ));
@@ -217,4 +236,14 @@ fn data_processing_matches_qemu() {
         bad.len(),
         bad.join("\n")
     );
+}
+
+#[test]
+fn data_processing_matches_qemu() {
+    diff_against_qemu(false, 0xfeed_beef_cafe_f00d);
+}
+
+#[test]
+fn advanced_simd_integer_matches_qemu() {
+    diff_against_qemu(true, 0x9876_5432_1fed_cba9);
 }

@@ -16,6 +16,8 @@ pub mod ldst_atomic;
 pub mod mmu;
 pub mod muldiv;
 pub mod simd;
+pub mod simd_int;
+pub mod simd_perm;
 pub mod state;
 pub mod sysregs;
 pub mod system;
