@@ -162,6 +162,8 @@ mod fw_tests;
 #[cfg(test)]
 mod qemu_diff;
 #[cfg(test)]
+mod qemu_diff_ldst;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;

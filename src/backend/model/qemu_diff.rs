@@ -16,12 +16,12 @@ use super::testutil::{config, RAM};
 use crate::a64::Reg;
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
 
-const TESTS: usize = 3000;
+pub(super) const TESTS: usize = 3000;
 /// Bytes per record: x0..x27, NZCV, FPSR, then q0..q27.
-const REC: usize = 30 * 8 + 28 * 16;
-const VOFF: usize = 30 * 8;
+pub(super) const REC: usize = 30 * 8 + 28 * 16;
+pub(super) const VOFF: usize = 30 * 8;
 
-fn tool_missing(what: &str) -> bool {
+pub(super) fn tool_missing(what: &str) -> bool {
     let ok = Command::new(what).arg("--version").output().is_ok();
     if !ok {
         if std::env::var("CI").as_deref() == Ok("true") {
@@ -32,9 +32,9 @@ fn tool_missing(what: &str) -> bool {
     !ok
 }
 
-struct Rng(u64);
+pub(super) struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
