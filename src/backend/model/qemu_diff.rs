@@ -62,9 +62,11 @@ fn random_word(rng: &mut Rng, simd: bool) -> u32 {
 }
 
 /// Whether the model executes `w` (rather than taking UNDEFINED) from RAM base.
-fn model_defines(w: u32) -> bool {
-    let (mut cpu, _mem) = super::testutil::cpu_with(&[w]);
-    cpu.st.sys.cpacr = 3 << 20;
+fn model_defines(cpu: &mut super::cpu::Cpu, mem: &GuestMemoryMmap, w: u32) -> bool {
+    mem.write_obj(w, GuestAddress(RAM)).unwrap();
+    cpu.st.pc = RAM;
+    cpu.st.pstate = crate::a64::pstate::RESET_EL1H_DAIF;
+    cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     !matches!(cpu.step(), Err(super::cpu::Stop::Exception(e)) if e.ec == 0)
 }
 
@@ -127,9 +129,10 @@ fn diff_against_qemu(simd: bool, seed: u64) {
     }
     let mut rng = Rng(seed);
     let mut words = Vec::new();
+    let (mut pre, pre_mem) = super::testutil::cpu_with(&[0]);
     while words.len() < TESTS {
         let w = random_word(&mut rng, simd);
-        if model_defines(w) {
+        if model_defines(&mut pre, &pre_mem, w) {
             words.push(w);
         }
     }
@@ -182,8 +185,11 @@ fn diff_against_qemu(simd: bool, seed: u64) {
     let vm = create_vm(BackendKind::Model, &mem, &config(1)).unwrap();
     let mut cpu = vm.create_vcpu(0).unwrap();
     cpu.set(Reg::Pc, file.entry()).unwrap();
-    cpu.set(Reg::Sys(crate::a64::sys::CPACR_EL1), 3 << 20)
-        .unwrap();
+    cpu.set(
+        Reg::Sys(crate::a64::sys::CPACR_EL1),
+        crate::backend::model::cpu::state::CPACR_FPEN_ALL,
+    )
+    .unwrap();
     let mut dbg = GuestDebug {
         enable: true,
         hw: true,

@@ -152,7 +152,7 @@ fn loads_and_stores_match_qemu() {
     let mut pre = Cpu::new(0, Bus::new(&pre_mem, gic()), Instant::now());
     pre.st.sys.sctlr = state::SCTLR_RESET | state::SCTLR_M;
     (pre.st.sys.tcr, pre.st.sys.mair, pre.st.sys.ttbr0) = (TCR, MAIR, L1);
-    pre.st.sys.cpacr = 3 << 20;
+    pre.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     let mut words = Vec::new();
     while words.len() < TESTS {
         if let Some(w) = random_word(&mut rng) {
@@ -230,7 +230,10 @@ fn loads_and_stores_match_qemu() {
     let vm = create_vm(BackendKind::Model, &mem, &config(1)).unwrap();
     let mut cpu = vm.create_vcpu(0).unwrap();
     for (r, v) in [
-        (sys::CPACR_EL1, 3 << 20),
+        (
+            sys::CPACR_EL1,
+            crate::backend::model::cpu::state::CPACR_FPEN_ALL,
+        ),
         (sys::TCR_EL1, TCR),
         (sys::MAIR_EL1, MAIR),
         (sys::TTBR0_EL1, L1),

@@ -14,6 +14,10 @@ use vm_memory::{
 
 use crate::backend::GicLayout;
 
+/// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
+/// GIC Distributor register map").
+const GICD_SIZE: u64 = 0x1_0000;
+
 /// Where a physical access lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhysKind {
@@ -61,7 +65,7 @@ impl Bus {
             return PhysKind::Ram;
         }
         let g = &self.gic;
-        let in_dist = pa >= g.dist_base && pa < g.dist_base + 0x1_0000;
+        let in_dist = pa >= g.dist_base && pa < g.dist_base + GICD_SIZE;
         let in_redist = pa >= g.redist_base && pa < g.redist_base + g.redist_size;
         if in_dist || in_redist {
             PhysKind::Gic

@@ -290,7 +290,7 @@ fn random_words_never_panic() {
         seed ^= seed << 17;
         seed
     };
-    cpu.st.sys.cpacr = 3 << 20;
+    cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     for n in 0..200_000u32 {
         let word = next() as u32;
         crate::backend::model::testutil::load(&mem, RAM, &[word]);
@@ -321,6 +321,6 @@ fn random_words_never_panic() {
         }
         // Keep the MMU off: random MSRs may have turned it on.
         cpu.st.sys.sctlr = state::SCTLR_RESET;
-        cpu.st.sys.cpacr = 3 << 20;
+        cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     }
 }
