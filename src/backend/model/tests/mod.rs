@@ -337,3 +337,21 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
 
 mod debug;
 mod psci;
+
+#[test]
+fn gic_ranges_exit_as_mmio_and_vcpu_creation_is_checked() {
+    let Some(mut s) = setup("ldr x1, =0x08000000\n str w0, [x1, #4]") else {
+        return;
+    };
+    assert!(matches!(
+        s.cpu.run().unwrap(),
+        VcpuExit::MmioWrite {
+            addr: 0x0800_0004,
+            len: 4,
+            ..
+        }
+    ));
+    assert!(s.vm.create_vcpu(0).is_err(), "vCPU 0 exists already");
+    assert!(s.vm.create_vcpu(1).is_err(), "the VM has one vCPU");
+    assert!(create_vm(BackendKind::Model, &s.mem, &config(0)).is_err());
+}
