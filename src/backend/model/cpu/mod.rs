@@ -124,6 +124,7 @@ impl Cpu {
     /// Reads the instruction word at `pc` (translation, then RAM; a fetch outside RAM is an
     /// external instruction abort, as KVM injects for a fetch from outside every memslot:
     /// `arch/arm64/kvm/mmu.c` `kvm_handle_guest_abort` -> `kvm_inject_pabt`).
+    #[inline]
     pub fn fetch(&mut self, pc: u64) -> Result<u32, Stop> {
         let pa = self.translate(pc, mmu::Access::Fetch)?;
         match self.bus.read(pa, 4) {
@@ -158,6 +159,7 @@ impl Cpu {
     /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
     /// for this instruction (None: not valid); `strict` forces the alignment check
     /// (exclusives, atomics, acquire/release).
+    #[inline]
     pub fn read_mem(
         &mut self,
         va: u64,
@@ -180,6 +182,7 @@ impl Cpu {
     }
 
     /// Writes the low `size` bytes of `val` at `va` (see [`Cpu::read_mem`]).
+    #[inline]
     pub fn write_mem(
         &mut self,
         va: u64,
@@ -206,6 +209,7 @@ impl Cpu {
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
+    #[inline]
     pub fn data_pa(
         &mut self,
         va: u64,
