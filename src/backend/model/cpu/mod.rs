@@ -22,6 +22,7 @@ pub mod state;
 pub mod sysregs;
 pub mod system;
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use crate::a64::esr::{self, DabtSyndrome};
@@ -85,7 +86,12 @@ pub struct Cpu {
     pub tlb: mmu::Tlb,
     /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
     pub epoch: Instant,
+    /// UNDEFINED instructions seen (for warning rate limiting).
+    undef_count: Cell<u32>,
 }
+
+/// How many UNDEFINED instructions per vCPU are logged as warnings.
+const UNDEF_WARNINGS: u32 = 32;
 
 impl Cpu {
     pub fn new(index: usize, bus: Bus, epoch: Instant) -> Self {
@@ -98,6 +104,7 @@ impl Cpu {
             emulated: false,
             tlb: mmu::Tlb::default(),
             epoch,
+            undef_count: Cell::new(0),
         }
     }
 
@@ -147,13 +154,26 @@ impl Cpu {
 
     /// Logs an encoding the model does not implement (or that is UNDEFINED) and returns the
     /// UNDEFINED exception (EC 0) the hardware would take.
+    /// The first `UNDEF_WARNINGS` occurrences per vCPU are warnings, later ones debug
+    /// messages (a guest looping on an UNDEFINED instruction must not flood the log).
     pub fn undef(&self, i: u32) -> Stop {
-        log::warn!(
-            "model: undefined or unimplemented instruction {i:#010x} at pc {:#x}; delivering \
-             UNDEFINED (EC 0) to the guest",
-            self.st.pc
-        );
-        Stop::Exception(Exc::new(esr::ec::UNKNOWN, 0, self.st.pc))
+        let n = self.undef_count.get();
+        self.undef_count.set(n.saturating_add(1));
+        let pc = self.st.pc;
+        if n < UNDEF_WARNINGS {
+            log::warn!(
+                "model: undefined or unimplemented instruction {i:#010x} at pc {pc:#x}; \
+                 delivering UNDEFINED (EC 0) to the guest"
+            );
+            if n + 1 == UNDEF_WARNINGS {
+                log::warn!(
+                    "model: further undefined-instruction warnings are logged at debug level"
+                );
+            }
+        } else {
+            log::debug!("model: undefined instruction {i:#010x} at pc {pc:#x}");
+        }
+        Stop::Exception(Exc::new(esr::ec::UNKNOWN, 0, pc))
     }
 
     /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
