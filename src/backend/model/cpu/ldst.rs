@@ -218,7 +218,15 @@ impl Cpu {
             self.ldst_single_gpr(i, size, opc, rt, addr, wb.is_none())
         };
         self.st.pstate = saved;
-        let loaded = r?;
+        // The abort of an unprivileged access at EL1 is taken from EL1: "current EL" classes
+        // (Arm ARM D19.2.37; the EL0 view above only selects the permissions).
+        let loaded = r.map_err(|stop| match stop {
+            Stop::Exception(mut e) if unpriv && e.ec == ec::DABT_LOW => {
+                e.ec = ec::DABT_CUR;
+                Stop::Exception(e)
+            }
+            other => other,
+        })?;
         if let Some(w) = wb {
             self.st.set_xsp(rn, w);
         }
