@@ -29,6 +29,7 @@ impl Cpu {
         }
         match (i >> 27) & 7 {
             0b001 if !v && (i >> 24) & 7 == 0 => self.ldst_exclusive_class(i),
+            0b001 if v && (i >> 25) & 1 == 0 => self.simd_ldst_struct(i),
             0b011 if (i >> 24) & 3 == 0 => self.ld_literal(i, v),
             0b101 => self.ldst_pair(i, v),
             0b111 => {

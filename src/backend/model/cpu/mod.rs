@@ -17,6 +17,7 @@ pub mod mmu;
 pub mod muldiv;
 pub mod simd;
 pub mod simd_int;
+pub mod simd_ldst;
 pub mod simd_perm;
 pub mod state;
 pub mod sysregs;
