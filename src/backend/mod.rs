@@ -9,6 +9,7 @@
 mod error;
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 pub mod kvm;
+pub mod model;
 
 pub use error::BackendError;
 
@@ -216,9 +217,7 @@ pub fn create_vm(kind: BackendKind, mem: &GuestMemoryMmap, cfg: &VmConfig) -> Re
             let _ = (mem, cfg);
             Err(probe_kvm().unwrap_err())
         }
-        BackendKind::Model => Err(BackendError::Unavailable(
-            "the model backend is not built yet".into(),
-        )),
+        BackendKind::Model => Ok(Box::new(model::ModelVm::new(mem, cfg)?)),
     }
 }
 

@@ -1,0 +1,177 @@
+//! Physical memory as the model sees it: RAM (the VM's `GuestMemoryMmap`) and everything else.
+//!
+//! Owns RAM reads/writes (including the atomic compare-and-swap the exclusives and LSE atomics
+//! use) and the classification of physical addresses into RAM, the GIC ranges and MMIO. Knows
+//! nothing about translation, registers or exits.
+
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use vm_memory::{
+    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, VolatileMemory,
+};
+
+use crate::backend::GicLayout;
+
+/// Where a physical access lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhysKind {
+    Ram,
+    /// The GIC distributor/redistributor ranges: reserved for the in-model GIC (a later
+    /// issue); today they exit like any MMIO.
+    Gic,
+    Mmio,
+}
+
+/// The VM's physical address space, shared by all vCPUs.
+#[derive(Clone)]
+pub struct Bus {
+    mem: GuestMemoryMmap,
+    gic: GicLayout,
+    /// RAM ranges as (start, end exclusive), for the stage-2 fault level of MMIO syndromes.
+    ram: Arc<Vec<(u64, u64)>>,
+    /// Serialises 128-bit compare-and-swaps (CASP, STXP with 64-bit elements): Rust has no
+    /// stable 128-bit atomic, so those run under this lock (plain stores do not take it).
+    wide_lock: Arc<Mutex<()>>,
+}
+
+impl Bus {
+    pub fn new(mem: &GuestMemoryMmap, gic: GicLayout) -> Self {
+        let ram = mem
+            .iter()
+            .map(|r| (r.start_addr().0, r.start_addr().0 + r.len()))
+            .collect();
+        Bus {
+            mem: mem.clone(),
+            gic,
+            ram: Arc::new(ram),
+            wide_lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Classifies an access of `len` bytes at `pa`. An access straddling RAM's end is MMIO.
+    pub fn kind(&self, pa: u64, len: u64) -> PhysKind {
+        let end = pa.wrapping_add(len);
+        if self.ram.iter().any(|&(s, e)| pa >= s && end <= e && end > pa) {
+            return PhysKind::Ram;
+        }
+        let g = &self.gic;
+        let in_dist = pa >= g.dist_base && pa < g.dist_base + 0x1_0000;
+        let in_redist = pa >= g.redist_base && pa < g.redist_base + g.redist_size;
+        if in_dist || in_redist {
+            PhysKind::Gic
+        } else {
+            PhysKind::Mmio
+        }
+    }
+
+    /// True when `pa` is in RAM.
+    pub fn is_ram(&self, pa: u64) -> bool {
+        self.kind(pa, 1) == PhysKind::Ram
+    }
+
+    /// The stage-2 translation-fault level KVM would report for an IPA outside every memslot
+    /// (4 KiB granule, 48-bit IPA, start level 0): the first level whose table entry covering
+    /// `pa` holds no RAM. Used for the DFSC of MMIO syndromes (e.g. 0x05 for 0x0900_0000).
+    pub fn stage2_fault_level(&self, pa: u64) -> u8 {
+        for (level, shift) in [(0u8, 39u32), (1, 30), (2, 21)] {
+            let base = pa >> shift << shift;
+            let top = base + (1u64 << shift);
+            if !self.ram.iter().any(|&(s, e)| s < top && e > base) {
+                return level;
+            }
+        }
+        3
+    }
+
+    /// Reads `len` (1, 2, 4, 8) bytes of RAM, little-endian. Aligned accesses are single-copy
+    /// atomic.
+    pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
+        let a = GuestAddress(pa);
+        let aligned = pa & (len as u64 - 1) == 0;
+        if aligned {
+            let r = match len {
+                1 => self.mem.load::<u8>(a, Ordering::Relaxed).map(u64::from),
+                2 => self.mem.load::<u16>(a, Ordering::Relaxed).map(u64::from),
+                4 => self.mem.load::<u32>(a, Ordering::Relaxed).map(u64::from),
+                _ => self.mem.load::<u64>(a, Ordering::Relaxed),
+            };
+            return r.ok();
+        }
+        let mut buf = [0u8; 8];
+        self.mem.read_slice(&mut buf[..len], a).ok()?;
+        Some(u64::from_le_bytes(buf))
+    }
+
+    /// Writes the low `len` bytes of `val` to RAM.
+    pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
+        let a = GuestAddress(pa);
+        let aligned = pa & (len as u64 - 1) == 0;
+        if aligned {
+            let r = match len {
+                1 => self.mem.store(val as u8, a, Ordering::Relaxed),
+                2 => self.mem.store(val as u16, a, Ordering::Relaxed),
+                4 => self.mem.store(val as u32, a, Ordering::Relaxed),
+                _ => self.mem.store(val, a, Ordering::Relaxed),
+            };
+            return r.ok();
+        }
+        self.mem
+            .write_slice(&val.to_le_bytes()[..len], a)
+            .ok()
+    }
+
+    /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).
+    pub fn read_bytes(&self, pa: u64, buf: &mut [u8]) -> Option<()> {
+        self.mem.read_slice(buf, GuestAddress(pa)).ok()
+    }
+
+    pub fn write_bytes(&self, pa: u64, buf: &[u8]) -> Option<()> {
+        self.mem.write_slice(buf, GuestAddress(pa)).ok()
+    }
+
+    /// Atomically replaces the `len`-byte value at `pa` (naturally aligned) with `new` if it
+    /// equals `expected`; returns the old value. `None` if `pa` is not RAM.
+    pub fn cas(&self, pa: u64, len: usize, expected: u64, new: u64) -> Option<u64> {
+        let slice = self.mem.get_slice(GuestAddress(pa), len).ok()?;
+        let old = match len {
+            1 => {
+                let a = slice.get_atomic_ref::<AtomicU8>(0).ok()?;
+                flat(a.compare_exchange(expected as u8, new as u8, SEQ, SEQ)) as u64
+            }
+            2 => {
+                let a = slice.get_atomic_ref::<AtomicU16>(0).ok()?;
+                flat(a.compare_exchange(expected as u16, new as u16, SEQ, SEQ)) as u64
+            }
+            4 => {
+                let a = slice.get_atomic_ref::<AtomicU32>(0).ok()?;
+                flat(a.compare_exchange(expected as u32, new as u32, SEQ, SEQ)) as u64
+            }
+            _ => {
+                let a = slice.get_atomic_ref::<AtomicU64>(0).ok()?;
+                flat(a.compare_exchange(expected, new, SEQ, SEQ))
+            }
+        };
+        Some(old)
+    }
+
+    /// 128-bit compare-and-swap of two 64-bit words at `pa` (16-byte aligned), serialised
+    /// with other 128-bit swaps; returns the old pair.
+    pub fn cas128(&self, pa: u64, expected: [u64; 2], new: [u64; 2]) -> Option<[u64; 2]> {
+        let _guard = self.wide_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old = [self.read(pa, 8)?, self.read(pa + 8, 8)?];
+        if old == expected {
+            self.write(pa, 8, new[0])?;
+            self.write(pa + 8, 8, new[1])?;
+        }
+        Some(old)
+    }
+}
+
+const SEQ: Ordering = Ordering::SeqCst;
+
+fn flat<T>(r: Result<T, T>) -> T {
+    match r {
+        Ok(v) | Err(v) => v,
+    }
+}

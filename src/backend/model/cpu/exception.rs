@@ -1,0 +1,119 @@
+//! Synchronous exception entry to EL1 and exception return (Arm ARM D1.10 "Exception
+//! entry", D1.11 "Exception return"; pseudocode AArch64.TakeException / AArch64.ExceptionReturn).
+
+use crate::a64::esr::{self, ec};
+use crate::a64::pstate;
+
+use super::Cpu;
+
+/// DFSC/IFSC: synchronous external abort, not on a table walk (Arm ARM D19.2.37, ISS 0b010000).
+pub const FSC_EXTERNAL: u8 = 0x10;
+/// DFSC: alignment fault (0b100001).
+pub const FSC_ALIGNMENT: u8 = 0x21;
+
+/// A synchronous exception to take to EL1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exc {
+    pub ec: u8,
+    pub iss: u64,
+    /// FAR_EL1, for the classes that set it (aborts, PC alignment, watchpoints).
+    pub far: Option<u64>,
+    /// The preferred return address (ELR_EL1).
+    pub ret: u64,
+}
+
+impl Exc {
+    pub fn new(ec: u8, iss: u64, ret: u64) -> Self {
+        Exc {
+            ec,
+            iss,
+            far: None,
+            ret,
+        }
+    }
+    pub fn with_far(mut self, far: u64) -> Self {
+        self.far = Some(far);
+        self
+    }
+    /// The ESR_EL1 value: every A64 synchronous exception the model takes reports IL=1.
+    pub fn esr(&self) -> u64 {
+        esr::make(self.ec, true, self.iss)
+    }
+}
+
+impl Cpu {
+    /// A data abort at `va` with fault status `fsc` (EC 0x24 from EL0, 0x25 from EL1).
+    pub fn dabt(&self, va: u64, write: bool, fsc: u8) -> Exc {
+        let class = if self.st.el() == 0 {
+            ec::DABT_LOW
+        } else {
+            ec::DABT_CUR
+        };
+        let wnr = if write { esr::DABT_WNR } else { 0 };
+        Exc::new(class, wnr | fsc as u64, self.st.pc).with_far(va)
+    }
+
+    /// An instruction abort at `va` (EC 0x20 from EL0, 0x21 from EL1).
+    pub fn iabt(&self, va: u64, fsc: u8) -> Exc {
+        let class = if self.st.el() == 0 {
+            ec::IABT_LOW
+        } else {
+            ec::IABT_CUR
+        };
+        Exc::new(class, fsc as u64, va).with_far(va)
+    }
+
+    /// Takes `e` to EL1: ESR/ELR/SPSR/FAR, PSTATE = EL1h with DAIF set and SS/IL/BTYPE clear,
+    /// PC = VBAR_EL1 + 0x000 (EL1t), 0x200 (EL1h) or 0x400 (from EL0).
+    pub fn take_exception(&mut self, e: &Exc) {
+        let old = self.st.pstate;
+        let offset = if pstate::el(old) == 0 {
+            0x400
+        } else if old & 1 == 1 {
+            0x200
+        } else {
+            0
+        };
+        let s = &mut self.st.sys;
+        s.spsr = old;
+        s.elr = e.ret;
+        s.esr = e.esr();
+        if let Some(far) = e.far {
+            s.far = far;
+        }
+        let keep = old & pstate::NZCV_MASK;
+        self.st.pstate = keep | pstate::DAIF_MASK | pstate::MODE_EL1H;
+        self.st.pc = (s.vbar & !0x7ff).wrapping_add(offset);
+        log::trace!(
+            "model: exception EC {:#x} ({}) ESR {:#x} ELR {:#x} -> {:#x}",
+            e.ec,
+            esr::class_name(e.ec),
+            e.esr(),
+            e.ret,
+            self.st.pc
+        );
+    }
+
+    /// ERET: restores PSTATE from SPSR_EL1 and PC from ELR_EL1. A return to an EL or mode the
+    /// model does not have (EL2/EL3, AArch32, EL0 with SP_EL1) is an illegal return:
+    /// PSTATE.IL is set and EL/SP stay as they are (Arm ARM D1.11.4 "Illegal return events").
+    pub fn eret(&mut self) {
+        let spsr = self.st.sys.spsr;
+        let m = spsr & 0x1f;
+        let legal = matches!(m, 0b00000 | 0b00100 | 0b00101);
+        let mask = pstate::NZCV_MASK
+            | pstate::SS
+            | pstate::DAIF_MASK
+            | pstate::M_MASK
+            | pstate::IL
+            | pstate::BTYPE_MASK;
+        let next = if legal {
+            spsr & mask
+        } else {
+            (spsr & mask & !pstate::M_MASK) | (self.st.pstate & pstate::M_MASK) | pstate::IL
+        };
+        self.st.pstate = next;
+        self.next_pc = self.st.sys.elr;
+        self.monitor = None;
+    }
+}

@@ -1,0 +1,142 @@
+//! Stage-1 address translation for the model vCPU: the flat map with SCTLR_EL1.M = 0 and a
+//! small direct-mapped TLB in front of the shared walker (`crate::a64::walk`) for M = 1.
+//!
+//! Owns the TLB (flushed on TLBI and on writes to SCTLR/TCR/TTBRx/MAIR) and the conversion
+//! of walker faults into guest aborts. The walk itself is the shared walker.
+
+use crate::a64::walk::{self, PhysMem, TranslationRegs};
+
+pub use crate::a64::walk::Access;
+
+use super::bus::Bus;
+use super::{Cpu, Stop};
+
+/// The model's physical address size: 48 bits (ID_AA64MMFR0_EL1.PARange = 0b0101).
+pub const PA_BITS: u32 = 48;
+
+const TLB_SIZE: usize = 256;
+
+/// Translation lookaside buffer: one entry per 4 KiB VA page, direct mapped.
+#[derive(Clone, Debug, Default)]
+pub struct Tlb {
+    entries: Vec<TlbEntry>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TlbEntry {
+    va_page: u64,
+    el0: bool,
+    pa_page: u64,
+    read_ok: bool,
+    write_ok: bool,
+    exec_ok: bool,
+    device: bool,
+}
+
+const EMPTY: TlbEntry = TlbEntry {
+    va_page: u64::MAX,
+    el0: false,
+    pa_page: 0,
+    read_ok: false,
+    write_ok: false,
+    exec_ok: false,
+    device: false,
+};
+
+impl Tlb {
+    pub fn flush(&mut self) {
+        self.entries.clear();
+    }
+
+    fn slot(va: u64) -> usize {
+        ((va >> 12) as usize) % TLB_SIZE
+    }
+
+    fn lookup(&self, va: u64, el0: bool, access: Access) -> Option<(u64, bool)> {
+        let e = self.entries.get(Self::slot(va))?;
+        let allowed = match access {
+            Access::Read => e.read_ok,
+            Access::Write => e.write_ok,
+            Access::Fetch => e.exec_ok,
+        };
+        (e.va_page == va & !0xfff && e.el0 == el0 && allowed)
+            .then_some((e.pa_page | (va & 0xfff), e.device))
+    }
+
+    fn insert(&mut self, e: TlbEntry) {
+        if self.entries.is_empty() {
+            self.entries = vec![EMPTY; TLB_SIZE];
+        }
+        self.entries[Self::slot(e.va_page)] = e;
+    }
+}
+
+impl PhysMem for Bus {
+    fn read_u64(&self, pa: u64) -> Option<u64> {
+        if self.kind(pa, 8) == super::bus::PhysKind::Ram {
+            self.read(pa, 8)
+        } else {
+            None
+        }
+    }
+}
+
+/// MAIR attribute bytes with the high nibble 0 are Device memory (Arm ARM D19.2.97 "MAIR_EL1").
+fn is_device(attr: u8) -> bool {
+    attr >> 4 == 0
+}
+
+impl Cpu {
+    /// Translates `va` for `access` at the current EL, or the abort the guest takes.
+    pub fn translate(&mut self, va: u64, access: Access) -> Result<u64, Stop> {
+        self.translate_attr(va, access).map(|(pa, _)| pa)
+    }
+
+    /// Like [`Cpu::translate`], also saying whether the memory is Device memory (always, with
+    /// stage 1 off: Arm ARM D8.2.10 "Behavior when stage 1 address translation is disabled").
+    pub fn translate_attr(&mut self, va: u64, access: Access) -> Result<(u64, bool), Stop> {
+        let sys = &self.st.sys;
+        if sys.sctlr & super::state::SCTLR_M == 0 {
+            if va >> PA_BITS != 0 {
+                return Err(self.translation_abort(va, access, 0x00));
+            }
+            return Ok((va, access != Access::Fetch));
+        }
+        let el0 = self.st.el() == 0;
+        if let Some(hit) = self.tlb.lookup(va, el0, access) {
+            return Ok(hit);
+        }
+        let regs = TranslationRegs {
+            sctlr: sys.sctlr,
+            tcr: sys.tcr,
+            ttbr0: sys.ttbr0,
+            ttbr1: sys.ttbr1,
+            mair: sys.mair,
+        };
+        match walk::translate(&regs, va, access, el0, &self.bus) {
+            Ok(t) => {
+                let device = is_device(t.mem_attr);
+                self.tlb.insert(TlbEntry {
+                    va_page: va & !0xfff,
+                    el0,
+                    pa_page: t.pa & !0xfff,
+                    read_ok: t.readable(el0),
+                    write_ok: t.writable(el0),
+                    exec_ok: t.executable(el0),
+                    device,
+                });
+                Ok((t.pa, device))
+            }
+            Err(f) => Err(self.translation_abort(va, access, f.fsc())),
+        }
+    }
+
+    /// The abort for a failed translation with fault status `fsc`.
+    pub fn translation_abort(&self, va: u64, access: Access, fsc: u8) -> Stop {
+        Stop::Exception(match access {
+            Access::Fetch => self.iabt(va, fsc),
+            Access::Read => self.dabt(va, false, fsc),
+            Access::Write => self.dabt(va, true, fsc),
+        })
+    }
+}

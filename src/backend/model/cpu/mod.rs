@@ -1,0 +1,267 @@
+//! The A64 interpreter of one model vCPU: fetch, decode-and-execute, data accesses.
+//!
+//! Owns the per-vCPU architectural state (`state`), the top-level decode (`exec`), and the one
+//! data-access path (alignment, translation, watchpoints, RAM vs MMIO). Instructions never
+//! leave the guest half-done: a handler either completes (registers and PC updated) or
+//! returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
+//! PSCI or the `Vcpu` trait (see `model::vcpu`).
+
+pub mod alu;
+pub mod branch;
+pub mod bus;
+pub mod debug;
+pub mod exception;
+pub mod ldst;
+pub mod ldst_atomic;
+pub mod mmu;
+pub mod muldiv;
+pub mod simd;
+pub mod state;
+pub mod sysregs;
+pub mod system;
+
+use std::time::Instant;
+
+use crate::a64::esr::{self, DabtSyndrome};
+
+use bus::{Bus, PhysKind};
+use debug::HostDebug;
+pub use exception::Exc;
+use state::CpuState;
+
+/// Why an instruction did not complete inside the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A synchronous exception to deliver to the guest's EL1 vectors.
+    Exception(Exc),
+    /// A data access outside RAM with a valid syndrome; the PC is at the access.
+    Mmio(MmioReq),
+    /// A data access outside RAM without a valid syndrome (KVM: `KVM_EXIT_ARM_NISV`).
+    Nisv { ipa: u64, iss: u64 },
+    /// HVC #imm from EL1 (PC still at the HVC).
+    Hvc(u16),
+    /// SMC #imm from EL1 (PC still at the SMC).
+    Smc(u16),
+    /// WFI (PC still at the WFI).
+    Wfi,
+    /// A debug exception routed to the VMM (KVM: `KVM_EXIT_DEBUG`); PC at the instruction.
+    Debug { esr: u64, far: u64 },
+}
+
+/// An MMIO access waiting for the VMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioReq {
+    pub addr: u64,
+    pub len: usize,
+    pub write: bool,
+    pub data: u64,
+    pub syn: DabtSyndrome,
+}
+
+/// The exclusive monitor of one vCPU: the physical address, size and value(s) LDXR saw.
+/// STXR succeeds when memory still holds those values (compare-and-swap), which is how the
+/// model's monitor works across vCPUs without a global lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Monitor {
+    pub pa: u64,
+    pub size: usize,
+    pub vals: [u64; 2],
+    pub pair: bool,
+}
+
+/// One vCPU's interpreter.
+pub struct Cpu {
+    pub st: CpuState,
+    pub bus: Bus,
+    pub dbg: HostDebug,
+    pub monitor: Option<Monitor>,
+    /// PC of the next instruction, set before each instruction runs; branches overwrite it.
+    pub next_pc: u64,
+    /// Set when the last instruction is one KVM traps and completes outside the guest (its
+    /// step exception then carries ISV=0).
+    pub emulated: bool,
+    pub tlb: mmu::Tlb,
+    /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
+    pub epoch: Instant,
+}
+
+impl Cpu {
+    pub fn new(index: usize, bus: Bus, epoch: Instant) -> Self {
+        Cpu {
+            st: CpuState::reset(index),
+            bus,
+            dbg: HostDebug::default(),
+            monitor: None,
+            next_pc: 0,
+            emulated: false,
+            tlb: mmu::Tlb::default(),
+            epoch,
+        }
+    }
+
+    /// Executes one instruction at PC.
+    pub fn step(&mut self) -> Result<(), Stop> {
+        let pc = self.st.pc;
+        self.emulated = false;
+        if self.st.pstate & crate::a64::pstate::IL != 0 {
+            return Err(Stop::Exception(Exc::new(esr::ec::ILLEGAL_STATE, 0, pc)));
+        }
+        if pc & 3 != 0 {
+            return Err(Stop::Exception(Exc::new(esr::ec::PC_ALIGN, 0, pc).with_far(pc)));
+        }
+        let insn = self.fetch(pc)?;
+        self.next_pc = pc.wrapping_add(4);
+        self.exec(insn)?;
+        self.st.pc = self.next_pc;
+        self.st.pstate &= !crate::a64::pstate::BTYPE_MASK;
+        Ok(())
+    }
+
+    /// Reads the instruction word at `pc` (translation, then RAM; a fetch outside RAM is an
+    /// external instruction abort, as KVM injects for a fetch from outside every memslot:
+    /// `arch/arm64/kvm/mmu.c` `kvm_handle_guest_abort` -> `kvm_inject_pabt`).
+    pub fn fetch(&mut self, pc: u64) -> Result<u32, Stop> {
+        let pa = self.translate(pc, mmu::Access::Fetch)?;
+        match self.bus.read(pa, 4) {
+            Some(w) if self.bus.is_ram(pa) => Ok(w as u32),
+            _ => Err(Stop::Exception(self.iabt(pc, exception::FSC_EXTERNAL))),
+        }
+    }
+
+    /// The top-level A64 decode (Arm ARM C4.1 "A64 instruction set encoding", op0 = 28:25).
+    fn exec(&mut self, i: u32) -> Result<(), Stop> {
+        match (i >> 25) & 0xf {
+            0b1000 | 0b1001 => self.dp_imm(i),
+            0b1010 | 0b1011 => self.branch_sys(i),
+            0b0100 | 0b0110 | 0b1100 | 0b1110 => self.ldst(i),
+            0b0101 | 0b1101 => self.dp_reg(i),
+            0b0111 | 0b1111 => self.simd_dp(i),
+            _ => Err(self.undef(i)),
+        }
+    }
+
+    /// Logs an encoding the model does not implement (or that is UNDEFINED) and returns the
+    /// UNDEFINED exception (EC 0) the hardware would take.
+    pub fn undef(&self, i: u32) -> Stop {
+        log::warn!(
+            "model: undefined or unimplemented instruction {i:#010x} at pc {:#x}; delivering \
+             UNDEFINED (EC 0) to the guest",
+            self.st.pc
+        );
+        Stop::Exception(Exc::new(esr::ec::UNKNOWN, 0, self.st.pc))
+    }
+
+    /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
+    /// for this instruction (None: not valid); `strict` forces the alignment check
+    /// (exclusives, atomics, acquire/release).
+    pub fn read_mem(
+        &mut self,
+        va: u64,
+        size: usize,
+        syn: Option<DabtSyndrome>,
+        strict: bool,
+    ) -> Result<u64, Stop> {
+        if self.crosses_page(va, size) {
+            let mut v = 0u64;
+            for k in 0..size {
+                v |= self.read_mem(va.wrapping_add(k as u64), 1, None, false)? << (8 * k);
+            }
+            return Ok(v);
+        }
+        let pa = self.data_pa(va, size, false, strict)?;
+        match self.bus.kind(pa, size as u64) {
+            PhysKind::Ram => Ok(self.bus.read(pa, size).unwrap_or(0)),
+            _ => Err(self.mmio_stop(pa, size, false, 0, syn)),
+        }
+    }
+
+    /// Writes the low `size` bytes of `val` at `va` (see [`Cpu::read_mem`]).
+    pub fn write_mem(
+        &mut self,
+        va: u64,
+        size: usize,
+        val: u64,
+        syn: Option<DabtSyndrome>,
+        strict: bool,
+    ) -> Result<(), Stop> {
+        if self.crosses_page(va, size) {
+            for k in 0..size {
+                self.write_mem(va.wrapping_add(k as u64), 1, val >> (8 * k), None, false)?;
+            }
+            return Ok(());
+        }
+        let pa = self.data_pa(va, size, true, strict)?;
+        match self.bus.kind(pa, size as u64) {
+            PhysKind::Ram => {
+                self.bus.write(pa, size, val);
+                Ok(())
+            }
+            _ => Err(self.mmio_stop(pa, size, true, val, syn)),
+        }
+    }
+
+    fn crosses_page(&self, va: u64, size: usize) -> bool {
+        size > 1
+            && (va & 0xfff) + size as u64 > 0x1000
+            && self.st.sys.sctlr & state::SCTLR_M != 0
+    }
+
+    /// Alignment check, translation and watchpoints for a data access; the physical address.
+    pub fn data_pa(&mut self, va: u64, size: usize, write: bool, strict: bool) -> Result<u64, Stop> {
+        let misaligned = va & (size as u64 - 1) != 0;
+        if misaligned && (strict || self.st.sys.sctlr & state::SCTLR_A != 0) {
+            return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
+        }
+        let access = if write {
+            mmu::Access::Write
+        } else {
+            mmu::Access::Read
+        };
+        let (pa, device) = self.translate_attr(va, access)?;
+        // Unaligned accesses to Device memory fault (Arm ARM B2.5.2 "Alignment of data
+        // accesses"); with stage 1 off every data access is Device-nGnRnE.
+        if misaligned && device {
+            return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
+        }
+        if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
+            return Err(Stop::Debug {
+                esr: debug::watchpoint_esr(write),
+                far,
+            });
+        }
+        Ok(pa)
+    }
+
+    /// The exit for an access outside RAM: MMIO with a valid syndrome, else NISV with the
+    /// ISS KVM reports (`kvm_vcpu_dabt_iss_nisv_sanitized`: CM | WnR | FSC).
+    pub fn mmio_stop(
+        &self,
+        pa: u64,
+        size: usize,
+        write: bool,
+        data: u64,
+        syn: Option<DabtSyndrome>,
+    ) -> Stop {
+        match syn {
+            Some(syn) => Stop::Mmio(MmioReq {
+                addr: pa,
+                len: size,
+                write,
+                data: if size == 8 {
+                    data
+                } else {
+                    data & alu::ones(8 * size as u32)
+                },
+                syn,
+            }),
+            None => Stop::Nisv {
+                ipa: pa,
+                iss: if write { esr::DABT_WNR } else { 0 }
+                    | (0x04 + self.bus.stage2_fault_level(pa) as u64),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

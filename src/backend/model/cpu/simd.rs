@@ -1,0 +1,257 @@
+//! The SIMD&FP instructions compilers emit for moves and bit operations: FMOV (general,
+//! register, immediate), MOVI/MVNI/ORR/BIC (vector immediate), DUP, INS, UMOV, SMOV, the
+//! three-same logical group (AND, BIC, ORR, ORN, EOR, BSL, BIT, BIF), ADD/SUB (vector) and NOT
+//! (Arm ARM C4.1.90 "Data Processing -- Scalar Floating-Point and Advanced SIMD").
+//! Floating-point arithmetic is not implemented (UNDEFINED with a warning).
+
+use crate::a64::esr::ec;
+
+use super::alu::ones;
+use super::{Cpu, Exc, Stop};
+
+/// Replicates the low `esize` bits of `v` across 128 bits.
+fn replicate(v: u64, esize: u32) -> u128 {
+    let e = (v & ones(esize)) as u128;
+    let mut out = 0u128;
+    let mut k = 0;
+    while k < 128 {
+        out |= e << k;
+        k += esize;
+    }
+    out
+}
+
+/// VFPExpandImm for a 16/32/64-bit float.
+fn vfp_expand(imm8: u32, bits: u32) -> u64 {
+    let (e, f) = match bits {
+        16 => (5, 10),
+        32 => (8, 23),
+        _ => (11, 52),
+    };
+    let sign = ((imm8 >> 7) & 1) as u64;
+    let b6 = ((imm8 >> 6) & 1) as u64;
+    let exp = ((b6 ^ 1) << (e - 1)) | (if b6 == 1 { ones(e - 3) } else { 0 } << 2) | ((imm8 >> 4) & 3) as u64;
+    let frac = ((imm8 & 15) as u64) << (f - 4);
+    sign << (bits - 1) | exp << f | frac
+}
+
+/// AdvSIMDExpandImm (Arm ARM J1): the 64-bit pattern of a vector immediate.
+fn simd_expand(op: u32, cmode: u32, imm8: u32) -> u64 {
+    let i = imm8 as u64;
+    let rep32 = |v: u64| v | v << 32;
+    let rep16 = |v: u64| v * 0x0001_0001_0001_0001;
+    match cmode >> 1 {
+        0 => rep32(i),
+        1 => rep32(i << 8),
+        2 => rep32(i << 16),
+        3 => rep32(i << 24),
+        4 => rep16(i),
+        5 => rep16(i << 8),
+        6 if cmode & 1 == 0 => rep32(i << 8 | 0xff),
+        6 => rep32(i << 16 | 0xffff),
+        _ => match (cmode & 1, op) {
+            (0, 0) => i * 0x0101_0101_0101_0101,
+            (0, _) => (0..8).fold(0, |acc, b| acc | if (i >> b) & 1 == 1 { 0xff << (8 * b) } else { 0 }),
+            (_, 0) => rep32(vfp_expand(imm8, 32)),
+            _ => vfp_expand(imm8, 64),
+        },
+    }
+}
+
+impl Cpu {
+    /// Traps SIMD&FP use that CPACR_EL1.FPEN disables (EC 0x07, Arm ARM D19.2.30).
+    pub fn fp_check(&self) -> Result<(), Stop> {
+        let fpen = (self.st.sys.cpacr >> 20) & 3;
+        let enabled = fpen == 3 || (fpen == 1 && self.st.el() == 1);
+        if enabled {
+            Ok(())
+        } else {
+            Err(Stop::Exception(Exc::new(ec::FP_ACCESS, 0, self.st.pc)))
+        }
+    }
+
+    pub(super) fn simd_dp(&mut self, i: u32) -> Result<(), Stop> {
+        self.fp_check()?;
+        let (rd, rn) = ((i & 31) as usize, ((i >> 5) & 31) as usize);
+        // Scalar FP <-> general, FMOV register, FMOV immediate.
+        if i & 0x5f20_0000 == 0x1e20_0000 {
+            if (i >> 10) & 63 == 0 {
+                return self.fmov_general(i);
+            }
+            let ftype = (i >> 22) & 3;
+            let bits = match ftype {
+                0 => 32,
+                1 => 64,
+                3 => 16,
+                _ => return Err(self.undef(i)),
+            };
+            if (i >> 10) & 0x7ff == 0x010 && (i >> 15) & 0x3f == 0 {
+                // FMOV (register)
+                self.st.v[rd] = self.st.v[rn] & ones(bits) as u128;
+                return Ok(());
+            }
+            if (i >> 10) & 0xff == 0x04 && (i >> 5) & 31 == 0 {
+                // FMOV (scalar, immediate)
+                self.st.v[rd] = vfp_expand((i >> 13) & 0xff, bits) as u128;
+                return Ok(());
+            }
+            return Err(self.undef(i));
+        }
+        let q = (i >> 30) & 1 == 1;
+        let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
+        if i & 0x9ff8_0400 == 0x0f00_0400 {
+            // Modified immediate: MOVI, MVNI, ORR, BIC, FMOV (vector)
+            let op = (i >> 29) & 1;
+            let cmode = (i >> 12) & 15;
+            let imm8 = ((i >> 16) & 7) << 5 | ((i >> 5) & 31);
+            if op == 1 && cmode == 15 && !q {
+                return Err(self.undef(i));
+            }
+            let imm = replicate(simd_expand(op, cmode, imm8), 64);
+            let logical = cmode < 12 && cmode & 1 == 1;
+            let v = self.st.v[rd];
+            let r = match (logical, op) {
+                (true, 0) => v | imm,
+                (true, _) => v & !imm,
+                (false, 1) if cmode < 14 => !imm,
+                _ => imm,
+            };
+            self.st.v[rd] = r & lanes_mask;
+            return Ok(());
+        }
+        if i & 0x9fe0_8400 == 0x0e00_0400 {
+            return self.simd_copy(i);
+        }
+        if i & 0x9f20_fc00 == 0x0e20_1c00 {
+            // Three-same logical
+            let (n, m, d) = (self.st.v[rn], self.st.v[((i >> 16) & 31) as usize], self.st.v[rd]);
+            let r = match ((i >> 29) & 1, (i >> 22) & 3) {
+                (0, 0) => n & m,
+                (0, 1) => n & !m,
+                (0, 2) => n | m,
+                (0, _) => n | !m,
+                (_, 0) => n ^ m,
+                (_, 1) => (d & n) | (!d & m),
+                (_, 2) => (d & !m) | (n & m),
+                _ => (d & m) | (n & !m),
+            };
+            self.st.v[rd] = r & lanes_mask;
+            return Ok(());
+        }
+        if i & 0x9f20_fc00 == 0x0e20_8400 {
+            // ADD / SUB (vector)
+            let esize = 8u32 << ((i >> 22) & 3);
+            let (n, m) = (self.st.v[rn], self.st.v[((i >> 16) & 31) as usize]);
+            let sub = (i >> 29) & 1 == 1;
+            let mut r = 0u128;
+            for k in (0..128).step_by(esize as usize) {
+                let a = (n >> k) as u64 & ones(esize);
+                let b = (m >> k) as u64 & ones(esize);
+                let e = if sub { a.wrapping_sub(b) } else { a.wrapping_add(b) } & ones(esize);
+                r |= (e as u128) << k;
+            }
+            self.st.v[rd] = r & lanes_mask;
+            return Ok(());
+        }
+        if i & 0xbffffc00 == 0x2e20_5800 {
+            // NOT (vector)
+            self.st.v[rd] = !self.st.v[rn] & lanes_mask;
+            return Ok(());
+        }
+        Err(self.undef(i))
+    }
+
+    /// FMOV between general and FP registers (incl. the top half of V.D[1]).
+    fn fmov_general(&mut self, i: u32) -> Result<(), Stop> {
+        let sf = i >> 31;
+        let ftype = (i >> 22) & 3;
+        let rmode = (i >> 19) & 3;
+        let opcode = (i >> 16) & 7;
+        let (rd, rn) = (i & 31, (i >> 5) & 31);
+        match (sf, ftype, rmode, opcode) {
+            (0, 0, 0, 6) | (1, 1, 0, 6) | (_, 3, 0, 6) => {
+                let bits = match ftype {
+                    0 => 32,
+                    1 => 64,
+                    _ => 16,
+                };
+                let v = self.st.v[rn as usize] as u64 & ones(bits);
+                self.st.set_x(rd, v);
+            }
+            (0, 0, 0, 7) | (1, 1, 0, 7) | (_, 3, 0, 7) => {
+                let bits = match ftype {
+                    0 => 32,
+                    1 => 64,
+                    _ => 16,
+                };
+                self.st.v[rd as usize] = (self.st.xr(rn) & ones(bits)) as u128;
+            }
+            (1, 2, 1, 6) => {
+                let v = (self.st.v[rn as usize] >> 64) as u64;
+                self.st.set_x(rd, v);
+            }
+            (1, 2, 1, 7) => {
+                let lo = self.st.v[rd as usize] & u64::MAX as u128;
+                self.st.v[rd as usize] = lo | (self.st.xr(rn) as u128) << 64;
+            }
+            _ => return Err(self.undef(i)),
+        }
+        Ok(())
+    }
+
+    /// Advanced SIMD copy: DUP (element, general), INS (general, element), SMOV, UMOV.
+    fn simd_copy(&mut self, i: u32) -> Result<(), Stop> {
+        let q = (i >> 30) & 1 == 1;
+        let op = (i >> 29) & 1;
+        let imm5 = (i >> 16) & 31;
+        let imm4 = (i >> 11) & 15;
+        let (rd, rn) = ((i & 31) as usize, ((i >> 5) & 31) as usize);
+        let size = imm5.trailing_zeros();
+        if size > 3 {
+            return Err(self.undef(i));
+        }
+        let esize = 8u32 << size;
+        let index = imm5 >> (size + 1);
+        let elem = |v: u128, idx: u32| (v >> (idx * esize)) as u64 & ones(esize);
+        let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
+        match (op, imm4) {
+            (0, 0) if !(size == 3 && !q) => {
+                let e = elem(self.st.v[rn], index);
+                self.st.v[rd] = replicate(e, esize) & lanes_mask;
+            }
+            (0, 1) if !(size == 3 && !q) => {
+                self.st.v[rd] = replicate(self.st.xr(rn as u32), esize) & lanes_mask;
+            }
+            (0, 3) if q => {
+                let shift = index * esize;
+                let m = (ones(esize) as u128) << shift;
+                let v = (self.st.xr(rn as u32) as u128 & ones(esize) as u128) << shift;
+                self.st.v[rd] = (self.st.v[rd] & !m) | v;
+            }
+            (0, 5) | (0, 7) => {
+                let unsigned = imm4 == 7;
+                let ok = if unsigned { (size == 3) == q } else { size < 2 || (size == 2 && q) };
+                if !ok {
+                    return Err(self.undef(i));
+                }
+                let e = elem(self.st.v[rn], index);
+                let v = if unsigned {
+                    e
+                } else {
+                    let s = super::branch::sext(e, esize);
+                    if q { s } else { s & 0xffff_ffff }
+                };
+                self.st.set_x(rd as u32, v);
+            }
+            (1, _) if q => {
+                // INS (element): Vd.T[index] = Vn.T[imm4 >> size]
+                let src = elem(self.st.v[rn], imm4 >> size) as u128;
+                let shift = index * esize;
+                let m = (ones(esize) as u128) << shift;
+                self.st.v[rd] = (self.st.v[rd] & !m) | src << shift;
+            }
+            _ => return Err(self.undef(i)),
+        }
+        Ok(())
+    }
+}

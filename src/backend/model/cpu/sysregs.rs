@@ -1,0 +1,327 @@
+//! The system registers the model implements: reads, writes, and the list `reg_list` reports.
+//!
+//! Values of the identification registers describe exactly what the model executes (Arm ARM
+//! D19.2 register pages, field by field below). Knows nothing about MRS/MSR decoding (see
+//! `system.rs`).
+
+use crate::a64::{pstate, sys, SysReg};
+
+use super::Cpu;
+
+const fn r(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
+    SysReg::new(op0, op1, crn, crm, op2)
+}
+
+pub const REVIDR_EL1: SysReg = r(3, 0, 0, 0, 6);
+pub const ID_AA64PFR1_EL1: SysReg = r(3, 0, 0, 4, 1);
+pub const ID_AA64ZFR0_EL1: SysReg = r(3, 0, 0, 4, 4);
+pub const ID_AA64DFR1_EL1: SysReg = r(3, 0, 0, 5, 1);
+pub const ID_AA64AFR0_EL1: SysReg = r(3, 0, 0, 5, 4);
+pub const ID_AA64AFR1_EL1: SysReg = r(3, 0, 0, 5, 5);
+pub const ID_AA64ISAR1_EL1: SysReg = r(3, 0, 0, 6, 1);
+pub const ID_AA64ISAR2_EL1: SysReg = r(3, 0, 0, 6, 2);
+pub const ID_AA64MMFR1_EL1: SysReg = r(3, 0, 0, 7, 1);
+pub const ID_AA64MMFR2_EL1: SysReg = r(3, 0, 0, 7, 2);
+pub const ACTLR_EL1: SysReg = r(3, 0, 1, 0, 1);
+pub const SPSEL: SysReg = r(3, 0, 4, 2, 0);
+pub const CURRENT_EL: SysReg = r(3, 0, 4, 2, 2);
+pub const ISR_EL1: SysReg = r(3, 0, 12, 1, 0);
+pub const CCSIDR_EL1: SysReg = r(3, 1, 0, 0, 0);
+pub const CLIDR_EL1: SysReg = r(3, 1, 0, 0, 1);
+pub const AIDR_EL1: SysReg = r(3, 1, 0, 0, 7);
+pub const CTR_EL0: SysReg = r(3, 3, 0, 0, 1);
+pub const DCZID_EL0: SysReg = r(3, 3, 0, 0, 7);
+pub const NZCV: SysReg = r(3, 3, 4, 2, 0);
+pub const DAIF: SysReg = r(3, 3, 4, 2, 1);
+pub const FPCR: SysReg = r(3, 3, 4, 4, 0);
+pub const FPSR: SysReg = r(3, 3, 4, 4, 1);
+pub const CNTPCT_EL0: SysReg = r(3, 3, 14, 0, 1);
+pub const CNTP_TVAL_EL0: SysReg = r(3, 3, 14, 2, 0);
+pub const CNTP_CTL_EL0: SysReg = r(3, 3, 14, 2, 1);
+pub const CNTP_CVAL_EL0: SysReg = r(3, 3, 14, 2, 2);
+pub const MDRAR_EL1: SysReg = r(2, 0, 1, 0, 0);
+pub const DBGPRCR_EL1: SysReg = r(2, 0, 1, 4, 4);
+pub const DBGCLAIMSET_EL1: SysReg = r(2, 0, 7, 8, 6);
+pub const DBGCLAIMCLR_EL1: SysReg = r(2, 0, 7, 9, 6);
+pub const DBGAUTHSTATUS_EL1: SysReg = r(2, 0, 7, 14, 6);
+pub const MDCCSR_EL0: SysReg = r(2, 3, 0, 1, 0);
+
+/// MIDR_EL1: Implementer 0x00 ("reserved for software use", Arm ARM D19.2.100), Architecture
+/// 0xF (ID registers), PartNum 0x001, revision 0: a generic software CPU, not a real core.
+pub const MIDR: u64 = 0x000F_0010;
+/// ID_AA64PFR0_EL1: EL0 = EL1 = 0b0001 (AArch64 only), EL2/EL3 absent, FP and AdvSIMD
+/// implemented (0b0000), GIC system registers absent, no SVE/RAS/AMU.
+pub const ID_AA64PFR0: u64 = 0x11;
+/// ID_AA64DFR0_EL1: DebugVer 0b0110 (Armv8.0 debug), PMUVer 0 (no PMU), BRPs 5 (6
+/// breakpoints), WRPs 3 (4 watchpoints), CTX_CMPs 0 (1 context-aware breakpoint).
+pub const ID_AA64DFR0: u64 = 0x0030_5006;
+/// ID_AA64ISAR0_EL1: Atomic 0b0010 (FEAT_LSE) in bits 23:20; no crypto, CRC32, RDM, ...
+pub const ID_AA64ISAR0: u64 = 0x0020_0000;
+/// ID_AA64MMFR0_EL1: PARange 0b0101 (48 bits), ASIDBits 0b0010 (16), TGran16 0b0001
+/// (supported, bits 23:20), TGran64 and TGran4 supported (0b0000): what `a64::walk` walks.
+pub const ID_AA64MMFR0: u64 = 0x0010_0025;
+/// CTR_EL0: RES1 bit 31, CWG = ERG = DminLine = IminLine = 4 (64-byte lines), L1Ip PIPT.
+pub const CTR: u64 = 0x8444_C004;
+/// DCZID_EL0: BS = 4 (DC ZVA zeroes 2^4 words = 64 bytes), DZP = 0.
+pub const DCZID: u64 = 4;
+/// Generic counter frequency: 62.5 MHz, QEMU's TCG value (`target/arm/internals.h`
+/// GTIMER_SCALE = 16 ns per tick).
+pub const CNTFRQ: u64 = 62_500_000;
+/// OSLSR_EL1.OSLM = 0b10 (OS lock implemented, bit 3), as KVM resets it.
+const OSLSR_OSLM: u64 = 1 << 3;
+
+/// Registers `get_reg`/`reg_list` expose besides the debug register banks.
+pub const LISTED: &[SysReg] = &[
+    sys::MIDR_EL1,
+    sys::MPIDR_EL1,
+    REVIDR_EL1,
+    sys::ID_AA64PFR0_EL1,
+    ID_AA64PFR1_EL1,
+    ID_AA64ZFR0_EL1,
+    sys::ID_AA64DFR0_EL1,
+    ID_AA64DFR1_EL1,
+    ID_AA64AFR0_EL1,
+    ID_AA64AFR1_EL1,
+    sys::ID_AA64ISAR0_EL1,
+    ID_AA64ISAR1_EL1,
+    ID_AA64ISAR2_EL1,
+    sys::ID_AA64MMFR0_EL1,
+    ID_AA64MMFR1_EL1,
+    ID_AA64MMFR2_EL1,
+    sys::SCTLR_EL1,
+    ACTLR_EL1,
+    sys::CPACR_EL1,
+    sys::TTBR0_EL1,
+    sys::TTBR1_EL1,
+    sys::TCR_EL1,
+    sys::SPSR_EL1,
+    sys::ELR_EL1,
+    sys::SP_EL0,
+    sys::AFSR0_EL1,
+    sys::AFSR1_EL1,
+    sys::ESR_EL1,
+    sys::FAR_EL1,
+    sys::PAR_EL1,
+    sys::MAIR_EL1,
+    sys::AMAIR_EL1,
+    sys::VBAR_EL1,
+    ISR_EL1,
+    sys::CONTEXTIDR_EL1,
+    sys::TPIDR_EL1,
+    sys::CNTKCTL_EL1,
+    CCSIDR_EL1,
+    CLIDR_EL1,
+    AIDR_EL1,
+    sys::CSSELR_EL1,
+    CTR_EL0,
+    DCZID_EL0,
+    sys::TPIDR_EL0,
+    sys::TPIDRRO_EL0,
+    sys::CNTFRQ_EL0,
+    CNTPCT_EL0,
+    sys::CNTVCT_EL0,
+    CNTP_TVAL_EL0,
+    CNTP_CTL_EL0,
+    CNTP_CVAL_EL0,
+    sys::CNTV_TVAL_EL0,
+    sys::CNTV_CTL_EL0,
+    sys::CNTV_CVAL_EL0,
+    sys::MDSCR_EL1,
+    sys::MDCCINT_EL1,
+    MDRAR_EL1,
+    sys::OSLSR_EL1,
+    sys::OSDLR_EL1,
+    DBGPRCR_EL1,
+    DBGCLAIMSET_EL1,
+    DBGAUTHSTATUS_EL1,
+    MDCCSR_EL0,
+];
+
+/// Number of breakpoint / watchpoint register pairs (ID_AA64DFR0_EL1.BRPs + 1, WRPs + 1).
+pub const NUM_BRPS: u8 = 6;
+pub const NUM_WRPS: u8 = 4;
+
+/// Which debug register bank an encoding names: (kind, index) with kind 4..7 = BVR, BCR,
+/// WVR, WCR (op2).
+fn debug_bank(reg: SysReg) -> Option<(u8, usize)> {
+    if reg.op0() != 2 || reg.op1() != 0 || reg.crn() != 0 || reg.op2() < 4 {
+        return None;
+    }
+    let n = reg.crm();
+    let limit = if reg.op2() < 6 { NUM_BRPS } else { NUM_WRPS };
+    (n < limit).then_some((reg.op2(), n as usize))
+}
+
+/// Every system register `get_reg` can read, debug banks included.
+pub fn all_readable() -> Vec<SysReg> {
+    let mut v = LISTED.to_vec();
+    for n in 0..NUM_BRPS {
+        v.push(sys::dbgbvr(n));
+        v.push(sys::dbgbcr(n));
+    }
+    for n in 0..NUM_WRPS {
+        v.push(sys::dbgwvr(n));
+        v.push(sys::dbgwcr(n));
+    }
+    v
+}
+
+impl Cpu {
+    /// Generic counter value (CNTVCT_EL0 = CNTPCT_EL0; CNTVOFF is 0).
+    pub fn counter(&self) -> u64 {
+        (self.epoch.elapsed().as_nanos() / (1_000_000_000 / CNTFRQ as u128)) as u64
+    }
+
+    fn timer_ctl(&self, ctl: u64, cval: u64) -> u64 {
+        let fired = ctl & 1 == 1 && self.counter() >= cval;
+        (ctl & 3) | (fired as u64) << 2
+    }
+
+    /// Reads a system register, or None if the model does not implement it.
+    pub fn read_sysreg(&self, reg: SysReg) -> Option<u64> {
+        let s = &self.st.sys;
+        if let Some((kind, n)) = debug_bank(reg) {
+            return Some(match kind {
+                4 => s.dbgbvr[n],
+                5 => s.dbgbcr[n],
+                6 => s.dbgwvr[n],
+                _ => s.dbgwcr[n],
+            });
+        }
+        let v = match reg {
+            sys::MIDR_EL1 => MIDR,
+            sys::MPIDR_EL1 => s.mpidr,
+            sys::ID_AA64PFR0_EL1 => ID_AA64PFR0,
+            sys::ID_AA64DFR0_EL1 => ID_AA64DFR0,
+            sys::ID_AA64ISAR0_EL1 => ID_AA64ISAR0,
+            sys::ID_AA64MMFR0_EL1 => ID_AA64MMFR0,
+            sys::SCTLR_EL1 => s.sctlr,
+            ACTLR_EL1 => s.actlr,
+            sys::CPACR_EL1 => s.cpacr,
+            sys::TTBR0_EL1 => s.ttbr0,
+            sys::TTBR1_EL1 => s.ttbr1,
+            sys::TCR_EL1 => s.tcr,
+            sys::SPSR_EL1 => s.spsr,
+            sys::ELR_EL1 => s.elr,
+            sys::SP_EL0 => self.st.sp_el0,
+            sys::AFSR0_EL1 => s.afsr0,
+            sys::AFSR1_EL1 => s.afsr1,
+            sys::ESR_EL1 => s.esr,
+            sys::FAR_EL1 => s.far,
+            sys::PAR_EL1 => s.par,
+            sys::MAIR_EL1 => s.mair,
+            sys::AMAIR_EL1 => s.amair,
+            sys::VBAR_EL1 => s.vbar,
+            sys::CONTEXTIDR_EL1 => s.contextidr,
+            sys::TPIDR_EL1 => s.tpidr_el1,
+            sys::CNTKCTL_EL1 => s.cntkctl,
+            sys::CSSELR_EL1 => s.csselr,
+            sys::TPIDR_EL0 => s.tpidr_el0,
+            sys::TPIDRRO_EL0 => s.tpidrro_el0,
+            sys::CNTFRQ_EL0 => CNTFRQ,
+            sys::CNTVCT_EL0 | CNTPCT_EL0 => self.counter(),
+            sys::CNTV_CTL_EL0 => self.timer_ctl(s.cntv_ctl, s.cntv_cval),
+            sys::CNTV_CVAL_EL0 => s.cntv_cval,
+            sys::CNTV_TVAL_EL0 => s.cntv_cval.wrapping_sub(self.counter()) as u32 as u64,
+            CNTP_CTL_EL0 => self.timer_ctl(s.cntp_ctl, s.cntp_cval),
+            CNTP_CVAL_EL0 => s.cntp_cval,
+            CNTP_TVAL_EL0 => s.cntp_cval.wrapping_sub(self.counter()) as u32 as u64,
+            sys::MDSCR_EL1 => s.mdscr,
+            sys::MDCCINT_EL1 => s.mdccint,
+            sys::OSLSR_EL1 => OSLSR_OSLM | (s.os_lock as u64) << 1,
+            sys::OSDLR_EL1 => s.osdlr,
+            CTR_EL0 => CTR,
+            DCZID_EL0 => DCZID,
+            NZCV => self.st.pstate & pstate::NZCV_MASK,
+            DAIF => self.st.pstate & pstate::DAIF_MASK,
+            CURRENT_EL => (self.st.el() as u64) << 2,
+            SPSEL => self.st.pstate & 1,
+            FPCR => self.st.fpcr,
+            FPSR => self.st.fpsr,
+            // Identification space (op0=3, op1=0, CRn=0, CRm=1..7) not listed above is RAZ
+            // (Arm ARM D19.2 "reserved ID registers").
+            r if r.op0() == 3 && r.op1() == 0 && r.crn() == 0 && (1..=7).contains(&r.crm()) => 0,
+            REVIDR_EL1 | ISR_EL1 | CCSIDR_EL1 | CLIDR_EL1 | AIDR_EL1 | MDRAR_EL1 => 0,
+            DBGPRCR_EL1 | DBGCLAIMSET_EL1 | DBGCLAIMCLR_EL1 | MDCCSR_EL0 => 0,
+            // Non-secure invasive and non-invasive debug implemented and enabled.
+            DBGAUTHSTATUS_EL1 => 0xf,
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// Writes a system register; None if it is not implemented or read-only.
+    pub fn write_sysreg(&mut self, reg: SysReg, v: u64) -> Option<()> {
+        if let Some((kind, n)) = debug_bank(reg) {
+            let s = &mut self.st.sys;
+            match kind {
+                4 => s.dbgbvr[n] = v,
+                5 => s.dbgbcr[n] = v,
+                6 => s.dbgwvr[n] = v,
+                _ => s.dbgwcr[n] = v,
+            }
+            return Some(());
+        }
+        let counter = self.counter();
+        let s = &mut self.st.sys;
+        let mut flush = false;
+        match reg {
+            sys::SCTLR_EL1 => {
+                s.sctlr = v;
+                flush = true;
+            }
+            sys::TTBR0_EL1 | sys::TTBR1_EL1 | sys::TCR_EL1 | sys::MAIR_EL1 => {
+                match reg {
+                    sys::TTBR0_EL1 => s.ttbr0 = v,
+                    sys::TTBR1_EL1 => s.ttbr1 = v,
+                    sys::TCR_EL1 => s.tcr = v,
+                    _ => s.mair = v,
+                }
+                flush = true;
+            }
+            ACTLR_EL1 => s.actlr = v,
+            sys::CPACR_EL1 => s.cpacr = v,
+            sys::SPSR_EL1 => s.spsr = v,
+            sys::ELR_EL1 => s.elr = v,
+            sys::SP_EL0 => self.st.sp_el0 = v,
+            sys::AFSR0_EL1 => s.afsr0 = v,
+            sys::AFSR1_EL1 => s.afsr1 = v,
+            sys::ESR_EL1 => s.esr = v,
+            sys::FAR_EL1 => s.far = v,
+            sys::PAR_EL1 => s.par = v,
+            sys::AMAIR_EL1 => s.amair = v,
+            sys::VBAR_EL1 => s.vbar = v,
+            sys::CONTEXTIDR_EL1 => s.contextidr = v,
+            sys::TPIDR_EL1 => s.tpidr_el1 = v,
+            sys::CNTKCTL_EL1 => s.cntkctl = v,
+            sys::CSSELR_EL1 => s.csselr = v,
+            sys::TPIDR_EL0 => s.tpidr_el0 = v,
+            sys::TPIDRRO_EL0 => s.tpidrro_el0 = v,
+            sys::CNTV_CTL_EL0 => s.cntv_ctl = v & 3,
+            sys::CNTV_CVAL_EL0 => s.cntv_cval = v,
+            sys::CNTV_TVAL_EL0 => s.cntv_cval = counter.wrapping_add(v as i32 as i64 as u64),
+            CNTP_CTL_EL0 => s.cntp_ctl = v & 3,
+            CNTP_CVAL_EL0 => s.cntp_cval = v,
+            CNTP_TVAL_EL0 => s.cntp_cval = counter.wrapping_add(v as i32 as i64 as u64),
+            sys::MDSCR_EL1 => s.mdscr = v,
+            sys::MDCCINT_EL1 => s.mdccint = v,
+            sys::OSLAR_EL1 => s.os_lock = v & 1 == 1,
+            sys::OSDLR_EL1 => s.osdlr = v & 1,
+            DBGPRCR_EL1 | DBGCLAIMSET_EL1 | DBGCLAIMCLR_EL1 => {}
+            NZCV => {
+                self.st.pstate = (self.st.pstate & !pstate::NZCV_MASK) | (v & pstate::NZCV_MASK)
+            }
+            DAIF => {
+                self.st.pstate = (self.st.pstate & !pstate::DAIF_MASK) | (v & pstate::DAIF_MASK)
+            }
+            SPSEL => self.st.pstate = (self.st.pstate & !1) | (v & 1),
+            FPCR => self.st.fpcr = v & 0x07ff_ff00,
+            FPSR => self.st.fpsr = v & 0xf800_009f,
+            _ => return None,
+        }
+        if flush {
+            self.tlb.flush();
+        }
+        Some(())
+    }
+}

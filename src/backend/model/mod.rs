@@ -1,0 +1,156 @@
+//! The model backend: a software A64 vCPU (EL1/EL0) that behaves like KVM exit for exit, on
+//! any host.
+//!
+//! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
+//! power states, kick flags, the counter epoch) and PSCI (`psci.rs`). The interpreter is in
+//! `cpu/`, the `Vcpu` implementation and run loop in `vcpu.rs`, register access in `regs.rs`.
+//! Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
+//!
+//! Capabilities: 6 breakpoints and 4 watchpoints (as the nested KVM reports), NISV to user,
+//! guest debug, immediate exit, and a 48-bit IPA space (the model's PARange; RAM and MMIO
+//! may sit anywhere below 2^48).
+
+pub mod cpu;
+mod psci;
+mod regs;
+mod vcpu;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use vm_memory::GuestMemoryMmap;
+
+use super::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
+use cpu::bus::Bus;
+
+pub use vcpu::ModelVcpu;
+
+/// Attention bits of one vCPU, checked once per instruction.
+pub(crate) const ATTN_KICK: u32 = 1;
+pub(crate) const ATTN_POWER: u32 = 2;
+
+/// Power state of one vCPU (PSCI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Power {
+    On,
+    Off,
+    /// CPU_ON accepted: the vCPU resets and starts at `entry` with x0 = `context` on its
+    /// next run.
+    Starting { entry: u64, context: u64 },
+}
+
+/// State shared by all vCPUs of one VM.
+pub(crate) struct Shared {
+    pub power: Mutex<Vec<Power>>,
+    pub cv: Condvar,
+    pub attention: Vec<Arc<AtomicU32>>,
+    pub epoch: Instant,
+}
+
+impl Shared {
+    pub fn lock_power(&self) -> MutexGuard<'_, Vec<Power>> {
+        self.power.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every waiting vCPU (after a kick or a power change).
+    pub fn wake_all(&self) {
+        drop(self.lock_power());
+        self.cv.notify_all();
+    }
+
+    /// Flags a power change for vCPU `index` and wakes it.
+    pub fn power_changed(&self, index: usize) {
+        if let Some(a) = self.attention.get(index) {
+            a.fetch_or(ATTN_POWER, Ordering::SeqCst);
+        }
+        self.cv.notify_all();
+    }
+}
+
+/// A VM on the model backend.
+pub struct ModelVm {
+    bus: Bus,
+    cfg: VmConfig,
+    caps: Caps,
+    shared: Arc<Shared>,
+    created: Mutex<Vec<bool>>,
+}
+
+/// The model's capability report (see module docs).
+pub fn caps() -> Caps {
+    Caps {
+        backend: "model",
+        hw_breakpoints: cpu::sysregs::NUM_BRPS as u32,
+        hw_watchpoints: cpu::sysregs::NUM_WRPS as u32,
+        guest_debug: true,
+        nisv_to_user: true,
+        ipa_bits: cpu::mmu::PA_BITS,
+        immediate_exit: true,
+        api_version: 0,
+        preferred_target: None,
+    }
+}
+
+impl ModelVm {
+    pub fn new(mem: &GuestMemoryMmap, cfg: &VmConfig) -> Result<Self> {
+        if cfg.vcpus == 0 || cfg.vcpus > 512 {
+            return Err(BackendError::Unsupported(format!(
+                "model VM with {} vCPUs (1..=512 supported)",
+                cfg.vcpus
+            )));
+        }
+        let power = (0..cfg.vcpus)
+            .map(|i| if i == 0 { Power::On } else { Power::Off })
+            .collect();
+        let shared = Arc::new(Shared {
+            power: Mutex::new(power),
+            cv: Condvar::new(),
+            attention: (0..cfg.vcpus).map(|_| Arc::new(AtomicU32::new(0))).collect(),
+            epoch: Instant::now(),
+        });
+        Ok(ModelVm {
+            bus: Bus::new(mem, cfg.gic),
+            cfg: cfg.clone(),
+            caps: caps(),
+            shared,
+            created: Mutex::new(vec![false; cfg.vcpus]),
+        })
+    }
+}
+
+impl Vm for ModelVm {
+    fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>> {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        match created.get_mut(index) {
+            None => Err(BackendError::Vcpu {
+                index,
+                reason: format!("create_vcpu: the VM has {} vCPUs", self.cfg.vcpus),
+            }),
+            Some(true) => Err(BackendError::Vcpu {
+                index,
+                reason: "create_vcpu: already created".into(),
+            }),
+            Some(c) => {
+                *c = true;
+                Ok(Box::new(ModelVcpu::new(
+                    index,
+                    self.bus.clone(),
+                    self.shared.clone(),
+                    self.cfg.nisv_to_user,
+                )))
+            }
+        }
+    }
+
+    fn finalize(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

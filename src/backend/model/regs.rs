@@ -1,0 +1,93 @@
+//! Register access for the model `Vcpu` (`get_reg`/`set_reg`/`reg_list`), with KVM's view:
+//! `Sp` is SP_EL0, PSTATE is the guest's own (its SS bit is separate from the VMM's step).
+
+use crate::a64::{Reg, SysReg};
+use crate::backend::{BackendError, Result};
+
+use super::cpu::sysregs;
+use super::vcpu::ModelVcpu;
+
+/// Every register `get_reg` can read.
+pub fn list() -> Vec<Reg> {
+    let mut v: Vec<Reg> = (0..=30).map(Reg::X).collect();
+    v.extend([
+        Reg::Sp,
+        Reg::Pc,
+        Reg::Pstate,
+        Reg::SpEl1,
+        Reg::ElrEl1,
+        Reg::SpsrEl1,
+    ]);
+    v.extend((0..32).map(Reg::V));
+    v.extend([Reg::Fpsr, Reg::Fpcr]);
+    v.extend(sysregs::all_readable().into_iter().map(Reg::Sys));
+    v
+}
+
+fn listed(r: SysReg) -> bool {
+    sysregs::LISTED.contains(&r) || sysregs::all_readable().contains(&r)
+}
+
+impl ModelVcpu {
+    fn reg_error(&self, reg: Reg, reason: &str) -> BackendError {
+        BackendError::Register {
+            reg,
+            reason: format!("vCPU {}: {reason}", self.index),
+        }
+    }
+
+    pub(super) fn read_reg(&mut self, reg: Reg) -> Result<u128> {
+        if !reg.is_valid() {
+            return Err(self.reg_error(reg, "register number out of range"));
+        }
+        let st = &self.cpu.st;
+        let v = match reg {
+            Reg::X(n) => st.x[n as usize],
+            Reg::Sp => st.sp_el0,
+            Reg::Pc => st.pc,
+            Reg::Pstate => st.pstate,
+            Reg::SpEl1 => st.sp_el1,
+            Reg::ElrEl1 => st.sys.elr,
+            Reg::SpsrEl1 => st.sys.spsr,
+            Reg::V(n) => return Ok(st.v[n as usize]),
+            Reg::Fpsr => st.fpsr,
+            Reg::Fpcr => st.fpcr,
+            Reg::Sys(r) => {
+                if !listed(r) {
+                    return Err(self.reg_error(reg, "not implemented by the model"));
+                }
+                self.cpu
+                    .read_sysreg(r)
+                    .ok_or_else(|| self.reg_error(reg, "not readable"))?
+            }
+        };
+        Ok(v as u128)
+    }
+
+    pub(super) fn write_reg(&mut self, reg: Reg, value: u128) -> Result<()> {
+        if !reg.is_valid() {
+            return Err(self.reg_error(reg, "register number out of range"));
+        }
+        let v = value as u64;
+        let st = &mut self.cpu.st;
+        match reg {
+            Reg::X(n) => st.x[n as usize] = v,
+            Reg::Sp => st.sp_el0 = v,
+            Reg::Pc => st.pc = v,
+            Reg::Pstate => st.pstate = v,
+            Reg::SpEl1 => st.sp_el1 = v,
+            Reg::ElrEl1 => st.sys.elr = v,
+            Reg::SpsrEl1 => st.sys.spsr = v,
+            Reg::V(n) => st.v[n as usize] = value,
+            Reg::Fpsr => st.fpsr = v & 0xf800_009f,
+            Reg::Fpcr => st.fpcr = v & 0x07ff_ff00,
+            Reg::Sys(crate::a64::sys::MPIDR_EL1) => st.sys.mpidr = v,
+            Reg::Sys(r) => {
+                if self.cpu.write_sysreg(r, v).is_none() {
+                    return Err(self.reg_error(reg, "not writable in the model"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! The model's `Vcpu`: the run loop that turns interpreter stops into KVM-shaped exits.
+//!
+//! Mirrors KVM's `KVM_RUN` order: complete the previous MMIO (`kvm_handle_mmio_return`:
+//! load result, PC += 4, BTYPE and SS cleared), honour an immediate exit (kick), then run
+//! the guest until an exit. In-kernel work (PSCI over HVC, SMC, WFI) completes here; with
+//! single-step on, an instruction completed outside the guest ends the step at once with
+//! ESR ISV=0, as KVM does.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::a64::pstate;
+use crate::backend::{BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit};
+
+use super::cpu::bus::Bus;
+use super::cpu::ldst::mmio_load_value;
+use super::cpu::state::CpuState;
+use super::cpu::{debug, Cpu, MmioReq, Stop};
+use super::{Power, Shared, ATTN_KICK, ATTN_POWER};
+
+/// One model vCPU.
+pub struct ModelVcpu {
+    pub(super) index: usize,
+    pub(super) cpu: Cpu,
+    pub(super) shared: Arc<Shared>,
+    attention: Arc<AtomicU32>,
+    nisv_to_user: bool,
+    /// The MMIO access the VMM is completing.
+    pending: Option<MmioReq>,
+    mmio_data: u64,
+    /// The PC was advanced outside the guest while single-stepping: the step is complete.
+    step_done: bool,
+}
+
+/// Kicks one model vCPU out of `run`.
+struct ModelKick {
+    attention: Arc<AtomicU32>,
+    shared: Arc<Shared>,
+}
+
+impl Kick for ModelKick {
+    fn kick(&self) {
+        self.attention.fetch_or(ATTN_KICK, Ordering::SeqCst);
+        self.shared.wake_all();
+    }
+}
+
+/// What the run loop does after handling a stop.
+enum Next {
+    Continue,
+    Exit(VcpuExit),
+}
+
+impl ModelVcpu {
+    pub(super) fn new(index: usize, bus: Bus, shared: Arc<Shared>, nisv_to_user: bool) -> Self {
+        let attention = shared.attention[index].clone();
+        ModelVcpu {
+            index,
+            cpu: Cpu::new(index, bus, shared.epoch),
+            shared,
+            attention,
+            nisv_to_user,
+            pending: None,
+            mmio_data: 0,
+            step_done: false,
+        }
+    }
+
+    /// Consumes a pending kick.
+    fn take_kick(&self) -> bool {
+        self.attention.fetch_and(!ATTN_KICK, Ordering::SeqCst) & ATTN_KICK != 0
+    }
+
+    /// Blocks while this vCPU is powered off; applies a CPU_ON reset. Returns `Interrupted`
+    /// if kicked while waiting.
+    fn wait_powered_on(&mut self) -> Option<VcpuExit> {
+        self.attention.fetch_and(!ATTN_POWER, Ordering::SeqCst);
+        let mut power = self.shared.lock_power();
+        loop {
+            match power[self.index] {
+                Power::On => return None,
+                Power::Starting { entry, context } => {
+                    power[self.index] = Power::On;
+                    drop(power);
+                    self.cpu.st = CpuState::reset(self.index);
+                    self.cpu.st.pc = entry;
+                    self.cpu.st.x[0] = context;
+                    self.cpu.monitor = None;
+                    self.cpu.tlb.flush();
+                    self.pending = None;
+                    self.step_done = false;
+                    return None;
+                }
+                Power::Off => {
+                    if self.take_kick() {
+                        return Some(VcpuExit::Interrupted);
+                    }
+                    power = self.shared.cv.wait(power).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// KVM's `kvm_incr_pc`: PC += 4, PSTATE.BTYPE and PSTATE.SS cleared; ends a step.
+    pub(super) fn skip_instruction(&mut self) {
+        let st = &mut self.cpu.st;
+        st.pc = st.pc.wrapping_add(4);
+        st.pstate &= !(pstate::BTYPE_MASK | pstate::SS);
+        self.step_done = self.cpu.dbg.single_step();
+    }
+
+    /// Applies the result of the last MMIO exit (`kvm_handle_mmio_return`).
+    fn complete_mmio(&mut self) {
+        if let Some(req) = self.pending.take() {
+            if !req.write {
+                let v = mmio_load_value(self.mmio_data, &req.syn);
+                self.cpu.st.set_x(req.syn.rt as u32, v);
+            }
+            self.mmio_data = 0;
+            self.skip_instruction();
+        }
+    }
+
+    fn step_exit(emulated: bool) -> VcpuExit {
+        VcpuExit::Debug {
+            esr: debug::step_esr(emulated),
+            far: 0,
+        }
+    }
+
+    /// The run loop proper.
+    fn run_guest(&mut self) -> Result<VcpuExit> {
+        loop {
+            if self.attention.load(Ordering::Relaxed) != 0 {
+                if self.take_kick() {
+                    return Ok(VcpuExit::Interrupted);
+                }
+                if let Some(exit) = self.wait_powered_on() {
+                    return Ok(exit);
+                }
+            }
+            let pc = self.cpu.st.pc;
+            if self.cpu.dbg.breakpoint_hit(pc, self.cpu.st.el()) {
+                return Ok(VcpuExit::Debug {
+                    esr: debug::breakpoint_esr(),
+                    far: 0,
+                });
+            }
+            match self.cpu.step() {
+                Ok(()) => {
+                    if self.cpu.emulated {
+                        // KVM trapped and emulated it: the PC advance happened outside the
+                        // guest (BTYPE and SS cleared).
+                        self.cpu.st.pstate &= !pstate::SS;
+                    }
+                    if self.cpu.dbg.single_step() {
+                        return Ok(Self::step_exit(self.cpu.emulated));
+                    }
+                }
+                Err(stop) => {
+                    if let Next::Exit(e) = self.handle_stop(stop)? {
+                        return Ok(e);
+                    }
+                    if self.step_done {
+                        self.step_done = false;
+                        return Ok(Self::step_exit(true));
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_stop(&mut self, stop: Stop) -> Result<Next> {
+        match stop {
+            Stop::Exception(e) => {
+                self.cpu.take_exception(&e);
+                // The step completes on exception entry: stop at the vector, ISV=0.
+                self.step_done = self.cpu.dbg.single_step();
+                Ok(Next::Continue)
+            }
+            Stop::Mmio(req) => {
+                self.pending = Some(req);
+                Ok(Next::Exit(if req.write {
+                    VcpuExit::MmioWrite {
+                        addr: req.addr,
+                        len: req.len,
+                        data: req.data.to_le_bytes(),
+                    }
+                } else {
+                    VcpuExit::MmioRead {
+                        addr: req.addr,
+                        len: req.len,
+                    }
+                }))
+            }
+            Stop::Nisv { ipa, iss } => {
+                if self.nisv_to_user {
+                    Ok(Next::Exit(VcpuExit::Nisv {
+                        fault_ipa: ipa,
+                        esr_iss: iss,
+                    }))
+                } else {
+                    Err(BackendError::Vcpu {
+                        index: self.index,
+                        reason: format!(
+                            "run: data abort outside RAM without a valid syndrome at pc {:#x} \
+                             (ipa {ipa:#x}, iss {iss:#x}); enable NISV to user to emulate it \
+                             (KVM fails KVM_RUN with ENOSYS here)",
+                            self.cpu.st.pc
+                        ),
+                    })
+                }
+            }
+            Stop::Hvc(_) => {
+                self.skip_instruction();
+                Ok(match self.psci_call() {
+                    Some(exit) => Next::Exit(exit),
+                    None => Next::Continue,
+                })
+            }
+            Stop::Smc(_) => {
+                // KVM 6.1 `handle_smc`: x0 = ~0 (SMCCC NOT_SUPPORTED), PC advanced.
+                self.cpu.st.x[0] = u64::MAX;
+                self.skip_instruction();
+                Ok(Next::Continue)
+            }
+            Stop::Wfi => {
+                self.skip_instruction();
+                Ok(match self.wait_for_interrupt() {
+                    Some(exit) => Next::Exit(exit),
+                    None => Next::Continue,
+                })
+            }
+            Stop::Debug { esr, far } => Ok(Next::Exit(VcpuExit::Debug { esr, far })),
+        }
+    }
+
+    /// WFI: sleeps until the virtual or physical timer fires (if one is enabled and not
+    /// masked) or a kick arrives; with nothing that could wake it, reports `Idle`.
+    pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
+        let s = &self.cpu.st.sys;
+        let deadline = [(s.cntv_ctl, s.cntv_cval), (s.cntp_ctl, s.cntp_cval)]
+            .iter()
+            .filter(|(ctl, _)| ctl & 3 == 1)
+            .map(|&(_, cval)| cval)
+            .min();
+        let Some(cval) = deadline else {
+            return Some(VcpuExit::Idle);
+        };
+        let mut power = self.shared.lock_power();
+        loop {
+            if self.attention.load(Ordering::SeqCst) != 0 {
+                return None;
+            }
+            let now = self.cpu.counter();
+            if now >= cval {
+                return None;
+            }
+            let ticks = (cval - now).min(super::cpu::sysregs::CNTFRQ);
+            let wait = Duration::from_nanos(ticks * (1_000_000_000 / super::cpu::sysregs::CNTFRQ));
+            power = self
+                .shared
+                .cv
+                .wait_timeout(power, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
+impl Vcpu for ModelVcpu {
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    fn get_reg(&mut self, reg: crate::a64::Reg) -> Result<u128> {
+        self.read_reg(reg)
+    }
+
+    fn set_reg(&mut self, reg: crate::a64::Reg, value: u128) -> Result<()> {
+        self.write_reg(reg, value)
+    }
+
+    fn reg_list(&mut self) -> Result<Vec<crate::a64::Reg>> {
+        Ok(super::regs::list())
+    }
+
+    fn run(&mut self) -> Result<VcpuExit> {
+        if let Some(exit) = self.wait_powered_on() {
+            return Ok(exit);
+        }
+        self.complete_mmio();
+        if self.take_kick() {
+            return Ok(VcpuExit::Interrupted);
+        }
+        if self.step_done {
+            self.step_done = false;
+            return Ok(Self::step_exit(true));
+        }
+        self.run_guest()
+    }
+
+    fn set_mmio_data(&mut self, data: &[u8]) -> Result<()> {
+        match self.pending {
+            Some(req) if !req.write => {
+                let mut buf = [0u8; 8];
+                let n = data.len().min(req.len).min(8);
+                buf[..n].copy_from_slice(&data[..n]);
+                self.mmio_data = u64::from_le_bytes(buf);
+                Ok(())
+            }
+            _ => Err(BackendError::Vcpu {
+                index: self.index,
+                reason: "set_mmio_data: no MMIO read is pending".into(),
+            }),
+        }
+    }
+
+    fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
+        self.cpu.dbg.cfg = dbg.clone();
+        Ok(())
+    }
+
+    fn kicker(&self) -> Arc<dyn Kick> {
+        Arc::new(ModelKick {
+            attention: self.attention.clone(),
+            shared: self.shared.clone(),
+        })
+    }
+}
