@@ -5,8 +5,13 @@ mod common;
 #[path = "cosim/mod.rs"]
 mod sim;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
 use sim::disasm::decodes;
 use sim::gen;
+use sim::lockstep::{self, Outcome};
 
 /// Writes a program as an ELF into the temp dir and returns its path.
 fn write_image(p: &gen::Program, tag: &str) -> std::path::PathBuf {
@@ -73,6 +78,117 @@ fn qemu_runs_generated_images_to_completion() {
             Ok(true),
             "seed {seed}: QEMU did not reach PSCI SYSTEM_OFF"
         );
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => {
+            let v = v.trim().replace('_', "");
+            let parsed = match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => v.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+        }
+        Err(_) => default,
+    }
+}
+
+/// The CI figure: at least this many instructions compared per run (`KVMDBG_COSIM_INSNS`).
+const DEFAULT_INSNS: u64 = 1_000_000;
+/// Body length of each random program (`KVMDBG_COSIM_BODY`).
+const DEFAULT_BODY: u64 = 20_000;
+
+/// Runs seeded random programs in lockstep on QEMU and the model until the total number of
+/// compared instructions reaches `KVMDBG_COSIM_INSNS`, on `KVMDBG_COSIM_JOBS` workers (2),
+/// seeds from `KVMDBG_COSIM_SEED` upwards. Any divergence fails with a full report.
+#[test]
+fn lockstep_random_programs() {
+    if !common::qemu::available("lockstep_random_programs") {
+        return;
+    }
+    let target = env_u64("KVMDBG_COSIM_INSNS", DEFAULT_INSNS);
+    let body = env_u64("KVMDBG_COSIM_BODY", DEFAULT_BODY) as usize;
+    let jobs = env_u64("KVMDBG_COSIM_JOBS", 2).max(1);
+    let first_seed = env_u64("KVMDBG_COSIM_SEED", 0x6b76_6d64);
+    let next_seed = AtomicU64::new(first_seed);
+    let total = AtomicU64::new(0);
+    let programs = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let failures = Mutex::new(Vec::<String>::new());
+    let unavailable = Mutex::new(None::<String>);
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) && total.load(Ordering::Relaxed) < target {
+                    let seed = next_seed.fetch_add(1, Ordering::Relaxed);
+                    let p = gen::generate(seed, body);
+                    let path = write_image(&p, "lockstep");
+                    let r = lockstep::run(&p, &path, 4 * body as u64 + 10_000, 1000);
+                    let _ = std::fs::remove_file(&path);
+                    match r {
+                        Ok(Outcome::Done { steps }) => {
+                            total.fetch_add(steps, Ordering::Relaxed);
+                            programs.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Outcome::ModelUnavailable(why)) => {
+                            *unavailable.lock().unwrap() = Some(why);
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        Err(report) => {
+                            failures.lock().unwrap().push(report);
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(why) = unavailable.into_inner().unwrap() {
+        eprintln!("SKIP lockstep_random_programs: model backend unavailable: {why}");
+        return;
+    }
+    let failures = failures.into_inner().unwrap();
+    let (n, secs) = (total.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "cosim: {n} instructions in {} programs (seeds from {first_seed:#x}), {secs:.1} s, {:.0} insns/s",
+        programs.load(Ordering::Relaxed),
+        n as f64 / secs
+    );
+    assert!(failures.is_empty(), "DIVERGENCE\n{}", failures.join("\n\n"));
+    assert!(n >= target, "only {n} of {target} instructions compared");
+}
+
+/// Dev aid: runs each instruction class alone (`KVMDBG_COSIM_SURVEY_INSNS` body
+/// instructions per seed, 3 seeds) and prints the first divergence of each.
+/// `cargo test --test cosim survey_classes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn survey_classes() {
+    let body = env_u64("KVMDBG_COSIM_SURVEY_INSNS", 3000) as usize;
+    let only = std::env::var("KVMDBG_COSIM_SURVEY_CLASSES").unwrap_or_default();
+    for class in gen::CLASSES {
+        if !only.is_empty() && !only.split(',').any(|c| c == class.0) {
+            continue;
+        }
+        let mut verdict = String::from("ok");
+        for seed in 0..3 {
+            let p = gen::generate_from(seed, body, &[class]);
+            let path = write_image(&p, class.0);
+            let r = lockstep::run(&p, &path, 10 * body as u64 + 10_000, 1000);
+            let _ = std::fs::remove_file(&path);
+            match r {
+                Ok(Outcome::Done { .. }) => {}
+                Ok(Outcome::ModelUnavailable(why)) => panic!("model unavailable: {why}"),
+                Err(report) => {
+                    verdict = report;
+                    break;
+                }
+            }
+        }
+        eprintln!("=== {}: {verdict}", class.0);
     }
 }
 

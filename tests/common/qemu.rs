@@ -73,7 +73,9 @@ impl Qemu {
     /// Connects an RSP client to the stub (QEMU needs a moment to listen).
     pub fn connect(&mut self) -> Result<Rsp, RspError> {
         let mut rsp = Rsp::connect(self.addr, Duration::from_secs(10))?;
-        rsp.query_supported("multiprocess+;swbreak+;hwbreak+")?;
+        rsp.query_supported("multiprocess+;swbreak+;hwbreak+;qXfer:features:read+")?;
+        // QEMU serves `p`/`P` only once the target description has been read.
+        rsp.qxfer_read("features", "target.xml")?;
         Ok(rsp)
     }
 

@@ -300,6 +300,31 @@ impl Rsp {
         Ok(list)
     }
 
+    /// `qXfer:OBJECT:read:ANNEX:off,len` until the last (`l`) chunk; returns the document.
+    /// QEMU answers `p`/`P` only after the target description was read this way.
+    pub fn qxfer_read(&mut self, object: &str, annex: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let chunk = self.packet_size.saturating_sub(16).max(64);
+        loop {
+            let cmd = format!("qXfer:{object}:read:{annex}:{:x},{chunk:x}", out.len());
+            let reply = self.command(&cmd)?;
+            let (last, body) = match reply.split_first() {
+                Some((b'l', body)) => (true, body),
+                Some((b'm', body)) => (false, body),
+                _ => {
+                    return Err(RspError::Malformed {
+                        op: short(&cmd),
+                        reply: String::from_utf8_lossy(&reply).into_owned(),
+                    })
+                }
+            };
+            out.extend_from_slice(&unescape(body));
+            if last || body.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// `?`: the reason the target is halted.
     pub fn halt_reason(&mut self) -> Result<Stop> {
         let reply = self.command("?")?;
@@ -398,6 +423,22 @@ impl Rsp {
         let frame = format!("$k#{:02x}", checksum(b"k"));
         self.write_raw("k", frame.as_bytes())
     }
+}
+
+/// Undoes binary escaping (`}` then the byte XOR 0x20).
+fn unescape(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut it = data.iter();
+    while let Some(&b) = it.next() {
+        if b == b'}' {
+            if let Some(&n) = it.next() {
+                out.push(n ^ 0x20);
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn short(payload: &str) -> String {

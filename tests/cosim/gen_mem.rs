@@ -47,13 +47,15 @@ fn simm9_aligned(g: &mut Gen, size: u32) -> u32 {
     ((k << size) as u32) & 0x1ff
 }
 
-/// LDUR/STUR: size 111 0 00 opc 0 imm9 00 Rn Rt (offsets kept aligned).
+/// LDUR/STUR (bits 11:10 = 00) and the unprivileged LDTR/STTR (10): size 111 0 00 opc 0
+/// imm9 mode Rn Rt (offsets kept aligned).
 pub fn ldst_unscaled(g: &mut Gen) {
     let (size, opc) = g.rng.pick(&GPR_FORMS);
     let imm9 = simm9_aligned(g, size);
     let rn = if g.rng.below(6) == 0 { 31 } else { 28 };
     let rt = rt_for(g, opc, false);
-    g.emit(size << 30 | 0b111 << 27 | opc << 22 | imm9 << 12 | rn << 5 | rt);
+    let mode = g.rng.pick(&[0b00u32, 0b10]);
+    g.emit(size << 30 | 0b111 << 27 | opc << 22 | imm9 << 12 | mode << 10 | rn << 5 | rt);
 }
 
 /// LDR/STR pre-index (bits 11:10 = 11) and post-index (01) on X27 = X28 + 0x400..0x800.

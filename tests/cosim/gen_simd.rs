@@ -206,3 +206,48 @@ pub fn fmov_general(g: &mut Gen) {
         g.emit(base | rn << 5 | rd);
     }
 }
+
+/// ADD/SUB (vector): 0 Q U 01110 size 1 Rm 10000 1 Rn Rd (size 11 only with Q = 1).
+pub fn add_sub(g: &mut Gen) {
+    let size = g.rng.below(4) as u32;
+    let q = if size == 3 { 1 } else { g.rng.bit() };
+    let (u, rm, rn, rd) = (g.rng.bit(), v(g), v(g), v(g));
+    let w = q << 30
+        | u << 29
+        | 0b01110 << 24
+        | size << 22
+        | 1 << 21
+        | rm << 16
+        | 0b100001 << 10
+        | rn << 5
+        | rd;
+    g.emit_v(w, &[rd]);
+}
+
+/// FMOV (register) Sd/Dd: 0x1e204000 | type << 22 | Rn << 5 | Rd.
+pub fn fmov_reg(g: &mut Gen) {
+    let (ty, rn, rd) = (g.rng.bit(), v(g), v(g));
+    g.emit_v(0x1e20_4000 | ty << 22 | rn << 5 | rd, &[rd]);
+}
+
+/// FMOV (scalar, immediate) Sd/Dd: 0x1e201000 | type << 22 | imm8 << 13 | Rd.
+pub fn fmov_imm_scalar(g: &mut Gen) {
+    let (ty, imm8, rd) = (g.rng.bit(), g.rng.below(256) as u32, v(g));
+    g.emit_v(0x1e20_1000 | ty << 22 | imm8 << 13 | rd, &[rd]);
+}
+
+/// FMOV (vector, immediate): 0 Q op 0111100000 abc 1111 01 defgh Rd (op 0: single
+/// precision 2S/4S; op 1 with Q 1: double precision 2D).
+pub fn fmov_imm_vector(g: &mut Gen) {
+    let (op, imm8, rd) = (g.rng.bit(), g.rng.below(256) as u32, v(g));
+    let q = if op == 1 { 1 } else { g.rng.bit() };
+    let w = q << 30
+        | op << 29
+        | 0b0111100000 << 19
+        | (imm8 >> 5) << 16
+        | 0b1111 << 12
+        | 0b01 << 10
+        | (imm8 & 31) << 5
+        | rd;
+    g.emit_v(w, &[rd]);
+}

@@ -8,3 +8,5 @@ pub mod gen_alu;
 pub mod gen_branch;
 pub mod gen_mem;
 pub mod gen_simd;
+pub mod gen_sys;
+pub mod lockstep;
