@@ -37,7 +37,10 @@ pub(crate) enum Power {
     Off,
     /// CPU_ON accepted: the vCPU resets and starts at `entry` with x0 = `context` on its
     /// next run.
-    Starting { entry: u64, context: u64 },
+    Starting {
+        entry: u64,
+        context: u64,
+    },
 }
 
 /// State shared by all vCPUs of one VM.
@@ -106,7 +109,9 @@ impl ModelVm {
         let shared = Arc::new(Shared {
             power: Mutex::new(power),
             cv: Condvar::new(),
-            attention: (0..cfg.vcpus).map(|_| Arc::new(AtomicU32::new(0))).collect(),
+            attention: (0..cfg.vcpus)
+                .map(|_| Arc::new(AtomicU32::new(0)))
+                .collect(),
             epoch: Instant::now(),
         });
         Ok(ModelVm {
@@ -153,4 +158,8 @@ impl Vm for ModelVm {
 }
 
 #[cfg(test)]
+mod fw_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;

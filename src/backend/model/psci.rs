@@ -174,4 +174,8 @@ fn features(f: u32) -> u64 {
 }
 
 #[allow(dead_code)]
-const _UNUSED: (u32, u32, u32) = (fid::MIGRATE, fid::MIGRATE_INFO_UP_CPU, fid::SMCCC_ARCH_FEATURES);
+const _UNUSED: (u32, u32, u32) = (
+    fid::MIGRATE,
+    fid::MIGRATE_INFO_UP_CPU,
+    fid::SMCCC_ARCH_FEATURES,
+);

@@ -96,7 +96,11 @@ impl ModelVcpu {
                     if self.take_kick() {
                         return Some(VcpuExit::Interrupted);
                     }
-                    power = self.shared.cv.wait(power).unwrap_or_else(|e| e.into_inner());
+                    power = self
+                        .shared
+                        .cv
+                        .wait(power)
+                        .unwrap_or_else(|e| e.into_inner());
                 }
             }
         }

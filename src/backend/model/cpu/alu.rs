@@ -151,7 +151,8 @@ impl Cpu {
                 if !sf && n == 1 {
                     return Err(self.undef(i));
                 }
-                let Some(imm) = decode_bit_masks(n, (i >> 10) & 63, (i >> 16) & 63, sf, true) else {
+                let Some(imm) = decode_bit_masks(n, (i >> 10) & 63, (i >> 16) & 63, sf, true)
+                else {
                     return Err(self.undef(i));
                 };
                 let x = self.st.xr(rn);

@@ -52,7 +52,11 @@ impl Bus {
     /// Classifies an access of `len` bytes at `pa`. An access straddling RAM's end is MMIO.
     pub fn kind(&self, pa: u64, len: u64) -> PhysKind {
         let end = pa.wrapping_add(len);
-        if self.ram.iter().any(|&(s, e)| pa >= s && end <= e && end > pa) {
+        if self
+            .ram
+            .iter()
+            .any(|&(s, e)| pa >= s && end <= e && end > pa)
+        {
             return PhysKind::Ram;
         }
         let g = &self.gic;
@@ -116,9 +120,7 @@ impl Bus {
             };
             return r.ok();
         }
-        self.mem
-            .write_slice(&val.to_le_bytes()[..len], a)
-            .ok()
+        self.mem.write_slice(&val.to_le_bytes()[..len], a).ok()
     }
 
     /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).

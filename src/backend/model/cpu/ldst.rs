@@ -142,7 +142,11 @@ impl Cpu {
         let (rt, rt2, rn) = (i & 31, (i >> 10) & 31, (i >> 5) & 31);
         let off = sext(((i >> 15) & 0x7f) as u64, 7) << scale;
         let base = self.base(rn)?;
-        let addr = if kind == 1 { base } else { base.wrapping_add(off) };
+        let addr = if kind == 1 {
+            base
+        } else {
+            base.wrapping_add(off)
+        };
         let bytes = 1usize << scale;
         let addr2 = addr.wrapping_add(bytes as u64);
         if v {
@@ -218,7 +222,14 @@ impl Cpu {
         Ok(())
     }
 
-    fn ldst_single_vec(&mut self, i: u32, opc: u32, scale: u32, rt: u32, addr: u64) -> Result<(), Stop> {
+    fn ldst_single_vec(
+        &mut self,
+        i: u32,
+        opc: u32,
+        scale: u32,
+        rt: u32,
+        addr: u64,
+    ) -> Result<(), Stop> {
         if scale > 4 || (opc >> 1 == 1 && scale != 4) {
             return Err(self.undef(i));
         }

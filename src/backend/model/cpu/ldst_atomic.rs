@@ -112,7 +112,14 @@ impl Cpu {
     }
 
     /// LDAR/LDLAR/STLR/STLLR: single-register with a valid syndrome (AR set).
-    fn acquire_release(&mut self, size: u32, load: bool, o0: bool, rt: u32, va: u64) -> Result<(), Stop> {
+    fn acquire_release(
+        &mut self,
+        size: u32,
+        load: bool,
+        o0: bool,
+        rt: u32,
+        va: u64,
+    ) -> Result<(), Stop> {
         let bytes = 1usize << size;
         let syn = DabtSyndrome {
             size_log2: size as u8,
@@ -156,7 +163,10 @@ impl Cpu {
         let (o0, o1) = if elem == 4 {
             let m = 0xffff_ffff;
             let exp = (e0 & m) | (e1 & m) << 32;
-            let old = self.bus.cas(pa, 8, exp, (n0 & m) | (n1 & m) << 32).unwrap_or(0);
+            let old = self
+                .bus
+                .cas(pa, 8, exp, (n0 & m) | (n1 & m) << 32)
+                .unwrap_or(0);
             (old & m, old >> 32)
         } else {
             let old = self.bus.cas128(pa, [e0, e1], [n0, n1]).unwrap_or([0, 0]);

@@ -107,7 +107,9 @@ impl Cpu {
             return Err(Stop::Exception(Exc::new(esr::ec::ILLEGAL_STATE, 0, pc)));
         }
         if pc & 3 != 0 {
-            return Err(Stop::Exception(Exc::new(esr::ec::PC_ALIGN, 0, pc).with_far(pc)));
+            return Err(Stop::Exception(
+                Exc::new(esr::ec::PC_ALIGN, 0, pc).with_far(pc),
+            ));
         }
         let insn = self.fetch(pc)?;
         self.next_pc = pc.wrapping_add(4);
@@ -201,16 +203,24 @@ impl Cpu {
     }
 
     fn crosses_page(&self, va: u64, size: usize) -> bool {
-        size > 1
-            && (va & 0xfff) + size as u64 > 0x1000
-            && self.st.sys.sctlr & state::SCTLR_M != 0
+        size > 1 && (va & 0xfff) + size as u64 > 0x1000 && self.st.sys.sctlr & state::SCTLR_M != 0
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
-    pub fn data_pa(&mut self, va: u64, size: usize, write: bool, strict: bool) -> Result<u64, Stop> {
+    pub fn data_pa(
+        &mut self,
+        va: u64,
+        size: usize,
+        write: bool,
+        strict: bool,
+    ) -> Result<u64, Stop> {
         let misaligned = va & (size as u64 - 1) != 0;
         if misaligned && (strict || self.st.sys.sctlr & state::SCTLR_A != 0) {
-            return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
+            return Err(Stop::Exception(self.dabt(
+                va,
+                write,
+                exception::FSC_ALIGNMENT,
+            )));
         }
         let access = if write {
             mmu::Access::Write
@@ -221,7 +231,11 @@ impl Cpu {
         // Unaligned accesses to Device memory fault (Arm ARM B2.5.2 "Alignment of data
         // accesses"); with stage 1 off every data access is Device-nGnRnE.
         if misaligned && device {
-            return Err(Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT)));
+            return Err(Stop::Exception(self.dabt(
+                va,
+                write,
+                exception::FSC_ALIGNMENT,
+            )));
         }
         if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
             return Err(Stop::Debug {

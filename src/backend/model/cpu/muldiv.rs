@@ -19,13 +19,7 @@ impl Cpu {
             (x & 0xffff_ffff, y & 0xffff_ffff)
         };
         let r = match (i >> 10) & 63 {
-            2 => {
-                if y == 0 {
-                    0
-                } else {
-                    x / y
-                }
-            }
+            2 => x.checked_div(y).unwrap_or(0),
             3 => {
                 if y == 0 {
                     0
@@ -52,9 +46,7 @@ impl Cpu {
         let r = match ((i >> 10) & 63, sf) {
             (0, true) => x.reverse_bits(),
             (0, false) => (x as u32).reverse_bits() as u64,
-            (1, true) => {
-                ((x & 0x00ff_00ff_00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff_00ff_00ff)
-            }
+            (1, true) => ((x & 0x00ff_00ff_00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff_00ff_00ff),
             (1, false) => {
                 let w = x as u32;
                 (((w & 0x00ff_00ff) << 8) | ((w >> 8) & 0x00ff_00ff)) as u64

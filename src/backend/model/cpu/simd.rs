@@ -30,7 +30,9 @@ fn vfp_expand(imm8: u32, bits: u32) -> u64 {
     };
     let sign = ((imm8 >> 7) & 1) as u64;
     let b6 = ((imm8 >> 6) & 1) as u64;
-    let exp = ((b6 ^ 1) << (e - 1)) | (if b6 == 1 { ones(e - 3) } else { 0 } << 2) | ((imm8 >> 4) & 3) as u64;
+    let exp = ((b6 ^ 1) << (e - 1))
+        | (if b6 == 1 { ones(e - 3) } else { 0 } << 2)
+        | ((imm8 >> 4) & 3) as u64;
     let frac = ((imm8 & 15) as u64) << (f - 4);
     sign << (bits - 1) | exp << f | frac
 }
@@ -51,7 +53,13 @@ fn simd_expand(op: u32, cmode: u32, imm8: u32) -> u64 {
         6 => rep32(i << 16 | 0xffff),
         _ => match (cmode & 1, op) {
             (0, 0) => i * 0x0101_0101_0101_0101,
-            (0, _) => (0..8).fold(0, |acc, b| acc | if (i >> b) & 1 == 1 { 0xff << (8 * b) } else { 0 }),
+            (0, _) => (0..8).fold(0, |acc, b| {
+                acc | if (i >> b) & 1 == 1 {
+                    0xff << (8 * b)
+                } else {
+                    0
+                }
+            }),
             (_, 0) => rep32(vfp_expand(imm8, 32)),
             _ => vfp_expand(imm8, 64),
         },
@@ -90,7 +98,7 @@ impl Cpu {
                 self.st.v[rd] = self.st.v[rn] & ones(bits) as u128;
                 return Ok(());
             }
-            if (i >> 10) & 0xff == 0x04 && (i >> 5) & 31 == 0 {
+            if (i >> 10) & 7 == 4 && (i >> 5) & 31 == 0 {
                 // FMOV (scalar, immediate)
                 self.st.v[rd] = vfp_expand((i >> 13) & 0xff, bits) as u128;
                 return Ok(());
@@ -124,7 +132,11 @@ impl Cpu {
         }
         if i & 0x9f20_fc00 == 0x0e20_1c00 {
             // Three-same logical
-            let (n, m, d) = (self.st.v[rn], self.st.v[((i >> 16) & 31) as usize], self.st.v[rd]);
+            let (n, m, d) = (
+                self.st.v[rn],
+                self.st.v[((i >> 16) & 31) as usize],
+                self.st.v[rd],
+            );
             let r = match ((i >> 29) & 1, (i >> 22) & 3) {
                 (0, 0) => n & m,
                 (0, 1) => n & !m,
@@ -147,7 +159,11 @@ impl Cpu {
             for k in (0..128).step_by(esize as usize) {
                 let a = (n >> k) as u64 & ones(esize);
                 let b = (m >> k) as u64 & ones(esize);
-                let e = if sub { a.wrapping_sub(b) } else { a.wrapping_add(b) } & ones(esize);
+                let e = if sub {
+                    a.wrapping_sub(b)
+                } else {
+                    a.wrapping_add(b)
+                } & ones(esize);
                 r |= (e as u128) << k;
             }
             self.st.v[rd] = r & lanes_mask;
@@ -215,11 +231,11 @@ impl Cpu {
         let elem = |v: u128, idx: u32| (v >> (idx * esize)) as u64 & ones(esize);
         let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
         match (op, imm4) {
-            (0, 0) if !(size == 3 && !q) => {
+            (0, 0) if size != 3 || q => {
                 let e = elem(self.st.v[rn], index);
                 self.st.v[rd] = replicate(e, esize) & lanes_mask;
             }
-            (0, 1) if !(size == 3 && !q) => {
+            (0, 1) if size != 3 || q => {
                 self.st.v[rd] = replicate(self.st.xr(rn as u32), esize) & lanes_mask;
             }
             (0, 3) if q => {
@@ -230,7 +246,11 @@ impl Cpu {
             }
             (0, 5) | (0, 7) => {
                 let unsigned = imm4 == 7;
-                let ok = if unsigned { (size == 3) == q } else { size < 2 || (size == 2 && q) };
+                let ok = if unsigned {
+                    (size == 3) == q
+                } else {
+                    size < 2 || (size == 2 && q)
+                };
                 if !ok {
                     return Err(self.undef(i));
                 }
@@ -239,7 +259,11 @@ impl Cpu {
                     e
                 } else {
                     let s = super::branch::sext(e, esize);
-                    if q { s } else { s & 0xffff_ffff }
+                    if q {
+                        s
+                    } else {
+                        s & 0xffff_ffff
+                    }
                 };
                 self.st.set_x(rd as u32, v);
             }

@@ -82,7 +82,15 @@ impl Cpu {
 
     /// SYS: TLB maintenance (flushes the model's TLB), DC ZVA, AT, other cache maintenance
     /// (no-ops: the model has no caches). SYSL is UNDEFINED.
-    fn sys_op(&mut self, i: u32, l: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> Result<(), Stop> {
+    fn sys_op(
+        &mut self,
+        i: u32,
+        l: u32,
+        op1: u32,
+        crn: u32,
+        crm: u32,
+        op2: u32,
+    ) -> Result<(), Stop> {
         if l == 1 || (self.st.el() == 0 && !(op1 == 3 && crn == 7)) {
             return Err(self.undef(i));
         }
@@ -155,8 +163,10 @@ impl Cpu {
         let read_only = matches!(
             reg,
             sys::MIDR_EL1 | sys::MPIDR_EL1 | sys::CNTVCT_EL0 | sysregs::CNTPCT_EL0
-        ) || matches!(reg, sysregs::CTR_EL0 | sysregs::DCZID_EL0 | sysregs::CURRENT_EL)
-            || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0)
+        ) || matches!(
+            reg,
+            sysregs::CTR_EL0 | sysregs::DCZID_EL0 | sysregs::CURRENT_EL
+        ) || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0)
             || (reg.op0() == 3 && reg.op1() == 1 && reg.crn() == 0)
             || reg == sys::OSLSR_EL1
             || reg == sysregs::ISR_EL1

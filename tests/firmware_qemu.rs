@@ -1,0 +1,135 @@
+//! Runs every test firmware on QEMU (the reference machine) and checks its verdict: exit
+//! status 0 after PSCI SYSTEM_OFF and exactly one verdict line, `PASS <name>`. This pins down
+//! that the firmware itself is right, so a failure under kvmdbg is kvmdbg's.
+
+mod common;
+
+use std::time::Duration;
+
+/// Generous: TCG with 4 vCPUs on a loaded 2-core machine; the firmware needs well under 1 s.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
+const COVERED: &[&str] = &["demo", "exceptions", "hello", "mmio", "smp"];
+
+/// Boots `name` with `cpus` CPUs and asserts a clean PASS. None if a tool is missing (skip).
+fn run_firmware(name: &str, cpus: u32) -> Option<common::RunOutput> {
+    if !common::require_firmware_tools() || !common::require_tool(common::QEMU) {
+        return None;
+    }
+    let elf = common::firmware_elf(name);
+    let out = common::run_with_timeout(&mut common::qemu_command(&elf, cpus), TIMEOUT);
+    assert!(
+        out.status.is_some(),
+        "{name} (-smp {cpus}) did not power off within {TIMEOUT:?}\n{}",
+        out.describe()
+    );
+    assert!(
+        out.success(),
+        "{name} (-smp {cpus}): QEMU failed\n{}",
+        out.describe()
+    );
+    let expected = format!("PASS {name}");
+    assert_eq!(
+        out.verdicts(),
+        [expected.as_str()],
+        "{name} (-smp {cpus}): wrong verdict\n{}",
+        out.describe()
+    );
+    Some(out)
+}
+
+#[test]
+fn hello_passes() {
+    if let Some(out) = run_firmware("hello", 1) {
+        assert!(
+            out.lines().contains(&"Hello from kvmdbg firmware"),
+            "greeting missing\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn mmio_passes() {
+    if let Some(out) = run_firmware("mmio", 1) {
+        assert!(
+            out.lines().contains(&"mmio: register-offset forms ok"),
+            "last mmio group did not report\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn exceptions_passes() {
+    if let Some(out) = run_firmware("exceptions", 1) {
+        assert!(
+            out.lines().contains(&"exceptions: svc, brk, udf handled"),
+            "exception summary missing\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn demo_passes() {
+    if let Some(out) = run_firmware("demo", 1) {
+        assert!(
+            out.lines()
+                .contains(&"fibonacci: 0 1 1 2 3 5 8 13 21 34 55 89"),
+            "fibonacci line missing\n{}",
+            out.describe()
+        );
+    }
+}
+
+/// `smp` must find exactly `cpus` CPUs, each secondary reporting once.
+fn check_smp(cpus: u32) {
+    let Some(out) = run_firmware("smp", cpus) else {
+        return;
+    };
+    let lines = out.lines();
+    for cpu in 1..cpus {
+        let alive = format!("cpu {cpu} alive");
+        let count = lines.iter().filter(|l| **l == alive).count();
+        assert_eq!(count, 1, "`{alive}` seen {count} times\n{}", out.describe());
+    }
+    let reports = lines.iter().filter(|l| l.ends_with(" alive")).count();
+    assert_eq!(
+        reports,
+        cpus as usize - 1,
+        "extra CPUs reported\n{}",
+        out.describe()
+    );
+    let online = format!("smp: cpus online: {cpus}");
+    assert!(
+        lines.contains(&online.as_str()),
+        "`{online}` missing\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn smp_passes_with_1_cpu() {
+    check_smp(1);
+}
+
+#[test]
+fn smp_passes_with_2_cpus() {
+    check_smp(2);
+}
+
+#[test]
+fn smp_passes_with_4_cpus() {
+    check_smp(4);
+}
+
+#[test]
+fn every_firmware_is_run_here() {
+    let names = common::firmware_names();
+    assert_eq!(
+        names, COVERED,
+        "firmware/*.S and this file's tests differ: add a test for each new firmware"
+    );
+}
