@@ -116,3 +116,112 @@ fn rsp_client_drives_qemu() {
     rsp.kill().unwrap();
     let _ = std::fs::remove_file(&path);
 }
+
+/// A scripted fake stub on loopback: for each (expected packet, raw bytes to answer) pair it
+/// reads one client packet and writes the answer verbatim.
+fn fake_stub(
+    script: Vec<(&'static str, &'static [u8])>,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut seen = Vec::new();
+        for (expect, answer) in script {
+            let mut got = Vec::new();
+            let mut b = [0u8; 1];
+            // Read one "$...#xx" frame, skipping acks.
+            while !(got.len() >= 3 && got[got.len() - 3] == b'#') {
+                if s.read(&mut b).unwrap_or(0) == 0 {
+                    return seen;
+                }
+                if got.is_empty() && b[0] != b'$' {
+                    seen.push(b[0]);
+                    continue;
+                }
+                got.push(b[0]);
+            }
+            let body = &got[1..got.len() - 3];
+            assert_eq!(body, expect.as_bytes());
+            s.write_all(answer).unwrap();
+        }
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        seen.extend(rest.iter().filter(|c| **c == b'+' || **c == b'-'));
+        seen
+    });
+    (addr, h)
+}
+
+#[test]
+fn rsp_framing_checksums_rle_and_escapes() {
+    assert_eq!(common::rsp::checksum(b"OK"), 0x9a);
+    assert_eq!(common::rsp::expand_rle("t", b"0* 1").unwrap(), b"00001");
+    assert!(common::rsp::expand_rle("t", b"*x").is_err());
+    assert_eq!(common::rsp::unescape(b"a}\x03b"), b"a#b");
+    assert_eq!(
+        common::rsp::parse_stop("t", b"T05thread:p01.01;").unwrap(),
+        Stop::Signal {
+            sig: 5,
+            info: vec![("thread".into(), "p01.01".into())]
+        }
+    );
+    assert_eq!(
+        common::rsp::parse_stop("t", b"W00").unwrap(),
+        Stop::Exited(0)
+    );
+    assert!(common::rsp::parse_stop("t", b"Q").is_err());
+}
+
+#[test]
+fn rsp_client_resends_on_nak_and_rejects_bad_checksums() {
+    let (addr, stub) = fake_stub(vec![
+        // First `?` is NAKed, the resend is acked and answered.
+        ("?", b"-"),
+        ("?", b"+$S05#b8"),
+        // `g` answered with run-length encoding: "12" then '2' repeated 4 more times.
+        ("g", b"+$12*!#ae"),
+        // `m` answered with a corrupted checksum.
+        ("m0,1", b"+$00#00"),
+        // `p1` answered with an error.
+        ("p1", b"+$E01#a6"),
+    ]);
+    let mut rsp = common::rsp::Rsp::connect(addr, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        rsp.halt_reason().unwrap(),
+        Stop::Signal {
+            sig: 5,
+            info: vec![]
+        }
+    );
+    assert_eq!(rsp.read_registers().unwrap(), [0x12, 0x22, 0x22]);
+    let e = rsp.read_memory(0, 1).unwrap_err();
+    assert!(matches!(e, common::rsp::RspError::Checksum { .. }), "{e}");
+    let e = rsp.read_register(1).unwrap_err();
+    assert!(
+        matches!(e, common::rsp::RspError::Stub { code: 1, .. }),
+        "{e}"
+    );
+    drop(rsp);
+    let acks = stub.join().unwrap();
+    // The client acked each good reply and NAKed the corrupted one.
+    assert_eq!(acks.iter().filter(|c| **c == b'-').count(), 1);
+    assert!(acks.iter().filter(|c| **c == b'+').count() >= 3);
+}
+
+#[test]
+fn rsp_client_times_out_on_a_silent_stub() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_millis(600));
+        drop(conn);
+    });
+    let mut rsp = common::rsp::Rsp::connect(addr, Duration::from_millis(200)).unwrap();
+    let e = rsp.halt_reason().unwrap_err();
+    assert!(matches!(e, common::rsp::RspError::Timeout { .. }), "{e}");
+    h.join().unwrap();
+}

@@ -51,7 +51,13 @@ impl Qemu {
                 "-net",
                 "none",
             ])
-            .args(["-S", "-gdb", &format!("tcp:127.0.0.1:{port}")])
+            // The gdb stub on a chardev with TCP_NODELAY: QEMU acks and replies in separate
+            // small writes, which Nagle's algorithm would otherwise hold back.
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=gdb0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on"
+            ))
+            .args(["-S", "-gdb", "chardev:gdb0"])
             .arg("-kernel")
             .arg(image)
             .stdin(Stdio::null())

@@ -72,7 +72,7 @@ pub struct Rsp {
     pub packet_size: usize,
 }
 
-fn checksum(data: &[u8]) -> u8 {
+pub fn checksum(data: &[u8]) -> u8 {
     data.iter().fold(0u8, |a, b| a.wrapping_add(*b))
 }
 
@@ -97,7 +97,7 @@ pub fn unhex(op: &str, s: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Expands run-length encoding: `X*n` repeats X (n - 29) more times.
-fn expand_rle(op: &str, data: &[u8]) -> Result<Vec<u8>> {
+pub fn expand_rle(op: &str, data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
@@ -426,7 +426,7 @@ impl Rsp {
 }
 
 /// Undoes binary escaping (`}` then the byte XOR 0x20).
-fn unescape(data: &[u8]) -> Vec<u8> {
+pub fn unescape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut it = data.iter();
     while let Some(&b) = it.next() {

@@ -257,6 +257,7 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
     let mut hist = History(VecDeque::new());
     let mut steps = 0u64;
     let mut pc = init.pc;
+    let mut prof = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     loop {
         hist.push(pc);
         let step_no = steps + 1;
@@ -267,10 +268,15 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
                 hist.render(p)
             )
         };
+        let t = std::time::Instant::now();
         q.step().map_err(|e| ctx(e, &hist))?;
+        let qr = q.regs()?;
+        let t1 = std::time::Instant::now();
         m.step().map_err(|e| ctx(e, &hist))?;
+        let mr = m.regs()?;
+        prof.0 += t1 - t;
+        prof.1 += t1.elapsed();
         steps += 1;
-        let (qr, mr) = (q.regs()?, m.regs()?);
         let d = diff_regs(&qr, &mr);
         if !d.is_empty() {
             let what = format!(
@@ -291,6 +297,12 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
             compare_memory(&mut q, &m).map_err(|e| ctx(e, &hist))?;
         }
         if done {
+            if std::env::var_os("KVMDBG_COSIM_PROFILE").is_some() {
+                eprintln!(
+                    "cosim profile: qemu step+g {:?}, model step+regs {:?}, {steps} steps",
+                    prof.0, prof.1
+                );
+            }
             return Ok(Outcome::Done { steps });
         }
         if qr.pc < super::gen::ENTRY || qr.pc > p.end_pc {
