@@ -5,6 +5,7 @@ mod common;
 #[path = "cosim/mod.rs"]
 mod sim;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,30 +14,7 @@ use sim::disasm::decodes;
 use sim::gen;
 use sim::lockstep::{self, Outcome};
 
-/// Writes a program as an ELF into the temp dir and returns its path.
-fn write_image(p: &gen::Program, tag: &str) -> std::path::PathBuf {
-    let code = p.code_bytes();
-    let elf = common::elf::build(
-        gen::ENTRY,
-        &[
-            common::elf::Segment {
-                addr: gen::CODE_BASE,
-                data: &code,
-            },
-            common::elf::Segment {
-                addr: gen::DATA_BASE,
-                data: &p.data,
-            },
-        ],
-    );
-    let path = std::env::temp_dir().join(format!(
-        "kvmdbg-cosim-{}-{tag}-{:x}.elf",
-        std::process::id(),
-        p.seed
-    ));
-    std::fs::write(&path, elf).expect("writing test image");
-    path
-}
+use sim::lockstep::write_image;
 
 #[test]
 fn generated_words_all_decode() {
@@ -139,6 +117,13 @@ fn lockstep_random_programs() {
                             *unavailable.lock().unwrap() = Some(why);
                             stop.store(true, Ordering::Relaxed);
                         }
+                        Ok(Outcome::Exception { steps, esr, elr }) => {
+                            failures.lock().unwrap().push(format!(
+                                "seed {seed:#x}: both took an exception at step {steps} \
+                                 (ESR {esr:#x}, ELR {elr:#x}): the generator must not fault"
+                            ));
+                            stop.store(true, Ordering::Relaxed);
+                        }
                         Err(report) => {
                             failures.lock().unwrap().push(report);
                             stop.store(true, Ordering::Relaxed);
@@ -154,7 +139,9 @@ fn lockstep_random_programs() {
     }
     let failures = failures.into_inner().unwrap();
     let (n, secs) = (total.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
-    eprintln!(
+    // Written to the real stderr so the figure shows in CI logs even when the test passes.
+    let _ = writeln!(
+        std::io::stderr(),
         "cosim: {n} instructions in {} programs (seeds from {first_seed:#x}), {secs:.1} s, {:.0} insns/s",
         programs.load(Ordering::Relaxed),
         n as f64 / secs
@@ -184,6 +171,12 @@ fn survey_classes() {
             match r {
                 Ok(Outcome::Done { .. }) => {}
                 Ok(Outcome::ModelUnavailable(why)) => panic!("model unavailable: {why}"),
+                Ok(Outcome::Exception { steps, esr, elr }) => {
+                    verdict = format!(
+                        "seed {seed}: exception at step {steps}, ESR {esr:#x} ELR {elr:#x}"
+                    );
+                    break;
+                }
                 Err(report) => {
                     verdict = report;
                     break;

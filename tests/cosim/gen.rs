@@ -12,7 +12,7 @@
 //! Device-nGnRnE, where unaligned accesses are architecturally alignment faults (Arm ARM
 //! D8.2.10) but QEMU 7.2 does not fault them, so they are not a meaningful comparison.
 
-use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_sys};
+use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_sys, mmu};
 
 /// Vector table (VBAR_EL1 must be 2 KiB aligned) at a RAM address clear of the DTB QEMU
 /// places at the RAM base 0x4000_0000 (QEMU `hw/arm/virt.c` memmap, `hw/arm/boot.c`).
@@ -76,6 +76,8 @@ pub struct Program {
     /// Words from CODE_BASE (vector table, prologue, body, epilogue).
     pub code: Vec<u32>,
     pub data: Vec<u8>,
+    /// Translation tables at `mmu::TABLE_BASE` (empty when the MMU stays off).
+    pub tables: Vec<u8>,
     /// Address of the first body instruction.
     pub body_start: u64,
     /// Address of the epilogue: lockstep ends when both CPUs reach it.
@@ -90,6 +92,18 @@ impl Program {
         self.code.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 
+    /// Everything to load: (address, bytes) of code, data and, with the MMU, the tables.
+    pub fn segments(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut v = vec![
+            (CODE_BASE, self.code_bytes()),
+            (DATA_BASE, self.data.clone()),
+        ];
+        if !self.tables.is_empty() {
+            v.push((mmu::TABLE_BASE, self.tables.clone()));
+        }
+        v
+    }
+
     /// The instruction word at `pc`, if it is in the image.
     pub fn word_at(&self, pc: u64) -> Option<u32> {
         let i = pc.checked_sub(CODE_BASE)? / 4;
@@ -101,14 +115,18 @@ impl Program {
 pub struct Gen {
     pub rng: Rng,
     pub words: Vec<u32>,
+    /// The program runs with the stage-1 MMU on (Normal memory): plain loads and stores may
+    /// then be unaligned.
+    pub mmu: bool,
     vwrites: std::collections::HashMap<u64, Vec<u8>>,
 }
 
 impl Gen {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, mmu: bool) -> Self {
         Gen {
             rng: Rng::new(seed),
             words: Vec::new(),
+            mmu,
             vwrites: Default::default(),
         }
     }
@@ -156,6 +174,16 @@ impl Gen {
         }
     }
 
+    /// Alignment for X27 as the base of plain (non-exclusive, non-atomic) accesses: 16, or 1
+    /// with the MMU on.
+    pub fn plain_align(&self) -> u64 {
+        if self.mmu {
+            1
+        } else {
+            16
+        }
+    }
+
     /// X27 = X28 + `lo` + a random multiple of `align` below `span`.
     pub fn x27_random(&mut self, lo: u64, align: u64, span: u64) {
         let off = lo + align * self.rng.below(span / align);
@@ -190,6 +218,9 @@ fn prologue(g: &mut Gen) {
     g.emit(0xd2a0_0600); // movz x0, #0x30, lsl #16: CPACR_EL1.FPEN = 0b11 (bits 21:20)
     g.emit(0xd518_1040); // msr cpacr_el1, x0
     g.emit(0xd503_3fdf); // isb
+    if g.mmu {
+        mmu::enable(g);
+    }
     mov64(g, 28, BUF);
     g.emit(0xd140_079f); // sub sp, x28, #1, lsl #12 (SP = BUF - 0x1000)
     mov64(g, 27, DATA_BASE + VINIT_OFF);
@@ -271,7 +302,7 @@ pub const CLASSES: &[Class] = &[
 
 /// Classes the model does not implement yet, skipped by default (each has an ignored
 /// regression test in tests/cosim_regressions.rs). Remove a name once the model runs it.
-pub const DEFAULT_SKIP: &str = "simd_ld1st1,simd_fmov_imm_scalar";
+pub const DEFAULT_SKIP: &str = "simd_ld1st1";
 
 /// Classes excluded by `KVMDBG_COSIM_SKIP` (comma-separated class names; unset means
 /// [`DEFAULT_SKIP`], empty means none).
@@ -306,9 +337,9 @@ pub fn generate(seed: u64, body_len: usize) -> Program {
     generate_from(seed, body_len, &classes)
 }
 
-/// A random program drawing only from `classes`.
+/// A random program drawing only from `classes`; odd seeds run with the MMU on.
 pub fn generate_from(seed: u64, body_len: usize, classes: &[&Class]) -> Program {
-    let mut g = Gen::new(seed);
+    let mut g = Gen::new(seed, seed & 1 == 1);
     let data = random_data(&mut g.rng);
     prologue(&mut g);
     let body_start = g.pc();
@@ -319,10 +350,10 @@ pub fn generate_from(seed: u64, body_len: usize, classes: &[&Class]) -> Program 
     finish(g, seed, data, body_start, true)
 }
 
-/// A program whose body is exactly `body` (for regression tests): every step compares all
-/// V registers.
-pub fn with_body(seed: u64, body: &[u32]) -> Program {
-    let mut g = Gen::new(seed);
+/// A program whose body is exactly `body` (for regression tests), with or without the MMU:
+/// every step compares all V registers.
+pub fn with_body(seed: u64, body: &[u32], mmu: bool) -> Program {
+    let mut g = Gen::new(seed, mmu);
     let data = random_data(&mut g.rng);
     prologue(&mut g);
     let body_start = g.pc();
@@ -337,6 +368,7 @@ fn finish(mut g: Gen, seed: u64, data: Vec<u8>, body_start: u64, meta: bool) -> 
     epilogue(&mut g);
     Program {
         seed,
+        tables: if g.mmu { mmu::tables() } else { Vec::new() },
         code: g.words,
         data,
         body_start,

@@ -41,8 +41,11 @@ pub fn ldst_unsigned(g: &mut Gen) {
     g.emit(size << 30 | 0b111 << 27 | 0b01 << 24 | opc << 22 | imm12 << 10 | rn << 5 | rt);
 }
 
-/// A size-aligned signed 9-bit offset.
-fn simm9_aligned(g: &mut Gen, size: u32) -> u32 {
+/// A size-aligned signed 9-bit offset (any offset half the time with the MMU on).
+pub fn simm9_aligned(g: &mut Gen, size: u32) -> u32 {
+    if g.mmu && g.rng.bit() == 1 {
+        return g.rng.below(512) as u32;
+    }
     let k = g.rng.below(512 >> size) as i64 - (256 >> size) as i64;
     ((k << size) as u32) & 0x1ff
 }
@@ -61,7 +64,7 @@ pub fn ldst_unscaled(g: &mut Gen) {
 /// LDR/STR pre-index (bits 11:10 = 11) and post-index (01) on X27 = X28 + 0x400..0x800.
 pub fn ldst_indexed(g: &mut Gen) {
     let (size, opc) = g.rng.pick(&GPR_FORMS);
-    g.x27_random(0x400, 16, 0x400);
+    g.x27_random(0x400, g.plain_align(), 0x400);
     let imm9 = simm9_aligned(g, size);
     let mode = g.rng.pick(&[0b11u32, 0b01]);
     let rt = rt_for(g, opc, true);
@@ -73,8 +76,8 @@ pub fn ldst_indexed(g: &mut Gen) {
 pub fn ldst_regoff(g: &mut Gen) {
     let (size, opc) = g.rng.pick(&GPR_FORMS);
     if g.rng.below(4) == 0 {
-        let v = 16 * g.rng.below(32) as u32;
-        g.emit(0xd280_0000 | v << 5 | 26); // movz x26, #v (16-aligned, < 0x200)
+        let v = g.plain_align() as u32 * g.rng.below(0x200 / g.plain_align()) as u32;
+        g.emit(0xd280_0000 | v << 5 | 26); // movz x26, #v (< 0x200; 16-aligned without MMU)
     }
     let option = g.rng.pick(&[0b010u32, 0b011, 0b110, 0b111]);
     let s = g.rng.bit();
@@ -99,7 +102,7 @@ pub fn ldr_literal(g: &mut Gen) {
     let back = 1 + g.rng.below(200) as i64;
     let target = g.pc() as i64 - 4 * back;
     let opc = match g.rng.below(3) {
-        1 if target % 8 == 0 => 1,
+        1 if target % 8 == 0 || g.mmu => 1,
         2 => 2,
         _ => 0,
     };
@@ -125,7 +128,7 @@ pub fn ldst_pair(g: &mut Gen) {
     let (opc, l) = g.rng.pick(&[(0u32, 0u32), (0, 1), (1, 1), (2, 0), (2, 1)]);
     let mode = g.rng.pick(&[0b010u32, 0b001, 0b011]);
     let rn = if mode != 0b010 {
-        g.x27_random(0x400, 16, 0x400);
+        g.x27_random(0x400, g.plain_align(), 0x400);
         27
     } else if g.rng.below(6) == 0 {
         31

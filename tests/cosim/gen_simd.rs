@@ -25,15 +25,12 @@ pub fn ldst(g: &mut Gen) {
             let imm12 = g.rng.below(0x1000 >> scale) as u32;
             base | 0b01 << 24 | imm12 << 10 | 28 << 5
         }
-        1 => {
-            let k = g.rng.below(512 >> scale) as i64 - (256 >> scale) as i64;
-            base | (((k << scale) as u32) & 0x1ff) << 12 | 28 << 5
-        }
+        1 => base | super::gen_mem::simm9_aligned(g, scale) << 12 | 28 << 5,
         2 => {
-            g.x27_random(0x400, 16, 0x400);
-            let k = g.rng.below(512 >> scale) as i64 - (256 >> scale) as i64;
+            g.x27_random(0x400, g.plain_align(), 0x400);
+            let imm9 = super::gen_mem::simm9_aligned(g, scale);
             let mode = g.rng.pick(&[0b11u32, 0b01]);
-            base | (((k << scale) as u32) & 0x1ff) << 12 | mode << 10 | 27 << 5
+            base | imm9 << 12 | mode << 10 | 27 << 5
         }
         _ => {
             let option = g.rng.pick(&[0b010u32, 0b011, 0b110, 0b111]);
@@ -55,7 +52,7 @@ pub fn ldst_pair(g: &mut Gen) {
     let rn = if mode == 0b010 {
         28
     } else {
-        g.x27_random(0x400, 16, 0x400);
+        g.x27_random(0x400, g.plain_align(), 0x400);
         27
     };
     let rt = v(g);
@@ -88,7 +85,7 @@ pub fn ld1_st1(g: &mut Gen) {
         .rng
         .pick(&[(0b0111u32, 1u32), (0b1010, 2), (0b0110, 3), (0b0010, 4)]);
     let (q, size, l) = (g.rng.bit(), g.rng.below(4) as u32, g.rng.bit());
-    g.x27_random(0, 16, 0x800);
+    g.x27_random(0, g.plain_align(), 0x800);
     let rt = v(g);
     let w = q << 30 | 0b0011000 << 23 | l << 22 | opcode << 12 | size << 10 | 27 << 5 | rt;
     if l == 1 {

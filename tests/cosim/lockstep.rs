@@ -20,6 +20,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::disasm::disasm;
 use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE};
+use crate::common::elf::Segment;
 use crate::common::qemu::Qemu;
 use crate::common::rsp::Rsp;
 
@@ -42,20 +43,59 @@ pub struct Regs {
 pub enum Outcome {
     /// Both reached the epilogue after `steps` instructions with equal state.
     Done { steps: u64 },
+    /// Both took the same exception (same vector, registers, ESR, ELR, SPSR and, for
+    /// aborts, FAR) at step `steps`.
+    Exception { steps: u64, esr: u64, elr: u64 },
     /// The model backend is not available in this build.
     ModelUnavailable(String),
 }
 
 struct QemuSide {
     rsp: Rsp,
+    /// gdb register numbers of ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1 (QEMU's generated
+    /// system-registers.xml).
+    sysregs: [u32; 4],
     _qemu: Qemu,
 }
 
+const SYNDROME_NAMES: [&str; 4] = ["ESR_EL1", "FAR_EL1", "ELR_EL1", "SPSR_EL1"];
+
+/// The `regnum` of `<reg name="NAME" ... regnum="N"` in a gdb target description.
+fn find_regnum(xml: &str, name: &str) -> Option<u32> {
+    let at = xml.find(&format!("<reg name=\"{name}\""))?;
+    let tag = &xml[at..at + xml[at..].find('>')?];
+    let n = tag.split("regnum=\"").nth(1)?.split('"').next()?;
+    n.parse().ok()
+}
+
 impl QemuSide {
+    /// Starts QEMU and connects; retried twice, since the free port picked for the stub
+    /// can be taken by another process before QEMU binds it.
     fn start(image: &Path) -> Result<Self, String> {
-        let mut qemu = Qemu::start_halted(image).map_err(|e| format!("starting QEMU: {e}"))?;
-        let rsp = qemu.connect().map_err(|e| format!("QEMU gdb stub: {e}"))?;
-        Ok(QemuSide { rsp, _qemu: qemu })
+        let mut last = String::new();
+        for _ in 0..3 {
+            let mut qemu = Qemu::start_halted(image).map_err(|e| format!("starting QEMU: {e}"))?;
+            match qemu.connect() {
+                Ok(mut rsp) => {
+                    let xml = rsp
+                        .qxfer_read("features", "system-registers.xml")
+                        .map_err(|e| format!("QEMU system register description: {e}"))?;
+                    let xml = String::from_utf8_lossy(&xml);
+                    let mut sysregs = [0u32; 4];
+                    for (slot, name) in sysregs.iter_mut().zip(SYNDROME_NAMES) {
+                        *slot = find_regnum(&xml, name)
+                            .ok_or_else(|| format!("QEMU describes no {name}"))?;
+                    }
+                    return Ok(QemuSide {
+                        rsp,
+                        sysregs,
+                        _qemu: qemu,
+                    });
+                }
+                Err(e) => last = format!("QEMU gdb stub: {e}"),
+            }
+        }
+        Err(last)
     }
 
     fn regs(&mut self) -> Result<Regs, String> {
@@ -83,6 +123,18 @@ impl QemuSide {
         Ok(u128::from_le_bytes(b))
     }
 
+    /// ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1.
+    fn syndrome(&mut self) -> Result<[u64; 4], String> {
+        let mut out = [0u64; 4];
+        for (slot, n) in out.iter_mut().zip(self.sysregs) {
+            let b = self.rsp.read_register(n).map_err(|e| e.to_string())?;
+            let mut raw = [0u8; 8];
+            raw[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+            *slot = u64::from_le_bytes(raw);
+        }
+        Ok(out)
+    }
+
     fn step(&mut self) -> Result<(), String> {
         match self.rsp.step().map_err(|e| format!("QEMU step: {e}"))? {
             crate::common::rsp::Stop::Signal { sig: 5, .. } => Ok(()),
@@ -106,10 +158,10 @@ impl ModelSide {
     fn start(p: &Program, init: &Regs, v: &[u128; 32]) -> Result<Result<Self, String>, String> {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(RAM_BASE), RAM_SIZE)])
             .map_err(|e| format!("allocating model RAM: {e}"))?;
-        mem.write_slice(&p.code_bytes(), GuestAddress(CODE_BASE))
-            .map_err(|e| format!("loading code: {e}"))?;
-        mem.write_slice(&p.data, GuestAddress(DATA_BASE))
-            .map_err(|e| format!("loading data: {e}"))?;
+        for (addr, bytes) in p.segments() {
+            mem.write_slice(&bytes, GuestAddress(addr))
+                .map_err(|e| format!("loading {addr:#x}: {e}"))?;
+        }
         let cfg = VmConfig {
             vcpus: 1,
             // QEMU virt memmap: GIC distributor 0x0800_0000, redistributors 0x080A_0000.
@@ -167,6 +219,21 @@ impl ModelSide {
         })
     }
 
+    /// ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1.
+    fn syndrome(&mut self) -> Result<[u64; 4], String> {
+        use kvmdbg::a64::sys;
+        Ok([
+            self.vcpu
+                .get(Reg::Sys(sys::ESR_EL1))
+                .map_err(berr("get ESR_EL1"))?,
+            self.vcpu
+                .get(Reg::Sys(sys::FAR_EL1))
+                .map_err(berr("get FAR_EL1"))?,
+            self.vcpu.get(Reg::ElrEl1).map_err(berr("get ELR_EL1"))?,
+            self.vcpu.get(Reg::SpsrEl1).map_err(berr("get SPSR_EL1"))?,
+        ])
+    }
+
     /// ESR/FAR/ELR_EL1 when the model's PC is at a vector (it took an exception).
     fn exception(&mut self) -> String {
         use kvmdbg::a64::sys;
@@ -216,7 +283,7 @@ impl History {
     }
 }
 
-fn diff_regs(q: &Regs, m: &Regs) -> Vec<String> {
+fn diff_regs(q: &Regs, m: &Regs, pstate_mask: u64) -> Vec<String> {
     let mut d = Vec::new();
     for n in 0..31 {
         if q.x[n] != m.x[n] {
@@ -232,13 +299,32 @@ fn diff_regs(q: &Regs, m: &Regs) -> Vec<String> {
     if q.pc != m.pc {
         d.push(format!("pc      qemu {:#018x}  model {:#018x}", q.pc, m.pc));
     }
-    if q.pstate & PSTATE_MASK != m.pstate & PSTATE_MASK {
+    if q.pstate & pstate_mask != m.pstate & pstate_mask {
         d.push(format!(
-            "pstate  qemu {:#010x}  model {:#010x} (compared bits {PSTATE_MASK:#x})",
+            "pstate  qemu {:#010x}  model {:#010x} (compared bits {pstate_mask:#x})",
             q.pstate, m.pstate
         ));
     }
     d
+}
+
+/// Writes `p` as an ELF (one PT_LOAD per segment) into the temp dir; returns its path.
+pub fn write_image(p: &Program, tag: &str) -> std::path::PathBuf {
+    let segments = p.segments();
+    let segs: Vec<Segment> = segments
+        .iter()
+        .map(|(addr, data)| Segment { addr: *addr, data })
+        .collect();
+    let elf = crate::common::elf::build(super::gen::ENTRY, &segs);
+    let path = std::env::temp_dir().join(format!(
+        "kvmdbg-cosim-{}-{tag}-{:x}.elf",
+        std::process::id(),
+        p.seed
+    ));
+    if let Err(e) = std::fs::write(&path, elf) {
+        panic!("writing test image {}: {e}", path.display());
+    }
+    path
 }
 
 /// Runs `p` (already written as an ELF at `image`) in lockstep for at most `max_steps`.
@@ -277,7 +363,16 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
         prof.0 += t1 - t;
         prof.1 += t1.elapsed();
         steps += 1;
-        let d = diff_regs(&qr, &mr);
+        // At a vector both took an exception. QEMU 7.2 clears NZCV on exception entry
+        // (`pstate_write(env, PSTATE_DAIF | new_mode)`) where the architecture leaves them
+        // unchanged (AArch64.TakeException), so NZCV is compared through SPSR_EL1 there.
+        let at_vector = (CODE_BASE..super::gen::ENTRY).contains(&qr.pc) && qr.pc == mr.pc;
+        let mask = if at_vector {
+            PSTATE_MASK & !0xf000_0000
+        } else {
+            PSTATE_MASK
+        };
+        let d = diff_regs(&qr, &mr, mask);
         if !d.is_empty() {
             let what = format!(
                 "register divergence:\n    {}{}",
@@ -285,6 +380,9 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
                 m.exception()
             );
             return Err(ctx(what, &hist));
+        }
+        if at_vector {
+            return exception_outcome(&mut q, &mut m, steps).map_err(|e| ctx(e, &hist));
         }
         let done = qr.pc == p.end_pc;
         let vregs: Vec<u8> = match &p.vwrites {
@@ -315,6 +413,35 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
             return Err(ctx(format!("no end after {max_steps} steps"), &hist));
         }
         pc = qr.pc;
+    }
+}
+
+/// Compares the syndrome registers of an exception both sides took.
+fn exception_outcome(q: &mut QemuSide, m: &mut ModelSide, steps: u64) -> Result<Outcome, String> {
+    let (qs, ms) = (q.syndrome()?, m.syndrome()?);
+    // FAR_EL1 is UNKNOWN except for aborts, PC and watchpoint faults (Arm ARM D19.2.40).
+    let far_valid = matches!(
+        esr::class(qs[0]),
+        0x20 | 0x21 | 0x22 | 0x24 | 0x25 | 0x34 | 0x35
+    );
+    let d: Vec<String> = SYNDROME_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 || far_valid)
+        .filter(|(i, _)| qs[*i] != ms[*i])
+        .map(|(i, n)| format!("{n:<8} qemu {:#018x}  model {:#018x}", qs[i], ms[i]))
+        .collect();
+    if d.is_empty() {
+        Ok(Outcome::Exception {
+            steps,
+            esr: qs[0],
+            elr: qs[2],
+        })
+    } else {
+        Err(format!(
+            "exception syndrome divergence:\n    {}",
+            d.join("\n    ")
+        ))
     }
 }
 

@@ -10,3 +10,4 @@ pub mod gen_mem;
 pub mod gen_simd;
 pub mod gen_sys;
 pub mod lockstep;
+pub mod mmu;
