@@ -20,17 +20,14 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::disasm::disasm;
 use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE};
+use super::qemu_side::{QemuSide, SYNDROME_NAMES};
 use crate::common::elf::Segment;
-use crate::common::qemu::Qemu;
-use crate::common::rsp::Rsp;
 
 /// QEMU virt RAM (hw/arm/virt.c memmap VIRT_MEM = 0x4000_0000), 128 MiB as started.
 const RAM_BASE: u64 = 0x4000_0000;
 const RAM_SIZE: usize = 128 << 20;
 /// PSTATE bits compared: N Z C V (31:28), D A I F (9:6), M[3:0] (Arm ARM C5.2.18).
 pub const PSTATE_MASK: u64 = 0xf000_03cf;
-/// QEMU aarch64 gdb register numbers (gdb-xml/aarch64-fpu.xml follows the 34 core ones).
-const GDB_V0: u32 = 34;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Regs {
@@ -48,99 +45,6 @@ pub enum Outcome {
     Exception { steps: u64, esr: u64, elr: u64 },
     /// The model backend is not available in this build.
     ModelUnavailable(String),
-}
-
-struct QemuSide {
-    rsp: Rsp,
-    /// gdb register numbers of ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1 (QEMU's generated
-    /// system-registers.xml).
-    sysregs: [u32; 4],
-    _qemu: Qemu,
-}
-
-const SYNDROME_NAMES: [&str; 4] = ["ESR_EL1", "FAR_EL1", "ELR_EL1", "SPSR_EL1"];
-
-/// The `regnum` of `<reg name="NAME" ... regnum="N"` in a gdb target description.
-fn find_regnum(xml: &str, name: &str) -> Option<u32> {
-    let at = xml.find(&format!("<reg name=\"{name}\""))?;
-    let tag = &xml[at..at + xml[at..].find('>')?];
-    let n = tag.split("regnum=\"").nth(1)?.split('"').next()?;
-    n.parse().ok()
-}
-
-impl QemuSide {
-    /// Starts QEMU and connects; retried twice, since the free port picked for the stub
-    /// can be taken by another process before QEMU binds it.
-    fn start(image: &Path) -> Result<Self, String> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            let mut qemu = Qemu::start_halted(image).map_err(|e| format!("starting QEMU: {e}"))?;
-            match qemu.connect() {
-                Ok(mut rsp) => {
-                    let xml = rsp
-                        .qxfer_read("features", "system-registers.xml")
-                        .map_err(|e| format!("QEMU system register description: {e}"))?;
-                    let xml = String::from_utf8_lossy(&xml);
-                    let mut sysregs = [0u32; 4];
-                    for (slot, name) in sysregs.iter_mut().zip(SYNDROME_NAMES) {
-                        *slot = find_regnum(&xml, name)
-                            .ok_or_else(|| format!("QEMU describes no {name}"))?;
-                    }
-                    return Ok(QemuSide {
-                        rsp,
-                        sysregs,
-                        _qemu: qemu,
-                    });
-                }
-                Err(e) => last = format!("QEMU gdb stub: {e}"),
-            }
-        }
-        Err(last)
-    }
-
-    fn regs(&mut self) -> Result<Regs, String> {
-        let g = self.rsp.read_registers().map_err(|e| e.to_string())?;
-        if g.len() < 268 {
-            return Err(format!("QEMU `g` returned {} bytes, expected 268", g.len()));
-        }
-        let at = |n: usize| u64::from_le_bytes(g[8 * n..8 * n + 8].try_into().unwrap());
-        Ok(Regs {
-            x: std::array::from_fn(at),
-            sp: at(31),
-            pc: at(32),
-            pstate: u32::from_le_bytes(g[264..268].try_into().unwrap()) as u64,
-        })
-    }
-
-    fn v(&mut self, n: u8) -> Result<u128, String> {
-        let b = self
-            .rsp
-            .read_register(GDB_V0 + n as u32)
-            .map_err(|e| e.to_string())?;
-        let b: [u8; 16] = b
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("V{n}: {} bytes", b.len()))?;
-        Ok(u128::from_le_bytes(b))
-    }
-
-    /// ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1.
-    fn syndrome(&mut self) -> Result<[u64; 4], String> {
-        let mut out = [0u64; 4];
-        for (slot, n) in out.iter_mut().zip(self.sysregs) {
-            let b = self.rsp.read_register(n).map_err(|e| e.to_string())?;
-            let mut raw = [0u8; 8];
-            raw[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-            *slot = u64::from_le_bytes(raw);
-        }
-        Ok(out)
-    }
-
-    fn step(&mut self) -> Result<(), String> {
-        match self.rsp.step().map_err(|e| format!("QEMU step: {e}"))? {
-            crate::common::rsp::Stop::Signal { sig: 5, .. } => Ok(()),
-            other => Err(format!("QEMU stopped with {other:?}")),
-        }
-    }
 }
 
 struct ModelSide {
@@ -217,6 +121,30 @@ impl ModelSide {
             pc: self.vcpu.get(Reg::Pc).map_err(berr("get PC"))?,
             pstate,
         })
+    }
+
+    fn inject(&mut self, what: Inject) -> Result<(), String> {
+        match what {
+            Inject::X(n) => {
+                let v = self.vcpu.get(Reg::X(n)).map_err(berr("get X"))?;
+                self.vcpu.set(Reg::X(n), v ^ 1).map_err(berr("set X"))
+            }
+            Inject::V(n) => {
+                let v = self.vcpu.get_reg(Reg::V(n)).map_err(berr("get V"))?;
+                self.vcpu
+                    .set_reg(Reg::V(n), v ^ (1 << 127))
+                    .map_err(berr("set V"))
+            }
+            Inject::Mem(addr) => {
+                let b: u8 = self
+                    .mem
+                    .read_obj(GuestAddress(addr))
+                    .map_err(|e| format!("inject read: {e}"))?;
+                self.mem
+                    .write_obj(!b, GuestAddress(addr))
+                    .map_err(|e| format!("inject write: {e}"))
+            }
+        }
     }
 
     /// ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1.
@@ -330,6 +258,37 @@ pub fn write_image(p: &Program, tag: &str) -> std::path::PathBuf {
 /// Runs `p` (already written as an ELF at `image`) in lockstep for at most `max_steps`.
 /// `Err` carries a full divergence report.
 pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result<Outcome, String> {
+    let opts = Options {
+        max_steps,
+        full_every,
+        inject: None,
+    };
+    run_with(p, image, &opts)
+}
+
+/// A deliberate corruption of the model's state after a given step, to prove that the
+/// comparison catches each kind of divergence.
+#[derive(Clone, Copy, Debug)]
+pub enum Inject {
+    /// Flip bit 0 of X(n).
+    X(u8),
+    /// Flip bit 127 of V(n).
+    V(u8),
+    /// Flip every bit of the byte at this guest address.
+    Mem(u64),
+}
+
+pub struct Options {
+    pub max_steps: u64,
+    /// Full V-register and memory comparison period, in steps.
+    pub full_every: u64,
+    /// (step, corruption) applied to the model right after that step.
+    pub inject: Option<(u64, Inject)>,
+}
+
+/// [`run`] with every option.
+pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, String> {
+    let (max_steps, full_every) = (opts.max_steps, opts.full_every);
     let mut q = QemuSide::start(image)?;
     let init = q.regs()?;
     let mut v0 = [0u128; 32];
@@ -359,6 +318,11 @@ pub fn run(p: &Program, image: &Path, max_steps: u64, full_every: u64) -> Result
         let qr = q.regs()?;
         let t1 = std::time::Instant::now();
         m.step().map_err(|e| ctx(e, &hist))?;
+        if let Some((at, what)) = opts.inject {
+            if at == steps + 1 {
+                m.inject(what)?;
+            }
+        }
         let mr = m.regs()?;
         prof.0 += t1 - t;
         prof.1 += t1.elapsed();

@@ -11,3 +11,4 @@ pub mod gen_simd;
 pub mod gen_sys;
 pub mod lockstep;
 pub mod mmu;
+pub mod qemu_side;
