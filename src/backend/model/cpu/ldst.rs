@@ -57,7 +57,7 @@ impl Cpu {
     /// log2 of the access size of a single-register load/store.
     fn scale(&self, i: u32, v: bool) -> u32 {
         let size = i >> 30;
-        if v && (i >> 23) & 1 == 1 {
+        if v && (i >> 23) & 1 == 1 && size == 0 {
             4
         } else {
             size
@@ -183,6 +183,14 @@ impl Cpu {
         let opc = (i >> 22) & 3;
         let (rt, rn) = (i & 31, (i >> 5) & 31);
         let scale = self.scale(i, v);
+        if !v
+            && size == 3
+            && opc == 2
+            && matches!(mode, Mode::Pre(_) | Mode::Post(_) | Mode::Unpriv(_))
+        {
+            // PRFM exists only with an unsigned, unscaled or register offset.
+            return Err(self.undef(i));
+        }
         let base = self.base(rn)?;
         let (addr, wb) = match mode {
             Mode::Offset(o) | Mode::Unpriv(o) => (base.wrapping_add(o), None),

@@ -27,6 +27,10 @@ impl Cpu {
         let size = i >> 30;
         let (o2, l, o1, o0) = ((i >> 23) & 1, (i >> 22) & 1, (i >> 21) & 1, (i >> 15) & 1);
         let (rs, rt2, rn, rt) = ((i >> 16) & 31, (i >> 10) & 31, (i >> 5) & 31, i & 31);
+        if o1 == 1 && (o2 == 1 || size < 2) && rt2 != 31 {
+            // CAS and CASP have Rt2 = 0b11111 in their encodings.
+            return Err(self.undef(i));
+        }
         let va = self.base(rn)?;
         match (o2, o1) {
             (0, 0) => self.exclusive(size, l == 1, rs, rt, va),
