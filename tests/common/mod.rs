@@ -1,11 +1,17 @@
 //! Helpers shared by the integration tests: finding external tools under the project's rule
 //! (a missing tool fails the test when `CI=true`, otherwise the test is skipped with a message
 //! on stderr), building the test firmware (`firmware/build.sh`) once per test binary, and
-//! running a program (QEMU, later kvmdbg) with a timeout.
+//! running a program (QEMU, later kvmdbg) with a timeout. Submodules: `rsp` (a GDB
+//! remote-protocol client), `qemu` (QEMU halted under its gdb stub), `elf` (an ELF writer
+//! for generated bare-metal images).
 //!
 //! Each test crate pulls this in with `mod common;` and uses only part of it, hence the
 //! `dead_code` allowance. Depends on nothing in the kvmdbg library.
 #![allow(dead_code)]
+
+pub mod elf;
+pub mod qemu;
+pub mod rsp;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

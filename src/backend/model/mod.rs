@@ -9,6 +9,30 @@
 //! Capabilities: 6 breakpoints and 4 watchpoints (as the nested KVM reports), NISV to user,
 //! guest debug, immediate exit, and a 48-bit IPA space (the model's PARange; RAM and MMIO
 //! may sit anywhere below 2^48).
+//!
+//! Behaviour notes (each mirrors KVM 6.1 unless said otherwise):
+//! - Reset: PSTATE 0x3c5, SCTLR_EL1 0x00C50078, MPIDR_EL1 0x8000_0000 | Aff0 = index;
+//!   vCPU 0 runnable, the others powered off until PSCI CPU_ON (their `run` blocks).
+//! - MMIO: a data access outside RAM with a valid syndrome exits with the PC at the access;
+//!   the next `run` writes the load result and advances the PC (BTYPE and SS cleared) before
+//!   anything else, then honours a pending kick. Without a valid syndrome: `Nisv` (or an
+//!   error if NISV to user is off, like KVM's ENOSYS). A fetch outside RAM is an external
+//!   instruction abort injected into the guest.
+//! - PSCI 1.1 over HVC in the model; SMC returns -1 in x0; HVC/SMC at EL0 are UNDEFINED.
+//! - Debug: with `GuestDebug::enable`, every BRK exits (MDCR_EL2.TDE routes them), hardware
+//!   breakpoints/watchpoints exit before the access, single-step exits once per instruction
+//!   with ISV=0 when the step ended outside the guest (MMIO completion, HVC/SMC, WFI,
+//!   trapped ID/debug register access, exception entry, ERET to SS=0).
+//! - WFI sleeps until an enabled, unmasked timer's deadline or a kick; with no timer armed
+//!   nothing can wake it (no GIC yet) and `run` returns `Idle` with the PC past the WFI.
+//! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
+//!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
+//! - No decoded-instruction cache: every fetch reads guest RAM, so self-modifying code and
+//!   BRKs written by the VMM take effect at once (the VMM's writes cannot be observed
+//!   otherwise); decoding is a direct field match without allocation.
+//! - Not implemented (UNDEFINED with a warning, as on a CPU without them): floating-point
+//!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
+//!   do not advertise. No interrupts are delivered yet (the in-model GIC is a later issue).
 
 pub mod cpu;
 mod psci;
@@ -159,6 +183,10 @@ impl Vm for ModelVm {
 
 #[cfg(test)]
 mod fw_tests;
+#[cfg(test)]
+mod qemu_diff;
+#[cfg(test)]
+mod qemu_diff_ldst;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -79,8 +79,8 @@ impl ModelVcpu {
             Reg::ElrEl1 => st.sys.elr = v,
             Reg::SpsrEl1 => st.sys.spsr = v,
             Reg::V(n) => st.v[n as usize] = value,
-            Reg::Fpsr => st.fpsr = v & 0xf800_009f,
-            Reg::Fpcr => st.fpcr = v & 0x07ff_ff00,
+            Reg::Fpsr => st.fpsr = v & super::cpu::state::FPSR_MASK,
+            Reg::Fpcr => st.fpcr = v & super::cpu::state::FPCR_MASK,
             Reg::Sys(crate::a64::sys::MPIDR_EL1) => st.sys.mpidr = v,
             Reg::Sys(r) => {
                 if self.cpu.write_sysreg(r, v).is_none() {

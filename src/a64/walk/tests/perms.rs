@@ -133,3 +133,11 @@ fn hierarchical_table_attributes_and_hpd() {
     assert_eq!((tr.ap, tr.uxn, tr.pxn), (0b11, true, false));
     assert!(tr.readable(true) && !tr.writable(false) && tr.executable(false));
 }
+
+#[test]
+fn contiguous_bit_is_reported_but_ignored() {
+    let (t, r) = setup(RW_EL1 | 1 << 52, 0, 0, false);
+    let tr = translate(&r, VA + 0x123, Access::Write, false, &t.mem).unwrap();
+    assert_eq!(tr.pa, 0x4040_0123);
+    assert!(tr.contiguous && tr.size_log2 == 12);
+}

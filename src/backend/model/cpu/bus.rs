@@ -8,10 +8,15 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_memory::{
-    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, VolatileMemory,
+    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+    MemoryRegionAddress, VolatileMemory,
 };
 
 use crate::backend::GicLayout;
+
+/// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
+/// GIC Distributor register map").
+const GICD_SIZE: u64 = 0x1_0000;
 
 /// Where a physical access lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +65,7 @@ impl Bus {
             return PhysKind::Ram;
         }
         let g = &self.gic;
-        let in_dist = pa >= g.dist_base && pa < g.dist_base + 0x1_0000;
+        let in_dist = pa >= g.dist_base && pa < g.dist_base + GICD_SIZE;
         let in_redist = pa >= g.redist_base && pa < g.redist_base + g.redist_size;
         if in_dist || in_redist {
             PhysKind::Gic
@@ -88,39 +93,41 @@ impl Bus {
         3
     }
 
-    /// Reads `len` (1, 2, 4, 8) bytes of RAM, little-endian. Aligned accesses are single-copy
-    /// atomic.
+    /// Reads `len` (1, 2, 4, 8) bytes of RAM, little-endian; None outside RAM (or across its
+    /// end). Aligned accesses are single-copy atomic.
+    #[inline]
     pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
-        let a = GuestAddress(pa);
-        let aligned = pa & (len as u64 - 1) == 0;
-        if aligned {
-            let r = match len {
-                1 => self.mem.load::<u8>(a, Ordering::Relaxed).map(u64::from),
-                2 => self.mem.load::<u16>(a, Ordering::Relaxed).map(u64::from),
-                4 => self.mem.load::<u32>(a, Ordering::Relaxed).map(u64::from),
-                _ => self.mem.load::<u64>(a, Ordering::Relaxed),
+        let r = self.mem.find_region(GuestAddress(pa))?;
+        let off = MemoryRegionAddress(pa - r.start_addr().raw_value());
+        if pa & (len as u64 - 1) == 0 {
+            let v = match len {
+                1 => r.load::<u8>(off, Ordering::Relaxed).map(u64::from),
+                2 => r.load::<u16>(off, Ordering::Relaxed).map(u64::from),
+                4 => r.load::<u32>(off, Ordering::Relaxed).map(u64::from),
+                _ => r.load::<u64>(off, Ordering::Relaxed),
             };
-            return r.ok();
+            return v.ok();
         }
         let mut buf = [0u8; 8];
-        self.mem.read_slice(&mut buf[..len], a).ok()?;
+        r.read_slice(&mut buf[..len], off).ok()?;
         Some(u64::from_le_bytes(buf))
     }
 
-    /// Writes the low `len` bytes of `val` to RAM.
+    /// Writes the low `len` bytes of `val` to RAM; None outside RAM (or across its end).
+    #[inline]
     pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
-        let a = GuestAddress(pa);
-        let aligned = pa & (len as u64 - 1) == 0;
-        if aligned {
-            let r = match len {
-                1 => self.mem.store(val as u8, a, Ordering::Relaxed),
-                2 => self.mem.store(val as u16, a, Ordering::Relaxed),
-                4 => self.mem.store(val as u32, a, Ordering::Relaxed),
-                _ => self.mem.store(val, a, Ordering::Relaxed),
+        let r = self.mem.find_region(GuestAddress(pa))?;
+        let off = MemoryRegionAddress(pa - r.start_addr().raw_value());
+        if pa & (len as u64 - 1) == 0 {
+            let res = match len {
+                1 => r.store(val as u8, off, Ordering::Relaxed),
+                2 => r.store(val as u16, off, Ordering::Relaxed),
+                4 => r.store(val as u32, off, Ordering::Relaxed),
+                _ => r.store(val, off, Ordering::Relaxed),
             };
-            return r.ok();
+            return res.ok();
         }
-        self.mem.write_slice(&val.to_le_bytes()[..len], a).ok()
+        r.write_slice(&val.to_le_bytes()[..len], off).ok()
     }
 
     /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).

@@ -115,5 +115,8 @@ impl Cpu {
         self.st.pstate = next;
         self.next_pc = self.st.sys.elr;
         self.monitor = None;
+        // A return to PSTATE.SS = 0 leaves a step active-pending: its step exception reports
+        // ISV = 0 like the steps that KVM completes outside the guest.
+        self.emulated = next & pstate::SS == 0;
     }
 }

@@ -29,6 +29,7 @@ impl Cpu {
         }
         match (i >> 27) & 7 {
             0b001 if !v && (i >> 24) & 7 == 0 => self.ldst_exclusive_class(i),
+            0b001 if v && (i >> 25) & 1 == 0 => self.simd_ldst_struct(i),
             0b011 if (i >> 24) & 3 == 0 => self.ld_literal(i, v),
             0b101 => self.ldst_pair(i, v),
             0b111 => {
@@ -57,7 +58,7 @@ impl Cpu {
     /// log2 of the access size of a single-register load/store.
     fn scale(&self, i: u32, v: bool) -> u32 {
         let size = i >> 30;
-        if v && (i >> 23) & 1 == 1 {
+        if v && (i >> 23) & 1 == 1 && size == 0 {
             4
         } else {
             size
@@ -183,6 +184,14 @@ impl Cpu {
         let opc = (i >> 22) & 3;
         let (rt, rn) = (i & 31, (i >> 5) & 31);
         let scale = self.scale(i, v);
+        if !v
+            && size == 3
+            && opc == 2
+            && matches!(mode, Mode::Pre(_) | Mode::Post(_) | Mode::Unpriv(_))
+        {
+            // PRFM exists only with an unsigned, unscaled or register offset.
+            return Err(self.undef(i));
+        }
         let base = self.base(rn)?;
         let (addr, wb) = match mode {
             Mode::Offset(o) | Mode::Unpriv(o) => (base.wrapping_add(o), None),
@@ -210,7 +219,15 @@ impl Cpu {
             self.ldst_single_gpr(i, size, opc, rt, addr, wb.is_none())
         };
         self.st.pstate = saved;
-        let loaded = r?;
+        // The abort of an unprivileged access at EL1 is taken from EL1: "current EL" classes
+        // (Arm ARM D19.2.37; the EL0 view above only selects the permissions).
+        let loaded = r.map_err(|stop| match stop {
+            Stop::Exception(mut e) if unpriv && e.ec == ec::DABT_LOW => {
+                e.ec = ec::DABT_CUR;
+                Stop::Exception(e)
+            }
+            other => other,
+        })?;
         if let Some(w) = wb {
             self.st.set_xsp(rn, w);
         }

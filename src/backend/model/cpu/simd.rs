@@ -1,7 +1,7 @@
 //! The SIMD&FP instructions compilers emit for moves and bit operations: FMOV (general,
-//! register, immediate), MOVI/MVNI/ORR/BIC (vector immediate), DUP, INS, UMOV, SMOV, the
-//! three-same logical group (AND, BIC, ORR, ORN, EOR, BSL, BIT, BIF), ADD/SUB (vector) and NOT
-//! (Arm ARM C4.1.90 "Data Processing -- Scalar Floating-Point and Advanced SIMD").
+//! register, immediate), MOVI/MVNI/ORR/BIC (vector immediate), DUP, INS, UMOV, SMOV,
+//! and the dispatch to the vector integer groups (`simd_int.rs`, `simd_perm.rs`) (Arm ARM
+//! C4.1.90 "Data Processing -- Scalar Floating-Point and Advanced SIMD").
 //! Floating-point arithmetic is not implemented (UNDEFINED with a warning).
 
 use crate::a64::esr::ec;
@@ -112,7 +112,8 @@ impl Cpu {
             let op = (i >> 29) & 1;
             let cmode = (i >> 12) & 15;
             let imm8 = ((i >> 16) & 7) << 5 | ((i >> 5) & 31);
-            if op == 1 && cmode == 15 && !q {
+            // o2 (bit 11) = 1 is FMOV (vector, half-precision): FEAT_FP16 is not implemented.
+            if (op == 1 && cmode == 15 && !q) || (i >> 11) & 1 == 1 {
                 return Err(self.undef(i));
             }
             let imm = replicate(simd_expand(op, cmode, imm8), 64);
@@ -130,49 +131,26 @@ impl Cpu {
         if i & 0x9fe0_8400 == 0x0e00_0400 {
             return self.simd_copy(i);
         }
-        if i & 0x9f20_fc00 == 0x0e20_1c00 {
-            // Three-same logical
-            let (n, m, d) = (
-                self.st.v[rn],
-                self.st.v[((i >> 16) & 31) as usize],
-                self.st.v[rd],
-            );
-            let r = match ((i >> 29) & 1, (i >> 22) & 3) {
-                (0, 0) => n & m,
-                (0, 1) => n & !m,
-                (0, 2) => n | m,
-                (0, _) => n | !m,
-                (_, 0) => n ^ m,
-                (_, 1) => (d & n) | (!d & m),
-                (_, 2) => (d & !m) | (n & m),
-                _ => (d & m) | (n & !m),
-            };
-            self.st.v[rd] = r & lanes_mask;
-            return Ok(());
+        if i & 0x9f20_0400 == 0x0e20_0400 {
+            return self.simd_three_same(i);
         }
-        if i & 0x9f20_fc00 == 0x0e20_8400 {
-            // ADD / SUB (vector)
-            let esize = 8u32 << ((i >> 22) & 3);
-            let (n, m) = (self.st.v[rn], self.st.v[((i >> 16) & 31) as usize]);
-            let sub = (i >> 29) & 1 == 1;
-            let mut r = 0u128;
-            for k in (0..128).step_by(esize as usize) {
-                let a = (n >> k) as u64 & ones(esize);
-                let b = (m >> k) as u64 & ones(esize);
-                let e = if sub {
-                    a.wrapping_sub(b)
-                } else {
-                    a.wrapping_add(b)
-                } & ones(esize);
-                r |= (e as u128) << k;
-            }
-            self.st.v[rd] = r & lanes_mask;
-            return Ok(());
+        if i & 0x9f3e_0c00 == 0x0e20_0800 {
+            return self.simd_two_misc(i);
         }
-        if i & 0xbffffc00 == 0x2e20_5800 {
-            // NOT (vector)
-            self.st.v[rd] = !self.st.v[rn] & lanes_mask;
-            return Ok(());
+        if i & 0x9f3e_0c00 == 0x0e30_0800 {
+            return self.simd_across(i);
+        }
+        if i & 0x9f80_0400 == 0x0f00_0400 && (i >> 19) & 15 != 0 {
+            return self.simd_shift_imm(i);
+        }
+        if i & 0xbf20_8c00 == 0x0e00_0800 {
+            return self.simd_permute(i);
+        }
+        if i & 0xbfe0_8400 == 0x2e00_0000 {
+            return self.simd_ext(i);
+        }
+        if i & 0xbfe0_8c00 == 0x0e00_0000 {
+            return self.simd_tbl(i);
         }
         Err(self.undef(i))
     }

@@ -16,6 +16,15 @@ pub const SCTLR_A: u64 = 1 << 1;
 pub const SCTLR_SA: u64 = 1 << 3;
 pub const SCTLR_SA0: u64 = 1 << 4;
 
+/// Writable FPSR bits: N Z C V QC (31:27), IDC (7), IXC UFC OFC DZC IOC (4:0) (Arm ARM
+/// C5.2.8 "FPSR").
+pub const FPSR_MASK: u64 = 0xf800_009f;
+/// Writable FPCR bits: AHP DN FZ RMode Stride FZ16 Len (26:16), IDE (15), IXE..IOE (12:8)
+/// (Arm ARM C5.2.7 "FPCR").
+pub const FPCR_MASK: u64 = 0x07ff_9f00;
+/// CPACR_EL1.FPEN = 0b11: SIMD&FP enabled at EL0 and EL1 (Arm ARM D19.2.30 "CPACR_EL1").
+pub const CPACR_FPEN_ALL: u64 = 3 << 20;
+
 /// EL1/EL0 system registers kept by the model (Arm ARM D19.2).
 #[derive(Clone, Debug, Default)]
 pub struct SysRegs {

@@ -315,8 +315,8 @@ impl Cpu {
                 self.st.pstate = (self.st.pstate & !pstate::DAIF_MASK) | (v & pstate::DAIF_MASK)
             }
             SPSEL => self.st.pstate = (self.st.pstate & !1) | (v & 1),
-            FPCR => self.st.fpcr = v & 0x07ff_ff00,
-            FPSR => self.st.fpsr = v & 0xf800_009f,
+            FPCR => self.st.fpcr = v & super::state::FPCR_MASK,
+            FPSR => self.st.fpsr = v & super::state::FPSR_MASK,
             _ => return None,
         }
         if flush {

@@ -6,6 +6,15 @@ use crate::a64::{pstate, sys, SysReg};
 use super::debug::kvm_traps_sysreg;
 use super::{sysregs, Cpu, Stop};
 
+// SCTLR_EL1 EL0 controls (Arm ARM D19.2.118 "SCTLR_EL1"): UMA (bit 9, EL0 DAIF access), UCT
+// (bit 15, EL0 CTR_EL0 access), nTWI (bit 16, EL0 WFI not trapped).
+const SCTLR_UMA: u64 = 1 << 9;
+const SCTLR_UCT: u64 = 1 << 15;
+const SCTLR_NTWI: u64 = 1 << 16;
+/// ISS of a trapped WFI (Arm ARM D19.2.37, "exception from a WFI or WFE instruction"):
+/// CV = 1 (bit 24), COND = 0b1110 (bits 23:20), TI = 0 (WFI).
+const WFI_ISS: u64 = 1 << 24 | 0xe << 20;
+
 impl Cpu {
     pub(super) fn system(&mut self, i: u32) -> Result<(), Stop> {
         let l = (i >> 21) & 1;
@@ -43,11 +52,11 @@ impl Cpu {
         match op {
             // WFI: KVM traps it and completes it outside the guest (HCR_EL2.TWI).
             3 => {
-                if self.st.el() == 0 && self.st.sys.sctlr & (1 << 16) == 0 {
+                if self.st.el() == 0 && self.st.sys.sctlr & SCTLR_NTWI == 0 {
                     // SCTLR_EL1.nTWI = 0: WFI at EL0 traps to EL1 (EC 0x01, ISS 0).
                     return Err(Stop::Exception(super::Exc::new(
                         crate::a64::esr::ec::WFX,
-                        1 << 24 | 0xe << 20,
+                        WFI_ISS,
                         self.st.pc,
                     )));
                 }
@@ -65,7 +74,7 @@ impl Cpu {
         match (op1, op2) {
             (0, 5) if !el0 => self.st.pstate = (self.st.pstate & !1) | (crm as u64 & 1),
             (3, 6) | (3, 7) => {
-                if el0 && self.st.sys.sctlr & (1 << 9) == 0 {
+                if el0 && self.st.sys.sctlr & SCTLR_UMA == 0 {
                     return Err(self.undef(i));
                 }
                 let bits = (crm as u64) << 6;
@@ -98,8 +107,15 @@ impl Cpu {
         match (op1, crn, crm, op2) {
             (_, 8, _, _) => self.tlb.flush(),
             (3, 7, 4, 1) => {
-                // DC ZVA: zero the 64-byte block (DCZID_EL0.BS = 4).
-                let base = self.st.xr(rt) & !63;
+                // DC ZVA: zero the 64-byte block (DCZID_EL0.BS = 4). On Device memory
+                // (everything, with stage 1 off) it is an alignment fault (Arm ARM C5.3.x
+                // "DC ZVA").
+                let va = self.st.xr(rt);
+                let base = va & !63;
+                if self.translate_attr(base, super::mmu::Access::Write)?.1 {
+                    let fsc = super::exception::FSC_ALIGNMENT;
+                    return Err(Stop::Exception(self.dabt(va, true, fsc)));
+                }
                 for k in 0..8 {
                     self.write_mem(base + 8 * k, 8, 0, None, false)?;
                 }
@@ -182,8 +198,8 @@ impl Cpu {
         match reg {
             sysregs::NZCV | sysregs::FPCR | sysregs::FPSR | sys::TPIDR_EL0 => true,
             sys::TPIDRRO_EL0 => read,
-            sysregs::DAIF => s.sctlr & (1 << 9) != 0,
-            sysregs::CTR_EL0 => s.sctlr & (1 << 15) != 0,
+            sysregs::DAIF => s.sctlr & SCTLR_UMA != 0,
+            sysregs::CTR_EL0 => s.sctlr & SCTLR_UCT != 0,
             sysregs::DCZID_EL0 => true,
             sys::CNTFRQ_EL0 => s.cntkctl & 3 != 0,
             sys::CNTVCT_EL0 => s.cntkctl & 2 != 0,

@@ -277,3 +277,50 @@ fn exclusives_and_atomics() {
     assert_eq!((c.st.x[28], c.st.x[29]), (5, 5), "casp old values");
     assert_eq!((c.st.x[25], c.st.x[30]), (7, 8), "casp stored the new pair");
 }
+
+/// Random instruction words from random register states never panic (debug builds check
+/// arithmetic overflow) and every step ends in a completed instruction or a stop.
+#[test]
+fn random_words_never_panic() {
+    let (mut cpu, mem) = cpu_with(&[0]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
+    for n in 0..200_000u32 {
+        let word = next() as u32;
+        crate::backend::model::testutil::load(&mem, RAM, &[word]);
+        for r in 0..31 {
+            // Half the registers point into RAM so loads and stores reach memory.
+            cpu.st.x[r] = if r % 2 == 0 {
+                RAM + (next() & 0xffff)
+            } else {
+                next()
+            };
+        }
+        cpu.st.sp_el1 = RAM + 0x8000 + (next() & 0xff0);
+        cpu.st.pstate = if n % 7 == 0 { 0x3c0 } else { 0x3c5 } | (next() & 0xf000_0000);
+        cpu.st.pc = RAM;
+        cpu.st.v[(n % 32) as usize] = (next() as u128) << 64 | next() as u128;
+        if n % 5 == 0 {
+            // Random translation regimes over random tables (the code page may be unmapped).
+            cpu.st.sys.sctlr |= state::SCTLR_M;
+            cpu.st.sys.tcr = next();
+            cpu.st.sys.ttbr0 = RAM + (next() & 0xf_f000);
+            cpu.st.sys.ttbr1 = next();
+            cpu.tlb.flush();
+        }
+        match cpu.step() {
+            Ok(()) => {}
+            Err(Stop::Exception(e)) => cpu.take_exception(&e),
+            Err(_) => {}
+        }
+        // Keep the MMU off: random MSRs may have turned it on.
+        cpu.st.sys.sctlr = state::SCTLR_RESET;
+        cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
+    }
+}

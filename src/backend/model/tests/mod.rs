@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use super::testutil::{asm, config, load, ram, RAM, UART};
 use crate::a64::{sys, Reg};
-use crate::backend::{create_vm, BackendKind, GuestDebug, SystemEvent, Vcpu, VcpuExit, Vm};
+use crate::backend::{create_vm, BackendKind, SystemEvent, Vcpu, VcpuExit, Vm};
 
-const DATA: u64 = RAM + 0x10000;
+pub(super) const DATA: u64 = RAM + 0x10000;
 /// Power the VM off (PSCI SYSTEM_OFF): the end marker of every snippet.
 const OFF: &str = "ldr x0, =0x84000008\n hvc #0";
 /// Vector table at RAM + 0x800: EL1h and EL0 synchronous handlers record ESR/ELR/SPSR/FAR in
@@ -19,13 +19,13 @@ const VECTORS: &str = ".org 0x800\n .org 0xa00\n mrs x13, esr_el1\n mrs x4, elr_
      mrs x6, far_el1\n ldr x0, =0x84000008\n hvc #0\n .ltorg\n .org 0xc00\n mrs x13, esr_el1\n mrs x4, elr_el1\n \
      mrs x5, spsr_el1\n mrs x6, far_el1\n ldr x0, =0x84000008\n hvc #0\n .ltorg";
 
-struct Setup {
-    vm: Box<dyn Vm>,
-    cpu: Box<dyn Vcpu>,
-    mem: GuestMemoryMmap,
+pub(super) struct Setup {
+    pub vm: Box<dyn Vm>,
+    pub cpu: Box<dyn Vcpu>,
+    pub mem: GuestMemoryMmap,
 }
 
-fn setup_with(src: &str, vcpus: usize, nisv: bool) -> Option<Setup> {
+pub(super) fn setup_with(src: &str, vcpus: usize, nisv: bool) -> Option<Setup> {
     let words = asm(&format!("{src}\n {OFF}\n .ltorg\n {VECTORS}"))?;
     let mem = ram();
     load(&mem, RAM, &words);
@@ -38,19 +38,19 @@ fn setup_with(src: &str, vcpus: usize, nisv: bool) -> Option<Setup> {
     Some(Setup { vm, cpu, mem })
 }
 
-fn setup(src: &str) -> Option<Setup> {
+pub(super) fn setup(src: &str) -> Option<Setup> {
     setup_with(src, 1, true)
 }
 
-fn x(c: &mut Box<dyn Vcpu>, n: u8) -> u64 {
+pub(super) fn x(c: &mut Box<dyn Vcpu>, n: u8) -> u64 {
     c.get(Reg::X(n)).unwrap()
 }
 
-fn pc(c: &mut Box<dyn Vcpu>) -> u64 {
+pub(super) fn pc(c: &mut Box<dyn Vcpu>) -> u64 {
     c.get(Reg::Pc).unwrap()
 }
 
-const SHUTDOWN: VcpuExit = VcpuExit::SystemEvent(SystemEvent::Shutdown);
+pub(super) const SHUTDOWN: VcpuExit = VcpuExit::SystemEvent(SystemEvent::Shutdown);
 
 #[test]
 fn mmio_write_exits_at_the_access_and_advances_on_next_run() {
@@ -149,123 +149,6 @@ fn access_without_syndrome_is_nisv_or_an_error() {
     );
 }
 
-fn step_dbg() -> GuestDebug {
-    GuestDebug {
-        enable: true,
-        single_step: true,
-        ..GuestDebug::default()
-    }
-}
-
-#[test]
-fn single_step_trace_matches_kvm() {
-    // +0x00 ldr x1 (literal), +0x04 mov, +0x08 nop, +0x0c nop, +0x10 str (MMIO),
-    // +0x14 nop, +0x18 nop, +0x1c ldr (MMIO), +0x20 hvc PSCI_VERSION, +0x24 mrs ID reg,
-    // +0x28 mrs TPIDR_EL1.
-    let Some(mut s) = setup(&format!(
-        "ldr x1, ={UART:#x}\n mov w0, #0x41\n nop\n nop\n str w0, [x1]\n nop\n nop\n ldr w12, [x1]\n \
-         movz w0, #0x8400, lsl #16\n hvc #0\n mrs x7, id_aa64pfr0_el1\n mrs x8, tpidr_el1"
-    )) else {
-        return;
-    };
-    s.cpu.set_guest_debug(&step_dbg()).unwrap();
-    let step = |esr: u64| VcpuExit::Debug { esr, far: 0 };
-    for off in [4, 8, 0xc, 0x10] {
-        assert_eq!(s.cpu.run().unwrap(), step(0xcb00_0022));
-        assert_eq!(pc(&mut s.cpu), RAM + off);
-    }
-    assert!(matches!(
-        s.cpu.run().unwrap(),
-        VcpuExit::MmioWrite {
-            addr: UART,
-            len: 4,
-            ..
-        }
-    ));
-    assert_eq!(pc(&mut s.cpu), RAM + 0x10, "MMIO exit is not a step end");
-    assert_eq!(s.cpu.run().unwrap(), step(0xca00_0022));
-    assert_eq!(pc(&mut s.cpu), RAM + 0x14);
-    assert_eq!(s.cpu.get(Reg::Pstate).unwrap() & crate::a64::pstate::SS, 0);
-    for off in [0x18, 0x1c] {
-        assert_eq!(s.cpu.run().unwrap(), step(0xcb00_0022));
-        assert_eq!(pc(&mut s.cpu), RAM + off);
-    }
-    assert_eq!(
-        s.cpu.run().unwrap(),
-        VcpuExit::MmioRead { addr: UART, len: 4 }
-    );
-    s.cpu.set_mmio_data(&[1, 2, 3, 4]).unwrap();
-    assert_eq!(s.cpu.run().unwrap(), step(0xca00_0022));
-    assert_eq!(
-        (pc(&mut s.cpu), x(&mut s.cpu, 12)),
-        (RAM + 0x20, 0x0403_0201)
-    );
-    assert_eq!(s.cpu.run().unwrap(), step(0xcb00_0022), "movz");
-    assert_eq!(s.cpu.run().unwrap(), step(0xca00_0022), "in-kernel hvc");
-    assert_eq!((pc(&mut s.cpu), x(&mut s.cpu, 0)), (RAM + 0x28, 0x1_0001));
-    assert_eq!(
-        s.cpu.run().unwrap(),
-        step(0xca00_0022),
-        "trapped ID register"
-    );
-    assert_eq!(s.cpu.run().unwrap(), step(0xcb00_0022), "untrapped sysreg");
-    assert_eq!(pc(&mut s.cpu), RAM + 0x30);
-}
-
-#[test]
-fn software_and_hardware_breakpoints_and_watchpoints() {
-    let Some(mut s) = setup(&format!(
-        "ldr x1, ={DATA:#x}\n mov x0, #7\n ldr x2, [x1]\n str x0, [x1]\n brk #0x12"
-    )) else {
-        return;
-    };
-    let mut dbg = GuestDebug {
-        enable: true,
-        hw: true,
-        sw_breakpoints: true,
-        ..GuestDebug::default()
-    };
-    dbg.bcr[0] = 0x1e7;
-    dbg.bvr[0] = RAM + 4;
-    dbg.wcr[0] = 0x1ff7;
-    dbg.wvr[0] = DATA;
-    s.cpu.set_guest_debug(&dbg).unwrap();
-    let bp = VcpuExit::Debug {
-        esr: 0xc200_0022,
-        far: 0,
-    };
-    assert_eq!(s.cpu.run().unwrap(), bp);
-    assert_eq!(pc(&mut s.cpu), RAM + 4);
-    assert_eq!(s.cpu.run().unwrap(), bp, "re-hits while armed");
-    dbg.bcr[0] = 0;
-    s.cpu.set_guest_debug(&dbg).unwrap();
-    assert_eq!(
-        s.cpu.run().unwrap(),
-        VcpuExit::Debug {
-            esr: 0xd200_0062,
-            far: DATA
-        },
-        "store watchpoint; the load before it did not trigger"
-    );
-    assert_eq!(pc(&mut s.cpu), RAM + 0xc);
-    assert_eq!(
-        s.mem.read_obj::<u64>(GuestAddress(DATA)).unwrap(),
-        0,
-        "not written"
-    );
-    dbg.wcr[0] = 0;
-    s.cpu.set_guest_debug(&dbg).unwrap();
-    assert_eq!(
-        s.cpu.run().unwrap(),
-        VcpuExit::Debug {
-            esr: 0xf200_0012,
-            far: 0
-        }
-    );
-    assert_eq!(pc(&mut s.cpu), RAM + 0x10, "PC at the BRK");
-    assert_eq!(s.mem.read_obj::<u64>(GuestAddress(DATA)).unwrap(), 7);
-}
-
 #[test]
 fn exceptions_are_delivered_with_arm_arm_syndromes() {
     let Some(mut s) = setup("svc #0x42") else {
@@ -324,79 +207,6 @@ fn fetch_outside_ram_injects_an_external_instruction_abort() {
         "EC 0x21, IL, IFSC external abort"
     );
     assert_eq!((x(&mut s.cpu, 4), x(&mut s.cpu, 6)), (0x1000, 0x1000));
-}
-
-#[test]
-fn psci_calls_like_kvm() {
-    let Some(mut s) = setup(
-        "movz w0, #0x8400, lsl #16\n hvc #0\n mov x10, x0\n \
-         ldr x0, =0x8400000a\n ldr x1, =0xc4000003\n hvc #0\n mov x11, x0\n \
-         ldr x0, =0x8400000a\n mov x1, #0x1234\n hvc #0\n mov x12, x0\n \
-         ldr x0, =0x840000ff\n hvc #0\n mov x13, x0\n \
-         mov x0, #0\n smc #0\n mov x14, x0\n \
-         ldr x0, =0xc4000004\n mov x1, #0\n mov x2, #0\n hvc #0\n mov x15, x0",
-    ) else {
-        return;
-    };
-    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    let r: Vec<u64> = (10..=15).map(|n| x(&mut s.cpu, n)).collect();
-    assert_eq!(r, vec![0x1_0001, 0, u64::MAX, u64::MAX, u64::MAX, 0]);
-    assert_eq!(
-        x(&mut s.cpu, 0),
-        (-6i64) as u64,
-        "SYSTEM_OFF returns INTERNAL_FAILURE if resumed"
-    );
-}
-
-#[test]
-fn cpu_on_powers_on_the_target_and_reports_errors() {
-    let Some(mut s) = setup_with(
-        &format!(
-            "ldr x0, =0xc4000003\n mov x1, #1\n adr x2, 2f\n mov x3, #0x55\n hvc #0\n mov x10, x0\n \
-             ldr x0, =0xc4000003\n mov x1, #1\n adr x2, 2f\n hvc #0\n mov x11, x0\n \
-             ldr x0, =0xc4000003\n mov x1, #7\n hvc #0\n mov x12, x0\n \
-             ldr x0, =0xc4000004\n mov x1, #1\n mov x2, #0\n hvc #0\n mov x13, x0\n \
-             ldr x1, ={UART:#x}\n str x13, [x1]\n b 3f\n \
-             2: ldr x1, ={UART:#x}\n mrs x9, mpidr_el1\n str x0, [x1]\n movz w0, #0x8400, lsl #16\n add x0, x0, #2\n hvc #0\n b .\n 3:"
-        ),
-        2,
-        true,
-    ) else {
-        return;
-    };
-    let mut c1 = s.vm.create_vcpu(1).unwrap();
-    let kick1 = c1.kicker();
-    let t = std::thread::spawn(move || {
-        let e = c1.run().unwrap();
-        (e, c1)
-    });
-    assert!(matches!(
-        s.cpu.run().unwrap(),
-        VcpuExit::MmioWrite { addr: UART, .. }
-    ));
-    let r: Vec<u64> = (10..=13).map(|n| x(&mut s.cpu, n)).collect();
-    let neg = |v: i64| v as u64;
-    assert_eq!(r, vec![0, neg(-4), neg(-2), 0]);
-    let (e, mut c1) = t.join().unwrap();
-    let mut data = [0u8; 8];
-    data[0] = 0x55;
-    assert_eq!(
-        e,
-        VcpuExit::MmioWrite {
-            addr: UART,
-            len: 8,
-            data
-        },
-        "x0 = context id"
-    );
-    assert_eq!(x(&mut c1, 9), 0x8000_0001, "MPIDR Aff0 = 1");
-    assert_eq!(c1.get(Reg::Pstate).unwrap(), 0x3c5);
-    // vCPU 1 calls CPU_OFF and then blocks in run() until kicked.
-    let t = std::thread::spawn(move || c1.run().unwrap());
-    std::thread::sleep(Duration::from_millis(50));
-    kick1.kick();
-    assert_eq!(t.join().unwrap(), VcpuExit::Interrupted);
-    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
 }
 
 #[test]
@@ -470,4 +280,99 @@ fn registers_and_reg_list() {
         (caps.hw_breakpoints, caps.hw_watchpoints, caps.ipa_bits),
         (6, 4, 48)
     );
+}
+
+/// Throughput of the interpreter (run with `--ignored --nocapture`, ideally `--release`).
+#[test]
+#[ignore]
+fn bench_loop_throughput() {
+    let Some(mut s) = setup("ldr x1, =10000000\n mov x0, #0\n1: add x0, x0, #1\n ldr x2, [sp, #-16]\n cmp x0, x1\n b.ne 1b")
+    else {
+        return;
+    };
+    s.cpu.set(Reg::SpEl1, DATA).unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("{:.1} M instructions/s", 40.0 / secs);
+}
+
+/// Identity-maps RAM's 1 GiB read-only (4 KiB granule, T0SZ = 25: level-1 blocks, MAIR
+/// attr 0 = Normal WB) with the table at DATA, enables the MMU, then runs `tail`.
+fn mmu_snippet(tail: &str) -> String {
+    format!(
+        "ldr x1, ={DATA:#x}\n ldr x2, =0x40000781\n str x2, [x1, #8]\n msr ttbr0_el1, x1\n \
+         ldr x3, =0x800019\n msr tcr_el1, x3\n mov x4, #0xff\n msr mair_el1, x4\n isb\n \
+         mrs x5, sctlr_el1\n orr x5, x5, #1\n msr sctlr_el1, x5\n isb\n ldr x9, [x1, #8]\n {tail}"
+    )
+}
+
+#[test]
+fn stage1_faults_reach_the_guest_with_walker_syndromes() {
+    let Some(mut s) = setup(&mmu_snippet("mov x7, #0x1000\n ldr x8, [x7]")) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(
+        x(&mut s.cpu, 9),
+        0x4000_0781,
+        "RAM readable through the block"
+    );
+    assert_eq!(x(&mut s.cpu, 3), 0x9600_0005, "translation fault, level 1");
+    assert_eq!(x(&mut s.cpu, 6), 0x1000, "FAR");
+    let mut s = setup(&mmu_snippet("str x0, [x1]")).unwrap();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(
+        x(&mut s.cpu, 3),
+        0x9600_004d,
+        "permission fault, level 1, write"
+    );
+    assert_eq!(x(&mut s.cpu, 6), DATA);
+    // SP alignment (SCTLR_EL1.SA is set at reset): EC 0x26.
+    let mut s = setup(&format!(
+        "ldr x0, ={:#x}\n mov sp, x0\n ldr x1, [sp]",
+        DATA + 8
+    ))
+    .unwrap();
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
+}
+
+mod debug;
+mod psci;
+
+#[test]
+fn gic_ranges_exit_as_mmio_and_vcpu_creation_is_checked() {
+    let Some(mut s) = setup("ldr x1, =0x08000000\n str w0, [x1, #4]") else {
+        return;
+    };
+    assert!(matches!(
+        s.cpu.run().unwrap(),
+        VcpuExit::MmioWrite {
+            addr: 0x0800_0004,
+            len: 4,
+            ..
+        }
+    ));
+    assert!(s.vm.create_vcpu(0).is_err(), "vCPU 0 exists already");
+    assert!(s.vm.create_vcpu(1).is_err(), "the VM has one vCPU");
+    assert!(create_vm(BackendKind::Model, &s.mem, &config(0)).is_err());
+}
+
+#[test]
+fn unprivileged_access_faults_are_taken_from_el1() {
+    // The snippet maps RAM read-only at EL1 and inaccessible at EL0 (AP = 0b10): LDTR at EL1
+    // checks EL0's permissions and faults, but the abort is taken from EL1 (EC 0x25).
+    let Some(mut s) = setup(&mmu_snippet(&format!(
+        "ldr x7, ={DATA:#x}\n ldtrh w1, [x7]"
+    ))) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(
+        x(&mut s.cpu, 3),
+        0x9600_000d,
+        "permission fault, level 1, from EL1"
+    );
+    assert_eq!(x(&mut s.cpu, 6), DATA);
 }
