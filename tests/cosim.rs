@@ -230,6 +230,45 @@ fn survey_classes() {
     }
 }
 
+/// Dev aid: runs each Advanced SIMD integer operation alone (200 instructions, one seed
+/// without and one with the MMU) and prints which ones diverge.
+/// `cargo test --test cosim survey_simd_ops -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn survey_simd_ops() {
+    let class: gen::Class = ("only_op", 1, sim::gen_simd_int::only_op);
+    let mut bad = Vec::new();
+    for (name, sat) in sim::gen_simd_int::op_names() {
+        std::env::set_var("KVMDBG_COSIM_ONLY_OP", name);
+        let mut verdict = "ok".to_string();
+        for seed in 0..2 {
+            let p = gen::generate_from(seed, 200, &[&class]);
+            let path = write_image(&p, name);
+            let r = lockstep::run(&p, &path, 100_000, 50);
+            let _ = std::fs::remove_file(&path);
+            match r {
+                Ok(Outcome::Done { .. }) => {}
+                Ok(other) => verdict = format!("{:?}", matches!(other, Outcome::Exception { .. })),
+                Err(report) => {
+                    let first = report.lines().nth(1).unwrap_or_default().trim().to_string();
+                    let exc = report.lines().find(|l| l.contains("took an exception"));
+                    verdict = exc.map(str::trim).unwrap_or(&first).to_string();
+                    break;
+                }
+            }
+        }
+        if verdict != "ok" {
+            bad.push(name);
+        }
+        eprintln!(
+            "=== {name}{}: {verdict}",
+            if sat { " (saturating)" } else { "" }
+        );
+    }
+    std::env::remove_var("KVMDBG_COSIM_ONLY_OP");
+    eprintln!("diverging: {}", bad.join(","));
+}
+
 /// Dev aid: `KVMDBG_COSIM_DUMP=path cargo test --test cosim dump_image -- --ignored`.
 #[test]
 #[ignore]

@@ -12,7 +12,7 @@
 //! Device-nGnRnE, where unaligned accesses are architecturally alignment faults (Arm ARM
 //! D8.2.10) but QEMU 7.2 does not fault them, so they are not a meaningful comparison.
 
-use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_sys, mmu};
+use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_simd_int, gen_sys, mmu};
 
 /// Vector table (VBAR_EL1 must be 2 KiB aligned) at a RAM address clear of the DTB QEMU
 /// places at the RAM base 0x4000_0000 (QEMU `hw/arm/virt.c` memmap, `hw/arm/boot.c`).
@@ -297,6 +297,12 @@ pub const CLASSES: &[Class] = &[
     ("simd_fmov_reg", 1, gen_simd::fmov_reg),
     ("simd_fmov_imm_scalar", 1, gen_simd::fmov_imm_scalar),
     ("simd_fmov_imm_vector", 1, gen_simd::fmov_imm_vector),
+    ("simd_three_same", 4, gen_simd_int::three_same),
+    ("simd_two_misc", 3, gen_simd_int::two_misc),
+    ("simd_across", 1, gen_simd_int::across_lanes),
+    ("simd_shift_imm", 3, gen_simd_int::shift_imm),
+    ("simd_permute", 2, gen_simd_int::permute),
+    ("simd_saturating", 2, gen_simd_int::saturating),
     ("system", 3, gen_sys::system),
 ];
 

@@ -6,8 +6,9 @@
 //! bits NZCV, DAIF and M[3:0] (mask 0xf00003cf; BTYPE, SS and the other bits are left out).
 //! V0-V31 are read through `p` one register per round trip, so they are compared only where
 //! they can change: after each SIMD instruction, the registers the generator recorded it as
-//! writing; all 32 every `full_every` steps (plus the data buffer), and at the end. Programs
-//! without that record (regressions) compare all V registers after every step.
+//! writing; all 32 every `full_every` steps (plus the data buffer), and at the end; FPSR
+//! whenever V registers are compared. Programs without that record (regressions) compare
+//! all V registers after every step.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -416,6 +417,14 @@ fn compare_v(q: &mut QemuSide, m: &mut ModelSide, regs: &[u8]) -> Result<(), Str
         let mv = m.vcpu.get_reg(Reg::V(n)).map_err(berr("get V"))?;
         if qv != mv {
             d.push(format!("v{n:<6} qemu {qv:#034x}  model {mv:#034x}"));
+        }
+    }
+    // FPSR (QC from saturating SIMD instructions) whenever V registers are compared.
+    if !regs.is_empty() {
+        let qf = q.fpsr()?;
+        let mf = m.vcpu.get(Reg::Fpsr).map_err(berr("get FPSR"))?;
+        if qf != mf {
+            d.push(format!("fpsr    qemu {qf:#010x}  model {mf:#010x}"));
         }
     }
     if d.is_empty() {

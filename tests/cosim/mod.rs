@@ -8,6 +8,7 @@ pub mod gen_alu;
 pub mod gen_branch;
 pub mod gen_mem;
 pub mod gen_simd;
+pub mod gen_simd_int;
 pub mod gen_sys;
 pub mod lockstep;
 pub mod mmu;

@@ -83,6 +83,17 @@ impl QemuSide {
         Ok(u128::from_le_bytes(b))
     }
 
+    /// FPSR (gdb register 66, after V0-V31; 32 bits).
+    pub fn fpsr(&mut self) -> Result<u64, String> {
+        let b = self
+            .rsp
+            .read_register(GDB_V0 + 32)
+            .map_err(|e| e.to_string())?;
+        let mut raw = [0u8; 8];
+        raw[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+        Ok(u64::from_le_bytes(raw))
+    }
+
     /// ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1.
     pub fn syndrome(&mut self) -> Result<[u64; 4], String> {
         let mut out = [0u64; 4];
