@@ -318,12 +318,12 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
         0x4000_0781,
         "RAM readable through the block"
     );
-    assert_eq!(x(&mut s.cpu, 3), 0x9600_0005, "translation fault, level 1");
+    assert_eq!(x(&mut s.cpu, 13), 0x9600_0005, "translation fault, level 1");
     assert_eq!(x(&mut s.cpu, 6), 0x1000, "FAR");
     let mut s = setup(&mmu_snippet("str x0, [x1]")).unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        x(&mut s.cpu, 3),
+        x(&mut s.cpu, 13),
         0x9600_004d,
         "permission fault, level 1, write"
     );
@@ -335,7 +335,7 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
     ))
     .unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!((x(&mut s.cpu, 3), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
+    assert_eq!((x(&mut s.cpu, 13), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
 }
 
 mod debug;
@@ -370,7 +370,7 @@ fn unprivileged_access_faults_are_taken_from_el1() {
     };
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(
-        x(&mut s.cpu, 3),
+        x(&mut s.cpu, 13),
         0x9600_000d,
         "permission fault, level 1, from EL1"
     );
