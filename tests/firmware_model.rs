@@ -64,6 +64,11 @@ fn exceptions_matches_qemu() {
 }
 
 #[test]
+fn stepmmio_matches_qemu() {
+    same_as_qemu("stepmmio", 1, false);
+}
+
+#[test]
 fn demo_matches_qemu() {
     same_as_qemu("demo", 1, false);
 }

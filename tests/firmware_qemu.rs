@@ -10,7 +10,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
-const COVERED: &[&str] = &["demo", "exceptions", "hello", "mmio", "smp"];
+const COVERED: &[&str] = &["demo", "exceptions", "hello", "mmio", "smp", "stepmmio"];
 
 /// Boots `name` with `cpus` CPUs and asserts a clean PASS. None if a tool is missing (skip).
 fn run_firmware(name: &str, cpus: u32) -> Option<common::RunOutput> {
@@ -59,6 +59,11 @@ fn mmio_passes() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn stepmmio_passes() {
+    run_firmware("stepmmio", 1);
 }
 
 #[test]

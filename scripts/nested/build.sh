@@ -91,7 +91,7 @@ build_rust() {
   local tests=() names=() t
   while read -r t; do tests+=(--test "$t"); names+=("$t"); done < <(
     cd "$ROOT" && cargo metadata --no-deps --format-version 1 |
-      jq -r '.packages[].targets[] | select(.kind == ["test"] and (.name | startswith("kvm"))) | .name')
+      jq -r '.packages[].targets[] | select(.kind == ["test"] and ((.name | startswith("kvm")) or (.name | startswith("step_over_mmio")))) | .name')
   log "cargo build kvmdbg + cargo test --no-run (lib ${names[*]}) for $TRIPLE"
   KVMDBG_EXE=$(cargo_json 'select(.target.kind == ["bin"] and .target.name == "kvmdbg") | .executable' \
     build --bin kvmdbg) || die "cargo build for $TRIPLE failed"

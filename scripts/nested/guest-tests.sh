@@ -15,6 +15,8 @@ set -u
 export PATH=/bin
 # Test binaries must fail, not skip, when /dev/kvm is missing here (see tests/kvm_smoke.rs).
 export KVMDBG_REQUIRE_KVM=1
+# Test binaries that boot firmware find the prebuilt ELFs here (no assembler in the guest).
+export KVMDBG_FIRMWARE_DIR=/fw
 export RUST_BACKTRACE=1
 TIMEOUT=${NESTED_TEST_TIMEOUT:-300}
 CI_MODE=${NESTED_CI:-0}

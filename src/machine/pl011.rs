@@ -103,7 +103,8 @@ impl Pl011 {
                 self.ris |= INT_TX;
             }
             RSR_ECR => self.rsr = 0,
-            FR => {}
+            // Read-only registers: writes are ignored (as QEMU does).
+            FR | RIS | MIS => log::debug!("pl011: write {value:#x} to read-only {offset:#x}"),
             ILPR => self.ilpr = value,
             IBRD => self.ibrd = value,
             FBRD => self.fbrd = value,

@@ -335,7 +335,10 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
     ))
     .unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
-    assert_eq!((x(&mut s.cpu, 13), x(&mut s.cpu, 4)), (0x9a00_0000, RAM + 8));
+    assert_eq!(
+        (x(&mut s.cpu, 13), x(&mut s.cpu, 4)),
+        (0x9a00_0000, RAM + 8)
+    );
 }
 
 mod debug;
