@@ -11,7 +11,10 @@
 //! equal it too, so a difference between the backends fails on both sides. Set
 //! `KVMDBG_CONFORMANCE_PRINT=1` to print every trace.
 
+mod backends;
 mod conformance;
+
+use backends::kvm_usable;
 
 use std::sync::{Arc, Mutex};
 
@@ -176,18 +179,6 @@ fn golden(name: &str) -> Option<Vec<String>> {
             .map(str::to_string)
             .collect(),
     )
-}
-
-fn kvm_usable() -> bool {
-    match backend::probe_kvm() {
-        Ok(_) => true,
-        Err(e) => {
-            if cfg!(target_arch = "aarch64") && std::env::var("KVMDBG_REQUIRE_KVM").is_ok() {
-                panic!("KVM is required here: {e}");
-            }
-            false
-        }
-    }
 }
 
 #[test]

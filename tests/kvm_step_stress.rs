@@ -10,8 +10,11 @@
 //! on the model, `KVMDBG_TEST_MODEL_KEEP_SS` (the pre-fix kernel bug: the PC advance after MMIO
 //! leaves PSTATE.SS set) fails the same way one instruction earlier.
 
+mod backends;
+
+use backends::kvm_usable;
 use kvmdbg::a64::Reg;
-use kvmdbg::backend::{self, BackendKind};
+use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopReason};
 use kvmdbg::machine::layout::RAM_BASE;
 use kvmdbg::machine::session::Session;
@@ -91,16 +94,6 @@ fn stress(kind: BackendKind) -> Result<(), String> {
         return Err(format!("x3 = {iterations}, expected about {expected}"));
     }
     Ok(())
-}
-
-fn kvm_usable() -> bool {
-    match backend::probe_kvm() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("KVMDBG_REQUIRE_KVM").is_some() => {
-            panic!("KVM is required here: {e}")
-        }
-        Err(_) => false,
-    }
 }
 
 #[test]

@@ -7,12 +7,15 @@
 //! every corner, except where KVM and QEMU legitimately differ (none of these corners do; SMC
 //! would: KVM 6.1 answers it, QEMU without EL3 raises UNDEFINED).
 
+mod backends;
 mod common;
+
+use backends::{kinds, kvm_usable};
 
 use std::path::Path;
 
 use kvmdbg::a64::Reg;
-use kvmdbg::backend::{self, BackendKind};
+use kvmdbg::backend::BackendKind;
 use kvmdbg::debug::hwplan::{Watch, WatchKind};
 use kvmdbg::machine::control::{Resume, StopKind, StopReason};
 use kvmdbg::machine::session::Session;
@@ -56,10 +59,9 @@ fn session(kind: BackendKind, elf: &Path) -> Session {
     Session::new(Machine::new(cfg, &bytes).unwrap()).unwrap()
 }
 
-/// Runs to `c_<corner>` and steps to its end on kvmdbg.
-fn kvmdbg_run(kind: BackendKind, elf: &Path, corner: &str) -> Run {
+/// A session stopped at `c_<corner>` (reached through a hardware breakpoint, removed again).
+fn at_corner(kind: BackendKind, elf: &Path, corner: &str) -> Session {
     let start = symbol(elf, &format!("c_{corner}"));
-    let end = symbol(elf, &format!("c_{corner}_end"));
     let mut s = session(kind, elf);
     s.insert_hw_breakpoint(start).unwrap();
     s.resume(&[(0, Resume::Continue)]).unwrap();
@@ -75,6 +77,14 @@ fn kvmdbg_run(kind: BackendKind, elf: &Path, corner: &str) -> Run {
         "{corner}: did not reach the corner: {stop:?}"
     );
     assert!(s.remove_hw_breakpoint(start));
+    s
+}
+
+/// Runs to `c_<corner>` and steps to its end on kvmdbg.
+fn kvmdbg_run(kind: BackendKind, elf: &Path, corner: &str) -> Run {
+    let start = symbol(elf, &format!("c_{corner}"));
+    let end = symbol(elf, &format!("c_{corner}_end"));
+    let mut s = at_corner(kind, elf, corner);
     step_to(&mut s, start, end, corner)
 }
 
@@ -127,16 +137,6 @@ fn qemu_run(elf: &Path, corner: &str) -> Option<Run> {
         .collect();
     let _ = rsp.kill();
     Some(Run { pcs, regs })
-}
-
-fn kvm_usable() -> bool {
-    match backend::probe_kvm() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("KVMDBG_REQUIRE_KVM").is_some() => {
-            panic!("KVM is required here: {e}")
-        }
-        Err(_) => false,
-    }
 }
 
 /// Asserts a corner: one stop per instruction (each PC differs from the last), and the model
@@ -209,14 +209,9 @@ fn mmio_as_the_last_instruction_before_a_breakpoint() {
     // With a breakpoint on the next instruction: continuing from the MMIO load stops there,
     // once, with the load done; stepping onto it reports the step, not the breakpoint.
     let Some(elf) = elf() else { return };
-    let start = symbol(&elf, "c_before_bp");
     let target = symbol(&elf, "c_bp_target");
     for kind in kinds() {
-        let mut s = session(kind, &elf);
-        s.insert_hw_breakpoint(start).unwrap();
-        s.resume(&[(0, Resume::Continue)]).unwrap();
-        s.wait_stop().unwrap();
-        s.remove_hw_breakpoint(start);
+        let mut s = at_corner(kind, &elf, "before_bp");
         s.insert_sw_breakpoint(0, target).unwrap();
         s.resume(&[(0, Resume::Step)]).unwrap();
         assert_eq!(s.wait_stop().unwrap().reason, StopReason::Step);
@@ -237,11 +232,7 @@ fn mmio_under_a_watchpoint_on_a_ram_neighbour() {
     let end = symbol(&elf, "c_watch_neighbour_end");
     let watched = symbol(&elf, "watched_word");
     for kind in kinds() {
-        let mut s = session(kind, &elf);
-        s.insert_hw_breakpoint(start).unwrap();
-        s.resume(&[(0, Resume::Continue)]).unwrap();
-        s.wait_stop().unwrap();
-        s.remove_hw_breakpoint(start);
+        let mut s = at_corner(kind, &elf, "watch_neighbour");
         let w = Watch {
             addr: watched,
             len: 8,
@@ -271,13 +262,4 @@ fn step_into_svc_stops_at_the_vector() {
 #[test]
 fn step_over_a_guest_owned_brk_handled_by_the_guest() {
     corner("guest_brk", 9);
-}
-
-/// The backends to run the extra checks on.
-fn kinds() -> Vec<BackendKind> {
-    let mut k = vec![BackendKind::Model];
-    if kvm_usable() {
-        k.push(BackendKind::Kvm);
-    }
-    k
 }

@@ -195,27 +195,14 @@ impl Session {
         va: u64,
         buf: &mut [u8],
     ) -> std::result::Result<(), MemError> {
-        let regs = self
-            .ctl
-            .with_vcpu(vcpu, |v| translate::translation_regs(v))?;
-        let regs = regs.map_err(TranslateError::from)?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let cur = va.wrapping_add(done as u64);
-            let t = translate::translate_with(&regs, &self.mem, cur)?;
-            let n = chunk(cur, &t, buf.len() - done);
-            let part = &mut buf[done..done + n];
-            if self.mem.read_slice(part, GuestAddress(t.pa)).is_ok() {
-                self.state.shadow(t.pa, part);
-            } else if self.bus.claims(t.pa) {
-                if !self.mmio_access {
-                    return Err(MemError::Device { pa: t.pa });
-                }
-                device_read(&self.bus, t.pa, part);
+        for (cur, pa, range) in self.pieces(vcpu, va, buf.len())? {
+            let part = &mut buf[range];
+            if self.mem.read_slice(part, GuestAddress(pa)).is_ok() {
+                self.state.shadow(pa, part);
             } else {
-                return Err(MemError::Unmapped { va: cur, pa: t.pa });
+                self.device(cur, pa)?;
+                device_read(&self.bus, pa, part);
             }
-            done += n;
         }
         Ok(())
     }
@@ -227,27 +214,50 @@ impl Session {
         va: u64,
         data: &[u8],
     ) -> std::result::Result<(), MemError> {
+        for (cur, pa, range) in self.pieces(vcpu, va, data.len())? {
+            let part = &data[range];
+            if in_ram(&self.mem, pa, part.len() as u64) {
+                self.state.write_through(pa, part)?;
+            } else {
+                self.device(cur, pa)?;
+                device_write(&self.bus, pa, part);
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits `[va, va + len)` into pieces that translate contiguously (to the end of a page
+    /// or block): (virtual address, physical address, range in the caller's buffer). All
+    /// translations happen before any access, so a fault leaves memory untouched.
+    fn pieces(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+        len: usize,
+    ) -> std::result::Result<Vec<(u64, u64, std::ops::Range<usize>)>, MemError> {
         let regs = self
             .ctl
-            .with_vcpu(vcpu, |v| translate::translation_regs(v))?;
-        let regs = regs.map_err(TranslateError::from)?;
+            .with_vcpu(vcpu, |v| translate::translation_regs(v))?
+            .map_err(TranslateError::from)?;
+        let mut out = Vec::new();
         let mut done = 0usize;
-        while done < data.len() {
+        while done < len {
             let cur = va.wrapping_add(done as u64);
             let t = translate::translate_with(&regs, &self.mem, cur)?;
-            let n = chunk(cur, &t, data.len() - done);
-            let part = &data[done..done + n];
-            if in_ram(&self.mem, t.pa, n as u64) {
-                self.state.write_through(t.pa, part)?;
-            } else if self.bus.claims(t.pa) {
-                if !self.mmio_access {
-                    return Err(MemError::Device { pa: t.pa });
-                }
-                device_write(&self.bus, t.pa, part);
-            } else {
-                return Err(MemError::Unmapped { va: cur, pa: t.pa });
-            }
+            let n = chunk(cur, &t, len - done);
+            out.push((cur, t.pa, done..done + n));
             done += n;
+        }
+        Ok(out)
+    }
+
+    /// Checks that a non-RAM physical address may be accessed as a device.
+    fn device(&self, va: u64, pa: u64) -> std::result::Result<(), MemError> {
+        if !self.bus.claims(pa) {
+            return Err(MemError::Unmapped { va, pa });
+        }
+        if !self.mmio_access {
+            return Err(MemError::Device { pa });
         }
         Ok(())
     }

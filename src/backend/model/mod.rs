@@ -22,7 +22,7 @@
 //! - Debug: with `GuestDebug::enable`, every BRK exits (MDCR_EL2.TDE routes them), hardware
 //!   breakpoints/watchpoints exit before the access, single-step exits once per instruction
 //!   with ISV=0 when the step ended outside the guest (MMIO completion, HVC/SMC, WFI,
-//!   trapped ID/debug register access, exception entry, ERET to SS=0).
+//!   trapped ID/debug register access, exception entry).
 //! - WFI sleeps until an enabled, unmasked timer's deadline or a kick; with no timer armed
 //!   nothing can wake it (no GIC yet) and `run` returns `Idle` with the PC past the WFI.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,

@@ -115,8 +115,7 @@ impl Cpu {
         self.st.pstate = next;
         self.next_pc = self.st.sys.elr;
         self.monitor = None;
-        // A return to PSTATE.SS = 0 leaves a step active-pending: its step exception reports
-        // ISV = 0 like the steps that KVM completes outside the guest.
-        self.emulated = next & pstate::SS == 0;
+        // A step over ERET reports ISV = 1 like any instruction executed in the guest (real
+        // KVM 6.1: tests/conformance/step_svc.trace).
     }
 }
