@@ -1,7 +1,8 @@
 //! Loads and stores of general and SIMD&FP registers: literal, pairs (incl. LDPSW), single
 //! registers with unsigned offset, unscaled, unprivileged, pre/post-index and register
 //! offset (Arm ARM C4.1.89 "Loads and Stores"). Exclusives, acquire/release and LSE atomics
-//! are in `ldst_atomic.rs`.
+//! are in `ldst_atomic.rs`, SIMD structure loads/stores (LD1-LD4, ST1-ST4, LDnR) in
+//! `simd_ldst.rs`.
 //!
 //! Syndromes: the single-register general-purpose forms without writeback carry a valid
 //! data-abort syndrome (ISV=1: SAS, SSE, SRT, SF, WnR), everything else ISV=0 (Arm ARM
