@@ -20,7 +20,7 @@ use kvmdbg::backend::{
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::disasm::disasm;
-use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE};
+use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE, SYNC_HANDLER};
 use super::qemu_side::{QemuSide, SYNDROME_NAMES};
 use crate::common::elf::Segment;
 
@@ -332,6 +332,8 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
         // (`pstate_write(env, PSTATE_DAIF | new_mode)`) where the architecture leaves them
         // unchanged (AArch64.TakeException), so NZCV is compared through SPSR_EL1 there.
         let at_vector = (CODE_BASE..super::gen::ENTRY).contains(&qr.pc) && qr.pc == mr.pc;
+        let handler = super::gen::HANDLER..super::gen::HANDLER + 4 * SYNC_HANDLER.len() as u64;
+        let in_handler = p.handlers && handler.contains(&qr.pc);
         let mask = if at_vector {
             PSTATE_MASK & !0xf000_0000
         } else {
@@ -346,8 +348,11 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
             );
             return Err(ctx(what, &hist));
         }
-        if at_vector {
-            return exception_outcome(&mut q, &mut m, steps).map_err(|e| ctx(e, &hist));
+        if at_vector && !(in_handler && qr.pc != super::gen::HANDLER) {
+            let outcome = exception_outcome(&mut q, &mut m, steps).map_err(|e| ctx(e, &hist))?;
+            if !in_handler {
+                return Ok(outcome);
+            }
         }
         let done = qr.pc == p.end_pc;
         let vregs: Vec<u8> = match &p.vwrites {
@@ -368,7 +373,7 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
             }
             return Ok(Outcome::Done { steps });
         }
-        if qr.pc < super::gen::ENTRY || qr.pc > p.end_pc {
+        if !in_handler && (qr.pc < super::gen::ENTRY || qr.pc > p.end_pc) {
             return Err(ctx(
                 format!("left the program: pc {:#x} (exception?)", qr.pc),
                 &hist,
