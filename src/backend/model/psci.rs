@@ -51,9 +51,15 @@ impl ModelVcpu {
     /// Handles the HVC at the (already advanced) PC; x0 receives the result. Returns an exit
     /// for SYSTEM_OFF/SYSTEM_RESET.
     pub(super) fn psci_call(&mut self) -> Option<VcpuExit> {
-        let x = self.cpu.st.x;
-        let f = x[0] as u32;
+        let f = self.cpu.st.x[0] as u32;
         let smc32 = f & fid::SMC64 == 0;
+        if smc32 && matches!(f, fid::CPU_ON | fid::AFFINITY_INFO | fid::SYSTEM_RESET2) {
+            // `kvm_psci_narrow_to_32bit`: the SMC32 forms truncate x1..x3 in the guest too.
+            for r in 1..4 {
+                self.cpu.st.x[r] &= 0xffff_ffff;
+            }
+        }
+        let x = self.cpu.st.x;
         let arg = |n: usize| if smc32 { x[n] & 0xffff_ffff } else { x[n] };
         let base = f & !fid::SMC64;
         let (val, exit) = match (base, smc32) {

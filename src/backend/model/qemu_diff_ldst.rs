@@ -176,6 +176,10 @@ fn loads_and_stores_match_qemu() {
             count(&|w| (w >> 27) & 7 == 0b111 && (w >> 21) & 1 == 1 && (w >> 10) & 3 == 2),
         ),
         ("simd&fp", count(&|w| (w >> 26) & 1 == 1)),
+        (
+            "structures",
+            count(&|w| (w >> 27) & 7 == 0b001 && (w >> 26) & 1 == 1),
+        ),
     ];
     for (name, n) in classes {
         assert!(n >= 20, "only {n} {name} words in the sample: {classes:?}");

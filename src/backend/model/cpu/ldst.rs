@@ -1,7 +1,8 @@
 //! Loads and stores of general and SIMD&FP registers: literal, pairs (incl. LDPSW), single
 //! registers with unsigned offset, unscaled, unprivileged, pre/post-index and register
 //! offset (Arm ARM C4.1.89 "Loads and Stores"). Exclusives, acquire/release and LSE atomics
-//! are in `ldst_atomic.rs`.
+//! are in `ldst_atomic.rs`, SIMD structure loads/stores (LD1-LD4, ST1-ST4, LDnR) in
+//! `simd_ldst.rs`.
 //!
 //! Syndromes: the single-register general-purpose forms without writeback carry a valid
 //! data-abort syndrome (ISV=1: SAS, SSE, SRT, SF, WnR), everything else ISV=0 (Arm ARM
@@ -29,6 +30,7 @@ impl Cpu {
         }
         match (i >> 27) & 7 {
             0b001 if !v && (i >> 24) & 7 == 0 => self.ldst_exclusive_class(i),
+            0b001 if v && (i >> 25) & 1 == 0 => self.simd_ldst_struct(i),
             0b011 if (i >> 24) & 3 == 0 => self.ld_literal(i, v),
             0b101 => self.ldst_pair(i, v),
             0b111 => {
@@ -218,7 +220,15 @@ impl Cpu {
             self.ldst_single_gpr(i, size, opc, rt, addr, wb.is_none())
         };
         self.st.pstate = saved;
-        let loaded = r?;
+        // The abort of an unprivileged access at EL1 is taken from EL1: "current EL" classes
+        // (Arm ARM D19.2.37; the EL0 view above only selects the permissions).
+        let loaded = r.map_err(|stop| match stop {
+            Stop::Exception(mut e) if unpriv && e.ec == ec::DABT_LOW => {
+                e.ec = ec::DABT_CUR;
+                Stop::Exception(e)
+            }
+            other => other,
+        })?;
         if let Some(w) = wb {
             self.st.set_xsp(rn, w);
         }

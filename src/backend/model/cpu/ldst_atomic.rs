@@ -15,8 +15,17 @@ use super::{Cpu, Monitor, Stop};
 
 impl Cpu {
     /// Physical address of an atomic/exclusive access; outside RAM it is a NISV abort.
-    fn atomic_pa(&mut self, va: u64, size: usize, write: bool) -> Result<u64, Stop> {
+    /// Read-modify-writes (`rmw`) also trigger load watchpoints (WnR = 0 then).
+    fn atomic_pa(&mut self, va: u64, size: usize, write: bool, rmw: bool) -> Result<u64, Stop> {
         let pa = self.data_pa(va, size, write, true)?;
+        if rmw {
+            if let Some(far) = self.dbg.watchpoint_hit(va, size, false, self.st.el()) {
+                return Err(Stop::Debug {
+                    esr: super::debug::watchpoint_esr(false),
+                    far,
+                });
+            }
+        }
         if self.bus.kind(pa, size as u64) != PhysKind::Ram {
             return Err(self.mmio_stop(pa, size, write, 0, None));
         }
@@ -43,7 +52,7 @@ impl Cpu {
 
     fn exclusive(&mut self, size: u32, load: bool, rs: u32, rt: u32, va: u64) -> Result<(), Stop> {
         let bytes = 1usize << size;
-        let pa = self.atomic_pa(va, bytes, !load)?;
+        let pa = self.atomic_pa(va, bytes, !load, false)?;
         if load {
             let v = self.bus.read(pa, bytes).unwrap_or(0);
             self.monitor = Some(Monitor {
@@ -77,7 +86,7 @@ impl Cpu {
     ) -> Result<(), Stop> {
         let elem = 1usize << size;
         let total = 2 * elem;
-        let pa = self.atomic_pa(va, total, !load)?;
+        let pa = self.atomic_pa(va, total, !load, false)?;
         if load {
             let (a, b) = if elem == 4 {
                 let v = self.bus.read(pa, 8).unwrap_or(0);
@@ -146,7 +155,7 @@ impl Cpu {
     /// CAS{A,L,AL}{B,H,}: compare Ws/Xs with memory, store Wt/Xt if equal; Rs = old value.
     fn cas(&mut self, size: u32, rs: u32, rt: u32, va: u64) -> Result<(), Stop> {
         let bytes = 1usize << size;
-        let pa = self.atomic_pa(va, bytes, true)?;
+        let pa = self.atomic_pa(va, bytes, true, true)?;
         let mask = ones(8 * bytes as u32);
         let exp = self.st.xr(rs) & mask;
         let new = self.st.xr(rt) & mask;
@@ -161,7 +170,7 @@ impl Cpu {
             return Err(self.undef(i));
         }
         let elem = 4usize << size;
-        let pa = self.atomic_pa(va, 2 * elem, true)?;
+        let pa = self.atomic_pa(va, 2 * elem, true, true)?;
         let (e0, e1) = (self.st.xr(rs), self.st.xr(rs + 1));
         let (n0, n1) = (self.st.xr(rt), self.st.xr(rt + 1));
         let (o0, o1) = if elem == 4 {
@@ -193,7 +202,7 @@ impl Cpu {
             return Err(self.undef(i));
         }
         let va = self.base(rn)?;
-        let pa = self.atomic_pa(va, bytes, true)?;
+        let pa = self.atomic_pa(va, bytes, true, true)?;
         let mask = ones(bits);
         let operand = self.st.xr(rs) & mask;
         let sx = |v: u64| super::branch::sext(v, bits) as i64;

@@ -88,12 +88,14 @@ fn is_device(attr: u8) -> bool {
 
 impl Cpu {
     /// Translates `va` for `access` at the current EL, or the abort the guest takes.
+    #[inline]
     pub fn translate(&mut self, va: u64, access: Access) -> Result<u64, Stop> {
         self.translate_attr(va, access).map(|(pa, _)| pa)
     }
 
     /// Like [`Cpu::translate`], also saying whether the memory is Device memory (always, with
     /// stage 1 off: Arm ARM D8.2.10 "Behavior when stage 1 address translation is disabled").
+    #[inline]
     pub fn translate_attr(&mut self, va: u64, access: Access) -> Result<(u64, bool), Stop> {
         let sys = &self.st.sys;
         if sys.sctlr & super::state::SCTLR_M == 0 {

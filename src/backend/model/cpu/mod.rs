@@ -17,11 +17,13 @@ pub mod mmu;
 pub mod muldiv;
 pub mod simd;
 pub mod simd_int;
+pub mod simd_ldst;
 pub mod simd_perm;
 pub mod state;
 pub mod sysregs;
 pub mod system;
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use crate::a64::esr::{self, DabtSyndrome};
@@ -85,7 +87,12 @@ pub struct Cpu {
     pub tlb: mmu::Tlb,
     /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
     pub epoch: Instant,
+    /// UNDEFINED instructions seen (for warning rate limiting).
+    undef_count: Cell<u32>,
 }
+
+/// How many UNDEFINED instructions per vCPU are logged as warnings.
+const UNDEF_WARNINGS: u32 = 32;
 
 impl Cpu {
     pub fn new(index: usize, bus: Bus, epoch: Instant) -> Self {
@@ -98,6 +105,7 @@ impl Cpu {
             emulated: false,
             tlb: mmu::Tlb::default(),
             epoch,
+            undef_count: Cell::new(0),
         }
     }
 
@@ -124,6 +132,7 @@ impl Cpu {
     /// Reads the instruction word at `pc` (translation, then RAM; a fetch outside RAM is an
     /// external instruction abort, as KVM injects for a fetch from outside every memslot:
     /// `arch/arm64/kvm/mmu.c` `kvm_handle_guest_abort` -> `kvm_inject_pabt`).
+    #[inline]
     pub fn fetch(&mut self, pc: u64) -> Result<u32, Stop> {
         let pa = self.translate(pc, mmu::Access::Fetch)?;
         match self.bus.read(pa, 4) {
@@ -146,18 +155,32 @@ impl Cpu {
 
     /// Logs an encoding the model does not implement (or that is UNDEFINED) and returns the
     /// UNDEFINED exception (EC 0) the hardware would take.
+    /// The first `UNDEF_WARNINGS` occurrences per vCPU are warnings, later ones debug
+    /// messages (a guest looping on an UNDEFINED instruction must not flood the log).
     pub fn undef(&self, i: u32) -> Stop {
-        log::warn!(
-            "model: undefined or unimplemented instruction {i:#010x} at pc {:#x}; delivering \
-             UNDEFINED (EC 0) to the guest",
-            self.st.pc
-        );
-        Stop::Exception(Exc::new(esr::ec::UNKNOWN, 0, self.st.pc))
+        let n = self.undef_count.get();
+        self.undef_count.set(n.saturating_add(1));
+        let pc = self.st.pc;
+        if n < UNDEF_WARNINGS {
+            log::warn!(
+                "model: undefined or unimplemented instruction {i:#010x} at pc {pc:#x}; \
+                 delivering UNDEFINED (EC 0) to the guest"
+            );
+            if n + 1 == UNDEF_WARNINGS {
+                log::warn!(
+                    "model: further undefined-instruction warnings are logged at debug level"
+                );
+            }
+        } else {
+            log::debug!("model: undefined instruction {i:#010x} at pc {pc:#x}");
+        }
+        Stop::Exception(Exc::new(esr::ec::UNKNOWN, 0, pc))
     }
 
     /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
     /// for this instruction (None: not valid); `strict` forces the alignment check
     /// (exclusives, atomics, acquire/release).
+    #[inline]
     pub fn read_mem(
         &mut self,
         va: u64,
@@ -180,6 +203,7 @@ impl Cpu {
     }
 
     /// Writes the low `size` bytes of `val` at `va` (see [`Cpu::read_mem`]).
+    #[inline]
     pub fn write_mem(
         &mut self,
         va: u64,
@@ -206,6 +230,7 @@ impl Cpu {
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
+    #[inline]
     pub fn data_pa(
         &mut self,
         va: u64,

@@ -187,3 +187,28 @@ fn self_modifying_code_and_eret_step() {
     );
     assert_eq!(pc(&mut s.cpu), RAM + 0xa00);
 }
+
+#[test]
+fn read_modify_write_atomics_trigger_load_watchpoints() {
+    let Some(mut s) = setup(&format!(
+        "ldr x1, ={DATA:#x}\n mov x0, #1\n ldadd x0, x2, [x1]"
+    )) else {
+        return;
+    };
+    let mut dbg = GuestDebug {
+        enable: true,
+        hw: true,
+        ..GuestDebug::default()
+    };
+    dbg.wcr[0] = 0x1fef; // E | PAC=0b11 | LSC=0b01 (load) | BAS=0xff
+    dbg.wvr[0] = DATA;
+    s.cpu.set_guest_debug(&dbg).unwrap();
+    assert_eq!(
+        s.cpu.run().unwrap(),
+        VcpuExit::Debug {
+            esr: 0xd200_0022,
+            far: DATA
+        }
+    );
+    assert_eq!(pc(&mut s.cpu), RAM + 8);
+}

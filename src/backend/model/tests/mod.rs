@@ -337,3 +337,39 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
 
 mod debug;
 mod psci;
+
+#[test]
+fn gic_ranges_exit_as_mmio_and_vcpu_creation_is_checked() {
+    let Some(mut s) = setup("ldr x1, =0x08000000\n str w0, [x1, #4]") else {
+        return;
+    };
+    assert!(matches!(
+        s.cpu.run().unwrap(),
+        VcpuExit::MmioWrite {
+            addr: 0x0800_0004,
+            len: 4,
+            ..
+        }
+    ));
+    assert!(s.vm.create_vcpu(0).is_err(), "vCPU 0 exists already");
+    assert!(s.vm.create_vcpu(1).is_err(), "the VM has one vCPU");
+    assert!(create_vm(BackendKind::Model, &s.mem, &config(0)).is_err());
+}
+
+#[test]
+fn unprivileged_access_faults_are_taken_from_el1() {
+    // The snippet maps RAM read-only at EL1 and inaccessible at EL0 (AP = 0b10): LDTR at EL1
+    // checks EL0's permissions and faults, but the abort is taken from EL1 (EC 0x25).
+    let Some(mut s) = setup(&mmu_snippet(&format!(
+        "ldr x7, ={DATA:#x}\n ldtrh w1, [x7]"
+    ))) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(
+        x(&mut s.cpu, 3),
+        0x9600_000d,
+        "permission fault, level 1, from EL1"
+    );
+    assert_eq!(x(&mut s.cpu, 6), DATA);
+}
