@@ -270,3 +270,19 @@ fn simd_shift_insert() {
         false,
     );
 }
+
+/// Found by the random co-simulation: an exception on the target of BR saves BTYPE 01 in
+/// QEMU's SPSR_EL1 (FEAT_BTI) and 00 in the model's (no BTI); SPSR.BTYPE is not compared.
+#[test]
+fn exception_on_a_branch_target_spsr_btype() {
+    check_exception(
+        "exception_on_a_branch_target_spsr_btype",
+        &[
+            0x1000_0059, // adr x25, #8
+            0xd61f_0320, // br x25
+            0x0000_0000, // udf #0 (the branch target)
+        ],
+        false,
+        0x00,
+    );
+}

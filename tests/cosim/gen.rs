@@ -17,6 +17,22 @@ use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_simd_int, gen_sys, mmu};
 /// Vector table (VBAR_EL1 must be 2 KiB aligned) at a RAM address clear of the DTB QEMU
 /// places at the RAM base 0x4000_0000 (QEMU `hw/arm/virt.c` memmap, `hw/arm/boot.c`).
 pub const CODE_BASE: u64 = 0x4020_0000;
+/// The synchronous-exception handler at VBAR_EL1 + 0x200: returns to ELR_EL1 for SVC (whose
+/// preferred return address is already the next instruction), to ELR_EL1 + 4 otherwise.
+/// Clobbers X25 and NZCV (restored by ERET from SPSR_EL1).
+pub const SYNC_HANDLER: [u32; 8] = [
+    0xd538_5219, // mrs x25, esr_el1
+    0xd35a_ff39, // lsr x25, x25, #26 (EC)
+    0xf100_573f, // cmp x25, #0x15 (EC_SVC64)
+    0xd538_4039, // mrs x25, elr_el1
+    0x5400_0040, // b.eq +8
+    0x9100_1339, // add x25, x25, #4
+    0xd518_4039, // msr elr_el1, x25
+    0xd69f_03e0, // eret
+];
+/// Where SYNC_HANDLER lives.
+pub const HANDLER: u64 = CODE_BASE + 0x200;
+
 /// The first instruction executed (after the 0x800-byte vector table).
 pub const ENTRY: u64 = CODE_BASE + 0x800;
 /// Data buffer: 16 KiB of random bytes.
@@ -82,6 +98,9 @@ pub struct Program {
     pub body_start: u64,
     /// Address of the epilogue: lockstep ends when both CPUs reach it.
     pub end_pc: u64,
+    /// Random programs take exceptions on purpose (SVC, UDF) and return through
+    /// SYNC_HANDLER; regression programs end at their first exception.
+    pub handlers: bool,
     /// For each SIMD instruction address, the V registers it writes (sorted, deduplicated);
     /// `None` means "unknown: compare all V registers after every step".
     pub vwrites: Option<std::collections::HashMap<u64, Vec<u8>>>,
@@ -209,9 +228,14 @@ pub fn mov64(g: &mut Gen, rd: u32, v: u64) {
 }
 
 fn prologue(g: &mut Gen) {
-    // Vector table: 16 entries of 0x80 bytes, each `b .` (0x14000000) then padding.
+    // Vector table: 16 entries of 0x80 bytes of `b .` (0x14000000), parking the CPU on any
+    // unexpected exception, except "current EL with SP_ELx, synchronous" (+0x200, Arm ARM
+    // D1.10.2 "Exception vectors"), which returns past the faulting instruction.
     for _ in 0..(0x800 / 4) {
         g.emit(0x1400_0000); // b . (park on any unexpected exception)
+    }
+    for (i, w) in SYNC_HANDLER.iter().enumerate() {
+        g.words[0x200 / 4 + i] = *w;
     }
     mov64(g, 0, CODE_BASE);
     g.emit(0xd518_c000); // msr vbar_el1, x0
@@ -304,6 +328,7 @@ pub const CLASSES: &[Class] = &[
     ("simd_permute", 2, gen_simd_int::permute),
     ("simd_saturating", 2, gen_simd_int::saturating),
     ("system", 3, gen_sys::system),
+    ("exception", 1, exception),
 ];
 
 /// Classes the model does not implement yet, skipped by default (each has an ignored
@@ -356,6 +381,17 @@ pub fn generate_from(seed: u64, body_len: usize, classes: &[&Class]) -> Program 
     finish(g, seed, data, body_start, true)
 }
 
+/// SVC #imm16 (0xd4000001 | imm16 << 5) or UDF #imm16 (imm16): synchronous exceptions to
+/// the current EL, handled by SYNC_HANDLER.
+pub fn exception(g: &mut Gen) {
+    let imm16 = g.rng.below(0x1_0000) as u32;
+    if g.rng.bit() == 1 {
+        g.emit(0xd400_0001 | imm16 << 5); // svc #imm16
+    } else {
+        g.emit(imm16); // udf #imm16
+    }
+}
+
 /// A program whose body is exactly `body` (for regression tests), with or without the MMU:
 /// every step compares all V registers.
 pub fn with_body(seed: u64, body: &[u32], mmu: bool) -> Program {
@@ -369,7 +405,7 @@ pub fn with_body(seed: u64, body: &[u32], mmu: bool) -> Program {
     finish(g, seed, data, body_start, false)
 }
 
-fn finish(mut g: Gen, seed: u64, data: Vec<u8>, body_start: u64, meta: bool) -> Program {
+fn finish(mut g: Gen, seed: u64, data: Vec<u8>, body_start: u64, random: bool) -> Program {
     let end_pc = g.pc();
     epilogue(&mut g);
     Program {
@@ -379,6 +415,7 @@ fn finish(mut g: Gen, seed: u64, data: Vec<u8>, body_start: u64, meta: bool) -> 
         data,
         body_start,
         end_pc,
-        vwrites: meta.then_some(g.vwrites),
+        handlers: random,
+        vwrites: random.then_some(g.vwrites),
     }
 }

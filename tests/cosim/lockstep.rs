@@ -20,7 +20,7 @@ use kvmdbg::backend::{
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::disasm::disasm;
-use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE};
+use super::gen::{Program, CODE_BASE, DATA_BASE, DATA_SIZE, SYNC_HANDLER};
 use super::qemu_side::{QemuSide, SYNDROME_NAMES};
 use crate::common::elf::Segment;
 
@@ -332,6 +332,8 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
         // (`pstate_write(env, PSTATE_DAIF | new_mode)`) where the architecture leaves them
         // unchanged (AArch64.TakeException), so NZCV is compared through SPSR_EL1 there.
         let at_vector = (CODE_BASE..super::gen::ENTRY).contains(&qr.pc) && qr.pc == mr.pc;
+        let handler = super::gen::HANDLER..super::gen::HANDLER + 4 * SYNC_HANDLER.len() as u64;
+        let in_handler = p.handlers && handler.contains(&qr.pc);
         let mask = if at_vector {
             PSTATE_MASK & !0xf000_0000
         } else {
@@ -346,8 +348,11 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
             );
             return Err(ctx(what, &hist));
         }
-        if at_vector {
-            return exception_outcome(&mut q, &mut m, steps).map_err(|e| ctx(e, &hist));
+        if at_vector && !(in_handler && qr.pc != super::gen::HANDLER) {
+            let outcome = exception_outcome(&mut q, &mut m, steps).map_err(|e| ctx(e, &hist))?;
+            if !in_handler {
+                return Ok(outcome);
+            }
         }
         let done = qr.pc == p.end_pc;
         let vregs: Vec<u8> = match &p.vwrites {
@@ -368,7 +373,7 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
             }
             return Ok(Outcome::Done { steps });
         }
-        if qr.pc < super::gen::ENTRY || qr.pc > p.end_pc {
+        if !in_handler && (qr.pc < super::gen::ENTRY || qr.pc > p.end_pc) {
             return Err(ctx(
                 format!("left the program: pc {:#x} (exception?)", qr.pc),
                 &hist,
@@ -383,7 +388,11 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
 
 /// Compares the syndrome registers of an exception both sides took.
 fn exception_outcome(q: &mut QemuSide, m: &mut ModelSide, steps: u64) -> Result<Outcome, String> {
-    let (qs, ms) = (q.syndrome()?, m.syndrome()?);
+    let (mut qs, mut ms) = (q.syndrome()?, m.syndrome()?);
+    // SPSR_EL1.BTYPE (bits 11:10): QEMU's `max` CPU implements FEAT_BTI and saves the BTYPE
+    // a BR/BLR set; the model implements no BTI (BTYPE always 0), as PSTATE compares show.
+    qs[3] &= !0xc00;
+    ms[3] &= !0xc00;
     // FAR_EL1 is UNKNOWN except for aborts, PC and watchpoint faults (Arm ARM D19.2.40).
     let far_valid = matches!(
         esr::class(qs[0]),
