@@ -78,16 +78,75 @@ pub fn ldst_pair(g: &mut Gen) {
     }
 }
 
-/// LD1/ST1 (multiple structures, 1-4 registers, no offset): 0 Q 0011000 L 000000 opcode
-/// size Rn Rt on X27 (16-aligned).
+/// LD1-LD4/ST1-ST4 on X27: multiple structures (0 Q 0011000 L 000000 opcode size Rn Rt;
+/// post-index 0 Q 0011001 L 0 Rm opcode size Rn Rt, Rm 31 = by the transfer size, else by
+/// X26), single structure (0 Q 0011010 L R 00000 opcode S size Rn Rt) and LD1R-LD4R
+/// (single structure with opcode 11x, L = 1, S = 0).
 pub fn ld1_st1(g: &mut Gen) {
-    let (opcode, n) = g
-        .rng
-        .pick(&[(0b0111u32, 1u32), (0b1010, 2), (0b0110, 3), (0b0010, 4)]);
-    let (q, size, l) = (g.rng.bit(), g.rng.below(4) as u32, g.rng.bit());
     g.x27_random(0, g.plain_align(), 0x800);
     let rt = v(g);
-    let w = q << 30 | 0b0011000 << 23 | l << 22 | opcode << 12 | size << 10 | 27 << 5 | rt;
+    let mut l = g.rng.bit();
+    let (w, n) = if g.rng.bit() == 0 {
+        // (opcode, registers): LD1 x1-x4, LD2, LD3, LD4.
+        let (opcode, n) = g.rng.pick(&[
+            (0b0111u32, 1u32),
+            (0b1010, 2),
+            (0b0110, 3),
+            (0b0010, 4),
+            (0b1000, 2),
+            (0b0100, 3),
+            (0b0000, 4),
+        ]);
+        let size = g.rng.below(4) as u32;
+        // LD2-LD4 have no 1D arrangement (size 11 needs Q = 1).
+        let interleaved = matches!(opcode, 0b1000 | 0b0100 | 0b0000);
+        let q = if interleaved && size == 3 {
+            1
+        } else {
+            g.rng.bit()
+        };
+        let post = g.rng.bit();
+        let rm = if post == 1 {
+            g.rng.pick(&[31u32, 26])
+        } else {
+            0
+        };
+        let w = q << 30
+            | 0b0011000 << 23
+            | post << 23
+            | l << 22
+            | rm << 16
+            | opcode << 12
+            | size << 10
+            | 27 << 5
+            | rt;
+        (w, n)
+    } else {
+        let r = g.rng.bit();
+        let three_four = g.rng.bit();
+        let n = 1 + (three_four << 1 | r);
+        let (q, s_bit, size, kind) = match g.rng.below(5) {
+            0 => (g.rng.bit(), g.rng.bit(), g.rng.below(4) as u32, 0u32), // B lane
+            1 => (g.rng.bit(), g.rng.bit(), (g.rng.bit()) << 1, 1),       // H lane
+            2 => (g.rng.bit(), g.rng.bit(), 0, 2),                        // S lane
+            3 => (g.rng.bit(), 0, 1, 2),                                  // D lane
+            _ => {
+                l = 1; // LDnR: replicate to all lanes
+                (g.rng.bit(), 0, g.rng.below(4) as u32, 3)
+            }
+        };
+        let opcode = kind << 1 | three_four;
+        let w = q << 30
+            | 0b0011010 << 23
+            | l << 22
+            | r << 21
+            | opcode << 13
+            | s_bit << 12
+            | size << 10
+            | 27 << 5
+            | rt;
+        (w, n)
+    };
     if l == 1 {
         let regs: Vec<u32> = (0..n).map(|i| rt + i).collect();
         g.emit_v(w, &regs);
