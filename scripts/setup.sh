@@ -21,6 +21,7 @@ HOST_PKGS=(
   cpio                       # initramfs for the nested machine
   jq                         # reads cargo --message-format=json in scripts/nested/build.sh
   lldb                       # lldb gdb-remote tests
+  bc                         # arithmetic in scripts/bench-model.sh
 )
 ARM64_PKGS=(busybox-static:arm64)
 

@@ -64,6 +64,11 @@ fn exceptions_matches_qemu() {
 }
 
 #[test]
+fn compute_matches_qemu() {
+    same_as_qemu("compute", 1, false);
+}
+
+#[test]
 fn stepmmio_matches_qemu() {
     same_as_qemu("stepmmio", 1, false);
 }

@@ -10,7 +10,15 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
-const COVERED: &[&str] = &["demo", "exceptions", "hello", "mmio", "smp", "stepmmio"];
+const COVERED: &[&str] = &[
+    "compute",
+    "demo",
+    "exceptions",
+    "hello",
+    "mmio",
+    "smp",
+    "stepmmio",
+];
 
 /// Boots `name` with `cpus` CPUs and asserts a clean PASS. None if a tool is missing (skip).
 fn run_firmware(name: &str, cpus: u32) -> Option<common::RunOutput> {
@@ -59,6 +67,11 @@ fn mmio_passes() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn compute_passes() {
+    run_firmware("compute", 1);
 }
 
 #[test]
