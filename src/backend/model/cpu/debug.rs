@@ -5,8 +5,10 @@
 //! Guest-owned debug (MDSCR_EL1.KDE/MDE, the guest's own breakpoints, its software step) is
 //! not modelled yet; this file is where it goes.
 
+use crate::a64::debugregs::{self, AccessKind, DataAccess};
 use crate::a64::esr::{self, ec};
 use crate::a64::SysReg;
+use crate::backend::model::cpu::sysregs::{NUM_BRPS, NUM_WRPS};
 use crate::backend::GuestDebug;
 
 /// The VMM's debug configuration for one vCPU.
@@ -41,16 +43,6 @@ pub fn kvm_traps_sysreg(reg: SysReg) -> bool {
     reg.op0() == 2 || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0 && reg.crm() != 0)
 }
 
-/// Whether the privilege control (DBGBCR.PMC / DBGWCR.PAC, bits 2:1) matches `el`.
-fn priv_matches(ctl: u64, el: u8) -> bool {
-    match (ctl >> 1) & 3 {
-        1 => el == 1,
-        2 => el == 0,
-        3 => true,
-        _ => false,
-    }
-}
-
 impl HostDebug {
     /// With guest debug on, MDCR_EL2.TDE routes every BRK to the VMM (facts file).
     pub fn routes_brk(&self) -> bool {
@@ -65,50 +57,33 @@ impl HostDebug {
         self.cfg.enable && self.cfg.hw
     }
 
-    /// True when an enabled unlinked address-match breakpoint (BT = 0b0000) covers `pc`.
+    /// True when an enabled breakpoint matches `pc` at `el` (the one matcher,
+    /// `a64::debugregs`).
     pub fn breakpoint_hit(&self, pc: u64, el: u8) -> bool {
-        if !self.hw() {
-            return false;
-        }
-        (0..crate::backend::model::cpu::sysregs::NUM_BRPS as usize).any(|n| {
-            let ctl = self.cfg.bcr[n];
-            ctl & 1 == 1
-                && (ctl >> 20) & 15 == 0
-                && priv_matches(ctl, el)
-                && (self.cfg.bvr[n] & 0x0001_ffff_ffff_fffc) == (pc & 0x0001_ffff_ffff_fffc)
-        })
+        let n = NUM_BRPS as usize;
+        self.hw()
+            && debugregs::first_bp_hit(&self.cfg.bcr[..n], &self.cfg.bvr[..n], pc, el).is_some()
     }
 
     /// The FAR to report if an enabled watchpoint matches an access of `size` bytes at `va`
-    /// (DBGWCR: E bit 0, PAC 2:1, LSC 4:3 (01 load, 10 store), BAS 12:5, MASK 28:24).
+    /// (the one matcher, `a64::debugregs`: LSC, PAC, BAS byte select, MASK ranges). The FAR is
+    /// the access's own address, as real KVM reports it for the conformance scenarios
+    /// (tests/conformance/watch_*.trace).
     pub fn watchpoint_hit(&self, va: u64, size: usize, write: bool, el: u8) -> Option<u64> {
         if !self.hw() {
             return None;
         }
-        let end = va.wrapping_add(size as u64);
-        for n in 0..crate::backend::model::cpu::sysregs::NUM_WRPS as usize {
-            let ctl = self.cfg.wcr[n];
-            let lsc = (ctl >> 3) & 3;
-            let kind_ok = if write { lsc & 2 != 0 } else { lsc & 1 != 0 };
-            if ctl & 1 == 0 || !kind_ok || !priv_matches(ctl, el) {
-                continue;
-            }
-            let mask = ((ctl >> 24) & 31) as u32;
-            let wvr = self.cfg.wvr[n] & 0x0001_ffff_ffff_fffc;
-            let hit = if mask >= 3 {
-                let lo = wvr & !((1u64 << mask) - 1);
-                va < lo.wrapping_add(1 << mask) && end > lo
+        let n = NUM_WRPS as usize;
+        let access = DataAccess {
+            addr: va,
+            size: size as u64,
+            kind: if write {
+                AccessKind::Store
             } else {
-                let bas = (ctl >> 5) & 0xff;
-                (0..8).any(|k| {
-                    let b = wvr.wrapping_add(k);
-                    bas >> k & 1 == 1 && b >= va && b < end
-                })
-            };
-            if hit {
-                return Some(va);
-            }
-        }
-        None
+                AccessKind::Load
+            },
+            el,
+        };
+        debugregs::first_wp_hit(&self.cfg.wcr[..n], &self.cfg.wvr[..n], &access).map(|_| va)
     }
 }
