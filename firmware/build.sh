@@ -17,8 +17,9 @@ ROOT="$(cd "$FW_DIR/.." && pwd)"
 OUT="${1:-$ROOT/target/firmware}"
 AS="${AARCH64_AS:-aarch64-linux-gnu-as}"
 LD="${AARCH64_LD:-aarch64-linux-gnu-ld}"
+CC="${AARCH64_CC:-aarch64-linux-gnu-gcc}"
 
-for tool in "$AS" "$LD"; do
+for tool in "$AS" "$LD" "$CC"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "build.sh: $tool not found (install binutils-aarch64-linux-gnu, see scripts/setup.sh)" >&2
     exit 127
@@ -44,6 +45,19 @@ count=0
 for src in *.S; do
   name="${src%.S}"
   "$AS" "${ASFLAGS[@]}" -o "$OBJ/$name.o" "$src"
+  "$LD" "${LDFLAGS[@]}" -o "$OUT/$name.elf.tmp" "$OBJ/$name.o" "${common_objs[@]}"
+  mv -f "$OUT/$name.elf.tmp" "$OUT/$name.elf"
+  echo "built $OUT/$name.elf"
+  count=$((count + 1))
+done
+# Firmware written in C: compiled at -O2 like ordinary freestanding code (the compiler's own
+# choices, SIMD included), with the same common objects and layout.
+CFLAGS=(-O2 -g -ffreestanding -fno-builtin -nostdlib -fno-pic -mstrict-align
+  -ffile-prefix-map="$ROOT=.")
+for src in *.c; do
+  [ -e "$src" ] || continue
+  name="${src%.c}"
+  "$CC" "${CFLAGS[@]}" -c -o "$OBJ/$name.o" "$src"
   "$LD" "${LDFLAGS[@]}" -o "$OUT/$name.elf.tmp" "$OBJ/$name.o" "${common_objs[@]}"
   mv -f "$OUT/$name.elf.tmp" "$OUT/$name.elf"
   echo "built $OUT/$name.elf"

@@ -63,6 +63,12 @@ fn exceptions_matches_qemu() {
     same_as_qemu("exceptions", 1, false);
 }
 
+/// Firmware in C compiled at -O2 by a standard cross compiler, not hand-written assembly.
+#[test]
+fn cdemo_in_c_matches_qemu() {
+    same_as_qemu("cdemo", 1, false);
+}
+
 #[test]
 fn compute_matches_qemu() {
     same_as_qemu("compute", 1, false);

@@ -11,6 +11,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
 const COVERED: &[&str] = &[
+    "cdemo",
     "compute",
     "demo",
     "exceptions",
@@ -67,6 +68,11 @@ fn mmio_passes() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn cdemo_passes() {
+    run_firmware("cdemo", 1);
 }
 
 #[test]
@@ -148,6 +154,6 @@ fn every_firmware_is_run_here() {
     let names = common::firmware_names();
     assert_eq!(
         names, COVERED,
-        "firmware/*.S and this file's tests differ: add a test for each new firmware"
+        "firmware/*.S, *.c and this file's tests differ: add a test for each new firmware"
     );
 }

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 /// Assembler and linker used by `firmware/build.sh` (package binutils-aarch64-linux-gnu).
 pub const AS: &str = "aarch64-linux-gnu-as";
 pub const LD: &str = "aarch64-linux-gnu-ld";
+/// The C cross compiler for firmware written in C (`firmware/*.c`).
+pub const CC: &str = "aarch64-linux-gnu-gcc";
 /// The reference machine the firmware is checked against.
 pub const QEMU: &str = "qemu-system-aarch64";
 
@@ -77,7 +79,7 @@ pub fn require_tools(names: &[&str]) -> bool {
 /// The tools `firmware/build.sh` needs (none when `KVMDBG_FIRMWARE_DIR` names prebuilt
 /// firmware, as inside the nested CI machine).
 pub fn require_firmware_tools() -> bool {
-    std::env::var_os("KVMDBG_FIRMWARE_DIR").is_some() || require_tools(&[AS, LD])
+    std::env::var_os("KVMDBG_FIRMWARE_DIR").is_some() || require_tools(&[AS, LD, CC])
 }
 
 static FIRMWARE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -124,7 +126,7 @@ fn build_firmware() -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Names of every firmware source (`firmware/<name>.S`), sorted. Needs no tools.
+/// Names of every firmware source (`firmware/<name>.S` or `.c`), sorted. Needs no tools.
 pub fn firmware_names() -> Vec<String> {
     let dir = repo_root().join("firmware");
     let entries =
@@ -132,7 +134,9 @@ pub fn firmware_names() -> Vec<String> {
     let mut names: Vec<String> = entries
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_suffix(".S").map(str::to_owned)
+            name.strip_suffix(".S")
+                .or_else(|| name.strip_suffix(".c"))
+                .map(str::to_owned)
         })
         .collect();
     names.sort();
