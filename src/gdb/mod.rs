@@ -9,6 +9,7 @@
 //! Depends on `machine::session` only (and `a64`/`debug` value types); must never touch a vCPU
 //! handle or a backend type.
 
+mod arch;
 mod base;
 mod breakpoints;
 mod conn;
@@ -114,7 +115,7 @@ pub(crate) fn tid_of(vcpu: usize) -> Tid {
 }
 
 impl Target for Debugger {
-    type Arch = gdbstub_arch::aarch64::AArch64;
+    type Arch = arch::KvmdbgAArch64;
     type Error = GdbError;
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {

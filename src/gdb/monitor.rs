@@ -3,6 +3,7 @@
 use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
 
 use crate::a64::walk::{Translation, WalkTrace};
+use crate::a64::Reg;
 use crate::debug::translate::TranslateError;
 
 use super::target_xml::{reg_name, system_registers};
@@ -13,7 +14,7 @@ kvmdbg monitor commands:
   help                 this list
   translate VA         walk the current vCPU's stage-1 tables for VA, level by level
   pagetable            mapped virtual ranges of the current vCPU with their attributes
-  sysregs              every system register of the current vCPU
+  sysregs              fpsr, fpcr and every system register of the current vCPU
   caps                 backend, hardware breakpoint/watchpoint slots (total and in use)
   mmio-reads on|off    let gdb read and write device memory (reads have side effects)
   reset                reset the machine (not supported; see the user guide)";
@@ -151,6 +152,12 @@ impl Debugger {
 
     fn cmd_sysregs(&mut self, vcpu: usize, out: &mut ConsoleOutput<'_>) -> Result<(), GdbError> {
         let list = self.session.reg_list(vcpu)?;
+        for (name, reg) in [("fpsr", Reg::Fpsr), ("fpcr", Reg::Fpcr)] {
+            match self.session.read_reg(vcpu, reg) {
+                Ok(v) => outputln!(out, "{name:<20} {:#018x}", v as u64),
+                Err(e) => outputln!(out, "{name:<20} <unreadable: {e}>"),
+            }
+        }
         for r in system_registers(&list) {
             let reg = super::regs::sys_reg(r);
             match self.session.read_reg(vcpu, reg) {

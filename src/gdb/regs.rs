@@ -18,6 +18,7 @@ use gdbstub_arch::aarch64::reg::AArch64CoreRegs;
 
 use crate::a64::{pstate, sys, Reg, SysReg};
 
+use super::arch::GdbReg;
 use super::{Debugger, GdbError};
 
 /// Registers read for a `g` packet, in this order.
@@ -33,7 +34,12 @@ fn core_list() -> Vec<Reg> {
 pub const SP_EL1: SysReg = SysReg::new(3, 4, 4, 1, 0);
 
 /// The backend register a gdb register id names (`sp` resolved through `pstate_value`).
-pub fn backend_reg(id: AArch64RegId, pstate_value: u64) -> Option<Reg> {
+pub fn backend_reg(id: GdbReg, pstate_value: u64) -> Option<Reg> {
+    let id = match id {
+        GdbReg::Fpsr => return Some(Reg::Fpsr),
+        GdbReg::Fpcr => return Some(Reg::Fpcr),
+        GdbReg::Other(id) => id,
+    };
     Some(match id {
         AArch64RegId::X(n) if n <= 30 => Reg::X(n),
         AArch64RegId::Sp => active_sp(pstate_value),
@@ -67,8 +73,11 @@ pub fn active_sp(ps: u64) -> Reg {
 }
 
 /// Size in bytes gdb expects for a register.
-fn size_of(id: AArch64RegId) -> usize {
-    id.len().unwrap_or(8)
+fn size_of(id: GdbReg) -> usize {
+    match id {
+        GdbReg::Fpsr | GdbReg::Fpcr => 4,
+        GdbReg::Other(id) => id.len().unwrap_or(8),
+    }
 }
 
 impl Debugger {
@@ -140,8 +149,8 @@ impl Debugger {
         Ok(())
     }
 
-    fn reg_for(&mut self, vcpu: usize, id: AArch64RegId) -> Result<Option<Reg>, GdbError> {
-        let ps = if matches!(id, AArch64RegId::Sp) {
+    fn reg_for(&mut self, vcpu: usize, id: GdbReg) -> Result<Option<Reg>, GdbError> {
+        let ps = if matches!(id, GdbReg::Other(AArch64RegId::Sp)) {
             self.session.read_reg(vcpu, Reg::Pstate)? as u64
         } else {
             0
@@ -151,12 +160,7 @@ impl Debugger {
 }
 
 impl SingleRegisterAccess<Tid> for Debugger {
-    fn read_register(
-        &mut self,
-        tid: Tid,
-        id: AArch64RegId,
-        buf: &mut [u8],
-    ) -> TargetResult<usize, Self> {
+    fn read_register(&mut self, tid: Tid, id: GdbReg, buf: &mut [u8]) -> TargetResult<usize, Self> {
         let vcpu = self.vcpu_or_err(tid)?;
         let Some(reg) = self.reg_for(vcpu, id).map_err(TargetError::Fatal)? else {
             return Ok(0);
@@ -170,7 +174,7 @@ impl SingleRegisterAccess<Tid> for Debugger {
         Ok(n)
     }
 
-    fn write_register(&mut self, tid: Tid, id: AArch64RegId, val: &[u8]) -> TargetResult<(), Self> {
+    fn write_register(&mut self, tid: Tid, id: GdbReg, val: &[u8]) -> TargetResult<(), Self> {
         let vcpu = self.vcpu_or_err(tid)?;
         let Some(reg) = self.reg_for(vcpu, id).map_err(TargetError::Fatal)? else {
             return Err(TargetError::Errno(super::EINVAL));

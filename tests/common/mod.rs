@@ -8,6 +8,9 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+
+pub mod gdb;
+pub mod rsp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
