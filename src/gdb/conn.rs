@@ -94,6 +94,9 @@ impl Connection for Conn {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
         let out = std::mem::take(&mut self.wbuf);
         let s = self.stream();
         s.write_all(&out)?;

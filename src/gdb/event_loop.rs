@@ -24,6 +24,8 @@ impl BlockingEventLoop for EventLoop {
         target: &mut Debugger,
         conn: &mut Conn,
     ) -> Result<Event<Self::StopReason>, WaitError> {
+        // The ack of the resume packet may still sit in the write buffer.
+        gdbstub::conn::Connection::flush(conn).map_err(WaitError::Connection)?;
         loop {
             let polled = target.session.poll_stop();
             if let Some(s) = polled.map_err(|e| WaitError::Target(e.into()))? {
