@@ -10,7 +10,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
-const COVERED: &[&str] = &["demo", "exceptions", "hello", "mmio", "smp"];
+const COVERED: &[&str] = &["demo", "exceptions", "hello", "highmem", "mmio", "smp"];
 
 /// Boots `name` with `cpus` CPUs and asserts a clean PASS. None if a tool is missing (skip).
 fn run_firmware(name: &str, cpus: u32) -> Option<common::RunOutput> {
@@ -45,6 +45,17 @@ fn hello_passes() {
         assert!(
             out.lines().contains(&"Hello from kvmdbg firmware"),
             "greeting missing\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn highmem_passes() {
+    if let Some(out) = run_firmware("highmem", 1) {
+        assert!(
+            out.lines().contains(&"highmem: running at the high alias"),
+            "never ran at the high alias\n{}",
             out.describe()
         );
     }
