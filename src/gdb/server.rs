@@ -83,9 +83,14 @@ impl Listener {
         match listen {
             Listen::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).map_err(err)?)),
             Listen::Unix(path) => {
-                let l = UnixListener::bind(path).map_err(err)?;
-                let owned = Listener::Unix(l, path.clone());
-                // Only this user may drive the guest.
+                // Only this user may drive the guest: the socket is created 0600 (umask
+                // 0177 around bind, so it is never reachable with wider permissions), and
+                // set so explicitly in case the file system ignores the umask.
+                use nix::sys::stat::{umask, Mode};
+                let old = umask(Mode::from_bits_truncate(0o177));
+                let bound = UnixListener::bind(path);
+                umask(old);
+                let owned = Listener::Unix(bound.map_err(err)?, path.clone());
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                     .map_err(err)?;
                 Ok(owned)
