@@ -133,7 +133,7 @@ fn device_windows() -> [(u64, u64); 3] {
 /// qXfer:memory-map: the whole 64-bit space, device windows as "rom", the rest as "ram".
 /// Addresses are virtual to gdb, so regions beyond RAM stay accessible (the session answers
 /// E14 where nothing is mapped): "ram" means only "software breakpoints allowed".
-pub fn memory_map_xml(_s: &Session) -> String {
+pub fn memory_map_xml() -> String {
     let mut windows = device_windows().to_vec();
     windows.sort();
     let mut x = String::from(
@@ -178,5 +178,45 @@ impl ExecFile for Debugger {
     ) -> TargetResult<usize, Self> {
         let path = self.exec_file.as_deref().unwrap_or("");
         Ok(super::xfer(path.as_bytes(), offset, length, buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(xml: &str) -> Vec<(String, u64, u64)> {
+        xml.split("<memory ")
+            .skip(1)
+            .map(|r| {
+                let attr = |name: &str| {
+                    let start = r.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    let end = start + r[start..].find('"').unwrap();
+                    r[start..end].to_string()
+                };
+                let num = |t: String| u64::from_str_radix(t.trim_start_matches("0x"), 16).unwrap();
+                (attr("type"), num(attr("start")), num(attr("length")))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn memory_map_covers_the_whole_space_with_devices_read_only() {
+        let r = regions(&memory_map_xml());
+        let mut at = 0u64;
+        for (_, start, len) in &r {
+            assert_eq!(*start, at, "contiguous, no overlap: {r:?}");
+            at = start.wrapping_add(*len);
+        }
+        assert_eq!(at, 0, "ends at 2^64: {r:?}");
+        let kind = |addr: u64| {
+            r.iter()
+                .find(|(_, s, l)| addr.wrapping_sub(*s) < *l)
+                .map(|(k, _, _)| k.as_str())
+        };
+        assert_eq!(kind(layout::UART_BASE), Some("rom"));
+        assert_eq!(kind(layout::GIC_DIST_BASE), Some("rom"));
+        assert_eq!(kind(layout::RAM_BASE), Some("ram"));
+        assert_eq!(kind(0xffff_ff80_4000_0000), Some("ram"));
     }
 }

@@ -79,7 +79,7 @@ impl Debugger {
     pub fn new(mut session: Session, exec_file: Option<String>) -> Result<Debugger, GdbError> {
         let regs = session.reg_list(0)?;
         let target_xml = target_xml::build(&regs);
-        let memory_map = base::memory_map_xml(&session);
+        let memory_map = base::memory_map_xml();
         Ok(Debugger {
             session,
             actions: Vec::new(),
