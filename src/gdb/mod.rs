@@ -160,11 +160,6 @@ impl Target for Debugger {
             None
         }
     }
-
-    /// gdb plants its own breakpoints (Z0); gdbstub must not add any.
-    fn guard_rail_implicit_sw_breakpoints(&self) -> bool {
-        true
-    }
 }
 
 /// Copies the part of `data` gdb asked for (`offset`, `length`) into `buf` (qXfer reads).
