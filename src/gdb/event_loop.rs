@@ -8,7 +8,10 @@ use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonErr
 use gdbstub::stub::MultiThreadStopReason;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::machine::control::StopReason;
+
 use super::conn::Conn;
+use super::server::ServeOutcome;
 use super::{stop, Debugger, GdbError};
 
 pub enum EventLoop {}
@@ -30,6 +33,11 @@ impl BlockingEventLoop for EventLoop {
             let polled = target.session.poll_stop();
             if let Some(s) = polled.map_err(|e| WaitError::Target(e.into()))? {
                 log::debug!("gdb: stop {s:?}");
+                match s.reason {
+                    StopReason::PowerOff => target.guest_end = Some(ServeOutcome::PowerOff),
+                    StopReason::Reset => target.guest_end = Some(ServeOutcome::Reset),
+                    _ => {}
+                }
                 return Ok(Event::TargetStopped(stop::to_gdb(&target.session, &s)));
             }
             if conn.has_buffered() {

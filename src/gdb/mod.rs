@@ -72,6 +72,8 @@ pub struct Debugger {
     memory_map: String,
     /// The firmware path, for qXfer:exec-file.
     exec_file: Option<String>,
+    /// Set when gdb was told the guest exited: power off or reset.
+    guest_end: Option<ServeOutcome>,
 }
 
 impl Debugger {
@@ -88,6 +90,7 @@ impl Debugger {
             target_xml,
             memory_map,
             exec_file,
+            guest_end: None,
         })
     }
 

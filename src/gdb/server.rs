@@ -169,7 +169,9 @@ fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
     };
     match stub.run_blocking::<EventLoop>(dbg) {
         Ok(DisconnectReason::Disconnect) => Ending::Detached,
-        Ok(DisconnectReason::TargetExited(_)) => Ending::Ended(ServeOutcome::PowerOff),
+        Ok(DisconnectReason::TargetExited(_)) => {
+            Ending::Ended(dbg.guest_end.take().unwrap_or(ServeOutcome::PowerOff))
+        }
         Ok(DisconnectReason::TargetTerminated(sig)) => {
             log::info!("guest terminated ({sig})");
             Ending::Ended(ServeOutcome::Killed)
