@@ -1,7 +1,7 @@
 //! Command-line parsing into a configuration; the entry points for each subcommand.
 //!
 //! Owns arguments, messages and exit codes (part of the binary, so it prints). Must not use
-//! KVM or gdbstub types.
+//! KVM or gdbstub types (the gdb stub is reached through `kvmdbg::gdb::serve`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use kvmdbg::backend::{self, BackendKind};
+use kvmdbg::gdb::{self, Listen, ServeConfig, ServeOutcome};
+use kvmdbg::machine::session::Session;
 use kvmdbg::machine::{memory, Machine, MachineConfig, MachineError, Outcome, TraceSink};
 
 /// Process exit status for a run that ended in a guest fault or a runtime error.
@@ -52,6 +54,47 @@ pub struct RunArgs {
     /// Print one canonical line per vCPU exit to stderr.
     #[arg(long)]
     pub trace_exits: bool,
+    /// Serve gdb: tcp:[HOST:]PORT (host defaults to 127.0.0.1) or unix:PATH (mode 0600).
+    #[arg(long, value_name = "SPEC", value_parser = parse_gdb_spec)]
+    pub gdb: Option<Listen>,
+    /// Shorthand for --gdb tcp:127.0.0.1:1234.
+    #[arg(short = 's')]
+    pub gdb_default: bool,
+    /// Start the vCPUs only when gdb attaches (otherwise the guest runs and is stopped when gdb
+    /// connects).
+    #[arg(short = 'S', long = "wait-gdb")]
+    pub wait_gdb: bool,
+}
+
+/// The default gdb port (QEMU's `-s`).
+pub const DEFAULT_GDB_PORT: u16 = 1234;
+
+/// Parses `tcp:[HOST:]PORT` or `unix:PATH`.
+pub fn parse_gdb_spec(spec: &str) -> Result<Listen, String> {
+    if let Some(path) = spec.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs a socket path".into());
+        }
+        return Ok(Listen::Unix(PathBuf::from(path)));
+    }
+    let Some(rest) = spec.strip_prefix("tcp:") else {
+        return Err(format!("{spec:?}: expected tcp:[HOST:]PORT or unix:PATH"));
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),
+        None => ("127.0.0.1", rest),
+    };
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{spec:?}: bad port {port:?}"))?;
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{spec:?}: cannot resolve {host:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{spec:?}: {host:?} has no address"))?;
+    Ok(Listen::Tcp(addr))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +193,25 @@ fn run(args: RunArgs) -> i32 {
         machine.image().entry,
         machine.dtb_addr()
     );
+    let listen = args.gdb.clone().or_else(|| {
+        args.gdb_default.then(|| {
+            Listen::Tcp(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                DEFAULT_GDB_PORT,
+            )))
+        })
+    });
+    if let Some(listen) = listen {
+        let exec_file = args
+            .firmware
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .map(|p| p.display().to_string());
+        return run_gdb(machine, listen, args.wait_gdb, exec_file);
+    }
+    if args.wait_gdb {
+        return usage("-S/--wait-gdb needs --gdb or -s");
+    }
     match machine.run() {
         Ok(Outcome::PowerOff) => {
             log::info!("guest powered off");
@@ -158,6 +220,48 @@ fn run(args: RunArgs) -> i32 {
         Ok(Outcome::Reset) => {
             eprintln!("kvmdbg: guest requested a system reset; kvmdbg stops instead of rebooting");
             0
+        }
+        Err(e) => {
+            eprintln!("kvmdbg: error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<String>) -> i32 {
+    if let Listen::Tcp(addr) = &listen {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "kvmdbg: WARNING: the gdb stub listens on {addr}, reachable from other hosts; \
+                 anyone who connects controls the guest and can read all its memory"
+            );
+        }
+    }
+    let session = match Session::new(machine) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kvmdbg: error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let cfg = ServeConfig {
+        listen,
+        wait_for_gdb: wait,
+        exec_file,
+    };
+    match gdb::serve(session, cfg) {
+        Ok(ServeOutcome::PowerOff) => {
+            log::info!("guest powered off");
+            0
+        }
+        Ok(ServeOutcome::Reset) => {
+            eprintln!("kvmdbg: guest requested a system reset; kvmdbg stops instead of rebooting");
+            0
+        }
+        Ok(ServeOutcome::Killed) => 0,
+        Ok(ServeOutcome::Fault { vcpu, pc, reason }) => {
+            eprintln!("kvmdbg: error: vCPU {vcpu} faulted at {pc:#x}: {reason}");
+            EXIT_FAILURE
         }
         Err(e) => {
             eprintln!("kvmdbg: error: {e}");

@@ -8,4 +8,5 @@
 pub mod a64;
 pub mod backend;
 pub mod debug;
+pub mod gdb;
 pub mod machine;

@@ -80,3 +80,70 @@ fn kvm_backend_on_a_host_without_arm64_kvm() {
     let out = kvmdbg(&["run", "--backend", "kvm"]);
     assert_one_line_error(&out, 1, "aarch64 Linux host");
 }
+
+#[test]
+fn bad_gdb_specs_and_wait_without_gdb() {
+    let out = kvmdbg(&["run", "--backend", "model", "--gdb", "foo"]);
+    assert_one_line_error(&out, 2, "expected tcp:[HOST:]PORT or unix:PATH");
+    let out = kvmdbg(&["run", "--backend", "model", "--gdb", "tcp:127.0.0.1:99999"]);
+    assert_one_line_error(&out, 2, "bad port");
+    let out = kvmdbg(&["run", "--backend", "model", "--gdb", "unix:"]);
+    assert_one_line_error(&out, 2, "needs a socket path");
+    let out = kvmdbg(&["run", "--backend", "model", "-S"]);
+    assert_one_line_error(&out, 2, "-S/--wait-gdb needs --gdb or -s");
+}
+
+#[test]
+fn gdb_on_an_unbindable_address_is_a_clear_error() {
+    // Bind a port, then ask kvmdbg for the same one.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let spec = format!("tcp:127.0.0.1:{port}");
+    let out = kvmdbg(&["run", "--backend", "model", "--gdb", &spec, "-S"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot listen on tcp:127.0.0.1:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unix_socket_is_private_and_serves_gdb() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("kvmdbg-cli-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("gdb.sock");
+    let _ = std::fs::remove_file(&sock);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvmdbg"))
+        .args(["run", "--backend", "model", "-S", "--gdb"])
+        .arg(format!("unix:{}", sock.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // `?` (checksum 0x3f): the halt reason of the stopped guest, thread 1.
+    s.write_all(b"$?#3f").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.windows(1).any(|w| w == b"#") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("+$T05thread:"), "{text}");
+    // `k` (checksum 0x6b) ends kvmdbg.
+    s.write_all(b"+$k#6b").unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!sock.exists(), "socket removed on exit");
+}

@@ -54,6 +54,11 @@ fn hello_matches_qemu() {
 }
 
 #[test]
+fn highmem_matches_qemu() {
+    same_as_qemu("highmem", 1, false);
+}
+
+#[test]
 fn mmio_matches_qemu() {
     same_as_qemu("mmio", 1, false);
 }

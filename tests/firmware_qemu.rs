@@ -16,6 +16,7 @@ const COVERED: &[&str] = &[
     "demo",
     "exceptions",
     "hello",
+    "highmem",
     "mmio",
     "smp",
     "stepmmio",
@@ -54,6 +55,17 @@ fn hello_passes() {
         assert!(
             out.lines().contains(&"Hello from kvmdbg firmware"),
             "greeting missing\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn highmem_passes() {
+    if let Some(out) = run_firmware("highmem", 1) {
+        assert!(
+            out.lines().contains(&"highmem: running at the high alias"),
+            "never ran at the high alias\n{}",
             out.describe()
         );
     }

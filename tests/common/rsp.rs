@@ -194,6 +194,23 @@ impl Rsp {
         })
     }
 
+    /// Writes raw bytes (hostile-input tests: broken frames, interrupt bytes).
+    pub fn send_raw(&mut self, data: &[u8]) -> Result<()> {
+        self.write_raw("raw", data)
+    }
+
+    /// Waits for one raw byte (an ack `+`/`-`), or None when the stub closed the connection.
+    pub fn recv_byte(&mut self, op: &str) -> Result<Option<u8>> {
+        if self.pending.is_empty() {
+            match self.fill(op, Instant::now() + self.timeout) {
+                Ok(()) => {}
+                Err(RspError::Closed { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(self.pending.remove(0)))
+    }
+
     /// Sends one packet and waits for its `+` (resending on `-`, at most 3 times).
     pub fn send(&mut self, payload: &str) -> Result<()> {
         let op = format!("send {}", short(payload));

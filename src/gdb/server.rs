@@ -1,0 +1,256 @@
+//! Listening for gdb and serving one connection after another: the guest runs (or waits, with
+//! `--wait-gdb`) until gdb attaches, is stopped while gdb is attached, runs on after a detach or
+//! a dropped connection, and the server ends when the guest powers off or gdb kills it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::machine::control::{Resume, StopReason};
+use crate::machine::session::Session;
+
+use super::conn::{Conn, Socket};
+use super::event_loop::EventLoop;
+use super::{Debugger, GdbError};
+
+/// Packet buffer size, advertised to gdb as PacketSize: 128 KiB, so a 64 KiB memory read
+/// (hex, two characters a byte) fits one packet.
+pub const PACKET_SIZE: usize = 128 * 1024 + 64;
+
+/// Where to listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "tcp:{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+pub struct ServeConfig {
+    pub listen: Listen,
+    /// Start the vCPUs only when gdb attaches (`-S`).
+    pub wait_for_gdb: bool,
+    /// The firmware path gdb may load symbols from (qXfer:exec-file).
+    pub exec_file: Option<String>,
+}
+
+/// How serving ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServeOutcome {
+    PowerOff,
+    Reset,
+    /// gdb killed the guest (`kill`).
+    Killed,
+    /// The guest faulted with no gdb attached.
+    Fault {
+        vcpu: usize,
+        pc: u64,
+        reason: String,
+    },
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Listener {
+    fn bind(listen: &Listen) -> Result<Listener, GdbError> {
+        let err = |source| GdbError::Listen {
+            addr: listen.to_string(),
+            source,
+        };
+        match listen {
+            Listen::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).map_err(err)?)),
+            Listen::Unix(path) => {
+                // Only this user may drive the guest: the socket is created 0600 (umask
+                // 0177 around bind, so it is never reachable with wider permissions), and
+                // set so explicitly in case the file system ignores the umask.
+                use nix::sys::stat::{umask, Mode};
+                let old = umask(Mode::from_bits_truncate(0o177));
+                let bound = UnixListener::bind(path);
+                umask(old);
+                let owned = Listener::Unix(bound.map_err(err)?, path.clone());
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(err)?;
+                Ok(owned)
+            }
+        }
+    }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l, _) => l.as_fd(),
+        }
+    }
+
+    fn accept(&self) -> Result<Conn, GdbError> {
+        let sock = match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept().map_err(GdbError::Accept)?;
+                log::info!("gdb connected from {peer}");
+                Socket::Tcp(s)
+            }
+            Listener::Unix(l, _) => {
+                let (s, _) = l.accept().map_err(GdbError::Accept)?;
+                log::info!("gdb connected");
+                Socket::Unix(s)
+            }
+        };
+        Ok(Conn::new(sock))
+    }
+}
+
+/// Serves gdb over `session` until the guest ends or gdb kills it.
+pub fn serve(session: Session, cfg: ServeConfig) -> Result<ServeOutcome, GdbError> {
+    let listener = Listener::bind(&cfg.listen)?;
+    log::warn!("waiting for gdb on {}", cfg.listen);
+    let mut dbg = Debugger::new(session, cfg.exec_file)?;
+    if !cfg.wait_for_gdb {
+        run_all(&mut dbg.session)?;
+    }
+    loop {
+        if let Some(end) = wait_for_gdb(&listener, &mut dbg.session)? {
+            return Ok(end);
+        }
+        let conn = listener.accept()?;
+        if let Some(end) = stop_for_gdb(&mut dbg.session)? {
+            log::info!("the guest ended as gdb attached: {end:?}");
+            return Ok(end);
+        }
+        match serve_one(&mut dbg, conn) {
+            Ending::Detached => {
+                log::info!("gdb detached; the guest runs on");
+                dbg.session.detach()?;
+            }
+            Ending::Ended(out) => {
+                let _ = dbg.session.stop_and_clear();
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// What one gdb connection ended with.
+enum Ending {
+    Detached,
+    Ended(ServeOutcome),
+}
+
+fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
+    let mut buf = vec![0u8; PACKET_SIZE];
+    let stub = match GdbStub::builder(conn).with_packet_buffer(&mut buf).build() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("gdb stub: {e}");
+            return Ending::Detached;
+        }
+    };
+    match stub.run_blocking::<EventLoop>(dbg) {
+        Ok(DisconnectReason::Disconnect) => Ending::Detached,
+        Ok(DisconnectReason::TargetExited(_)) => {
+            Ending::Ended(dbg.guest_end.take().unwrap_or(ServeOutcome::PowerOff))
+        }
+        Ok(DisconnectReason::TargetTerminated(sig)) => {
+            log::info!("guest terminated ({sig})");
+            Ending::Ended(ServeOutcome::Killed)
+        }
+        Ok(DisconnectReason::Kill) => {
+            log::info!("gdb killed the guest");
+            Ending::Ended(ServeOutcome::Killed)
+        }
+        Err(e) => {
+            report_stub_error(&e);
+            Ending::Detached
+        }
+    }
+}
+
+fn report_stub_error(e: &GdbStubError<GdbError, std::io::Error>) {
+    if e.is_connection_error() {
+        log::warn!("gdb connection lost ({e}); the guest runs on, waiting for gdb again");
+    } else {
+        log::error!("gdb session ended: {e}; the guest runs on, waiting for gdb again");
+    }
+}
+
+/// Resumes every stopped vCPU.
+fn run_all(session: &mut Session) -> Result<(), GdbError> {
+    let all: Vec<_> = (0..session.vcpu_count())
+        .map(|v| (v, Resume::Continue))
+        .collect();
+    session.resume(&all)?;
+    Ok(())
+}
+
+/// Waits until gdb connects (returns None) or the guest ends (returns how).
+fn wait_for_gdb(
+    listener: &Listener,
+    session: &mut Session,
+) -> Result<Option<ServeOutcome>, GdbError> {
+    loop {
+        if let Some(stop) = session.poll_stop()? {
+            match stop.reason {
+                StopReason::PowerOff => return Ok(Some(ServeOutcome::PowerOff)),
+                StopReason::Reset => return Ok(Some(ServeOutcome::Reset)),
+                StopReason::Fault { pc, reason } => {
+                    return Ok(Some(ServeOutcome::Fault {
+                        vcpu: stop.vcpu,
+                        pc,
+                        reason,
+                    }))
+                }
+                // Every vCPU waits for an interrupt nothing will raise: leave them stopped
+                // for gdb to look at.
+                other => log::warn!(
+                    "vCPU {} stopped ({other:?}) with no gdb attached",
+                    stop.vcpu
+                ),
+            }
+        }
+        let mut fds = [
+            PollFd::new(listener.fd(), PollFlags::POLLIN),
+            PollFd::new(session.event_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(GdbError::Poll(e)),
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return Ok(None);
+        }
+    }
+}
+
+/// Stops the guest for a newly attached gdb; returns how it ended if it ended meanwhile.
+fn stop_for_gdb(session: &mut Session) -> Result<Option<ServeOutcome>, GdbError> {
+    // With nothing running, the interrupt is reported at once.
+    session.interrupt();
+    let stop = session.wait_stop()?;
+    Ok(match stop.reason {
+        StopReason::PowerOff => Some(ServeOutcome::PowerOff),
+        StopReason::Reset => Some(ServeOutcome::Reset),
+        _ => None,
+    })
+}

@@ -1,0 +1,126 @@
+//! gdb-multiarch against kvmdbg on built firmware: two vCPUs as two threads (one stepped while
+//! the other stays put), and memory, hardware breakpoints and `monitor translate` at virtual
+//! addresses of a firmware that runs from a high (TTBR1) alias of RAM.
+//!
+//! Needs gdb-multiarch and the firmware assembler: failures when CI=true, otherwise skipped.
+
+mod common;
+
+use common::gdb::{gdb_batch, printed_u64, require_gdb, text, Stub};
+
+fn tools() -> bool {
+    require_gdb() && common::require_firmware_tools()
+}
+
+#[test]
+fn two_vcpus_are_two_threads_and_only_the_stepped_one_moves() {
+    if !tools() {
+        return;
+    }
+    let elf = common::firmware_elf("smp");
+    let stub = Stub::start(&elf, &["--cpus", "2"]);
+    let out = gdb_batch(
+        stub.port,
+        &elf,
+        &[
+            "break secondary_entry",
+            "continue",
+            "info threads",
+            "set scheduler-locking on",
+            "thread 1",
+            "p/x $pc",
+            "thread 2",
+            "p/x $pc",
+            "p $x0",
+            "stepi",
+            "p/x $pc",
+            "thread 1",
+            "p/x $pc",
+            "thread 2",
+            "stepi 3",
+            "p/x $pc",
+            "thread 1",
+            "p/x $pc",
+            "kill",
+        ],
+    );
+    let all = text(&out);
+    assert!(all.contains("Thread 2 hit Breakpoint 1"), "{all}");
+    assert!(all.contains("Thread 1.1 (vCPU 0)"), "{all}");
+    assert!(all.contains("Thread 1.2 (vCPU 1)"), "{all}");
+    let boot_pc = printed_u64(&out, 1);
+    let entry = printed_u64(&out, 2);
+    assert_eq!(
+        printed_u64(&out, 3),
+        1,
+        "CPU_ON context id = index 1:\n{all}"
+    );
+    assert_eq!(printed_u64(&out, 4), entry + 4, "thread 2 stepped:\n{all}");
+    assert_eq!(printed_u64(&out, 5), boot_pc, "thread 1 stayed put:\n{all}");
+    // mov x19; cmp; b.hs (not taken); bl cpu_stack_top: now in another function.
+    assert_ne!(printed_u64(&out, 6), entry + 16, "{all}");
+    assert_eq!(printed_u64(&out, 7), boot_pc, "thread 1 still put:\n{all}");
+}
+
+/// VA - PA of highmem's TTBR1 alias (firmware/highmem.S HIGH_OFFSET).
+const HIGH_OFFSET: u64 = 0xffff_ff80_0000_0000;
+
+#[test]
+fn memory_breakpoints_and_translation_at_a_high_virtual_address() {
+    if !tools() {
+        return;
+    }
+    let elf = common::firmware_elf("highmem");
+    let stub = Stub::start(&elf, &[]);
+    let out = gdb_batch(
+        stub.port,
+        &elf,
+        &[
+            "hbreak *((char*)high_work + 0xffffff8000000000)",
+            "continue",
+            "p/x $pc",
+            "p/x (long)high_work",
+            "x/4wx $pc",
+            "x/4wx high_work",
+            "stepi 3",
+            "p/x *(long*)((char*)&high_value + 0xffffff8000000000)",
+            "p/x *(long*)&high_value",
+            "set *(long*)((char*)&high_value + 0xffffff8000000000) = 0x1234abcd5678ef80",
+            "p/x *(long*)&high_value",
+            "eval \"monitor translate %p\", $pc",
+            "monitor pagetable",
+            "kill",
+        ],
+    );
+    let all = text(&out);
+    let pc = printed_u64(&out, 1);
+    let work = printed_u64(&out, 2);
+    assert_eq!(pc, work + HIGH_OFFSET, "{all}");
+    // The same instruction words through both aliases.
+    let words = |addr: &str| -> String {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(addr))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, w)| w.trim().to_string())
+            .unwrap_or_else(|| panic!("no x/ line at {addr}:\n{all}"))
+    };
+    let high = words(&format!("{pc:#x}"));
+    let low = words(&format!("{work:#x}"));
+    assert_eq!(high, low, "{all}");
+    assert!(high.starts_with("0x"), "{all}");
+    // After `str x2, [x1]` both aliases show MAGIC; a write through the alias reaches RAM.
+    assert_eq!(printed_u64(&out, 3), 0x1234_abcd_5678_ef90, "{all}");
+    assert_eq!(printed_u64(&out, 4), 0x1234_abcd_5678_ef90, "{all}");
+    assert_eq!(printed_u64(&out, 5), 0x1234_abcd_5678_ef80, "{all}");
+    assert!(all.contains("TTBR1_EL1 (39-bit VA"), "{all}");
+    assert!(all.contains("L1: table"), "{all}");
+    assert!(
+        all.contains(&format!("{:#x} -> {:#x} (level 1 leaf", pc + 12, work + 12)),
+        "{all}"
+    );
+    assert!(
+        all.contains("0xffffff8040000000-0xffffff807fffffff -> 0x40000000"),
+        "{all}"
+    );
+}
