@@ -10,13 +10,11 @@
 #![allow(dead_code)]
 
 pub mod elf;
+pub mod gdb;
 pub mod qemu;
 pub mod rsp;
 
 use std::io::Read;
-
-pub mod gdb;
-pub mod rsp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
