@@ -22,24 +22,21 @@ pub fn available(test: &str) -> bool {
     ok
 }
 
-/// A free loopback TCP port (bound then released; QEMU binds it right after).
-pub fn free_port() -> std::io::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
 /// A QEMU virt machine halted at reset with its gdb stub on a loopback port.
 pub struct Qemu {
     child: Child,
+    /// Where QEMU's gdb stub connects to (ours: held from before QEMU starts, so no other
+    /// process can take the port and no other QEMU can answer).
+    listener: TcpListener,
     pub addr: SocketAddr,
 }
 
 impl Qemu {
-    /// `qemu-system-aarch64 -M virt -cpu max,sve=off -nographic -S -gdb tcp:127.0.0.1:PORT
-    /// -kernel IMAGE`: the CPU waits at the ELF entry (EL1h, DAIF masked) for gdb.
+    /// Starts QEMU halted at the image's entry, its gdb stub a client of a listener we hold.
     pub fn start_halted(image: &Path) -> std::io::Result<Self> {
-        let port = free_port()?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let port = addr.port();
         let child = Command::new(QEMU)
             .args(["-M", "virt", "-cpu", "max,sve=off", "-m", "128M"])
             .args([
@@ -51,11 +48,9 @@ impl Qemu {
                 "-net",
                 "none",
             ])
-            // The gdb stub on a chardev with TCP_NODELAY: QEMU acks and replies in separate
-            // small writes, which Nagle's algorithm would otherwise hold back.
             .arg("-chardev")
             .arg(format!(
-                "socket,id=gdb0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on"
+                "socket,id=gdb0,host=127.0.0.1,port={port},server=off,nodelay=on"
             ))
             .args(["-S", "-gdb", "chardev:gdb0"])
             .arg("-kernel")
@@ -64,20 +59,56 @@ impl Qemu {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        Ok(Qemu { child, addr })
+        Ok(Qemu {
+            child,
+            listener,
+            addr,
+        })
     }
 
-    /// Connects an RSP client to the stub (QEMU needs a moment to listen).
+    /// Accepts QEMU's connection (10 s at most) and reads its target description (QEMU
+    /// answers `p`/`P` only after that).
     pub fn connect(&mut self) -> Result<Rsp, RspError> {
-        let mut rsp = Rsp::connect(self.addr, Duration::from_secs(10))?;
+        let timeout = Duration::from_secs(10);
+        let stream = self.accept(timeout)?;
+        let mut rsp = Rsp::from_stream(stream, timeout)?;
         rsp.query_supported("multiprocess+;swbreak+;hwbreak+;qXfer:features:read+")?;
-        // QEMU serves `p`/`P` only once the target description has been read.
         rsp.qxfer_read("features", "target.xml")?;
         Ok(rsp)
     }
 
-    /// Runs `image` freely (no gdb) and waits up to `timeout` for QEMU to exit by itself;
-    /// returns its exit status success, or an error when it had to be killed.
+    fn accept(&mut self, timeout: Duration) -> Result<std::net::TcpStream, RspError> {
+        let err = |source| RspError::Connect {
+            addr: self.addr,
+            source,
+        };
+        self.listener.set_nonblocking(true).map_err(err)?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false).map_err(err)?;
+                    return Ok(stream);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        return Err(err(std::io::Error::other(format!(
+                            "{QEMU} exited before connecting: {status}"
+                        ))));
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "QEMU did not connect",
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+    }
+
     pub fn run_to_exit(image: &Path, timeout: Duration) -> Result<bool, String> {
         let mut child = Command::new(QEMU)
             .args(["-M", "virt", "-cpu", "max,sve=off", "-m", "128M"])

@@ -131,6 +131,11 @@ impl Rsp {
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
+        Self::from_stream(stream, timeout)
+    }
+
+    /// Wraps an already connected stream (e.g. one a stub connected to us).
+    pub fn from_stream(stream: TcpStream, timeout: Duration) -> Result<Self> {
         let io = |source| RspError::Io {
             op: "configure socket".into(),
             source,
