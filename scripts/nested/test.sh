@@ -66,6 +66,15 @@ main() {
   "$HERE/build.sh" "${build_args[@]}"
   t1=$(now_ms)
   "$HERE/run.sh" "${run_args[@]}" || rc=$?
+  # gdb on the host against kvmdbg on real KVM in the nested machine (port forward).
+  if [ ${#run_args[@]} -eq 0 ]; then
+    say "gdb on the host against kvmdbg on nested KVM"
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$HERE/run.sh" --no-tests --forward "$port:1234" \
+      --guest-cmd 'kvmdbg run /fw/demo.elf --backend kvm --gdb tcp:0.0.0.0:1234 -S' \
+      --host-cmd "KVMDBG_DEMO_ELF=$fw_dir/demo.elf $HERE/gdb-host.sh" || rc=$?
+  fi
   t2=$(now_ms)
   say "build $(secs $((t1 - t0))), boot+run $(secs $((t2 - t1))), total $(secs $((t2 - t0)))"
   return $rc
