@@ -23,6 +23,24 @@ pub fn available(test: &str) -> bool {
 }
 
 /// A QEMU virt machine halted at reset with its gdb stub on a loopback port.
+/// The board every QEMU here runs: `virt`, no SVE (V registers, not Z), no console, no NIC
+/// (the default one needs an option ROM Debian does not ship).
+const BOARD: &[&str] = &[
+    "-M",
+    "virt",
+    "-cpu",
+    "max,sve=off",
+    "-m",
+    "128M",
+    "-nographic",
+    "-monitor",
+    "none",
+    "-serial",
+    "null",
+    "-net",
+    "none",
+];
+
 pub struct Qemu {
     child: Child,
     /// Where QEMU's gdb stub connects to (ours: held from before QEMU starts, so no other
@@ -38,16 +56,7 @@ impl Qemu {
         let addr = listener.local_addr()?;
         let port = addr.port();
         let child = Command::new(QEMU)
-            .args(["-M", "virt", "-cpu", "max,sve=off", "-m", "128M"])
-            .args([
-                "-nographic",
-                "-monitor",
-                "none",
-                "-serial",
-                "null",
-                "-net",
-                "none",
-            ])
+            .args(BOARD)
             .arg("-chardev")
             .arg(format!(
                 "socket,id=gdb0,host=127.0.0.1,port={port},server=off,nodelay=on"
@@ -111,16 +120,7 @@ impl Qemu {
 
     pub fn run_to_exit(image: &Path, timeout: Duration) -> Result<bool, String> {
         let mut child = Command::new(QEMU)
-            .args(["-M", "virt", "-cpu", "max,sve=off", "-m", "128M"])
-            .args([
-                "-nographic",
-                "-monitor",
-                "none",
-                "-serial",
-                "null",
-                "-net",
-                "none",
-            ])
+            .args(BOARD)
             .arg("-kernel")
             .arg(image)
             .stdin(Stdio::null())
