@@ -50,7 +50,7 @@ pub fn handle_exit(
             device_read(bus, addr, &mut buf[..n]);
             match vcpu
                 .set_mmio_data(&buf[..n])
-                .and_then(|_| fix_sign_extension(vcpu, view, &buf[..n]))
+                .and_then(|_| fix_sign_extension(vcpu, view, &buf[..n], step))
             {
                 Ok(()) => Flow::Continue,
                 Err(e) => fault(vcpu, format!("completing MMIO read of {addr:#x}: {e}")),
@@ -91,10 +91,15 @@ pub fn handle_exit(
 /// device zero-extended). Only sign-extending loads pay: the completion is committed without
 /// running the guest and the destination is re-checked against our own decode; on a correct
 /// host it already holds the right value and nothing is written.
+///
+/// Committing advances the PC outside the guest, so it completes a step in progress (KVM
+/// re-arms PSTATE.SS on the next entry after an `immediate_exit` run: re-entering would run
+/// one more instruction before the step exception).
 fn fix_sign_extension(
     vcpu: &mut dyn Vcpu,
     view: &GuestView,
     data: &[u8],
+    step: &mut StepMachine,
 ) -> crate::backend::Result<()> {
     use crate::a64::ldst::{self, XferReg};
     let Ok(pc) = vcpu.get(Reg::Pc) else {
@@ -123,6 +128,7 @@ fn fix_sign_extension(
         extended & 0xffff_ffff
     };
     vcpu.commit_pending()?;
+    step.pc_advanced_by_vmm();
     if vcpu.get(Reg::X(n))? != want {
         log::debug!("host did not sign-extend the MMIO load at {pc:#x}; fixing x{n}");
         vcpu.set(Reg::X(n), want)?;

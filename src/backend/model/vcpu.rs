@@ -330,6 +330,10 @@ impl Vcpu for ModelVcpu {
 
     fn commit_pending(&mut self) -> Result<()> {
         self.complete_mmio();
+        // As KVM after an `immediate_exit` run: the PC advance is committed, but the host's
+        // step state is not left active-pending (KVM 6.1 recomputes it only after a guest
+        // exit), so the next entry would run one more instruction before stepping.
+        self.step_done = false;
         Ok(())
     }
 
