@@ -197,7 +197,7 @@ fn lockstep_detects_injected_divergences() {
 /// prints the first divergence of each.
 /// `cargo test --test cosim survey_classes -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "developer survey: lists divergences per class; the CI check is lockstep_random_programs"]
 fn survey_classes() {
     let body = env_u64("KVMDBG_COSIM_SURVEY_INSNS", 3000) as usize;
     let only = std::env::var("KVMDBG_COSIM_SURVEY_CLASSES").unwrap_or_default();
@@ -234,7 +234,7 @@ fn survey_classes() {
 /// without and one with the MMU) and prints which ones diverge.
 /// `cargo test --test cosim survey_simd_ops -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "developer survey: lists diverging SIMD ops; the CI check is lockstep_random_programs"]
 fn survey_simd_ops() {
     let class: gen::Class = ("only_op", 1, sim::gen_simd_int::only_op);
     let mut bad = Vec::new();
@@ -271,7 +271,7 @@ fn survey_simd_ops() {
 
 /// Dev aid: `KVMDBG_COSIM_DUMP=path cargo test --test cosim dump_image -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "developer aid: writes an image to KVMDBG_COSIM_DUMP"]
 fn dump_image() {
     let p = gen::generate(1, 20_000);
     let path = std::env::var("KVMDBG_COSIM_DUMP").unwrap_or_else(|_| "/tmp/cosim.elf".into());

@@ -136,52 +136,11 @@ fn diff_against_qemu(simd: bool, seed: u64) {
             words.push(w);
         }
     }
-    let dir = std::env::temp_dir().join(format!("kvmdbg-qemu-diff-{}-{simd}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (src, obj, elf) = (dir.join("p.s"), dir.join("p.o"), dir.join("p.elf"));
-    std::fs::write(&src, program(&words)).unwrap();
-    let ok = Command::new("aarch64-linux-gnu-as")
-        .args(["-march=armv8.1-a", "-o"])
-        .arg(&obj)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "assembling the harness");
-    let ok = Command::new("aarch64-linux-gnu-ld")
-        .args(["-static", "-Ttext=0x40000000", "-Tdata=0x40200000", "-o"])
-        .arg(&elf)
-        .arg(&obj)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "linking the harness");
-    let qemu = Command::new("qemu-aarch64-static")
-        .arg(&elf)
-        .output()
-        .unwrap();
-    assert!(
-        qemu.status.success(),
-        "qemu failed on {}: {}",
-        elf.display(),
-        String::from_utf8_lossy(&qemu.stderr)
-    );
-    assert_eq!(qemu.stdout.len(), TESTS * REC);
-
-    let bytes = std::fs::read(&elf).unwrap();
+    let (bytes, stdout) = run_under_qemu_user(&format!("diff-{simd}"), &program(&words));
+    assert_eq!(stdout.len(), TESTS * REC);
     let file = object::File::parse(&*bytes).unwrap();
-    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 16 << 20)]).unwrap();
-    for seg in file.segments() {
-        // The first segment starts with the ELF headers below RAM: load from RAM base on.
-        let (addr, data) = (seg.address(), seg.data().unwrap());
-        let skip = RAM.saturating_sub(addr) as usize;
-        mem.write_slice(&data[skip.min(data.len())..], GuestAddress(addr.max(RAM)))
-            .unwrap();
-    }
-    let sym = |n: &str| {
-        file.symbols()
-            .find(|s| s.name() == Ok(n))
-            .unwrap()
-            .address()
-    };
+    let mem = load_into_ram(&file);
+    let sym = |n: &str| symbol(&file, n);
     let vm = create_vm(BackendKind::Model, &mem, &config(1)).unwrap();
     let mut cpu = vm.create_vcpu(0).unwrap();
     cpu.set(Reg::Pc, file.entry()).unwrap();
@@ -212,10 +171,9 @@ fn diff_against_qemu(simd: bool, seed: u64) {
     let mut model = vec![0u8; TESTS * REC];
     mem.read_slice(&mut model, GuestAddress(sym("out0")))
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let mut bad = Vec::new();
     for k in 0..TESTS {
-        let (q, m) = (&qemu.stdout[k * REC..][..REC], &model[k * REC..][..REC]);
+        let (q, m) = (&stdout[k * REC..][..REC], &model[k * REC..][..REC]);
         if let Some(at) = (0..REC / 8).find(|j| q[j * 8..][..8] != m[j * 8..][..8]) {
             let name = match at {
                 0..=27 => format!("x{at}"),
@@ -252,4 +210,61 @@ fn data_processing_matches_qemu() {
 #[test]
 fn advanced_simd_integer_matches_qemu() {
     diff_against_qemu(true, 0x9876_5432_1fed_cba9);
+}
+
+/// Assembles and links `source` (a qemu-user harness) and runs it under `qemu-aarch64-static`;
+/// returns the ELF's bytes and what the harness printed.
+pub(super) fn run_under_qemu_user(tag: &str, source: &str) -> (Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("kvmdbg-qemu-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (src, obj, elf) = (dir.join("p.s"), dir.join("p.o"), dir.join("p.elf"));
+    std::fs::write(&src, source).unwrap();
+    let ok = Command::new("aarch64-linux-gnu-as")
+        .args(["-march=armv8.1-a", "-o"])
+        .arg(&obj)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "assembling the harness");
+    let ok = Command::new("aarch64-linux-gnu-ld")
+        .args(["-static", "-Ttext=0x40000000", "-Tdata=0x40200000", "-o"])
+        .arg(&elf)
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "linking the harness");
+    let qemu = Command::new("qemu-aarch64-static")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    assert!(
+        qemu.status.success(),
+        "qemu failed on {}: {}",
+        elf.display(),
+        String::from_utf8_lossy(&qemu.stderr)
+    );
+    let bytes = std::fs::read(&elf).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (bytes, qemu.stdout)
+}
+
+/// The harness's loadable segments in a fresh 16 MiB RAM at RAM (the first segment starts
+/// with the ELF headers below RAM: only its part from the RAM base on is loaded).
+pub(super) fn load_into_ram(file: &object::File) -> GuestMemoryMmap {
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 16 << 20)]).unwrap();
+    for seg in file.segments() {
+        let (addr, data) = (seg.address(), seg.data().unwrap());
+        let skip = RAM.saturating_sub(addr) as usize;
+        mem.write_slice(&data[skip.min(data.len())..], GuestAddress(addr.max(RAM)))
+            .unwrap();
+    }
+    mem
+}
+
+/// The address of symbol `name` in the harness.
+pub(super) fn symbol(file: &object::File, name: &str) -> u64 {
+    file.symbols()
+        .find(|s| s.name() == Ok(name))
+        .unwrap()
+        .address()
 }

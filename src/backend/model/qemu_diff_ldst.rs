@@ -6,15 +6,14 @@
 //! for the test's register values are left out. Registers after each word and the final
 //! scratch contents must match.
 
-use std::process::Command;
 use std::time::Instant;
 
-use object::{Object, ObjectSegment, ObjectSymbol};
+use object::Object;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::cpu::bus::Bus;
 use super::cpu::{state, Cpu};
-use super::qemu_diff::{tool_missing, Rng, REC, VOFF};
+use super::qemu_diff::{load_into_ram, run_under_qemu_user, symbol, tool_missing, Rng, REC, VOFF};
 use super::testutil::{config, gic, RAM};
 use crate::a64::{sys, Reg};
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
@@ -184,52 +183,13 @@ fn loads_and_stores_match_qemu() {
     for (name, n) in classes {
         assert!(n >= 20, "only {n} {name} words in the sample: {classes:?}");
     }
-    let dir = std::env::temp_dir().join(format!("kvmdbg-qemu-ldst-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (src, obj, elf) = (dir.join("p.s"), dir.join("p.o"), dir.join("p.elf"));
-    std::fs::write(&src, program(&words, &inp, &mut rng)).unwrap();
-    let ok = Command::new("aarch64-linux-gnu-as")
-        .args(["-march=armv8.1-a", "-o"])
-        .arg(&obj)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "assembling the harness");
-    let ok = Command::new("aarch64-linux-gnu-ld")
-        .args(["-static", "-Ttext=0x40000000", "-Tdata=0x40200000", "-o"])
-        .arg(&elf)
-        .arg(&obj)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "linking the harness");
-    let qemu = Command::new("qemu-aarch64-static")
-        .arg(&elf)
-        .output()
-        .unwrap();
-    assert!(
-        qemu.status.success(),
-        "qemu failed on {}: {}",
-        elf.display(),
-        String::from_utf8_lossy(&qemu.stderr)
-    );
-    assert_eq!(qemu.stdout.len(), TESTS * REC + SCRATCH_LEN);
+    let (bytes, stdout) = run_under_qemu_user("ldst", &program(&words, &inp, &mut rng));
+    assert_eq!(stdout.len(), TESTS * REC + SCRATCH_LEN);
 
-    let bytes = std::fs::read(&elf).unwrap();
     let file = object::File::parse(&*bytes).unwrap();
-    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 16 << 20)]).unwrap();
-    for seg in file.segments() {
-        let (addr, data) = (seg.address(), seg.data().unwrap());
-        let skip = RAM.saturating_sub(addr) as usize;
-        mem.write_slice(&data[skip.min(data.len())..], GuestAddress(addr.max(RAM)))
-            .unwrap();
-    }
+    let mem = load_into_ram(&file);
     write_tables(&mem);
-    let sym = |n: &str| {
-        file.symbols()
-            .find(|s| s.name() == Ok(n))
-            .unwrap()
-            .address()
-    };
+    let sym = |n: &str| symbol(&file, n);
     assert_eq!(sym("scratch"), SCRATCH);
     let vm = create_vm(BackendKind::Model, &mem, &config(1)).unwrap();
     let mut cpu = vm.create_vcpu(0).unwrap();
@@ -271,10 +231,9 @@ fn loads_and_stores_match_qemu() {
         .unwrap();
     let mut scratch = vec![0u8; SCRATCH_LEN];
     mem.read_slice(&mut scratch, GuestAddress(SCRATCH)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let mut bad = Vec::new();
     for k in 0..TESTS {
-        let (q, m) = (&qemu.stdout[k * REC..][..REC], &model[k * REC..][..REC]);
+        let (q, m) = (&stdout[k * REC..][..REC], &model[k * REC..][..REC]);
         if let Some(at) = (0..REC / 8).find(|j| q[j * 8..][..8] != m[j * 8..][..8]) {
             let val = |b: &[u8]| u64::from_le_bytes(b[at * 8..][..8].try_into().unwrap());
             bad.push(format!(
@@ -291,6 +250,6 @@ fn loads_and_stores_match_qemu() {
         bad.len(),
         bad.join("\n")
     );
-    let first = (0..SCRATCH_LEN).find(|&b| qemu.stdout[TESTS * REC + b] != scratch[b]);
+    let first = (0..SCRATCH_LEN).find(|&b| stdout[TESTS * REC + b] != scratch[b]);
     assert_eq!(first, None, "scratch memory differs");
 }

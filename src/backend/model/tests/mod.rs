@@ -284,7 +284,7 @@ fn registers_and_reg_list() {
 
 /// Throughput of the interpreter (run with `--ignored --nocapture`, ideally `--release`).
 #[test]
-#[ignore]
+#[ignore = "benchmark: prints a throughput figure, asserts nothing about time"]
 fn bench_loop_throughput() {
     let Some(mut s) = setup("ldr x1, =10000000\n mov x0, #0\n1: add x0, x0, #1\n ldr x2, [sp, #-16]\n cmp x0, x1\n b.ne 1b")
     else {
