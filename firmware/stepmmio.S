@@ -20,6 +20,9 @@ watched_word:
     .global neighbour_word
 neighbour_word:
     .quad   0                               // ...and stores here must not trigger it
+    .global spin_count
+spin_count:
+    .quad   0                               // rounds of vCPU 1's MMIO loop
 
     .text
     .global main
@@ -151,6 +154,52 @@ c_guest_brk:                                // a guest-owned BRK, handled by the
     .global c_guest_brk_end
 c_guest_brk_end:
     expect  x10, 0xf2000022, brk-esr
+
+    mov     x10, #0                         // no syndrome seen yet
+    mov     x0, #0x7777                     // a value an SMC handler would replace
+    .global c_smc
+c_smc:                                      // SMC: KVM 6.1 answers x0 = -1 (NOT_SUPPORTED) and
+    smc     #0                              // ...skips it; without EL3 (QEMU) it is UNDEFINED:
+    .global c_smc_end                       // ...step_sync records EC 0 and skips it
+c_smc_end:
+    cbz     x10, 1f                         // answered by the hypervisor?
+    expect  x10, 0x02000000, smc-undefined-esr // no: UNDEFINED (EC 0x00, IL = 1)
+    b       2f
+1:  expect  x0, 0xffffffffffffffff, smc-not-supported // yes: SMCCC NOT_SUPPORTED
+2:
+    // A second vCPU doing MMIO in a loop while this one is stepped (kvmdbg --cpus 2): CPU_ON
+    // for MPIDR Aff0 = 1 at mmio_spinner; with a single CPU, PSCI answers INVALID_PARAMETERS
+    // and the corner runs on this vCPU alone.
+    movz    w0, #(PSCI_CPU_ON >> 16), lsl #16 // CPU_ON (SMC64) id, high half
+    movk    w0, #(PSCI_CPU_ON & 0xffff)     // low half
+    mov     x1, #1                          // target: MPIDR Aff0 = 1
+    adrp    x2, mmio_spinner                // entry point (flat: MMU off)
+    add     x2, x2, :lo12:mmio_spinner      // ...
+    mov     x3, #0                          // context id (unused)
+    hvc     #0                              // x0 = PSCI status
+    cbnz    w0, 4f                          // no second CPU: run the corner alone
+    adrp    x9, spin_count                  // wait until the spinner has made one round
+    add     x9, x9, :lo12:spin_count        // ...
+3:  ldr     x10, [x9]                       // rounds so far
+    cbz     x10, 3b                         // none yet: wait
+4:  movz    x1, #(UART_BASE >> 16), lsl #16 // x1 = the PL011 again (PSCI zeroes x1 on KVM)
+    mov     x9, #0                          // x9 pointed at spin_count (two vCPUs only),
+    mov     x10, #0                         // ...x10 counted rounds, and the SMC corner left
+    mov     x11, #0                         // ...x10/x11 differing between KVM and QEMU
+    mov     x0, #0x15                       // a value for the stores
+    .global c_smp
+c_smp:                                      // MMIO while another vCPU does MMIO too
+    str     w0, [x1, #UARTIMSC]             // MMIO store (syndrome: KVM completes it)
+    ldr     w2, [x1, #UARTIMSC]             // MMIO load: 0x15
+    stp     w0, w0, [x1, #UARTIBRD]         // pair: emulated by kvmdbg (IBRD, FBRD)
+    ldp     w3, w4, [x1, #UARTIBRD]         // pair load: 0x15, 0x15
+    add     x5, x2, x3                      // 0x2a: plain RAM-free arithmetic
+    .global c_smp_end
+c_smp_end:
+    expect  x2, 0x15, smp-ldr
+    expect  x3, 0x15, smp-ldp-first
+    expect  x4, 0x15, smp-ldp-second
+    expect  x5, 0x2a, smp-add
     b       pass                            // "PASS stepmmio", power off
 bad_psci:
     mov     x1, x0
@@ -158,6 +207,24 @@ bad_psci:
     add     x0, x0, :lo12:msg_psci
     b       fail
     .size main, . - main
+
+// vCPU 1 (when it exists): MMIO loads and stores to a register no corner uses (UARTIFLS reads
+// back what was written), and a count of rounds in RAM, forever.
+    .global mmio_spinner
+    .type mmio_spinner, %function
+mmio_spinner:
+    movz    x1, #(UART_BASE >> 16), lsl #16 // the PL011
+    adrp    x2, spin_count                  // the round counter
+    add     x2, x2, :lo12:spin_count        // ...
+    .global spin_loop
+spin_loop:
+    ldr     w3, [x1, #UARTIFLS]             // MMIO load
+    str     w3, [x1, #UARTIFLS]             // MMIO store of the same value
+    ldr     x4, [x2]                        // rounds so far
+    add     x4, x4, #1                      // one more
+    str     x4, [x2]                        // RAM store
+    b       spin_loop                       // forever
+    .size mmio_spinner, . - mmio_spinner
 
 // The trap table: synchronous exceptions from the current EL with SP_ELx record ESR_EL1 in
 // x10 and return past the instruction for BRK (EC 0x3c); everything else uses the default
@@ -176,8 +243,9 @@ step_sync:
     mrs     x11, elr_el1                    // the return address
     lsr     x12, x10, #ESR_EC_SHIFT         // exception class
     cmp     x12, #0x3c                      // BRK64?
+    ccmp    x12, #0x00, #4, ne              // ...or UNDEFINED (EC 0x00: SMC without EL3)?
     b.ne    1f
-    add     x11, x11, #4                    // skip the BRK
+    add     x11, x11, #4                    // skip the BRK or the SMC
 1:  msr     elr_el1, x11
     eret
     .rept 11

@@ -4,8 +4,8 @@
 //! asserts the exact PC sequence (one stop per instruction, none skipped, none repeated) and
 //! the registers. The sequence must equal what QEMU TCG's gdbstub reports for the same ELF
 //! (on the host), and real KVM's must equal the model's (inside the nested CI machine), on
-//! every corner, except where KVM and QEMU legitimately differ (none of these corners do; SMC
-//! would: KVM 6.1 answers it, QEMU without EL3 raises UNDEFINED).
+//! every corner, except where KVM and QEMU legitimately differ (SMC: KVM 6.1 answers it, QEMU
+//! without EL3 raises UNDEFINED; `step_over_smc` asserts each side's sequence).
 
 mod backends;
 mod common;
@@ -47,10 +47,10 @@ fn symbol(elf: &Path, name: &str) -> u64 {
         .addr
 }
 
-fn session(kind: BackendKind, elf: &Path) -> Session {
+fn session_with(kind: BackendKind, elf: &Path, vcpus: usize) -> Session {
     let cfg = MachineConfig {
         backend: kind,
-        vcpus: 1,
+        vcpus,
         ram_size: 128 << 20,
         uart_out: Box::new(std::io::sink()),
         trace: None,
@@ -61,10 +61,16 @@ fn session(kind: BackendKind, elf: &Path) -> Session {
 
 /// A session stopped at `c_<corner>` (reached through a hardware breakpoint, removed again).
 fn at_corner(kind: BackendKind, elf: &Path, corner: &str) -> Session {
+    at_corner_with(kind, elf, corner, 1)
+}
+
+/// [`at_corner`] on a machine with `vcpus` vCPUs (vCPU 0 runs the corners).
+fn at_corner_with(kind: BackendKind, elf: &Path, corner: &str, vcpus: usize) -> Session {
     let start = symbol(elf, &format!("c_{corner}"));
-    let mut s = session(kind, elf);
+    let mut s = session_with(kind, elf, vcpus);
     s.insert_hw_breakpoint(start).unwrap();
-    s.resume(&[(0, Resume::Continue)]).unwrap();
+    let all: Vec<_> = (0..vcpus).map(|v| (v, Resume::Continue)).collect();
+    s.resume(&all).unwrap();
     let stop = s.wait_stop().unwrap();
     assert!(
         matches!(
@@ -89,15 +95,24 @@ fn kvmdbg_run(kind: BackendKind, elf: &Path, corner: &str) -> Run {
 }
 
 fn step_to(s: &mut Session, start: u64, end: u64, corner: &str) -> Run {
+    step_to_with(s, start, end, corner, &[])
+}
+
+/// Steps vCPU 0 from `start` to `end` while the vCPUs in `others` continue (scheduler locking
+/// off, as gdb's default `stepi` does); every stop must be vCPU 0's step.
+fn step_to_with(s: &mut Session, start: u64, end: u64, corner: &str, others: &[usize]) -> Run {
     let mut pcs = vec![start];
     while *pcs.last().unwrap() != end {
         assert!(
             pcs.len() < MAX_STEPS,
             "{corner}: no end after {MAX_STEPS} steps: {pcs:x?}"
         );
-        s.resume(&[(0, Resume::Step)]).unwrap();
+        let mut actions = vec![(0, Resume::Step)];
+        actions.extend(others.iter().map(|&v| (v, Resume::Continue)));
+        s.resume(&actions).unwrap();
         let stop = s.wait_stop().unwrap();
         assert_eq!(stop.reason, StopReason::Step, "{corner}: {pcs:x?}");
+        assert_eq!(stop.vcpu, 0, "{corner}: another vCPU stopped: {stop:?}");
         pcs.push(s.read_reg(0, Reg::Pc).unwrap() as u64);
     }
     let regs = REGS
@@ -255,11 +270,103 @@ fn step_over_hvc_psci_handled_by_the_hypervisor() {
 
 #[test]
 fn step_into_svc_stops_at_the_vector() {
-    // svc, the 7 handler instructions (the BRK test skipped), eret back: 9 steps.
-    corner("svc", 8);
+    // svc, the 8 handler instructions (the BRK skip not taken), eret back: 10 stops.
+    corner("svc", 9);
 }
 
 #[test]
 fn step_over_a_guest_owned_brk_handled_by_the_guest() {
-    corner("guest_brk", 9);
+    corner("guest_brk", 10);
+}
+
+#[test]
+fn step_over_smc() {
+    // A legitimate KVM/QEMU difference: KVM 6.1 (no SMCCC filter) answers an SMC from EL1
+    // with x0 = -1 and advances the PC (one stop); QEMU without EL3 makes it UNDEFINED, so
+    // the step lands in the guest's vector, whose handler records EC 0 and skips it.
+    let Some(elf) = elf() else { return };
+    let start = symbol(&elf, "c_smc");
+    let end = symbol(&elf, "c_smc_end");
+    let model = kvmdbg_run(BackendKind::Model, &elf, "smc");
+    assert_eq!(model.pcs, vec![start, end], "SMC is one step on the model");
+    assert_eq!(reg_of(&model, 0), u64::MAX, "x0 = NOT_SUPPORTED");
+    assert_eq!(reg_of(&model, 10), 0, "no exception reached the guest");
+    if let Some(qemu) = qemu_run(&elf, "smc") {
+        let vector = symbol(&elf, "step_sync");
+        assert_eq!(
+            qemu.pcs[1], vector,
+            "QEMU: SMC is UNDEFINED: {:x?}",
+            qemu.pcs
+        );
+        assert_eq!(qemu.pcs.last(), Some(&end));
+        assert_eq!(reg_of(&qemu, 10), 0x0200_0000, "QEMU: ESR EC 0, IL 1");
+        assert_eq!(reg_of(&qemu, 0), 0x7777, "QEMU: x0 untouched");
+    }
+    if kvm_usable() {
+        let kvm = kvmdbg_run(BackendKind::Kvm, &elf, "smc");
+        assert_eq!(kvm, model, "SMC: KVM differs from the model");
+    }
+}
+
+fn reg_of(run: &Run, n: u8) -> u64 {
+    run.regs.iter().find(|(r, _)| *r == n).unwrap().1
+}
+
+/// vCPU 1's round counter, read through vCPU 0's view of memory.
+fn spin_count(s: &mut Session, elf: &Path) -> u64 {
+    let mut buf = [0u8; 8];
+    s.read_virt(0, symbol(elf, "spin_count"), &mut buf).unwrap();
+    u64::from_le_bytes(buf)
+}
+
+#[test]
+fn step_one_vcpu_while_another_does_mmio() {
+    // Alone (vCPU 1 absent): the block itself, model = QEMU, KVM = model.
+    corner("smp", 5);
+    let Some(elf) = elf() else { return };
+    let start = symbol(&elf, "c_smp");
+    let end = symbol(&elf, "c_smp_end");
+    let alone = kvmdbg_run(BackendKind::Model, &elf, "smp");
+    for kind in kinds() {
+        // vCPU 1 runs its MMIO loop during each of vCPU 0's steps: same stops, same results.
+        let mut s = at_corner_with(kind, &elf, "smp", 2);
+        let before = spin_count(&mut s, &elf);
+        let run = step_to_with(&mut s, start, end, "smp", &[1]);
+        assert_eq!(run, alone, "{kind:?}: stepping beside a running vCPU");
+        assert!(spin_count(&mut s, &elf) > before, "{kind:?}: vCPU 1 ran");
+
+        // Scheduler locking: vCPU 1 stays stopped while vCPU 0 steps.
+        let mut s = at_corner_with(kind, &elf, "smp", 2);
+        let before = spin_count(&mut s, &elf);
+        let run = step_to(&mut s, start, end, "smp (locked)");
+        assert_eq!(run, alone, "{kind:?}: stepping with vCPU 1 stopped");
+        assert_eq!(
+            spin_count(&mut s, &elf),
+            before,
+            "{kind:?}: vCPU 1 stayed put"
+        );
+
+        // The other way round: vCPU 1 stepped through its MMIO loop while vCPU 0 stays put.
+        let spin = symbol(&elf, "spin_loop");
+        let mut pcs = Vec::new();
+        for _ in 0..13 {
+            s.resume(&[(1, Resume::Step)]).unwrap();
+            let stop = s.wait_stop().unwrap();
+            assert_eq!((stop.vcpu, stop.reason), (1, StopReason::Step), "{kind:?}");
+            pcs.push(s.read_reg(1, Reg::Pc).unwrap() as u64);
+        }
+        let first = pcs.iter().position(|&pc| pc == spin).expect("vCPU 1 loops");
+        for (k, pc) in pcs[first..].iter().enumerate() {
+            assert_eq!(
+                *pc,
+                spin + 4 * (k as u64 % 6),
+                "{kind:?}: vCPU 1 stops {pcs:x?}"
+            );
+        }
+        assert_eq!(
+            s.read_reg(0, Reg::Pc).unwrap() as u64,
+            end,
+            "{kind:?}: vCPU 0 stayed"
+        );
+    }
 }
