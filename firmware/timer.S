@@ -21,6 +21,7 @@
 // Registers: GICv3 architecture specification (IHI 0069) chapter 12; timer: Arm ARM D11.
 
     .include "platform.inc"
+    .include "gic.inc"
     .include "macros.inc"
 
     .equ TOTAL_IRQS,    6                   // one in step 2, five periodic ticks in step 3
