@@ -13,7 +13,8 @@
 // 3. Periodic: the handler re-arms CNTV_TVAL_EL0 1 ms ahead until TOTAL_IRQS interrupts were
 //    taken, then disables the timer. Main waits with WFI *while PSTATE.I is set* (WFI wakes on
 //    a pending interrupt even when it is masked, Arm ARM D1.6.2 "Wait for Interrupt"), then
-//    unmasks to take it. At least (TOTAL_IRQS - 2) periods must have passed, the running
+//    unmasks to take it (PSTATE.I is set between the steps, so slow output cannot take the
+//    ticks early). At least (TOTAL_IRQS - 2) periods must have passed, the running
 //    priority must be idle (0xff) again and no spurious INTID may have been seen.
 // The handler acknowledges with ICC_IAR1_EL1 (must be 27), records ICC_RPR_EL1 (0xa0 while
 // handling), re-arms or disables the timer (so the level-sensitive PPI drops) and ends with
@@ -264,6 +265,7 @@ masked_pending:
     expect  x0, SPSR_I_CLEAR, irq-spsr
     ldr     x0, [x3, #16]                   // irq_rpr
     expect  x0, TIMER_PRIO, rpr-in-handler
+    msr     daifset, #2                     // masked again: the next tick waits for step 3
     ret     x5                              // done
 
 // periodic: step 3. Clobbers x0-x5, x16, x24, x25.
