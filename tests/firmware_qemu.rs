@@ -20,6 +20,7 @@ const COVERED: &[&str] = &[
     "mmio",
     "smp",
     "stepmmio",
+    "timer",
 ];
 
 /// Boots `name` with `cpus` CPUs and asserts a clean PASS. None if a tool is missing (skip).
@@ -95,6 +96,19 @@ fn compute_passes() {
 #[test]
 fn stepmmio_passes() {
     run_firmware("stepmmio", 1);
+}
+
+#[test]
+fn timer_passes() {
+    for cpus in [1, 2] {
+        if let Some(out) = run_firmware("timer", cpus) {
+            assert!(
+                out.lines().contains(&"timer: interrupts taken: 6"),
+                "interrupt count missing\n{}",
+                out.describe()
+            );
+        }
+    }
 }
 
 #[test]

@@ -227,11 +227,13 @@ fn read_all_in_background<R: Read + Send + 'static>(mut reader: R) -> thread::Jo
     })
 }
 
-/// Board options for every firmware run: QEMU virt, EL1 only (no `virtualization=on`), so
-/// PSCI is served over HVC by QEMU itself, and `-no-reboot` turns a reset into an exit.
+/// Board options for every firmware run: QEMU virt with a GICv3 (the GIC kvmdbg gives its
+/// guests, as KVM's vGICv3; QEMU 7.2's virt default is a GICv2), EL1 only (no
+/// `virtualization=on`), so PSCI is served over HVC by QEMU itself, and `-no-reboot` turns a
+/// reset into an exit.
 pub const QEMU_VIRT_ARGS: &[&str] = &[
     "-M",
-    "virt",
+    "virt,gic-version=3",
     "-cpu",
     "max",
     "-nographic",
