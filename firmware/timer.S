@@ -255,8 +255,12 @@ masked_pending:
     expect  x0, VTIMER_INTID, hppir1
     ldr     x0, [x3]                        // irq_count
     expect  x0, 0, taken-while-masked
+    .global c_irq_unmask                    // (tests/step_over_mmio_irq.rs steps from here)
+c_irq_unmask:
     msr     daifclr, #2                     // PSTATE.I = 0: the interrupt is taken
     isb                                     // at the latest here
+    .global c_irq_unmask_end
+c_irq_unmask_end:
     ldr     x0, [x3]                        // irq_count
     expect  x0, 1, not-taken-when-unmasked
     ldr     x0, [x3, #24]                   // irq_spsr
@@ -284,9 +288,13 @@ periodic:
     mov     x0, x24                         // deadline
     bl      expired                         // passed?
     b.hs    3f                              // yes: fail
+    .global c_wfi                           // (tests/step_over_mmio_irq.rs steps from here)
+c_wfi:
     wfi                                     // sleep until an interrupt is pending (masked)
     msr     daifclr, #2                     // unmask: take it
     isb                                     // ...
+    .global c_wfi_end
+c_wfi_end:
     b       1b                              // check again
 3:  adrp    x0, reason_ticks                // FAIL reason
     add     x0, x0, :lo12:reason_ticks      // ...

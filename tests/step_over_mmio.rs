@@ -9,17 +9,18 @@
 
 mod backends;
 mod common;
+mod corners;
 
 use backends::{kinds, kvm_usable};
+use corners::{run_to, session_with, symbol, Output};
 
 use std::path::Path;
 
 use kvmdbg::a64::Reg;
 use kvmdbg::backend::BackendKind;
 use kvmdbg::debug::hwplan::{Watch, WatchKind};
-use kvmdbg::machine::control::{Resume, StopKind, StopReason};
+use kvmdbg::machine::control::{Resume, StopReason};
 use kvmdbg::machine::session::Session;
-use kvmdbg::machine::{Machine, MachineConfig};
 
 /// Registers compared at the end of every corner.
 const REGS: [u8; 11] = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
@@ -37,28 +38,6 @@ fn elf() -> Option<std::path::PathBuf> {
     common::require_firmware_tools().then(|| common::firmware_elf("stepmmio"))
 }
 
-fn symbol(elf: &Path, name: &str) -> u64 {
-    let bytes = std::fs::read(elf).unwrap();
-    let mem = kvmdbg::machine::memory::allocate(16 << 20).unwrap();
-    let image = kvmdbg::machine::loader::load(&mem, &bytes).unwrap();
-    image
-        .symbol(name)
-        .unwrap_or_else(|| panic!("no symbol {name}"))
-        .addr
-}
-
-fn session_with(kind: BackendKind, elf: &Path, vcpus: usize) -> Session {
-    let cfg = MachineConfig {
-        backend: kind,
-        vcpus,
-        ram_size: 128 << 20,
-        uart_out: Box::new(std::io::sink()),
-        trace: None,
-    };
-    let bytes = std::fs::read(elf).unwrap();
-    Session::new(Machine::new(cfg, &bytes).unwrap()).unwrap()
-}
-
 /// A session stopped at `c_<corner>` (reached through a hardware breakpoint, removed again).
 fn at_corner(kind: BackendKind, elf: &Path, corner: &str) -> Session {
     at_corner_with(kind, elf, corner, 1)
@@ -67,22 +46,8 @@ fn at_corner(kind: BackendKind, elf: &Path, corner: &str) -> Session {
 /// [`at_corner`] on a machine with `vcpus` vCPUs (vCPU 0 runs the corners).
 fn at_corner_with(kind: BackendKind, elf: &Path, corner: &str, vcpus: usize) -> Session {
     let start = symbol(elf, &format!("c_{corner}"));
-    let mut s = session_with(kind, elf, vcpus);
-    s.insert_hw_breakpoint(start).unwrap();
-    let all: Vec<_> = (0..vcpus).map(|v| (v, Resume::Continue)).collect();
-    s.resume(&all).unwrap();
-    let stop = s.wait_stop().unwrap();
-    assert!(
-        matches!(
-            stop.reason,
-            StopReason::Debug {
-                verdict: StopKind::HwBreak,
-                ..
-            }
-        ),
-        "{corner}: did not reach the corner: {stop:?}"
-    );
-    assert!(s.remove_hw_breakpoint(start));
+    let mut s = session_with(kind, elf, vcpus, Output::default());
+    run_to(&mut s, start, corner);
     s
 }
 

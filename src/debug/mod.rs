@@ -14,6 +14,7 @@
 
 pub mod hwplan;
 pub mod inject;
+pub mod irqmask;
 pub mod policy;
 pub mod state;
 pub mod step;

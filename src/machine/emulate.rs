@@ -45,6 +45,21 @@ pub fn advance_pc(vcpu: &mut dyn Vcpu, step: &mut StepMachine) -> Result<(), Bac
     Ok(())
 }
 
+/// Performs a DAIF access at the PC for the guest (`debug::irqmask::Plan::Emulate`): writes
+/// the resulting PSTATE and, for `MRS`, the destination register, then advances the PC.
+pub fn emulate_daif_access(
+    vcpu: &mut dyn Vcpu,
+    new_pstate: u64,
+    xt: Option<(u8, u64)>,
+    step: &mut StepMachine,
+) -> Result<(), BackendError> {
+    if let Some((rt, value)) = xt {
+        vcpu.set(Reg::X(rt), value)?;
+    }
+    vcpu.set(Reg::Pstate, new_pstate)?;
+    advance_pc(vcpu, step)
+}
+
 /// Emulates the load/store at the vCPU's PC whose access to `fault_ipa` faulted without a
 /// valid syndrome, on the device bus, then advances the PC.
 pub fn emulate_nisv(

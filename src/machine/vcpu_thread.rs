@@ -4,7 +4,7 @@
 //! Owns the per-vCPU run loop: applying the guest-debug configuration before entry, the step
 //! and range-step loop, and the rule that an instruction emulated by the VMM completes a step
 //! without re-entering the guest (KVM ignores a userspace write of PSTATE.SS; see
-//! docs/architecture.md).
+//! docs/architecture.md), and interrupts held off during each step (`debug::irqmask`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -15,10 +15,12 @@ use nix::sys::eventfd::EventFd;
 
 use crate::a64::Reg;
 use crate::backend::{GuestDebug, Vcpu};
+use crate::debug::irqmask::{self, MaskedStep, Plan};
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
 use super::control::{Cmd, DebugPolicy, Event, Resume, StopKind, StopReason, Verdict};
+use super::emulate::emulate_daif_access;
 use super::exit::{handle_exit, trace_line, Flow, Stop};
 use super::guest_mem::GuestView;
 use super::{MachineError, Result, TraceSink};
@@ -55,10 +57,14 @@ fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
             Cmd::Quit => break,
             Cmd::Job(job) => job(vcpu.as_mut()),
             Cmd::Resume(how) => {
-                let mut reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied);
+                let mut mask = None;
+                let mut reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied, &mut mask);
                 // A stop right after an MMIO exit must not show the access half done.
                 if let Err(e) = vcpu.commit_pending() {
                     reason = fault(vcpu.as_mut(), format!("committing MMIO: {e}"));
+                }
+                if let Err(e) = release_interrupts(vcpu.as_mut(), &mut mask) {
+                    reason = fault(vcpu.as_mut(), e);
                 }
                 ctx.pause.store(false, Ordering::SeqCst);
                 let event = Event {
@@ -80,12 +86,29 @@ fn run_until_stop(
     ctx: &ThreadCtx,
     how: Resume,
     applied: &mut Applied,
+    mask: &mut Option<MaskedStep>,
 ) -> StopReason {
     let mut step = StepMachine::default();
     if how != Resume::Continue {
         step.request();
+        if let Err(e) = prepare_step(vcpu, ctx, &mut step, mask) {
+            return fault(vcpu, e);
+        }
     }
     loop {
+        if step.complete() {
+            if let Err(e) = release_interrupts(vcpu, mask) {
+                return fault(vcpu, e);
+            }
+            if !keep_range_stepping(vcpu, how) {
+                return StopReason::Step;
+            }
+            step.request();
+            if let Err(e) = prepare_step(vcpu, ctx, &mut step, mask) {
+                return fault(vcpu, e);
+            }
+            continue;
+        }
         if ctx.pause.swap(false, Ordering::SeqCst) {
             return StopReason::Paused;
         }
@@ -127,12 +150,45 @@ fn run_until_stop(
                 }
             }
         }
-        if step.complete() {
-            if !keep_range_stepping(vcpu, how) {
-                return StopReason::Step;
-            }
-            step.request();
+    }
+}
+
+/// Before one step: holds off the guest's interrupts for its duration, or performs a DAIF
+/// access itself (see `debug::irqmask`); the instruction is fetched only when there is
+/// something to hold off.
+fn prepare_step(
+    vcpu: &mut dyn Vcpu,
+    ctx: &ThreadCtx,
+    step: &mut StepMachine,
+    mask: &mut Option<MaskedStep>,
+) -> std::result::Result<(), String> {
+    let err = |e: crate::backend::BackendError| format!("holding off interrupts for a step: {e}");
+    let pstate = vcpu.get(Reg::Pstate).map_err(err)?;
+    if !irqmask::wanted(pstate) {
+        return Ok(());
+    }
+    let pc = vcpu.get(Reg::Pc).map_err(err)?;
+    let insn = ctx.view.fetch_insn(vcpu, pc).ok();
+    match irqmask::plan(vcpu, insn).map_err(err)? {
+        Plan::AsIs => {}
+        Plan::Masked(m) => *mask = Some(m),
+        Plan::Emulate { pstate, xt } => {
+            emulate_daif_access(vcpu, pstate, xt, step).map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// After a step (or any stop during one): undoes [`hold_off_interrupts`].
+fn release_interrupts(
+    vcpu: &mut dyn Vcpu,
+    mask: &mut Option<MaskedStep>,
+) -> std::result::Result<(), String> {
+    match mask.take() {
+        Some(m) => m
+            .finish(vcpu)
+            .map_err(|e| format!("restoring the guest's interrupt masks after a step: {e}")),
+        None => Ok(()),
     }
 }
 

@@ -23,11 +23,12 @@ pub fn available(test: &str) -> bool {
 }
 
 /// A QEMU virt machine halted at reset with its gdb stub on a loopback port.
-/// The board every QEMU here runs: `virt`, no SVE (V registers, not Z), no console, no NIC
-/// (the default one needs an option ROM Debian does not ship).
+/// The board every QEMU here runs: `virt` with a GICv3 (as kvmdbg's machine; see
+/// `super::QEMU_VIRT_ARGS`), no SVE (V registers, not Z), no console, no NIC (the default one
+/// needs an option ROM Debian does not ship).
 const BOARD: &[&str] = &[
     "-M",
-    "virt",
+    "virt,gic-version=3",
     "-cpu",
     "max,sve=off",
     "-m",
