@@ -57,8 +57,8 @@ fn step_through(s: &mut Session, elf: &Path, start: u64, end: u64, what: &str) -
 fn interrupt_taken_then_pass(kind: BackendKind, s: &mut Session, elf: &Path, out: &Output) {
     let at = s.read_reg(0, Reg::Pc).unwrap() as u64;
     run_to(s, symbol(elf, "irq_handler"), "the held-off interrupt");
-    let elr = s.read_reg(0, Reg::Sys(sys::ELR_EL1)).unwrap() as u64;
-    let spsr = s.read_reg(0, Reg::Sys(sys::SPSR_EL1)).unwrap() as u64;
+    let elr = s.read_reg(0, Reg::ElrEl1).unwrap() as u64;
+    let spsr = s.read_reg(0, Reg::SpsrEl1).unwrap() as u64;
     assert_eq!(
         elr, at,
         "{kind:?}: taken at the first instruction run freely"

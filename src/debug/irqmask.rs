@@ -129,9 +129,9 @@ pub fn plan(vcpu: &mut dyn Vcpu, insn: Option<u32>) -> Result<Plan> {
     let added = HELD_OFF & !p;
     let mut spsr_added = 0;
     if effect == DaifEffect::ExceptionReturn {
-        let spsr = vcpu.get(Reg::Sys(sys::SPSR_EL1))?;
+        let spsr = vcpu.get(Reg::SpsrEl1)?;
         spsr_added = HELD_OFF & !spsr;
-        vcpu.set(Reg::Sys(sys::SPSR_EL1), spsr | spsr_added)?;
+        vcpu.set(Reg::SpsrEl1, spsr | spsr_added)?;
     }
     let pc = vcpu.get(Reg::Pc)?;
     vcpu.set(Reg::Pstate, p | added)?;
@@ -174,12 +174,12 @@ impl MaskedStep {
         let moved = pc != self.pc;
         if moved && self.took_exception(vcpu, pc)? {
             // SPSR_EL1 was just written by the exception entry, from the masked PSTATE.
-            let spsr = vcpu.get(Reg::Sys(sys::SPSR_EL1))?;
-            return vcpu.set(Reg::Sys(sys::SPSR_EL1), spsr & !self.added);
+            let spsr = vcpu.get(Reg::SpsrEl1)?;
+            return vcpu.set(Reg::SpsrEl1, spsr & !self.added);
         }
         if self.spsr_added != 0 {
-            let spsr = vcpu.get(Reg::Sys(sys::SPSR_EL1))?;
-            vcpu.set(Reg::Sys(sys::SPSR_EL1), spsr & !self.spsr_added)?;
+            let spsr = vcpu.get(Reg::SpsrEl1)?;
+            vcpu.set(Reg::SpsrEl1, spsr & !self.spsr_added)?;
         }
         if moved && self.effect == DaifEffect::ExceptionReturn {
             // PSTATE came from SPSR_EL1, with kvmdbg's additions in it.
@@ -216,7 +216,7 @@ impl MaskedStep {
         if off >= 0x800 || off % 0x80 != 0 {
             return Ok(false);
         }
-        let elr = vcpu.get(Reg::Sys(sys::ELR_EL1))?;
+        let elr = vcpu.get(Reg::ElrEl1)?;
         Ok(elr == self.pc || elr == self.pc.wrapping_add(4))
     }
 }

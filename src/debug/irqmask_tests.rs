@@ -113,12 +113,12 @@ fn an_instruction_that_did_not_run_gets_the_guest_pstate_back() {
     ] {
         let mut v = vcpu(el);
         v.set(Reg::X(3), 0x1234).unwrap();
-        v.set(Reg::Sys(sys::SPSR_EL1), 0x5).unwrap();
+        v.set(Reg::SpsrEl1, 0x5).unwrap();
         let m = begin(&mut v, insn);
         m.finish(&mut v).unwrap();
         assert_eq!(pstate_of(&mut v), el, "{insn:#x}");
         assert_eq!(v.get(Reg::X(3)).unwrap(), 0x1234, "{insn:#x}: x3 untouched");
-        assert_eq!(v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(), 0x5, "{insn:#x}");
+        assert_eq!(v.get(Reg::SpsrEl1).unwrap(), 0x5, "{insn:#x}");
     }
 }
 
@@ -224,10 +224,10 @@ fn at_el0_daifclr_keeps_the_cleared_bits_clear() {
 fn eret_returns_with_the_mask_and_the_guest_sees_its_spsr() {
     let mut v = vcpu(GUEST_PSTATE);
     let guest_spsr = pstate::Z; // EL0t, interrupts unmasked
-    v.set(Reg::Sys(sys::SPSR_EL1), guest_spsr).unwrap();
+    v.set(Reg::SpsrEl1, guest_spsr).unwrap();
     let m = begin(&mut v, ERET);
     assert_eq!(
-        v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(),
+        v.get(Reg::SpsrEl1).unwrap(),
         guest_spsr | HELD_OFF,
         "the return target starts masked"
     );
@@ -236,27 +236,27 @@ fn eret_returns_with_the_mask_and_the_guest_sees_its_spsr() {
     v.set(Reg::Pc, 0x8000).unwrap();
     m.finish(&mut v).unwrap();
     assert_eq!(pstate_of(&mut v), guest_spsr);
-    assert_eq!(v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(), guest_spsr);
+    assert_eq!(v.get(Reg::SpsrEl1).unwrap(), guest_spsr);
 }
 
 #[test]
 fn eret_to_a_masked_state_stays_masked() {
     let mut v = vcpu(GUEST_PSTATE);
     let guest_spsr = pstate::I | pstate::F; // EL0t, interrupts masked
-    v.set(Reg::Sys(sys::SPSR_EL1), guest_spsr).unwrap();
+    v.set(Reg::SpsrEl1, guest_spsr).unwrap();
     let m = begin(&mut v, ERET);
     v.set(Reg::Pstate, guest_spsr).unwrap();
     v.set(Reg::Pc, 0x8000).unwrap();
     m.finish(&mut v).unwrap();
     assert_eq!(pstate_of(&mut v), guest_spsr);
-    assert_eq!(v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(), guest_spsr);
+    assert_eq!(v.get(Reg::SpsrEl1).unwrap(), guest_spsr);
 }
 
 /// The state after the stepped instruction at PC took an exception to VBAR + `offset`.
 fn exception_entry(v: &mut FakeVcpu, offset: u64, elr: u64) {
     v.set(Reg::Pc, VBAR + offset).unwrap();
-    v.set(Reg::Sys(sys::ELR_EL1), elr).unwrap();
-    v.set(Reg::Sys(sys::SPSR_EL1), GUEST_PSTATE | HELD_OFF)
+    v.set(Reg::ElrEl1, elr).unwrap();
+    v.set(Reg::SpsrEl1, GUEST_PSTATE | HELD_OFF)
         .unwrap();
     v.set(Reg::Pstate, pstate::DAIF_MASK | 0b0101).unwrap();
 }
@@ -270,7 +270,7 @@ fn an_exception_entry_saves_the_guest_mask_in_spsr() {
         exception_entry(&mut v, 0x200, elr);
         m.finish(&mut v).unwrap();
         assert_eq!(
-            v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(),
+            v.get(Reg::SpsrEl1).unwrap(),
             GUEST_PSTATE,
             "SPSR as the hardware would have saved it"
         );
@@ -286,11 +286,11 @@ fn an_exception_entry_saves_the_guest_mask_in_spsr() {
 fn a_branch_into_the_vector_table_is_not_an_exception() {
     let mut v = vcpu(GUEST_PSTATE);
     let m = begin(&mut v, 0x1400_0000); // b (somewhere)
-    v.set(Reg::Sys(sys::ELR_EL1), 0x5555).unwrap();
-    v.set(Reg::Sys(sys::SPSR_EL1), 0x3c5).unwrap();
+    v.set(Reg::ElrEl1, 0x5555).unwrap();
+    v.set(Reg::SpsrEl1, 0x3c5).unwrap();
     v.set(Reg::Pc, VBAR + 0x200).unwrap();
     m.finish(&mut v).unwrap();
-    assert_eq!(v.get(Reg::Sys(sys::SPSR_EL1)).unwrap(), 0x3c5, "untouched");
+    assert_eq!(v.get(Reg::SpsrEl1).unwrap(), 0x3c5, "untouched");
     assert_eq!(pstate_of(&mut v), GUEST_PSTATE);
 }
 
