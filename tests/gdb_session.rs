@@ -297,7 +297,6 @@ fn hardware_breakpoint_and_caps() {
             "continue",
             "p $x0",
             "monitor help",
-            "monitor reset",
             "kill",
         ],
     );
@@ -313,10 +312,47 @@ fn hardware_breakpoint_and_caps() {
         "sysregs",
         "caps",
         "mmio-reads on|off",
+        "reset",
     ] {
         assert!(all.contains(cmd), "monitor help lacks {cmd}:\n{all}");
     }
-    assert!(all.contains("reset: not supported"), "{all}");
+}
+
+#[test]
+fn monitor_reset_restarts_the_firmware_with_breakpoints_kept() {
+    if !require_gdb() {
+        return;
+    }
+    let stub = Stub::start(&demo(), &[]);
+    let out = gdb_batch(
+        stub.port,
+        &demo(),
+        &[
+            "set breakpoint always-inserted on",
+            "hbreak fib",
+            "continue",
+            "set var *(long*)&demo_counter = 99",
+            "set var $x19 = 77",
+            "monitor reset",
+            "maintenance flush register-cache",
+            "p/x $pc",
+            "p *(long*)&demo_counter",
+            "p $x19",
+            "continue",
+            "p/x $pc",
+            "kill",
+        ],
+    );
+    let all = text(&out);
+    assert!(all.contains("machine reset"), "{all}");
+    assert!(
+        all.contains("1 breakpoint(s)/watchpoint(s) set again"),
+        "{all}"
+    );
+    assert_eq!(printed_u64(&out, 1), sym("_start"), "at the entry:\n{all}");
+    assert_eq!(printed_u64(&out, 2), 0, "data reloaded:\n{all}");
+    assert_eq!(printed_u64(&out, 3), 0, "registers at reset:\n{all}");
+    assert_eq!(printed_u64(&out, 4), sym("fib"), "breakpoint kept:\n{all}");
 }
 
 #[test]

@@ -155,3 +155,81 @@ fn device_memory_is_not_read_unless_allowed() {
     assert_eq!(b, [0x11, 0, 0, 0]);
     assert!(s.read_virt(0, 0x2000_0000, &mut b).is_err(), "unmapped");
 }
+
+/// The UART output of a session, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn reset_reloads_the_firmware_restarts_every_vcpu_and_keeps_breakpoints() {
+    let out = Captured::default();
+    let cfg = MachineConfig {
+        backend: BackendKind::Model,
+        vcpus: 2,
+        ram_size: 64 << 20,
+        uart_out: Box::new(out.clone()),
+        trace: None,
+    };
+    let mut s = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
+    let entry = s.read_reg(0, Reg::Pc).unwrap() as u64;
+    let fib = sym(&s, "fib");
+    let counter = sym(&s, "demo_counter");
+    s.insert_sw_breakpoint(0, fib).unwrap();
+    s.insert_hw_breakpoint(counter + 0x100).unwrap();
+    assert_sw_break(&cont(&mut s));
+    assert_eq!(pc(&mut s), fib);
+    // Guest state a reset must undo: memory, registers, the UART's output so far.
+    s.write_virt(0, counter, &0x1234u64.to_le_bytes()).unwrap();
+    s.write_reg(0, Reg::X(19), 77).unwrap();
+    let banner = "=== kvmdbg demo firmware ===";
+    assert_eq!(out.text().matches(banner).count(), 1);
+
+    let report = s.reset().unwrap();
+    assert_eq!(report.entry, entry);
+    assert_eq!((report.restored, report.dropped.len()), (2, 0));
+    assert_eq!(pc(&mut s), entry, "vCPU 0 back at the entry point");
+    assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), 0, "registers at reset");
+    assert_eq!(
+        s.read_reg(0, Reg::Pstate).unwrap(),
+        0x3c5,
+        "EL1h, DAIF masked"
+    );
+    let mut b = [0u8; 8];
+    s.read_virt(0, counter, &mut b).unwrap();
+    assert_eq!(u64::from_le_bytes(b), 0, "data reloaded from the ELF");
+    assert_eq!(s.debug_state().counts(), (1, 1, 0), "breakpoints kept");
+
+    // It runs again from the start: the banner a second time, the breakpoint hit again.
+    assert_sw_break(&cont(&mut s));
+    assert_eq!(pc(&mut s), fib);
+    assert_eq!(out.text().matches(banner).count(), 2, "{}", out.text());
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn assert_sw_break(stop: &Stop) {
+    assert!(
+        matches!(
+            stop.reason,
+            StopReason::Debug {
+                verdict: StopKind::SwBreak,
+                ..
+            }
+        ),
+        "{stop:?}"
+    );
+}

@@ -256,8 +256,7 @@ fn eret_to_a_masked_state_stays_masked() {
 fn exception_entry(v: &mut FakeVcpu, offset: u64, elr: u64) {
     v.set(Reg::Pc, VBAR + offset).unwrap();
     v.set(Reg::ElrEl1, elr).unwrap();
-    v.set(Reg::SpsrEl1, GUEST_PSTATE | HELD_OFF)
-        .unwrap();
+    v.set(Reg::SpsrEl1, GUEST_PSTATE | HELD_OFF).unwrap();
     v.set(Reg::Pstate, pstate::DAIF_MASK | 0b0101).unwrap();
 }
 

@@ -199,6 +199,18 @@ impl DebugState {
         self.lock().watches.clone()
     }
 
+    /// Everything requested, to carry over to a rebuilt machine: software breakpoint
+    /// addresses (one entry per insert), hardware breakpoint addresses, watchpoints.
+    pub fn requests(&self) -> (Vec<u64>, Vec<u64>, Vec<Watch>) {
+        let g = self.lock();
+        let sw = g
+            .sw_by_va
+            .iter()
+            .flat_map(|(va, (_, count))| std::iter::repeat_n(*va, *count as usize))
+            .collect();
+        (sw, g.hw_bps.clone(), g.watches.clone())
+    }
+
     /// Counts of (software breakpoints, hardware breakpoints, watchpoints) in use.
     pub fn counts(&self) -> (usize, usize, usize) {
         let g = self.lock();

@@ -17,7 +17,9 @@ kvmdbg monitor commands:
   sysregs              fpsr, fpcr and every system register of the current vCPU
   caps                 backend, hardware breakpoint/watchpoint slots (total and in use)
   mmio-reads on|off    let gdb read and write device memory (reads have side effects)
-  reset                reset the machine (not supported; see the user guide)";
+  reset                reset the machine: reload the firmware, every vCPU at reset
+                       (breakpoints and watchpoints kept); then run
+                       `maintenance flush register-cache` so gdb re-reads registers";
 
 /// Most translations `pagetable` makes before it stops (each is one round trip to the vCPU).
 const PAGETABLE_MAX_WALKS: usize = 1 << 16;
@@ -56,14 +58,36 @@ impl MonitorCmd for Debugger {
                     "off"
                 }
             ),
-            (Some("reset"), _) => outputln!(
-                out,
-                "reset: not supported: kvmdbg cannot rebuild the vCPUs and reload the firmware \
-                 of a running machine; quit and start kvmdbg again"
-            ),
+            (Some("reset"), _) => self.cmd_reset(&mut out),
             (Some(other), _) => outputln!(out, "unknown command {other:?}; try monitor help"),
         }
         Ok(())
+    }
+}
+
+impl Debugger {
+    fn cmd_reset(&mut self, out: &mut ConsoleOutput<'_>) {
+        match self.session.reset() {
+            Ok(r) => {
+                self.guest_end = None;
+                outputln!(
+                    out,
+                    "machine reset: firmware and device tree reloaded, every vCPU at its reset \
+                     state, vCPU 0 at {:#x}; {} breakpoint(s)/watchpoint(s) set again",
+                    r.entry,
+                    r.restored
+                );
+                for d in &r.dropped {
+                    outputln!(out, "  dropped: {d}");
+                }
+                outputln!(
+                    out,
+                    "gdb still shows the registers from before: run \
+                     `maintenance flush register-cache`"
+                );
+            }
+            Err(e) => outputln!(out, "reset failed: {e}"),
+        }
     }
 }
 

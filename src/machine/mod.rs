@@ -30,6 +30,7 @@ use crate::backend::{self, BackendKind, Caps, Vcpu, Vm, VmConfig};
 pub use error::{MachineError, Result};
 pub use exit::Stop;
 pub use run::Outcome;
+pub use session::ResetReport;
 
 use bus::Bus;
 use guest_mem::GuestView;
@@ -49,8 +50,33 @@ pub struct MachineConfig {
     pub trace: Option<TraceSink>,
 }
 
+/// What a machine is built from, kept so that the same machine can be built again
+/// (`Session::reset`): the UART's output sink is shared by every build.
+#[derive(Clone)]
+pub struct Spec {
+    backend: BackendKind,
+    vcpus: usize,
+    ram_size: u64,
+    firmware: Arc<[u8]>,
+    uart_out: Arc<Mutex<Box<dyn Write + Send>>>,
+    trace: Option<TraceSink>,
+}
+
+/// One build's handle on the shared UART output.
+struct SharedOut(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
 /// A built machine, ready to run.
 pub struct Machine {
+    spec: Spec,
     vm: Box<dyn Vm>,
     vcpus: Vec<Box<dyn Vcpu>>,
     view: GuestView,
@@ -63,11 +89,25 @@ pub struct Machine {
 impl Machine {
     /// Builds the machine and loads `firmware` (ELF or raw binary).
     pub fn new(cfg: MachineConfig, firmware: &[u8]) -> Result<Machine> {
+        Machine::build(Spec {
+            backend: cfg.backend,
+            vcpus: cfg.vcpus,
+            ram_size: cfg.ram_size,
+            firmware: firmware.into(),
+            uart_out: Arc::new(Mutex::new(cfg.uart_out)),
+            trace: cfg.trace,
+        })
+    }
+
+    /// Builds a machine from scratch: a new VM, new vCPUs at their reset state, new RAM with
+    /// the firmware and device tree loaded, devices at reset.
+    pub fn build(spec: Spec) -> Result<Machine> {
+        let cfg = &spec;
         if cfg.vcpus == 0 || cfg.vcpus > layout::MAX_VCPUS {
             return Err(MachineError::VcpuCount(cfg.vcpus, layout::MAX_VCPUS));
         }
         let mem = memory::allocate(cfg.ram_size)?;
-        let image = loader::load(&mem, firmware)?;
+        let image = loader::load(&mem, &cfg.firmware)?;
         let dtb = fdt::build(&fdt::FdtConfig {
             ram_size: cfg.ram_size,
             vcpus: cfg.vcpus,
@@ -91,17 +131,25 @@ impl Machine {
         boot.set(Reg::Pc, image.entry)?;
         boot.set(Reg::X(0), dtb_addr)?;
         let mut bus = Bus::new();
-        let uart = Arc::new(Mutex::new(pl011::Pl011::new(cfg.uart_out)));
+        let out = Box::new(SharedOut(cfg.uart_out.clone()));
+        let uart = Arc::new(Mutex::new(pl011::Pl011::new(out)));
         bus.add(layout::UART_BASE, layout::UART_SIZE, uart);
+        let trace = cfg.trace.clone();
         Ok(Machine {
+            spec,
             vm,
             vcpus,
             view: GuestView::new(mem),
             bus: Arc::new(bus),
             image,
             dtb_addr,
-            trace: cfg.trace,
+            trace,
         })
+    }
+
+    /// What this machine was built from.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
     }
 
     pub fn caps(&self) -> &Caps {

@@ -22,7 +22,11 @@ use super::bus::Bus;
 use super::control::{Control, Event, Resume, StopReason};
 use super::emulate::{device_read, device_write};
 use super::loader::LoadedImage;
-use super::{Machine, MachineError, Result};
+use super::{Machine, MachineError, Result, Spec};
+
+#[path = "session_reset.rs"]
+mod reset;
+pub use reset::ResetReport;
 
 /// Why a debug memory access failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,8 @@ pub type Action = Resume;
 
 /// The session.
 pub struct Session {
+    /// What the machine was built from (for [`Session::reset`]).
+    spec: Spec,
     ctl: Control,
     /// Kept alive for as long as its vCPUs run.
     _vm: Box<dyn crate::backend::Vm>,
@@ -75,6 +81,7 @@ pub struct Session {
 impl Session {
     /// Starts the machine's vCPU threads under the debugger; every vCPU starts stopped.
     pub fn new(machine: Machine) -> Result<Session> {
+        let spec = machine.spec().clone();
         let caps = machine.vm.caps().clone();
         let mem = machine.view.mem().clone();
         let state = Arc::new(DebugState::new(mem.clone(), &caps));
@@ -88,6 +95,7 @@ impl Session {
             state.clone(),
         )?;
         Ok(Session {
+            spec,
             ctl,
             _vm: machine.vm,
             state,
