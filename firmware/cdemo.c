@@ -73,6 +73,15 @@ static unsigned long fib(unsigned long n)
     return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }
 
+/* Exactly 1000 iterations on one source line: `next` over it is what scripts/bench-gdb.sh
+ * measures (one round trip with range stepping, thousands without). */
+static volatile unsigned long loop_acc;
+
+static void __attribute__((noinline)) loop_1000(void)
+{
+    for (unsigned long i = 0; i < 1000; i++) loop_acc += i;
+}
+
 static void report(const char *what, unsigned long value)
 {
     puts(what);
@@ -86,15 +95,19 @@ int main(void)
     unsigned long crc = crc32("123456789", 9);
     unsigned long sorted = sort_checksum();
     unsigned long f = fib(20);
+    loop_1000();
     report("cdemo: primes below 10000: ", primes);
     report("cdemo: crc32(\"123456789\"): ", crc);
     report("cdemo: sort checksum: ", sorted);
     report("cdemo: fib(20): ", f);
+    report("cdemo: sum of 0..999: ", loop_acc);
     if (primes != 1229)
         fail("primes", primes);
     if (crc != 0xcbf43926u)
         fail("crc32", crc);
     if (f != 6765)
         fail("fib", f);
+    if (loop_acc != 499500)
+        fail("loop", loop_acc);
     pass();
 }

@@ -5,7 +5,8 @@ For each stub, on the same firmware ELF (started halted, gdb stub on loopback):
   - raw step rate: `s` packets per second from a minimal remote-protocol client;
   - memory read throughput: `m` packets of PACKET bytes over RAM, MB/s;
   - `stepi 2000` in gdb-multiarch (batch), seconds;
-  - `next` from the first source line of cdemo's main (its loops inlined by -O2) in gdb, seconds.
+  - `next` over cdemo's `loop_1000` (1000 iterations on one source line, from the line to the
+    function's end; range stepping makes it one round trip on kvmdbg) in gdb, seconds.
 Prints one table with both stubs and the ratio qemu_time / kvmdbg_time (above 1: kvmdbg is
 faster).
 """
@@ -113,7 +114,9 @@ def raw_figures(kind, elf):
         proc.wait()
 
 
-def gdb_seconds(kind, elf, commands):
+def gdb_seconds(kind, elf, commands, check=None):
+    """Seconds the timed commands take; `check` = (gdb expression, expected printed value)
+    is evaluated afterwards and must match (proof the commands did the work)."""
     port = free_port()
     proc = start(kind, elf, port)
     try:
@@ -125,9 +128,13 @@ def gdb_seconds(kind, elf, commands):
         args += ["-ex", "python import time; __t0 = time.perf_counter()"]
         for c in timed:
             args += ["-ex", c]
-        args += ["-ex", "python print('ELAPSED %.6f' % (time.perf_counter() - __t0))",
-                 "-ex", "kill", elf]
+        args += ["-ex", "python print('ELAPSED %.6f' % (time.perf_counter() - __t0))"]
+        if check:
+            args += ["-ex", f"p {check[0]}"]
+        args += ["-ex", "kill", elf]
         out = subprocess.run(args, capture_output=True, text=True, timeout=600).stdout
+        if check and f"$1 = {check[1]}" not in out:
+            raise RuntimeError(f"{kind}: after the timed commands {check[0]} is not {check[1]}:\n{out}")
         for line in out.splitlines():
             if line.startswith("ELAPSED "):
                 return float(line.split()[1])
@@ -145,14 +152,15 @@ def main():
     for kind in ("kvmdbg", "qemu"):
         steps, mbs = raw_figures(kind, demo)
         stepi = gdb_seconds(kind, demo, ([], [f"stepi {STEPS}"]))
-        nxt = gdb_seconds(kind, cdemo, (["break main", "continue"], ["next"]))
+        nxt = gdb_seconds(kind, cdemo, (["break loop_1000", "continue"], ["next"]),
+                          check=("loop_acc", 499500))
         figures[kind] = (steps, mbs, stepi, nxt)
     k, q = figures["kvmdbg"], figures["qemu"]
     print(f"{'':36} {'kvmdbg':>12} {'qemu':>12} {'qemu/kvmdbg':>12}")
     print(f"{'raw single-step rate (steps/s)':36} {k[0]:12.0f} {q[0]:12.0f} {k[0] / q[0]:12.2f}  (rate: kvmdbg/qemu)")
     print(f"{f'memory read, {PACKET}-byte m packets (MB/s)':36} {k[1]:12.2f} {q[1]:12.2f} {k[1] / q[1]:12.2f}  (rate: kvmdbg/qemu)")
     print(f"{f'gdb stepi {STEPS} (s)':36} {k[2]:12.3f} {q[2]:12.3f} {q[2] / k[2]:12.2f}")
-    print(f"{'gdb next from main's first line (s)':36} {k[3]:12.3f} {q[3]:12.3f} {q[3] / k[3]:12.2f}")
+    print(f"{'gdb next over a 1000-iteration loop (s)':36} {k[3]:12.3f} {q[3]:12.3f} {q[3] / k[3]:12.2f}")
     print("kvmdbg on the model backend; ratios above 1 mean kvmdbg is faster")
 
 
