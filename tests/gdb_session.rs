@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::gdb::{gdb_batch, printed_u64, require_gdb, text, Stub};
+use common::gdb::{backend_name, gdb_batch, printed_u64, require_gdb, text, Stub};
 
 fn demo() -> PathBuf {
     common::repo_root().join("firmware/prebuilt/demo.elf")
@@ -304,7 +304,7 @@ fn hardware_breakpoint_and_caps() {
     assert!(all.contains("Hardware assisted breakpoint 1"), "{all}");
     assert_eq!(printed_u64(&out, 1), sym("fib"), "{all}");
     assert_eq!(printed_u64(&out, 2), 1, "second call fib(1):\n{all}");
-    assert!(all.contains("backend: model"), "{all}");
+    assert!(all.contains(&format!("backend: {}", backend_name())), "{all}");
     assert!(all.contains("hardware breakpoints: 1 in use of"), "{all}");
     for cmd in [
         "translate VA",

@@ -8,7 +8,7 @@
 #   dev-profile dependencies anyway, so `kvmdbg` shares them instead of compiling them twice;
 # - stages them (debug info stripped, symbols kept for backtraces) with busybox (arm64), the
 #   virtio-net modules of the cached Debian kernel, firmware ELFs, /init (init.sh) and
-#   /guest-tests.sh under OUT/root;
+#   /guest-tests.sh and /stub-launcher.sh under OUT/root;
 # - packs OUT/root into OUT/initramfs.cpio (newc; .gz with --gzip), only when something changed.
 #
 # Inputs: CARGO_TARGET_DIR (default ./target), KVMDBG_CACHE (default /var/cache/kvmdbg; filled by
@@ -181,6 +181,7 @@ main() {
   stage "$busybox" "$OUT/root/bin/busybox" 0755
   stage "$HERE/init.sh" "$OUT/root/init" 0755
   stage "$HERE/guest-tests.sh" "$OUT/root/guest-tests.sh" 0755
+  stage "$HERE/stub-launcher.sh" "$OUT/root/stub-launcher.sh" 0755
   stage_exe "$KVMDBG_EXE" "$OUT/root/bin/kvmdbg"
   while read -r name exe; do
     [ -n "$name" ] && stage_exe "$exe" "$OUT/root/tests/$name"

@@ -19,6 +19,7 @@ CACHE=${KVMDBG_CACHE:-/var/cache/kvmdbg}
 say() { echo "[nested-test] $*" >&2; }
 now_ms() { date +%s%3N; }
 secs() { printf '%d.%01ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Missing tools: skip locally, fail under CI=true.
 check_prerequisites() {
@@ -66,14 +67,16 @@ main() {
   "$HERE/build.sh" "${build_args[@]}"
   t1=$(now_ms)
   "$HERE/run.sh" "${run_args[@]}" || rc=$?
-  # gdb on the host against kvmdbg on real KVM in the nested machine (port forward).
+  # The host's gdb and lldb suites against kvmdbg on real KVM in the nested machine: the
+  # guest serves a stub launcher, the host tests start their stubs through it (port forwards).
   if [ ${#run_args[@]} -eq 0 ]; then
-    say "gdb on the host against kvmdbg on nested KVM"
-    local port
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$HERE/run.sh" --no-tests --forward "$port:1234" \
-      --guest-cmd 'kvmdbg run /fw/demo.elf --backend kvm --gdb tcp:0.0.0.0:1234 -S' \
-      --host-cmd "KVMDBG_DEMO_ELF=$fw_dir/demo.elf $HERE/gdb-host.sh" || rc=$?
+    say "gdb and lldb suites on the host against kvmdbg on nested KVM"
+    local lport gport
+    lport=$(free_port)
+    gport=$(free_port)
+    "$HERE/run.sh" --no-tests --forward "$lport:7000" --forward "$gport:1234" --grace 30 \
+      --guest-cmd 'mkdir -p /tmp/stub && echo $$ >/tmp/stub/server.pid && exec nc -ll -p 7000 -e /stub-launcher.sh' \
+      --host-cmd "NESTED_LAUNCHER_PORT=$lport NESTED_GDB_PORT=$gport $HERE/gdb-remote.sh" || rc=$?
   fi
   t2=$(now_ms)
   say "build $(secs $((t1 - t0))), boot+run $(secs $((t2 - t1))), total $(secs $((t2 - t0)))"

@@ -3,13 +3,20 @@
 //! `Stub::start` launches `kvmdbg run FW --backend model --gdb tcp:127.0.0.1:PORT -S` on a free
 //! port and waits for its "waiting for gdb" line; `gdb_batch` runs `gdb-multiarch -nx -batch`
 //! with `-ex` commands. Both kill what they started (by child handle) on timeout or drop.
+//!
+//! Remote mode (real KVM): with `KVMDBG_TEST_STUB_LAUNCHER=HOST:PORT` and
+//! `KVMDBG_TEST_STUB_GDB_PORT=PORT` (set by scripts/nested/gdb-remote.sh), stubs run on the
+//! KVM backend inside the nested machine, started by its launcher
+//! (scripts/nested/stub-launcher.sh) with the same firmware (built reproducibly, staged as
+//! /fw) and options, and gdb connects through the forwarded port. One stub at a time.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,12 +30,60 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
+/// The launcher's address and the forwarded gdb port, in remote mode.
+fn remote() -> Option<(SocketAddr, u16)> {
+    let launcher = std::env::var("KVMDBG_TEST_STUB_LAUNCHER").ok()?;
+    let port = std::env::var("KVMDBG_TEST_STUB_GDB_PORT").ok()?;
+    Some((
+        launcher.parse().expect("KVMDBG_TEST_STUB_LAUNCHER is HOST:PORT"),
+        port.parse().expect("KVMDBG_TEST_STUB_GDB_PORT is a port"),
+    ))
+}
+
+/// The backend the stubs run on: "kvm" in remote mode, else "model".
+pub fn backend_name() -> &'static str {
+    if remote().is_some() {
+        "kvm"
+    } else {
+        "model"
+    }
+}
+
+/// How long one gdb batch run may take (the nested machine runs KVM under TCG: slower).
+fn gdb_timeout() -> Duration {
+    Duration::from_secs(if remote().is_some() { 600 } else { 60 })
+}
+
+/// Serialises remote stubs: the nested machine has one gdb port.
+static REMOTE: Mutex<()> = Mutex::new(());
+
+/// Sends one command line to the launcher and returns its whole answer.
+fn launcher(addr: SocketAddr, line: &str) -> String {
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("stub launcher at {addr}: {e}"));
+    c.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    c.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer
+}
+
 /// A running `kvmdbg run ... --gdb`.
 pub struct Stub {
-    child: Child,
     pub port: u16,
-    stderr: Arc<Mutex<String>>,
-    stdout: Option<JoinHandle<String>>,
+    inner: Inner,
+}
+
+enum Inner {
+    Local {
+        child: Child,
+        stderr: Arc<Mutex<String>>,
+        stdout: Option<JoinHandle<String>>,
+    },
+    Remote {
+        launcher: SocketAddr,
+        _turn: MutexGuard<'static, ()>,
+    },
 }
 
 impl Stub {
@@ -39,6 +94,28 @@ impl Stub {
 
     /// Like `start`, with or without `-S`.
     pub fn start_with(fw: &Path, extra: &[&str], wait: bool) -> Stub {
+        match remote() {
+            Some((addr, port)) => Self::start_remote(addr, port, fw, extra, wait),
+            None => Self::start_local(fw, extra, wait),
+        }
+    }
+
+    fn start_remote(addr: SocketAddr, port: u16, fw: &Path, extra: &[&str], wait: bool) -> Stub {
+        let turn = REMOTE.lock().unwrap_or_else(|p| p.into_inner());
+        let name = fw.file_name().expect("firmware file name").to_string_lossy();
+        let line = format!("start {} {name} {}", u8::from(wait), extra.join(" "));
+        let answer = launcher(addr, line.trim_end());
+        assert!(answer.starts_with("READY"), "remote stub: {answer}");
+        Stub {
+            port,
+            inner: Inner::Remote {
+                launcher: addr,
+                _turn: turn,
+            },
+        }
+    }
+
+    fn start_local(fw: &Path, extra: &[&str], wait: bool) -> Stub {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
         cmd.arg("run")
@@ -80,10 +157,12 @@ impl Stub {
             }
         });
         let mut stub = Stub {
-            child,
             port,
-            stderr,
-            stdout,
+            inner: Inner::Local {
+                child,
+                stderr,
+                stdout,
+            },
         };
         stub.wait_listening(&rx);
         stub
@@ -91,7 +170,9 @@ impl Stub {
 
     fn wait_listening(&mut self, rx: &Receiver<()>) {
         if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-            let _ = self.child.kill();
+            if let Inner::Local { child, .. } = &mut self.inner {
+                let _ = child.kill();
+            }
             panic!("kvmdbg did not start listening:\n{}", self.stderr());
         }
     }
@@ -101,47 +182,73 @@ impl Stub {
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        match &self.inner {
+            Inner::Local { stderr, .. } => stderr.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            Inner::Remote { launcher: a, .. } => launcher(*a, "stderr"),
+        }
+    }
+
+    /// The stub's exit status if it has exited (None while it runs).
+    fn try_wait(&mut self) -> Option<ExitStatus> {
+        match &mut self.inner {
+            Inner::Local { child, .. } => child.try_wait().expect("waiting for kvmdbg"),
+            Inner::Remote { launcher: a, .. } => {
+                let answer = launcher(*a, "status");
+                let rest = answer.trim().strip_prefix("EXITED ")?;
+                // A stub killed by a signal has no code: report it as a failure.
+                let code: i32 = rest.parse().unwrap_or(128);
+                Some(ExitStatus::from_raw(code << 8))
+            }
+        }
     }
 
     /// Waits for kvmdbg to exit; returns its status (None: killed at the timeout) and stdout.
-    pub fn wait_exit(mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, String) {
+    pub fn wait_exit(mut self, timeout: Duration) -> (Option<ExitStatus>, String) {
+        let timeout = if remote().is_some() { timeout * 10 } else { timeout };
         let deadline = Instant::now() + timeout;
         let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+            match self.try_wait() {
+                Some(s) => break Some(s),
+                None if Instant::now() >= deadline => {
+                    self.kill();
                     break None;
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("waiting for kvmdbg: {e}"),
+                None => std::thread::sleep(Duration::from_millis(20)),
             }
         };
-        let out = self
-            .stdout
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let out = match &mut self.inner {
+            Inner::Local { stdout, .. } => stdout
+                .take()
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default(),
+            Inner::Remote { launcher: a, .. } => launcher(*a, "stdout"),
+        };
         (status, out)
     }
 
     /// True while kvmdbg runs.
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.try_wait().is_none()
+    }
+
+    fn kill(&mut self) {
+        match &mut self.inner {
+            Inner::Local { child, .. } => {
+                if let Ok(None) = child.try_wait() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+            Inner::Remote { launcher: a, .. } => {
+                launcher(*a, "stop");
+            }
+        }
     }
 }
 
 impl Drop for Stub {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.kill();
     }
 }
 
@@ -168,7 +275,7 @@ pub fn gdb_batch_target(target: &str, elf: &Path, cmds: &[&str]) -> RunOutput {
         cmd.args(["-ex", c]);
     }
     cmd.arg(elf);
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    let out = run_with_timeout(&mut cmd, gdb_timeout());
     assert!(out.status.is_some(), "gdb timed out:\n{}", out.describe());
     out
 }
