@@ -304,7 +304,10 @@ fn hardware_breakpoint_and_caps() {
     assert!(all.contains("Hardware assisted breakpoint 1"), "{all}");
     assert_eq!(printed_u64(&out, 1), sym("fib"), "{all}");
     assert_eq!(printed_u64(&out, 2), 1, "second call fib(1):\n{all}");
-    assert!(all.contains(&format!("backend: {}", backend_name())), "{all}");
+    assert!(
+        all.contains(&format!("backend: {}", backend_name())),
+        "{all}"
+    );
     assert!(all.contains("hardware breakpoints: 1 in use of"), "{all}");
     for cmd in [
         "translate VA",

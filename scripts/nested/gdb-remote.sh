@@ -14,9 +14,9 @@ export KVMDBG_TEST_STUB_LAUNCHER=127.0.0.1:$NESTED_LAUNCHER_PORT
 export KVMDBG_TEST_STUB_GDB_PORT=$NESTED_GDB_PORT
 cd "$ROOT"
 rc=0
-cargo test --test gdb_session --test gdb_firmware --test gdb_protocol --test gdb_vs_qemu \
+cargo test --no-fail-fast --test gdb_protocol --test gdb_session --test gdb_firmware --test gdb_vs_qemu \
   --test lldb_session -- --test-threads=1 || rc=$?
-# Stop the launcher (and any stub still running): the guest command ends.
-exec 3<>"/dev/tcp/127.0.0.1/$NESTED_LAUNCHER_PORT" && echo quit >&3 && cat <&3 && exec 3>&-
 echo "gdb-remote: cargo test exit status $rc"
+# Stop the launcher (and any stub still running): the guest command ends, then the machine.
+exec 3<>"/dev/tcp/127.0.0.1/$NESTED_LAUNCHER_PORT" && echo quit >&3 && cat <&3
 exit $rc

@@ -174,9 +174,18 @@ supervise() {
   QRC=0; wait "$QPID" || QRC=$?
   QPID=""
   if [ -n "$HPID" ]; then
-    PROBLEMS+=("the host command was still running when the machine stopped")
-    kill -TERM -- "-$HPID" 2>/dev/null || true
-    HOST_RC=143; wait "$HPID" || true; HPID=""
+    # The host command may end the guest itself as its last act: give it 5 s to exit.
+    local i=0
+    while kill -0 "$HPID" 2>/dev/null && [ $i -lt 25 ]; do sleep 0.2; i=$((i + 1)); done
+    if kill -0 "$HPID" 2>/dev/null; then
+      PROBLEMS+=("the host command was still running when the machine stopped")
+      kill -TERM -- "-$HPID" 2>/dev/null || true
+      HOST_RC=143; wait "$HPID" || true
+    else
+      HOST_RC=0; wait "$HPID" || HOST_RC=$?
+      say "host command exited with $HOST_RC"
+    fi
+    HPID=""
   fi
 }
 

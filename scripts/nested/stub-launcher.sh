@@ -35,13 +35,14 @@ start_stub() {
   wait_flag=$1 fw=$2
   shift 2
   stop_stub
-  rm -f "$DIR/rc" "$DIR/out" "$DIR/err"
+  rm -f "$DIR/rc" "$DIR/out" "$DIR/err" "$DIR/pid"
   s=""
   [ "$wait_flag" = 1 ] && s=-S
-  # The subshell records the exit status; setsid detaches it from this connection.
-  RUST_LOG=info setsid sh -c 'kvmdbg run "$@" >"'"$DIR"'/out" 2>"'"$DIR"'/err"; echo $? >"'"$DIR"'/rc"' \
-    stub "/fw/$fw" --backend kvm --gdb "tcp:0.0.0.0:$STUB_GDB_PORT" $s "$@" </dev/null &
-  echo $! >"$DIR/pid"
+  # A new session (setsid), so stop_stub can signal its whole process group: the shell
+  # records its own pid (the group id) and kvmdbg's exit status. None of its descriptors may
+  # stay on this connection (the client reads the answer to EOF). $0 is the state directory.
+  RUST_LOG=info setsid sh -c 'echo $$ >"$0/pid"; kvmdbg run "$@" >"$0/out" 2>"$0/err"; echo $? >"$0/rc.new"; mv "$0/rc.new" "$0/rc"' \
+    "$DIR" "/fw/$fw" --backend kvm --gdb "tcp:0.0.0.0:$STUB_GDB_PORT" $s "$@" </dev/null >/dev/null 2>&1 &
   i=0
   while [ $i -lt 600 ]; do
     if grep -q "waiting for gdb on" "$DIR/err" 2>/dev/null; then
@@ -65,9 +66,10 @@ case $cmd in
   start) # shellcheck disable=SC2086
     start_stub $args ;;
   status)
-    if [ -e "$DIR/rc" ]; then echo "EXITED $(cat "$DIR/rc")"
-    elif [ -s "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; then echo RUNNING
-    else echo "EXITED killed"; fi ;;
+    # Liveness first: the shell writes rc before it exits, so once it is gone rc is final.
+    if [ -s "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; then echo RUNNING
+    elif [ -e "$DIR/rc" ]; then echo "EXITED $(cat "$DIR/rc")"
+    else echo "EXITED killed"; tail -n 5 "$DIR/err"; fi ;;
   stdout) cat "$DIR/out" 2>/dev/null ;;
   stderr) cat "$DIR/err" 2>/dev/null ;;
   stop) stop_stub; echo STOPPED ;;

@@ -75,7 +75,7 @@ main() {
     lport=$(free_port)
     gport=$(free_port)
     "$HERE/run.sh" --no-tests --forward "$lport:7000" --forward "$gport:1234" --grace 30 \
-      --guest-cmd 'mkdir -p /tmp/stub && echo $$ >/tmp/stub/server.pid && exec nc -ll -p 7000 -e /stub-launcher.sh' \
+      --guest-cmd 'mkdir -p /tmp/stub; nc -ll -p 7000 -e /stub-launcher.sh & echo $! >/tmp/stub/server.pid; wait; exit 0' \
       --host-cmd "NESTED_LAUNCHER_PORT=$lport NESTED_GDB_PORT=$gport $HERE/gdb-remote.sh" || rc=$?
   fi
   t2=$(now_ms)

@@ -35,7 +35,9 @@ fn remote() -> Option<(SocketAddr, u16)> {
     let launcher = std::env::var("KVMDBG_TEST_STUB_LAUNCHER").ok()?;
     let port = std::env::var("KVMDBG_TEST_STUB_GDB_PORT").ok()?;
     Some((
-        launcher.parse().expect("KVMDBG_TEST_STUB_LAUNCHER is HOST:PORT"),
+        launcher
+            .parse()
+            .expect("KVMDBG_TEST_STUB_LAUNCHER is HOST:PORT"),
         port.parse().expect("KVMDBG_TEST_STUB_GDB_PORT is a port"),
     ))
 }
@@ -102,7 +104,10 @@ impl Stub {
 
     fn start_remote(addr: SocketAddr, port: u16, fw: &Path, extra: &[&str], wait: bool) -> Stub {
         let turn = REMOTE.lock().unwrap_or_else(|p| p.into_inner());
-        let name = fw.file_name().expect("firmware file name").to_string_lossy();
+        let name = fw
+            .file_name()
+            .expect("firmware file name")
+            .to_string_lossy();
         let line = format!("start {} {name} {}", u8::from(wait), extra.join(" "));
         let answer = launcher(addr, line.trim_end());
         assert!(answer.starts_with("READY"), "remote stub: {answer}");
@@ -195,8 +200,9 @@ impl Stub {
             Inner::Remote { launcher: a, .. } => {
                 let answer = launcher(*a, "status");
                 let rest = answer.trim().strip_prefix("EXITED ")?;
-                // A stub killed by a signal has no code: report it as a failure.
-                let code: i32 = rest.parse().unwrap_or(128);
+                let code: i32 = rest
+                    .parse()
+                    .unwrap_or_else(|_| panic!("remote stub: status {answer:?}"));
                 Some(ExitStatus::from_raw(code << 8))
             }
         }
@@ -204,7 +210,11 @@ impl Stub {
 
     /// Waits for kvmdbg to exit; returns its status (None: killed at the timeout) and stdout.
     pub fn wait_exit(mut self, timeout: Duration) -> (Option<ExitStatus>, String) {
-        let timeout = if remote().is_some() { timeout * 10 } else { timeout };
+        let timeout = if remote().is_some() {
+            timeout * 10
+        } else {
+            timeout
+        };
         let deadline = Instant::now() + timeout;
         let status = loop {
             match self.try_wait() {
@@ -221,7 +231,15 @@ impl Stub {
                 .take()
                 .map(|h| h.join().unwrap_or_default())
                 .unwrap_or_default(),
-            Inner::Remote { launcher: a, .. } => launcher(*a, "stdout"),
+            Inner::Remote { launcher: a, .. } => {
+                if !status.is_some_and(|s| s.success()) {
+                    eprintln!(
+                        "remote stub ended with {status:?}:\n{}",
+                        launcher(*a, "stderr")
+                    );
+                }
+                launcher(*a, "stdout")
+            }
         };
         (status, out)
     }
