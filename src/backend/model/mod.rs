@@ -35,11 +35,13 @@
 //!   do not advertise. No interrupts are delivered yet (the in-model GIC is a later issue).
 
 pub mod cpu;
+pub mod gic;
+mod irq;
 mod psci;
 mod regs;
 mod vcpu;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -53,6 +55,8 @@ pub use vcpu::ModelVcpu;
 /// Attention bits of one vCPU, checked once per instruction.
 pub(crate) const ATTN_KICK: u32 = 1;
 pub(crate) const ATTN_POWER: u32 = 2;
+/// Another vCPU changed what the GIC may signal to this one: re-evaluate.
+pub(crate) const ATTN_IRQ: u32 = 4;
 
 /// Power state of one vCPU (PSCI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +77,11 @@ pub(crate) struct Shared {
     pub cv: Condvar,
     pub attention: Vec<Arc<AtomicU32>>,
     pub epoch: Instant,
+    /// vCPUs blocked in WFI with no timer armed (changed under the power lock).
+    pub sleepers: AtomicUsize,
+    /// Bumped (under the power lock) when every powered-on vCPU sleeps like that: each of
+    /// them then reports `Idle`.
+    pub stalls: AtomicU64,
 }
 
 impl Shared {
@@ -84,6 +93,14 @@ impl Shared {
     pub fn wake_all(&self) {
         drop(self.lock_power());
         self.cv.notify_all();
+    }
+
+    /// Flags a GIC change for vCPU `index` and wakes it.
+    pub fn irq_changed(&self, index: usize) {
+        if let Some(a) = self.attention.get(index) {
+            a.fetch_or(ATTN_IRQ, Ordering::SeqCst);
+        }
+        self.wake_all();
     }
 
     /// Flags a power change for vCPU `index` and wakes it.
@@ -127,6 +144,13 @@ impl ModelVm {
                 cfg.vcpus
             )));
         }
+        let redists = (cfg.gic.redist_size / gic::REDIST_STRIDE) as usize;
+        if redists < cfg.vcpus {
+            return Err(BackendError::Unsupported(format!(
+                "model VM with {} vCPUs but room for {redists} GIC redistributors",
+                cfg.vcpus
+            )));
+        }
         let power = (0..cfg.vcpus)
             .map(|i| if i == 0 { Power::On } else { Power::Off })
             .collect();
@@ -137,9 +161,15 @@ impl ModelVm {
                 .map(|_| Arc::new(AtomicU32::new(0)))
                 .collect(),
             epoch: Instant::now(),
+            sleepers: AtomicUsize::new(0),
+            stalls: AtomicU64::new(0),
         });
+        let bus = Bus::new(mem, cfg.gic);
+        let waker = shared.clone();
+        bus.gic()
+            .set_notifier(Box::new(move |index| waker.irq_changed(index)));
         Ok(ModelVm {
-            bus: Bus::new(mem, cfg.gic),
+            bus,
             cfg: cfg.clone(),
             caps: caps(),
             shared,
