@@ -2,9 +2,10 @@
 //! any host.
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
-//! power states, kick flags, the counter epoch) and PSCI (`psci.rs`). The interpreter is in
-//! `cpu/`, the `Vcpu` implementation and run loop in `vcpu.rs`, register access in `regs.rs`.
-//! Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
+//! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
+//! (`psci.rs`). The interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
+//! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
+//! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
 //!
 //! Capabilities: 6 breakpoints and 4 watchpoints (as the nested KVM reports), NISV to user,
 //! guest debug, immediate exit, and a 48-bit IPA space (the model's PARange; RAM and MMIO
@@ -23,8 +24,20 @@
 //!   breakpoints/watchpoints exit before the access, single-step exits once per instruction
 //!   with ISV=0 when the step ended outside the guest (MMIO completion, HVC/SMC, WFI,
 //!   trapped ID/debug register access, exception entry).
-//! - WFI sleeps until an enabled, unmasked timer's deadline or a kick; with no timer armed
-//!   nothing can wake it (no GIC yet) and `run` returns `Idle` with the PC past the WFI.
+//! - Interrupts: a GICv3 at the VM's `GicLayout` served in the model, never as an MMIO exit
+//!   (KVM's vGICv3 values and semantics, see `gic/mod.rs`), the virtual and physical timers
+//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs. The IRQ exception is taken before
+//!   an instruction when the GIC signals one and PSTATE.I is clear (ELR = that instruction).
+//!   Stepping: an executed instruction ends its step first (ISV = 1); the IRQ comes at the
+//!   next entry and the step ends at the vector (ISV = 0); after an instruction completed
+//!   outside the guest the IRQ also comes before the step ends (see `irq.rs`).
+//! - WFI completes at once in the guest when an interrupt is signalled (masked by PSTATE.I or
+//!   not); otherwise it blocks, as KVM's trapped WFI, until the GIC has an interrupt pending,
+//!   a timer deadline passes or a kick arrives, and completes outside the guest (a step over
+//!   it ends with ISV = 0). When every powered-on vCPU waits with nothing armed, `run`
+//!   returns `Idle` with the PC past the WFI. Under nested KVM on QEMU TCG a single-stepped
+//!   WFI never sleeps (QEMU executes it as a NOP while stepping); the model, like KVM on
+//!   hardware, sleeps.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - No decoded-instruction cache: every fetch reads guest RAM, so self-modifying code and
@@ -32,7 +45,7 @@
 //!   otherwise); decoding is a direct field match without allocation.
 //! - Not implemented (UNDEFINED with a warning, as on a CPU without them): floating-point
 //!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
-//!   do not advertise. No interrupts are delivered yet (the in-model GIC is a later issue).
+//!   do not advertise; FIQs (group 0 interrupts are never signalled), LPIs and the ITS.
 
 pub mod cpu;
 pub mod gic;
