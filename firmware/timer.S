@@ -8,17 +8,18 @@
 //    minimum), ICC_IGRPEN1_EL1 = 1.
 // 2. Masked: with PSTATE.I set, the timer is armed 1 ms ahead; CNTV_CTL_EL0.ISTATUS must rise,
 //    GICR_ISPENDR0 must show INTID 27 pending and ICC_HPPIR1_EL1 name it, and no interrupt may
-//    be taken until DAIFClr #2; right after it (and an ISB) exactly one has been taken, from
-//    EL1h with only I clear in SPSR_EL1.
-// 3. Periodic: the handler re-arms CNTV_TVAL_EL0 1 ms ahead until TOTAL_IRQS interrupts were
-//    taken, then disables the timer. Main waits with WFI *while PSTATE.I is set* (WFI wakes on
-//    a pending interrupt even when it is masked, Arm ARM D1.6.2 "Wait for Interrupt"), then
-//    unmasks to take it (PSTATE.I is set between the steps, so slow output cannot take the
-//    ticks early). At least (TOTAL_IRQS - 2) periods must have passed, the running
-//    priority must be idle (0xff) again and no spurious INTID may have been seen.
+//    be taken until DAIFClr #2; right after it (and an ISB) exactly one has been taken (its
+//    handler stops the timer), from EL1h with only I clear in SPSR_EL1.
+// 3. Periodic: the timer is armed 1 ms ahead and the handler re-arms CNTV_TVAL_EL0 1 ms ahead
+//    until TOTAL_IRQS interrupts were taken, then disables the timer. Main waits with WFI
+//    *while PSTATE.I is set* (WFI wakes on a pending interrupt even when it is masked, Arm ARM
+//    D1.6.2 "Wait for Interrupt"), then unmasks to take it. At least (TOTAL_IRQS - 1) periods
+//    must have passed, the running priority must be idle (0xff) again and no spurious INTID
+//    may have been seen.
 // The handler acknowledges with ICC_IAR1_EL1 (must be 27), records ICC_RPR_EL1 (0xa0 while
 // handling), re-arms or disables the timer (so the level-sensitive PPI drops) and ends with
-// ICC_EOIR1_EL1 (EOImode 0: priority drop and deactivation).
+// ICC_EOIR1_EL1 (EOImode 0: priority drop and deactivation). Nothing depends on how fast the
+// guest runs between interrupts (slow UART output under KVM, a descheduled vCPU thread).
 // Registers: GICv3 architecture specification (IHI 0069) chapter 12; timer: Arm ARM D11.
 
     .include "platform.inc"
@@ -86,6 +87,8 @@ irq_handler:
     str     x1, [x2]                        // irq_count
     cmp     x1, #TOTAL_IRQS                 // all done?
     b.hs    2f                              // yes: stop the timer
+    cmp     x1, #1                          // the one of step 2?
+    b.eq    2f                              // stop the timer: step 3 arms it again
     ldr     x3, [x2, #32]                   // period (1 ms of counter ticks)
     msr     cntv_tval_el0, x3               // next tick 1 ms from now (ISTATUS drops)
     b       3f                              // end of interrupt
@@ -269,7 +272,7 @@ c_irq_unmask_end:
     expect  x0, SPSR_I_CLEAR, irq-spsr
     ldr     x0, [x3, #16]                   // irq_rpr
     expect  x0, TIMER_PRIO, rpr-in-handler
-    msr     daifset, #2                     // masked again: the next tick waits for step 3
+    msr     daifset, #2                     // masked again for step 3's checks
     ret     x5                              // done
 
 // periodic: step 3. Clobbers x0-x5, x16, x24, x25.
@@ -279,6 +282,11 @@ periodic:
     add     x3, x3, :lo12:irq_count         // ...
     isb                                     // read the counter in program order
     mrs     x25, cntvct_el0                 // x25 = start
+    ldr     x0, [x3, #32]                   // period
+    msr     cntv_tval_el0, x0               // first tick 1 ms from now
+    mov     x0, #CNT_CTL_ENABLE             // enabled, not masked
+    msr     cntv_ctl_el0, x0                // ...
+    isb                                     // timer armed
     bl      deadline                        // x0 = give-up time
     mov     x24, x0                         // ...
 1:  msr     daifset, #2                     // mask: check and sleep without a race
@@ -303,7 +311,7 @@ c_wfi_end:
     mrs     x0, cntvct_el0                  // now
     sub     x0, x0, x25                     // elapsed counter ticks
     ldr     x1, [x3, #32]                   // period
-    mov     x2, #(TOTAL_IRQS - 2)           // periods that must have passed
+    mov     x2, #(TOTAL_IRQS - 1)           // periods that must have passed
     mul     x1, x1, x2                      // least elapsed time
     cmp     x0, x1                          // enough?
     b.hs    4f                              // yes

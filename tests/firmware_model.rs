@@ -84,6 +84,15 @@ fn stepmmio_matches_qemu() {
     same_as_qemu("stepmmio", 1, false);
 }
 
+/// The generic timer interrupting through the in-model GICv3 (on 2 vCPUs too: the
+/// firmware finds its own redistributor).
+#[test]
+fn timer_matches_qemu() {
+    for cpus in [1, 2] {
+        same_as_qemu("timer", cpus, false);
+    }
+}
+
 #[test]
 fn demo_matches_qemu() {
     same_as_qemu("demo", 1, false);

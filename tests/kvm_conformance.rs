@@ -186,11 +186,27 @@ const GOLDEN: &[(&str, &str)] = &[
     ("watch_bytes", include_str!("conformance/watch_bytes.trace")),
     ("watch_load", include_str!("conformance/watch_load.trace")),
     ("watch_mask", include_str!("conformance/watch_mask.trace")),
+    ("watch_pair", include_str!("conformance/watch_pair.trace")),
+    ("watch_ldp", include_str!("conformance/watch_ldp.trace")),
+    ("watch_half", include_str!("conformance/watch_half.trace")),
     ("step_svc", include_str!("conformance/step_svc.trace")),
     ("guest_brk", include_str!("conformance/guest_brk.trace")),
     (
         "guest_brk_reinjected",
         include_str!("conformance/guest_brk_reinjected.trace"),
+    ),
+    ("irq_run", include_str!("conformance/irq_run.trace")),
+    (
+        "irq_step_unmask",
+        include_str!("conformance/irq_step_unmask.trace"),
+    ),
+    (
+        "irq_step_masked",
+        include_str!("conformance/irq_step_masked.trace"),
+    ),
+    (
+        "irq_step_wfi",
+        include_str!("conformance/irq_step_wfi.trace"),
     ),
 ];
 

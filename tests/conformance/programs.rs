@@ -129,3 +129,92 @@ pub const SYSTEM_OFF: &[u32] = &[
     0x72b0_8000, // +0x04 movk w0, #0x8400, lsl #16 // w0 = 0x84000008 SYSTEM_OFF
     0xd400_0002, // +0x08 hvc #0
 ];
+
+/// gic_timer_setup: vectors, GICv3 (INTID 27 enabled, group 1 by default), PMR, group 1 on, and the
+/// virtual timer due at once (CVAL 0); PSTATE.I stays set
+pub const GIC_TIMER_SETUP: &[u32] = &[
+    0xd2a8_0001, // +0x00 movz x1, #0x4000, lsl #16 // RAM
+    0x9120_0021, // +0x04 add x1, x1, #0x800 // vector table
+    0xd518_c001, // +0x08 msr vbar_el1, x1
+    0xd280_0020, // +0x0c mov x0, #1
+    0xd518_cca0, // +0x10 msr icc_sre_el1, x0 // SRE (RAO/WI)
+    0xd503_3fdf, // +0x14 isb
+    0xd2a1_0001, // +0x18 movz x1, #0x800, lsl #16 // GICD
+    0x5280_0240, // +0x1c mov w0, #0x12 // ARE | EnableGrp1
+    0xb900_0020, // +0x20 str w0, [x1] // GICD_CTLR: in-kernel MMIO
+    0xd2a1_0161, // +0x24 movz x1, #0x80b, lsl #16 // SGI_base of redistributor 0
+    0x52a1_0000, // +0x28 mov w0, #0x8000000 // INTID 27: the virtual timer
+    0xb901_0020, // +0x2c str w0, [x1, #0x100] // GICR_ISENABLER0
+    0xd280_1e00, // +0x30 mov x0, #0xf0
+    0xd518_4600, // +0x34 msr icc_pmr_el1, x0 // priority mask
+    0xd280_0020, // +0x38 mov x0, #1
+    0xd518_cce0, // +0x3c msr icc_igrpen1_el1, x0 // group 1 interrupts on
+    0xd51b_e35f, // +0x40 msr cntv_cval_el0, xzr // compare value 0: due at once
+    0xd51b_e320, // +0x44 msr cntv_ctl_el0, x0 // ENABLE
+    0xd503_3fdf, // +0x48 isb
+    0xd280_0009, // +0x4c mov x9, #0 // interrupts taken
+];
+
+/// irq_unmask: unmask with the timer due, then an SGI to this vCPU with IRQs unmasked
+pub const IRQ_UNMASK: &[u32] = &[
+    0xd503_42ff, // +0x00 msr daifclr, #2 // unmask IRQs: the due timer interrupt is taken next
+    0x9100_0442, // +0x04 add x2, x2, #1 // resumes here
+    0xd2a0_6000, // +0x08 movz x0, #0x300, lsl #16 // SGI INTID 3 (bits 27:24)
+    0xb240_0000, // +0x0c orr x0, x0, #1 // target list: Aff0 = 0 (this vCPU)
+    0xd518_cba0, // +0x10 msr icc_sgi1r_el1, x0 // SGI 3 to this vCPU: taken at once
+    0x9100_0442, // +0x14 add x2, x2, #1 // resumes here
+    0xd538_c10d, // +0x18 mrs x13, isr_el1 // nothing pending any more
+];
+
+/// irq_masked: the timer interrupt pending while PSTATE.I is set
+pub const IRQ_MASKED: &[u32] = &[
+    0xd538_c10d, // +0x00 mrs x13, isr_el1 // I (bit 7): an IRQ is pending
+    0x9100_0442, // +0x04 add x2, x2, #1 // no interrupt taken
+    0x9100_0442, // +0x08 add x2, x2, #1 // no interrupt taken
+];
+
+/// irq_wfi: WFI with the timer interrupt pending and PSTATE.I set (no low-power state, so no trap:
+/// it completes in the guest), then unmask
+pub const IRQ_WFI: &[u32] = &[
+    0xd503_207f, // +0x00 wfi // an interrupt is pending: completes at once
+    0xd538_c10d, // +0x04 mrs x13, isr_el1 // I (bit 7): still pending
+    0xd503_42ff, // +0x08 msr daifclr, #2 // unmask: taken next
+    0x9100_0442, // +0x0c add x2, x2, #1 // resumes here
+];
+
+/// irq_handler: at VBAR_EL1 + 0x280 (current EL with SP_ELx, IRQ)
+pub const IRQ_HANDLER: &[u32] = &[
+    0xd538_cc0a, // +0x00 mrs x10, icc_iar1_el1 // acknowledge: INTID
+    0xd51b_e33f, // +0x04 msr cntv_ctl_el0, xzr // timer off: its level drops
+    0xd503_3fdf, // +0x08 isb
+    0xd518_cc2a, // +0x0c msr icc_eoir1_el1, x10 // priority drop and deactivation
+    0x9100_0529, // +0x10 add x9, x9, #1 // interrupts taken
+    0xd538_402b, // +0x14 mrs x11, elr_el1 // where it interrupted
+    0xd538_400c, // +0x18 mrs x12, spsr_el1 // the interrupted PSTATE
+    0xd69f_03e0, // +0x1c eret
+];
+
+/// watch_pair: a 16-byte store pair whose second half is watched
+pub const WATCH_PAIR: &[u32] = &[
+    0xd2a8_0201, // +0x00 movz x1, #0x4010, lsl #16 // DATA
+    0xd280_1320, // +0x04 mov x0, #0x99
+    0xf900_043f, // +0x08 str xzr, [x1, #8] // second doubleword: hits
+    0xa900_0020, // +0x0c stp x0, x0, [x1] // pair: the watched half is the second
+    0x1100_0442, // +0x10 add w2, w2, #1
+];
+
+/// watch_ldp: a load pair whose second half is watched by a load watchpoint
+pub const WATCH_LDP: &[u32] = &[
+    0xd2a8_0201, // +0x00 movz x1, #0x4010, lsl #16 // DATA
+    0xd280_0ee0, // +0x04 mov x0, #0x77
+    0xf900_0420, // +0x08 str x0, [x1, #8] // store: a load watchpoint ignores it
+    0xa940_1023, // +0x0c ldp x3, x4, [x1] // pair load: the second doubleword is watched
+];
+
+/// watch_half: a halfword store covering the one watched byte (byte 7)
+pub const WATCH_HALF: &[u32] = &[
+    0xd2a8_0201, // +0x00 movz x1, #0x4010, lsl #16 // DATA
+    0xd295_79a0, // +0x04 mov x0, #0xabcd
+    0x7900_0820, // +0x08 strh w0, [x1, #4] // bytes 4-5: not watched
+    0x7900_0c20, // +0x0c strh w0, [x1, #6] // bytes 6-7: byte 7 is watched
+];

@@ -11,6 +11,11 @@ pub const RAM: u64 = 0x4000_0000;
 pub const DATA: u64 = 0x4010_0000;
 /// Where the vector table goes (VBAR_EL1), and its "current EL, SP_ELx, synchronous" entry.
 const SYNC_VECTOR: u64 = 0x800 + 0x200;
+/// The vector table's "current EL, SP_ELx, IRQ" entry (Arm ARM D1.10.2: offset 0x280).
+const IRQ_VECTOR: u64 = 0x800 + 0x280;
+/// What the interrupt scenarios print: x9 (interrupts taken), x10 (last INTID), x11 (last
+/// ELR_EL1), x12 (last SPSR_EL1), x13 (ISR_EL1 as read by the program).
+const IRQ_REGS: &[u8] = &[9, 10, 11, 12, 13];
 
 pub struct Scenario {
     pub name: &'static str,
@@ -35,6 +40,16 @@ fn at_start(program: &[u32]) -> Vec<(u64, Vec<u32>)> {
 fn with_handler(program: &[u32]) -> Vec<(u64, Vec<u32>)> {
     let mut code = at_start(program);
     code.push((SYNC_VECTOR, SYNC_HANDLER.to_vec()));
+    code
+}
+
+/// The GIC and timer setup, then `program`, then SYSTEM_OFF, with the IRQ handler in the
+/// vector table.
+fn with_irq(program: &[u32]) -> Vec<(u64, Vec<u32>)> {
+    let mut code = GIC_TIMER_SETUP.to_vec();
+    code.extend_from_slice(program);
+    let mut code = at_start(&code);
+    code.push((IRQ_VECTOR, IRQ_HANDLER.to_vec()));
     code
 }
 
@@ -166,6 +181,36 @@ pub fn all() -> Vec<Scenario> {
             )
         },
         Scenario {
+            words: &[DATA, DATA + 8],
+            // E, PAC=0b11, LSC=0b10 (store), BAS=0xff on the second doubleword
+            ..scenario(
+                "watch_pair",
+                at_start(WATCH_PAIR),
+                watch(0x1ff7, DATA + 8),
+                DisarmHw,
+            )
+        },
+        Scenario {
+            regs: &[3, 4],
+            // E, PAC=0b11, LSC=0b01 (load), BAS=0xff on the second doubleword
+            ..scenario(
+                "watch_ldp",
+                at_start(WATCH_LDP),
+                watch(0x1fef, DATA + 8),
+                DisarmHw,
+            )
+        },
+        Scenario {
+            words: &[DATA],
+            // E, PAC=0b11, LSC=0b10 (store), BAS=0b1000_0000 (byte 7 only)
+            ..scenario(
+                "watch_half",
+                at_start(WATCH_HALF),
+                watch(0x1017, DATA),
+                DisarmHw,
+            )
+        },
+        Scenario {
             regs: &[2, 10],
             ..scenario("step_svc", with_handler(SVC_SETUP), step(), Continue)
         },
@@ -181,6 +226,24 @@ pub fn all() -> Vec<Scenario> {
                 sw_bp(),
                 Reinject,
             )
+        },
+        // Interrupts: the virtual timer (INTID 27) due at once and an SGI, delivered through
+        // the GICv3 (KVM's vGIC; the model's own), run freely and single-stepped.
+        Scenario {
+            regs: IRQ_REGS,
+            ..scenario("irq_run", with_irq(IRQ_UNMASK), none(), Continue)
+        },
+        Scenario {
+            regs: IRQ_REGS,
+            ..scenario("irq_step_unmask", with_irq(IRQ_UNMASK), step(), Continue)
+        },
+        Scenario {
+            regs: IRQ_REGS,
+            ..scenario("irq_step_masked", with_irq(IRQ_MASKED), step(), Continue)
+        },
+        Scenario {
+            regs: IRQ_REGS,
+            ..scenario("irq_step_wfi", with_irq(IRQ_WFI), step(), Continue)
         },
     ]
 }

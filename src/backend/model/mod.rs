@@ -2,9 +2,10 @@
 //! any host.
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
-//! power states, kick flags, the counter epoch) and PSCI (`psci.rs`). The interpreter is in
-//! `cpu/`, the `Vcpu` implementation and run loop in `vcpu.rs`, register access in `regs.rs`.
-//! Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
+//! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
+//! (`psci.rs`). The interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
+//! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
+//! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
 //!
 //! Capabilities: 6 breakpoints and 4 watchpoints (as the nested KVM reports), NISV to user,
 //! guest debug, immediate exit, and a 48-bit IPA space (the model's PARange; RAM and MMIO
@@ -23,8 +24,20 @@
 //!   breakpoints/watchpoints exit before the access, single-step exits once per instruction
 //!   with ISV=0 when the step ended outside the guest (MMIO completion, HVC/SMC, WFI,
 //!   trapped ID/debug register access, exception entry).
-//! - WFI sleeps until an enabled, unmasked timer's deadline or a kick; with no timer armed
-//!   nothing can wake it (no GIC yet) and `run` returns `Idle` with the PC past the WFI.
+//! - Interrupts: a GICv3 at the VM's `GicLayout` served in the model, never as an MMIO exit
+//!   (KVM's vGICv3 values and semantics, see `gic/mod.rs`), the virtual and physical timers
+//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs. The IRQ exception is taken before
+//!   an instruction when the GIC signals one and PSTATE.I is clear (ELR = that instruction).
+//!   Stepping: an executed instruction ends its step first (ISV = 1); the IRQ comes at the
+//!   next entry and the step ends at the vector (ISV = 0); after an instruction completed
+//!   outside the guest the IRQ also comes before the step ends (see `irq.rs`).
+//! - WFI completes at once in the guest when an interrupt is signalled (masked by PSTATE.I or
+//!   not); otherwise it blocks, as KVM's trapped WFI, until the GIC has an interrupt pending,
+//!   a timer deadline passes or a kick arrives, and completes outside the guest (a step over
+//!   it ends with ISV = 0). When every powered-on vCPU waits with nothing armed, `run`
+//!   returns `Idle` with the PC past the WFI. Under nested KVM on QEMU TCG a single-stepped
+//!   WFI never sleeps (QEMU executes it as a NOP while stepping); the model, like KVM on
+//!   hardware, sleeps.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - No decoded-instruction cache: every fetch reads guest RAM, so self-modifying code and
@@ -32,14 +45,16 @@
 //!   otherwise); decoding is a direct field match without allocation.
 //! - Not implemented (UNDEFINED with a warning, as on a CPU without them): floating-point
 //!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
-//!   do not advertise. No interrupts are delivered yet (the in-model GIC is a later issue).
+//!   do not advertise; FIQs (group 0 interrupts are never signalled), LPIs and the ITS.
 
 pub mod cpu;
+pub mod gic;
+mod irq;
 mod psci;
 mod regs;
 mod vcpu;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -53,6 +68,8 @@ pub use vcpu::ModelVcpu;
 /// Attention bits of one vCPU, checked once per instruction.
 pub(crate) const ATTN_KICK: u32 = 1;
 pub(crate) const ATTN_POWER: u32 = 2;
+/// Another vCPU changed what the GIC may signal to this one: re-evaluate.
+pub(crate) const ATTN_IRQ: u32 = 4;
 
 /// Power state of one vCPU (PSCI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +90,11 @@ pub(crate) struct Shared {
     pub cv: Condvar,
     pub attention: Vec<Arc<AtomicU32>>,
     pub epoch: Instant,
+    /// vCPUs blocked in WFI with no timer armed (changed under the power lock).
+    pub sleepers: AtomicUsize,
+    /// Bumped (under the power lock) when every powered-on vCPU sleeps like that: each of
+    /// them then reports `Idle`.
+    pub stalls: AtomicU64,
 }
 
 impl Shared {
@@ -84,6 +106,14 @@ impl Shared {
     pub fn wake_all(&self) {
         drop(self.lock_power());
         self.cv.notify_all();
+    }
+
+    /// Flags a GIC change for vCPU `index` and wakes it.
+    pub fn irq_changed(&self, index: usize) {
+        if let Some(a) = self.attention.get(index) {
+            a.fetch_or(ATTN_IRQ, Ordering::SeqCst);
+        }
+        self.wake_all();
     }
 
     /// Flags a power change for vCPU `index` and wakes it.
@@ -127,6 +157,13 @@ impl ModelVm {
                 cfg.vcpus
             )));
         }
+        let redists = (cfg.gic.redist_size / gic::REDIST_STRIDE) as usize;
+        if redists < cfg.vcpus {
+            return Err(BackendError::Unsupported(format!(
+                "model VM with {} vCPUs but room for {redists} GIC redistributors",
+                cfg.vcpus
+            )));
+        }
         let power = (0..cfg.vcpus)
             .map(|i| if i == 0 { Power::On } else { Power::Off })
             .collect();
@@ -137,9 +174,15 @@ impl ModelVm {
                 .map(|_| Arc::new(AtomicU32::new(0)))
                 .collect(),
             epoch: Instant::now(),
+            sleepers: AtomicUsize::new(0),
+            stalls: AtomicU64::new(0),
         });
+        let bus = Bus::new(mem, cfg.gic);
+        let waker = shared.clone();
+        bus.gic()
+            .set_notifier(Box::new(move |index| waker.irq_changed(index)));
         Ok(ModelVm {
-            bus: Bus::new(mem, cfg.gic),
+            bus,
             cfg: cfg.clone(),
             caps: caps(),
             shared,

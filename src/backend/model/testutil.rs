@@ -28,10 +28,14 @@ pub fn gic() -> GicLayout {
     }
 }
 
+/// A VM of `vcpus` vCPUs with a redistributor for each (QEMU virt's GIC layout).
 pub fn config(vcpus: usize) -> VmConfig {
     VmConfig {
         vcpus,
-        gic: gic(),
+        gic: GicLayout {
+            redist_size: 0x2_0000 * vcpus.max(1) as u64,
+            ..gic()
+        },
         nisv_to_user: true,
     }
 }

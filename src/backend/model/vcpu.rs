@@ -2,13 +2,12 @@
 //!
 //! Mirrors KVM's `KVM_RUN` order: complete the previous MMIO (`kvm_handle_mmio_return`:
 //! load result, PC += 4, BTYPE and SS cleared), honour an immediate exit (kick), then run
-//! the guest until an exit. In-kernel work (PSCI over HVC, SMC, WFI) completes here; with
-//! single-step on, an instruction completed outside the guest ends the step at once with
-//! ESR ISV=0, as KVM does.
+//! the guest until an exit, taking IRQs before instructions (`irq.rs`). In-kernel work (PSCI
+//! over HVC, SMC, GIC accesses, WFI) completes here; with single-step on, an instruction
+//! completed outside the guest ends the step at once with ESR ISV=0, as KVM does.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::a64::pstate;
 use crate::backend::{BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit};
@@ -17,20 +16,24 @@ use super::cpu::bus::Bus;
 use super::cpu::ldst::mmio_load_value;
 use super::cpu::state::CpuState;
 use super::cpu::{debug, Cpu, MmioReq, Stop};
-use super::{Power, Shared, ATTN_KICK, ATTN_POWER};
+use super::{Power, Shared, ATTN_IRQ, ATTN_KICK, ATTN_POWER};
 
 /// One model vCPU.
 pub struct ModelVcpu {
     pub(super) index: usize,
     pub(super) cpu: Cpu,
     pub(super) shared: Arc<Shared>,
-    attention: Arc<AtomicU32>,
+    pub(super) attention: Arc<AtomicU32>,
     nisv_to_user: bool,
     /// The MMIO access the VMM is completing.
     pending: Option<MmioReq>,
     mmio_data: u64,
     /// The PC was advanced outside the guest while single-stepping: the step is complete.
-    step_done: bool,
+    pub(super) step_done: bool,
+    /// The GIC signals an IRQ to this vCPU (cached, see `irq.rs`).
+    pub(super) irq_line: bool,
+    /// Instructions until the run loop next reads the counter for the timers.
+    pub(super) poll_countdown: u32,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -64,6 +67,8 @@ impl ModelVcpu {
             pending: None,
             mmio_data: 0,
             step_done: false,
+            irq_line: false,
+            poll_countdown: 0,
         }
     }
 
@@ -88,6 +93,7 @@ impl ModelVcpu {
                     self.cpu.st.x[0] = context;
                     self.cpu.monitor = None;
                     self.cpu.tlb.flush();
+                    self.cpu.irq.dirty = true;
                     self.pending = None;
                     self.step_done = false;
                     return None;
@@ -133,7 +139,7 @@ impl ModelVcpu {
         }
     }
 
-    fn step_exit(emulated: bool) -> VcpuExit {
+    pub(super) fn step_exit(emulated: bool) -> VcpuExit {
         VcpuExit::Debug {
             esr: debug::step_esr(emulated),
             far: 0,
@@ -143,13 +149,28 @@ impl ModelVcpu {
     /// The run loop proper.
     fn run_guest(&mut self) -> Result<VcpuExit> {
         loop {
-            if self.attention.load(Ordering::Relaxed) != 0 {
+            let attention = self.attention.load(Ordering::Relaxed);
+            if attention != 0 {
+                if attention & ATTN_IRQ != 0 {
+                    self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
+                    self.cpu.irq.dirty = true;
+                }
                 if self.take_kick() {
                     return Ok(VcpuExit::Interrupted);
                 }
-                if let Some(exit) = self.wait_powered_on() {
-                    return Ok(exit);
+                if attention & ATTN_POWER != 0 {
+                    if let Some(exit) = self.wait_powered_on() {
+                        return Ok(exit);
+                    }
                 }
+            }
+            if self.poll_irq() {
+                if self.step_done {
+                    // Taken before any instruction of this step: the step ends at the vector.
+                    self.step_done = false;
+                    return Ok(Self::step_exit(true));
+                }
+                continue;
             }
             let pc = self.cpu.st.pc;
             if self.cpu.dbg.breakpoint_hit(pc, self.cpu.st.el()) {
@@ -166,7 +187,11 @@ impl ModelVcpu {
                         self.cpu.st.pstate &= !pstate::SS;
                     }
                     if self.cpu.dbg.single_step() {
-                        return Ok(Self::step_exit(self.cpu.emulated));
+                        return Ok(if self.cpu.emulated {
+                            self.finish_emulated_step()
+                        } else {
+                            Self::step_exit(false)
+                        });
                     }
                 }
                 Err(stop) => {
@@ -174,8 +199,7 @@ impl ModelVcpu {
                         return Ok(e);
                     }
                     if self.step_done {
-                        self.step_done = false;
-                        return Ok(Self::step_exit(true));
+                        return Ok(self.finish_emulated_step());
                     }
                 }
             }
@@ -246,38 +270,6 @@ impl ModelVcpu {
             Stop::Debug { esr, far } => Ok(Next::Exit(VcpuExit::Debug { esr, far })),
         }
     }
-
-    /// WFI: sleeps until the virtual or physical timer fires (if one is enabled and not
-    /// masked) or a kick arrives; with nothing that could wake it, reports `Idle`.
-    pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
-        let s = &self.cpu.st.sys;
-        let deadline = [(s.cntv_ctl, s.cntv_cval), (s.cntp_ctl, s.cntp_cval)]
-            .iter()
-            .filter(|(ctl, _)| ctl & 3 == 1)
-            .map(|&(_, cval)| cval)
-            .min();
-        let Some(cval) = deadline else {
-            return Some(VcpuExit::Idle);
-        };
-        let mut power = self.shared.lock_power();
-        loop {
-            if self.attention.load(Ordering::SeqCst) != 0 {
-                return None;
-            }
-            let now = self.cpu.counter();
-            if now >= cval {
-                return None;
-            }
-            let ticks = (cval - now).min(super::cpu::sysregs::CNTFRQ);
-            let wait = Duration::from_nanos(ticks * (1_000_000_000 / super::cpu::sysregs::CNTFRQ));
-            power = self
-                .shared
-                .cv
-                .wait_timeout(power, wait)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-    }
 }
 
 impl Vcpu for ModelVcpu {
@@ -305,9 +297,10 @@ impl Vcpu for ModelVcpu {
         if self.take_kick() {
             return Ok(VcpuExit::Interrupted);
         }
+        // KVM evaluates the timers and the GIC whenever it enters the guest.
+        self.cpu.irq.dirty = true;
         if self.step_done {
-            self.step_done = false;
-            return Ok(Self::step_exit(true));
+            return Ok(self.finish_emulated_step());
         }
         self.run_guest()
     }

@@ -1,8 +1,9 @@
 //! Physical memory as the model sees it: RAM (the VM's `GuestMemoryMmap`) and everything else.
 //!
 //! Owns RAM reads/writes (including the atomic compare-and-swap the exclusives and LSE atomics
-//! use) and the classification of physical addresses into RAM, the GIC ranges and MMIO. Knows
-//! nothing about translation, registers or exits.
+//! use), the classification of physical addresses into RAM, the GIC ranges and MMIO, and the
+//! VM's in-model GIC (`model::gic`) that serves the GIC ranges. Knows nothing about
+//! translation, registers or exits.
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use vm_memory::{
     MemoryRegionAddress, VolatileMemory,
 };
 
+use crate::backend::model::gic::Gic;
 use crate::backend::GicLayout;
 
 /// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
@@ -22,8 +24,7 @@ const GICD_SIZE: u64 = 0x1_0000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhysKind {
     Ram,
-    /// The GIC distributor/redistributor ranges: reserved for the in-model GIC (a later
-    /// issue); today they exit like any MMIO.
+    /// The GIC distributor/redistributor ranges, served by the in-model GIC.
     Gic,
     Mmio,
 }
@@ -38,6 +39,8 @@ pub struct Bus {
     /// Serialises 128-bit compare-and-swaps (CASP, STXP with 64-bit elements): Rust has no
     /// stable 128-bit atomic, so those run under this lock (plain stores do not take it).
     wide_lock: Arc<Mutex<()>>,
+    /// The GIC at `gic`, one redistributor per vCPU.
+    gic_model: Arc<Gic>,
 }
 
 impl Bus {
@@ -51,7 +54,13 @@ impl Bus {
             gic,
             ram: Arc::new(ram),
             wide_lock: Arc::new(Mutex::new(())),
+            gic_model: Arc::new(Gic::new(gic, super::state::mpidr_for)),
         }
+    }
+
+    /// The VM's GIC.
+    pub fn gic(&self) -> &Gic {
+        &self.gic_model
     }
 
     /// Classifies an access of `len` bytes at `pa`. An access straddling RAM's end is MMIO.

@@ -9,6 +9,7 @@ use crate::a64::debugregs::{self, AccessKind, DataAccess};
 use crate::a64::esr::{self, ec};
 use crate::a64::SysReg;
 use crate::backend::model::cpu::sysregs::{NUM_BRPS, NUM_WRPS};
+use crate::backend::model::gic::Icc;
 use crate::backend::GuestDebug;
 
 /// The VMM's debug configuration for one vCPU.
@@ -37,10 +38,13 @@ pub fn watchpoint_esr(write: bool) -> u64 {
 }
 
 /// Whether KVM 6.1 traps this MRS/MSR and emulates it (so the PC advance happens outside the
-/// guest): the ID register group 3 (HCR_EL2.TID3: op0=3, op1=0, CRn=0, CRm=1..7) and the
-/// debug registers (op0=2; MDCR_EL2.TDA/TDOSA while the VMM debugs the guest).
+/// guest): the ID register group 3 (HCR_EL2.TID3: op0=3, op1=0, CRn=0, CRm=1..7), the
+/// debug registers (op0=2; MDCR_EL2.TDA/TDOSA while the VMM debugs the guest) and the GIC's
+/// SGI generation registers (`Icc::trapped_by_kvm`).
 pub fn kvm_traps_sysreg(reg: SysReg) -> bool {
-    reg.op0() == 2 || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0 && reg.crm() != 0)
+    reg.op0() == 2
+        || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0 && reg.crm() != 0)
+        || Icc::decode(reg).is_some_and(Icc::trapped_by_kvm)
 }
 
 impl HostDebug {
@@ -67,8 +71,9 @@ impl HostDebug {
 
     /// The FAR to report if an enabled watchpoint matches an access of `size` bytes at `va`
     /// (the one matcher, `a64::debugregs`: LSC, PAC, BAS byte select, MASK ranges). The FAR is
-    /// the access's own address, as real KVM reports it for the conformance scenarios
-    /// (tests/conformance/watch_*.trace).
+    /// the lowest watched byte the access touches, as real KVM reports it: an access starting
+    /// at a watched byte reports its own address, `strh` to bytes 6-7 watched at byte 7
+    /// reports byte 7 (tests/conformance/watch_*.trace).
     pub fn watchpoint_hit(&self, va: u64, size: usize, write: bool, el: u8) -> Option<u64> {
         if !self.hw() {
             return None;
@@ -84,6 +89,6 @@ impl HostDebug {
             },
             el,
         };
-        debugregs::first_wp_hit(&self.cfg.wcr[..n], &self.cfg.wvr[..n], &access).map(|_| va)
+        debugregs::first_wp_hit(&self.cfg.wcr[..n], &self.cfg.wvr[..n], &access).map(|(_, far)| far)
     }
 }

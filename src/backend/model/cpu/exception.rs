@@ -1,5 +1,6 @@
-//! Synchronous exception entry to EL1 and exception return (Arm ARM D1.10 "Exception
-//! entry", D1.11 "Exception return"; pseudocode AArch64.TakeException / AArch64.ExceptionReturn).
+//! Exception entry to EL1 (synchronous exceptions and IRQs) and exception return (Arm ARM
+//! D1.10 "Exception entry", D1.11 "Exception return"; pseudocode AArch64.TakeException /
+//! AArch64.ExceptionReturn).
 
 use crate::a64::esr::{self, ec};
 use crate::a64::pstate;
@@ -10,6 +11,9 @@ use super::Cpu;
 pub const FSC_EXTERNAL: u8 = 0x10;
 /// DFSC: alignment fault (0b100001).
 pub const FSC_ALIGNMENT: u8 = 0x21;
+/// Offset of the IRQ entry from a vector group's synchronous entry (Arm ARM D1.10.2
+/// "Exception vectors").
+const IRQ_VECTOR: u64 = 0x80;
 
 /// A synchronous exception to take to EL1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +70,41 @@ impl Cpu {
     /// Takes `e` to EL1: ESR/ELR/SPSR/FAR, PSTATE = EL1h with DAIF set and SS/IL/BTYPE clear,
     /// PC = VBAR_EL1 + 0x000 (EL1t), 0x200 (EL1h) or 0x400 (from EL0).
     pub fn take_exception(&mut self, e: &Exc) {
+        let s = &mut self.st.sys;
+        s.esr = e.esr();
+        if let Some(far) = e.far {
+            s.far = far;
+        }
+        self.enter_el1(e.ret, 0, 0);
+        log::trace!(
+            "model: exception EC {:#x} ({}) ESR {:#x} ELR {:#x} -> {:#x}",
+            e.ec,
+            esr::class_name(e.ec),
+            e.esr(),
+            e.ret,
+            self.st.pc
+        );
+    }
+
+    /// Takes an IRQ to EL1 before the instruction at PC (Arm ARM D1.10 "Exception entry"):
+    /// ELR_EL1 = that instruction, SPSR_EL1 = PSTATE (with SS = `step_ss`: KVM sets PSTATE.SS
+    /// when it enters the guest to step it, and the guest's SPSR_EL1 records it), PC = the
+    /// IRQ vector: VBAR_EL1 + 0x080 (EL1t), 0x280 (EL1h) or 0x480 (from EL0).
+    pub fn take_irq(&mut self, step_ss: bool) {
+        let ss = if step_ss { pstate::SS } else { 0 };
+        self.enter_el1(self.st.pc, ss, IRQ_VECTOR);
+        log::trace!(
+            "model: IRQ, ELR {:#x} SPSR {:#x} -> {:#x}",
+            self.st.sys.elr,
+            self.st.sys.spsr,
+            self.st.pc
+        );
+    }
+
+    /// Exception entry to EL1h: ELR = `ret`, SPSR = PSTATE | `spsr_extra`, PSTATE = EL1h with
+    /// NZCV kept, DAIF set, everything else clear; PC = the vector for the current state plus
+    /// `kind` (0 synchronous, 0x80 IRQ).
+    fn enter_el1(&mut self, ret: u64, spsr_extra: u64, kind: u64) {
         let old = self.st.pstate;
         let offset = if pstate::el(old) == 0 {
             0x400
@@ -75,23 +114,11 @@ impl Cpu {
             0
         };
         let s = &mut self.st.sys;
-        s.spsr = old;
-        s.elr = e.ret;
-        s.esr = e.esr();
-        if let Some(far) = e.far {
-            s.far = far;
-        }
+        s.spsr = old | spsr_extra;
+        s.elr = ret;
         let keep = old & pstate::NZCV_MASK;
         self.st.pstate = keep | pstate::DAIF_MASK | pstate::MODE_EL1H;
-        self.st.pc = (s.vbar & !0x7ff).wrapping_add(offset);
-        log::trace!(
-            "model: exception EC {:#x} ({}) ESR {:#x} ELR {:#x} -> {:#x}",
-            e.ec,
-            esr::class_name(e.ec),
-            e.esr(),
-            e.ret,
-            self.st.pc
-        );
+        self.st.pc = (s.vbar & !0x7ff).wrapping_add(offset + kind);
     }
 
     /// ERET: restores PSTATE from SPSR_EL1 and PC from ELR_EL1. A return to an EL or mode the

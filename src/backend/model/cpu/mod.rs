@@ -11,6 +11,7 @@ pub mod branch;
 pub mod bus;
 pub mod debug;
 pub mod exception;
+pub mod intr;
 pub mod ldst;
 pub mod ldst_atomic;
 pub mod mmu;
@@ -89,6 +90,8 @@ pub struct Cpu {
     pub epoch: Instant,
     /// UNDEFINED instructions seen (for warning rate limiting).
     undef_count: Cell<u32>,
+    /// Interrupt bookkeeping (timer lines, GIC index, re-evaluation flag): `intr.rs`.
+    pub irq: intr::IrqCtl,
 }
 
 /// How many UNDEFINED instructions per vCPU are logged as warnings.
@@ -106,6 +109,7 @@ impl Cpu {
             tlb: mmu::Tlb::default(),
             epoch,
             undef_count: Cell::new(0),
+            irq: intr::IrqCtl::new(index),
         }
     }
 
@@ -198,7 +202,7 @@ impl Cpu {
         let pa = self.data_pa(va, size, false, strict)?;
         match self.bus.read(pa, size) {
             Some(v) => Ok(v),
-            None => Err(self.mmio_stop(pa, size, false, 0, syn)),
+            None => self.read_outside_ram(pa, size, syn),
         }
     }
 
@@ -221,7 +225,7 @@ impl Cpu {
         let pa = self.data_pa(va, size, true, strict)?;
         match self.bus.write(pa, size, val) {
             Some(()) => Ok(()),
-            None => Err(self.mmio_stop(pa, size, true, val, syn)),
+            None => self.write_outside_ram(pa, size, val, syn),
         }
     }
 
@@ -270,12 +274,9 @@ impl Cpu {
         Ok(pa)
     }
 
-    /// The exit for an access outside RAM: MMIO with a valid syndrome, else NISV with the
-    /// ISS KVM reports (`kvm_vcpu_dabt_iss_nisv_sanitized`: CM | WnR | FSC).
-    ///
-    /// Hook for the in-model GIC (a later issue): accesses whose `bus.kind()` is
-    /// `PhysKind::Gic` are meant to be served here instead of exiting; today they exit like
-    /// any MMIO, as they would with a userspace GIC.
+    /// The exit for an access outside RAM that the model does not serve itself (the GIC
+    /// frames are served in `intr.rs`): MMIO with a valid syndrome, else NISV with the ISS KVM
+    /// reports (`kvm_vcpu_dabt_iss_nisv_sanitized`: CM | WnR | FSC).
     pub fn mmio_stop(
         &self,
         pa: u64,

@@ -50,8 +50,9 @@ pub const MDCCSR_EL0: SysReg = r(2, 3, 0, 1, 0);
 /// 0xF (ID registers), PartNum 0x001, revision 0: a generic software CPU, not a real core.
 pub const MIDR: u64 = 0x000F_0010;
 /// ID_AA64PFR0_EL1: EL0 = EL1 = 0b0001 (AArch64 only), EL2/EL3 absent, FP and AdvSIMD
-/// implemented (0b0000), GIC system registers absent, no SVE/RAS/AMU.
-pub const ID_AA64PFR0: u64 = 0x11;
+/// implemented (0b0000), GIC = 0b0001 (bits 27:24: the GICv3 CPU interface system registers,
+/// as KVM shows with a vGICv3), no SVE/RAS/AMU.
+pub const ID_AA64PFR0: u64 = 0x0100_0011;
 /// ID_AA64DFR0_EL1: DebugVer 0b0110 (Armv8.0 debug), PMUVer 0 (no PMU), BRPs 5 (6
 /// breakpoints), WRPs 3 (4 watchpoints), CTX_CMPs 0 (1 context-aware breakpoint).
 pub const ID_AA64DFR0: u64 = 0x0030_5006;
@@ -241,7 +242,8 @@ impl Cpu {
             // Identification space (op0=3, op1=0, CRn=0, CRm=1..7) not listed above is RAZ
             // (Arm ARM D19.2 "reserved ID registers").
             r if r.op0() == 3 && r.op1() == 0 && r.crn() == 0 && (1..=7).contains(&r.crm()) => 0,
-            REVIDR_EL1 | ISR_EL1 | CCSIDR_EL1 | CLIDR_EL1 | AIDR_EL1 | MDRAR_EL1 => 0,
+            ISR_EL1 => self.isr(),
+            REVIDR_EL1 | CCSIDR_EL1 | CLIDR_EL1 | AIDR_EL1 | MDRAR_EL1 => 0,
             DBGPRCR_EL1 | DBGCLAIMSET_EL1 | DBGCLAIMCLR_EL1 | MDCCSR_EL0 => 0,
             // Non-secure invasive and non-invasive debug implemented and enabled.
             DBGAUTHSTATUS_EL1 => 0xf,
@@ -265,6 +267,16 @@ impl Cpu {
         let counter = self.counter();
         let s = &mut self.st.sys;
         let mut flush = false;
+        // A timer register write may change the timer's output: the run loop re-evaluates.
+        self.irq.dirty |= matches!(
+            reg,
+            sys::CNTV_CTL_EL0
+                | sys::CNTV_CVAL_EL0
+                | sys::CNTV_TVAL_EL0
+                | CNTP_CTL_EL0
+                | CNTP_CVAL_EL0
+                | CNTP_TVAL_EL0
+        );
         match reg {
             sys::SCTLR_EL1 => {
                 s.sctlr = v;

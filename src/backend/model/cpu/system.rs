@@ -50,8 +50,12 @@ impl Cpu {
     /// execute as NOP.
     fn hint(&mut self, op: u32) -> Result<(), Stop> {
         match op {
-            // WFI: KVM traps it and completes it outside the guest (HCR_EL2.TWI).
+            // WFI: with an interrupt signalled it completes at once in the guest; else KVM
+            // traps it (HCR_EL2.TWI) and completes it outside the guest once woken.
             3 => {
+                if self.wfi_completes_at_once() {
+                    return Ok(());
+                }
                 if self.st.el() == 0 && self.st.sys.sctlr & SCTLR_NTWI == 0 {
                     // SCTLR_EL1.nTWI = 0: WFI at EL0 traps to EL1 (EC 0x01, ISS 0).
                     return Err(Stop::Exception(super::Exc::new(
@@ -157,6 +161,9 @@ impl Cpu {
             self.fp_check()?;
         }
         self.emulated = kvm_traps_sysreg(reg);
+        if let Some(done) = self.gic_sysreg(i, reg, read, rt) {
+            return done;
+        }
         if read {
             match self.read_sysreg(reg) {
                 Some(v) => self.st.set_x(rt, v),
@@ -201,7 +208,13 @@ impl Cpu {
             sysregs::DAIF => s.sctlr & SCTLR_UMA != 0,
             sysregs::CTR_EL0 => s.sctlr & SCTLR_UCT != 0,
             sysregs::DCZID_EL0 => true,
+            // CNTKCTL_EL1 (Arm ARM D19.11): EL0PCTEN (0), EL0VCTEN (1), EL0VTEN (8),
+            // EL0PTEN (9).
             sys::CNTFRQ_EL0 => s.cntkctl & 3 != 0,
+            sys::CNTV_CTL_EL0 | sys::CNTV_CVAL_EL0 | sys::CNTV_TVAL_EL0 => s.cntkctl & 1 << 8 != 0,
+            sysregs::CNTP_CTL_EL0 | sysregs::CNTP_CVAL_EL0 | sysregs::CNTP_TVAL_EL0 => {
+                s.cntkctl & 1 << 9 != 0
+            }
             sys::CNTVCT_EL0 => s.cntkctl & 2 != 0,
             sysregs::CNTPCT_EL0 => s.cntkctl & 1 != 0,
             _ => false,

@@ -342,24 +342,31 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
 }
 
 mod debug;
+mod irq;
 mod psci;
 
 #[test]
-fn gic_ranges_exit_as_mmio_and_vcpu_creation_is_checked() {
-    let Some(mut s) = setup("ldr x1, =0x08000000\n str w0, [x1, #4]") else {
+fn gic_ranges_are_served_in_the_model_and_vcpu_creation_is_checked() {
+    // GICD_TYPER and GICR_TYPER (low word) read in the model, no exit; a GICD write too.
+    let Some(mut s) = setup(
+        "ldr x1, =0x08000000\n ldr w5, [x1, #4]\n mov w0, #2\n str w0, [x1]\n ldr w6, [x1]\n \
+         ldr x1, =0x080a0000\n ldr w7, [x1, #8]",
+    ) else {
         return;
     };
-    assert!(matches!(
-        s.cpu.run().unwrap(),
-        VcpuExit::MmioWrite {
-            addr: 0x0800_0004,
-            len: 4,
-            ..
-        }
-    ));
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(x(&mut s.cpu, 5), 0x0048_0008, "GICD_TYPER");
+    assert_eq!(x(&mut s.cpu, 6), 0x52, "GICD_CTLR: ARE | DS | EnableGrp1");
+    assert_eq!(x(&mut s.cpu, 7), 0x10, "GICR_TYPER: Last");
     assert!(s.vm.create_vcpu(0).is_err(), "vCPU 0 exists already");
     assert!(s.vm.create_vcpu(1).is_err(), "the VM has one vCPU");
     assert!(create_vm(BackendKind::Model, &s.mem, &config(0)).is_err());
+    let mut too_many = config(2);
+    too_many.gic.redist_size = 0x2_0000;
+    assert!(
+        create_vm(BackendKind::Model, &s.mem, &too_many).is_err(),
+        "two vCPUs need two redistributors"
+    );
 }
 
 #[test]

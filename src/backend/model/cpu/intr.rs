@@ -1,0 +1,180 @@
+//! The interpreter's side of interrupts: the generic timer's outputs (Arm ARM D11.2.4
+//! "Timers": the condition is met when ENABLE = 1 and the counter is at or past CVAL; the
+//! interrupt is asserted when also IMASK = 0), GIC accesses served in the model (the
+//! distributor/redistributor frames and the ICC system registers, as KVM serves them in the
+//! kernel), ISR_EL1, and the test a WFI makes before it would sleep.
+//!
+//! Keeps the per-vCPU bookkeeping the run loop polls (`IrqCtl`): the vCPU's GIC index, a
+//! flag set whenever something that decides whether an IRQ is signalled may have changed, and
+//! the timer levels last given to the GIC. Taking the IRQ exception is `exception.rs`'s;
+//! deciding when is the run loop's (`model::irq`).
+
+use crate::a64::esr::DabtSyndrome;
+use crate::a64::SysReg;
+
+use super::bus::PhysKind;
+use super::sysregs::ISR_EL1;
+use super::{Cpu, Stop};
+use crate::backend::model::gic::Icc;
+
+/// CNTx_CTL_EL0 bits (Arm ARM D19.11): ENABLE, IMASK.
+const CTL_ENABLE: u64 = 1;
+const CTL_IMASK: u64 = 2;
+/// ISR_EL1.I (bit 7): an IRQ is pending (Arm ARM D19.2 "ISR_EL1").
+const ISR_I: u64 = 1 << 7;
+
+/// Interrupt bookkeeping of one vCPU's interpreter.
+#[derive(Clone, Debug)]
+pub struct IrqCtl {
+    /// This vCPU's index in the GIC.
+    pub cpu: usize,
+    /// Something that decides whether an IRQ is signalled may have changed (a GIC or timer
+    /// register access, or another vCPU's action): the run loop re-evaluates.
+    pub dirty: bool,
+    /// The timer outputs last given to the GIC (virtual, physical).
+    lines: [bool; 2],
+}
+
+impl IrqCtl {
+    pub fn new(cpu: usize) -> Self {
+        IrqCtl {
+            cpu,
+            dirty: true,
+            lines: [false; 2],
+        }
+    }
+}
+
+/// Whether a timer with control `ctl` and compare value `cval` asserts its interrupt at
+/// counter value `now`.
+fn asserted(ctl: u64, cval: u64, now: u64) -> bool {
+    ctl & (CTL_ENABLE | CTL_IMASK) == CTL_ENABLE && now >= cval
+}
+
+impl Cpu {
+    /// The timers (virtual, physical) that are enabled and unmasked, with their CVAL.
+    fn armed_timers(&self) -> [Option<u64>; 2] {
+        let s = &self.st.sys;
+        [(s.cntv_ctl, s.cntv_cval), (s.cntp_ctl, s.cntp_cval)]
+            .map(|(ctl, cval)| (ctl & (CTL_ENABLE | CTL_IMASK) == CTL_ENABLE).then_some(cval))
+    }
+
+    /// Gives the GIC this vCPU's current timer outputs if they changed (and then flags the
+    /// run loop to re-evaluate); true if they did. Reads the counter only while a timer is
+    /// armed.
+    pub fn sync_timer_lines(&mut self) -> bool {
+        let s = &self.st.sys;
+        let armed = self.armed_timers();
+        let lines = if armed.iter().any(Option::is_some) {
+            let now = self.counter();
+            [
+                asserted(s.cntv_ctl, s.cntv_cval, now),
+                asserted(s.cntp_ctl, s.cntp_cval, now),
+            ]
+        } else {
+            [false; 2]
+        };
+        if lines == self.irq.lines {
+            return false;
+        }
+        self.irq.lines = lines;
+        self.irq.dirty = true;
+        self.bus.gic().set_timer_lines(self.irq.cpu, lines);
+        true
+    }
+
+    /// The counter value at which an armed timer whose output is still low will assert it.
+    pub fn timer_deadline(&self) -> Option<u64> {
+        self.armed_timers()
+            .iter()
+            .zip(self.irq.lines)
+            .filter_map(|(cval, high)| cval.filter(|_| !high))
+            .min()
+    }
+
+    /// Whether the GIC signals an IRQ to this vCPU now (timer outputs brought up to date).
+    pub fn irq_signalled(&mut self) -> bool {
+        self.sync_timer_lines();
+        self.bus.gic().signalled(self.irq.cpu)
+    }
+
+    /// A WFI completes at once, in the guest, when a wake-up event is already there: an
+    /// interrupt the CPU interface signals, whatever PSTATE.I (Arm ARM D1.6.2; HCR_EL2.TWI
+    /// and SCTLR_EL1.nTWI trap a WFI only "if it would otherwise enter a low-power state").
+    pub(super) fn wfi_completes_at_once(&mut self) -> bool {
+        self.irq_signalled()
+    }
+
+    /// A data read outside RAM: served by the in-model GIC when it targets the GIC frames
+    /// with a valid syndrome (KVM handles those in the kernel, then advances the PC outside
+    /// the guest), else an MMIO or NISV exit. Without a valid syndrome KVM cannot emulate
+    /// the access in the kernel either and exits with NISV.
+    pub(super) fn read_outside_ram(
+        &mut self,
+        pa: u64,
+        size: usize,
+        syn: Option<DabtSyndrome>,
+    ) -> Result<u64, Stop> {
+        if syn.is_some() && self.bus.kind(pa, size as u64) == PhysKind::Gic {
+            self.emulated = true;
+            return Ok(self.bus.gic().mmio_read(pa, size));
+        }
+        Err(self.mmio_stop(pa, size, false, 0, syn))
+    }
+
+    /// A data write outside RAM (see [`Cpu::read_outside_ram`]).
+    pub(super) fn write_outside_ram(
+        &mut self,
+        pa: u64,
+        size: usize,
+        val: u64,
+        syn: Option<DabtSyndrome>,
+    ) -> Result<(), Stop> {
+        if syn.is_some() && self.bus.kind(pa, size as u64) == PhysKind::Gic {
+            self.emulated = true;
+            self.irq.dirty = true;
+            self.bus.gic().mmio_write(self.irq.cpu, pa, size, val);
+            return Ok(());
+        }
+        Err(self.mmio_stop(pa, size, true, val, syn))
+    }
+
+    /// MRS/MSR of a CPU interface register or of ISR_EL1; `None` for any other register.
+    /// An access in the wrong direction is UNDEFINED.
+    pub(super) fn gic_sysreg(
+        &mut self,
+        i: u32,
+        reg: SysReg,
+        read: bool,
+        rt: u32,
+    ) -> Option<Result<(), Stop>> {
+        if reg == ISR_EL1 {
+            if !read {
+                return Some(Err(self.undef(i)));
+            }
+            let v = if self.irq_signalled() { ISR_I } else { 0 };
+            self.st.set_x(rt, v);
+            return Some(Ok(()));
+        }
+        let r = Icc::decode(reg)?;
+        self.irq.dirty = true;
+        self.sync_timer_lines();
+        let gic = self.bus.gic();
+        let done = if read {
+            gic.icc_read(self.irq.cpu, r).map(|v| self.st.set_x(rt, v))
+        } else {
+            gic.icc_write(self.irq.cpu, r, self.st.xr(rt))
+        };
+        Some(done.ok_or_else(|| self.undef(i)))
+    }
+
+    /// ISR_EL1 as the VMM reads it: the GIC's current view, without bringing the timer
+    /// outputs up to date.
+    pub(super) fn isr(&self) -> u64 {
+        if self.bus.gic().signalled(self.irq.cpu) {
+            ISR_I
+        } else {
+            0
+        }
+    }
+}
