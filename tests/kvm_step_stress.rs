@@ -11,6 +11,7 @@
 //! leaves PSTATE.SS set) fails the same way one instruction earlier.
 
 mod backends;
+mod common;
 
 use backends::kvm_usable;
 use kvmdbg::a64::Reg;
@@ -118,23 +119,11 @@ fn bites(backend_test: &str, switch: &str, symptom: &str) {
     {
         return; // the child itself
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([backend_test, "--exact", "--test-threads=1", "--nocapture"])
-        .env(switch, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (passed, text) = common::run_self_with_switch(backend_test, switch);
     if text.contains("skipping") {
         return;
     }
-    assert!(
-        !out.status.success(),
-        "the suite passed without step completion:\n{text}"
-    );
+    assert!(!passed, "the suite passed without step completion:\n{text}");
     assert!(text.contains(symptom), "unexpected failure:\n{text}");
 }
 

@@ -182,21 +182,9 @@ fn the_irq_corners_bite_without_masking() {
     if std::env::var_os(SWITCH).is_some() || elf().is_none() {
         return; // the child itself, or no firmware tools (reported by the corner tests)
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "step_with_a_timer_interrupt_pending",
-            "--exact",
-            "--test-threads=1",
-        ])
-        .env(SWITCH, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "passed without masking:\n{text}");
+    let (passed, text) =
+        common::run_self_with_switch("step_with_a_timer_interrupt_pending", SWITCH);
+    assert!(!passed, "passed without masking:\n{text}");
     assert!(
         text.contains("landed in the interrupt handler"),
         "unexpected failure:\n{text}"

@@ -252,3 +252,21 @@ pub fn qemu_command(elf: &Path, cpus: u32) -> Command {
         .arg(elf);
     cmd
 }
+
+/// Runs test `name` of the current test binary in a child process with the environment
+/// switch `switch` set to 1 (the "the suite bites" checks: a test switch that disables a
+/// kvmdbg mechanism must make the test fail); returns whether it passed and all it printed.
+pub fn run_self_with_switch(name: &str, switch: &str) -> (bool, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(exe)
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(switch, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("running {name} with {switch}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
