@@ -201,6 +201,16 @@ pub enum Reg {
 }
 
 impl Reg {
+    /// The named core registers besides X0-X30 and V0-V31, in KVM's `struct kvm_regs` order.
+    pub const NAMED_CORE: [Reg; 6] = [
+        Reg::Sp,
+        Reg::Pc,
+        Reg::Pstate,
+        Reg::SpEl1,
+        Reg::ElrEl1,
+        Reg::SpsrEl1,
+    ];
+
     /// True for the 128-bit SIMD&FP registers.
     pub fn is_vector(self) -> bool {
         matches!(self, Reg::V(_))

@@ -177,13 +177,8 @@ mod tests {
     fn every_register_round_trips() {
         let mut regs: Vec<Reg> = (0..=30).map(Reg::X).collect();
         regs.extend((0..=31).map(Reg::V));
+        regs.extend(Reg::NAMED_CORE);
         regs.extend([
-            Reg::Sp,
-            Reg::Pc,
-            Reg::Pstate,
-            Reg::SpEl1,
-            Reg::ElrEl1,
-            Reg::SpsrEl1,
             Reg::Fpsr,
             Reg::Fpcr,
             Reg::Sys(sys::TTBR1_EL1),

@@ -10,14 +10,7 @@ use super::vcpu::ModelVcpu;
 /// Every register `get_reg` can read.
 pub fn list() -> Vec<Reg> {
     let mut v: Vec<Reg> = (0..=30).map(Reg::X).collect();
-    v.extend([
-        Reg::Sp,
-        Reg::Pc,
-        Reg::Pstate,
-        Reg::SpEl1,
-        Reg::ElrEl1,
-        Reg::SpsrEl1,
-    ]);
+    v.extend(Reg::NAMED_CORE);
     v.extend((0..32).map(Reg::V));
     v.extend([Reg::Fpsr, Reg::Fpcr]);
     v.extend(sysregs::all_readable().into_iter().map(Reg::Sys));
