@@ -28,9 +28,12 @@ const ISR_I: u64 = 1 << 7;
 pub struct IrqCtl {
     /// This vCPU's index in the GIC.
     pub cpu: usize,
+    /// Instructions until the run loop next looks at interrupts (never 0 between two
+    /// instructions): its only per-instruction cost is counting this down.
+    pub countdown: u32,
     /// Something that decides whether an IRQ is signalled may have changed (a GIC or timer
     /// register access, or another vCPU's action): the run loop re-evaluates.
-    pub dirty: bool,
+    dirty: bool,
     /// The timer outputs last given to the GIC (virtual, physical).
     lines: [bool; 2],
 }
@@ -39,9 +42,26 @@ impl IrqCtl {
     pub fn new(cpu: usize) -> Self {
         IrqCtl {
             cpu,
+            countdown: 1,
             dirty: true,
             lines: [false; 2],
         }
+    }
+
+    /// Flags a change: the run loop re-evaluates before the next instruction.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.countdown = 1;
+    }
+
+    /// Whether a change is flagged.
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Whether a change was flagged since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
     }
 }
 
@@ -78,7 +98,7 @@ impl Cpu {
             return false;
         }
         self.irq.lines = lines;
-        self.irq.dirty = true;
+        self.irq.mark_dirty();
         self.bus.gic().set_timer_lines(self.irq.cpu, lines);
         true
     }
@@ -132,7 +152,7 @@ impl Cpu {
     ) -> Result<(), Stop> {
         if syn.is_some() && self.bus.kind(pa, size as u64) == PhysKind::Gic {
             self.emulated = true;
-            self.irq.dirty = true;
+            self.irq.mark_dirty();
             self.bus.gic().mmio_write(self.irq.cpu, pa, size, val);
             return Ok(());
         }
@@ -157,7 +177,7 @@ impl Cpu {
             return Some(Ok(()));
         }
         let r = Icc::decode(reg)?;
-        self.irq.dirty = true;
+        self.irq.mark_dirty();
         self.sync_timer_lines();
         let gic = self.bus.gic();
         let done = if read {
