@@ -9,12 +9,12 @@
 //! the timer levels last given to the GIC. Taking the IRQ exception is `exception.rs`'s;
 //! deciding when is the run loop's (`model::irq`).
 
-use crate::a64::esr::DabtSyndrome;
+use crate::a64::esr::{ec, DabtSyndrome};
 use crate::a64::SysReg;
 
 use super::bus::PhysKind;
 use super::sysregs::ISR_EL1;
-use super::{Cpu, Stop};
+use super::{Cpu, Exc, Stop};
 use crate::backend::model::gic::Icc;
 
 /// CNTx_CTL_EL0 bits (Arm ARM D19.11): ENABLE, IMASK.
@@ -186,6 +186,29 @@ impl Cpu {
             gic.icc_write(self.irq.cpu, r, self.st.xr(rt))
         };
         Some(done.ok_or_else(|| self.undef(i)))
+    }
+
+    /// An EL0 access to a generic timer register that CNTKCTL_EL1 does not allow: trapped to
+    /// EL1 with EC 0x18 (Arm ARM D11.2.2 "Accessing the timer registers" and D19.2
+    /// ESR_ELx "ISS encoding for an exception from MSR, MRS, or System instruction": Op0
+    /// [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5], CRm [4:1], Direction [0] =
+    /// 1 for a read). `None` for any other disallowed access (UNDEFINED), including writes
+    /// to the read-only counters.
+    pub(super) fn el0_timer_trap(&self, reg: SysReg, read: bool, rt: u32) -> Option<Exc> {
+        let timer = reg.op0() == 3 && reg.op1() == 3 && reg.crn() == 14;
+        // CRm = 0: CNTFRQ_EL0, CNTPCT_EL0, CNTVCT_EL0, read-only at EL0.
+        let writable = reg.crm() != 0;
+        if self.st.el() != 0 || !timer || !(read || writable) || self.read_sysreg(reg).is_none() {
+            return None;
+        }
+        let iss = u64::from(reg.op0()) << 20
+            | u64::from(reg.op2()) << 17
+            | u64::from(reg.op1()) << 14
+            | u64::from(reg.crn()) << 10
+            | u64::from(rt) << 5
+            | u64::from(reg.crm()) << 1
+            | u64::from(read);
+        Some(Exc::new(ec::SYS64, iss, self.st.pc))
     }
 
     /// ISR_EL1 as the VMM reads it: the GIC's current view, without bringing the timer
