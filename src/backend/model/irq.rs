@@ -1,12 +1,13 @@
 //! The run loop's side of interrupts: when the IRQ exception is taken, how stepping meets it,
 //! and WFI.
 //!
-//! Before every instruction the run loop asks [`ModelVcpu::poll_irq`], which costs a
-//! countdown and two flag tests: the GIC's verdict ("an IRQ is signalled to this vCPU") is
-//! cached and recomputed only when something may have changed it — a GIC, ICC or timer
-//! register access by this vCPU (`cpu.irq.dirty`), another vCPU's action (`ATTN_IRQ`), every
+//! Before every instruction the run loop asks [`ModelVcpu::poll_irq`], which costs one
+//! countdown: the GIC's verdict ("an IRQ is signalled to this vCPU") is cached and
+//! recomputed only when something may have changed it — a GIC, ICC or timer register access
+//! by this vCPU (`IrqCtl::mark_dirty`), another vCPU's action (`ATTN_IRQ`), every
 //! `POLL_INSNS` instructions while a timer is armed and has not fired, and at every `run`
-//! (KVM evaluates the timers when it loads the vCPU).
+//! (KVM evaluates the timers when it loads the vCPU); while an IRQ is signalled it looks
+//! before every instruction, to take it as soon as PSTATE.I allows.
 //!
 //! Stepping with interrupts, as real KVM 6.1 does it (tests/conformance/irq_step_*.trace):
 //! an instruction the guest executes ends its step at once (ISV = 1), even when it unmasked
@@ -36,13 +37,18 @@ use super::{Power, ATTN_IRQ};
 const POLL_INSNS: u32 = 1024;
 
 impl ModelVcpu {
-    /// Brings the timer lines and the cached IRQ verdict up to date.
+    /// Brings the timer lines and the cached IRQ verdict up to date, and sets when to look
+    /// next: before the next instruction while an IRQ is signalled (to take it as soon as
+    /// PSTATE.I allows), after `POLL_INSNS` while a timer is armed and has not fired, else
+    /// only when something is flagged.
     pub(super) fn refresh_irq(&mut self) {
         self.cpu.sync_timer_lines();
-        if std::mem::take(&mut self.cpu.irq.dirty) {
+        if self.cpu.irq.take_dirty() {
             self.irq_line = self.cpu.bus.gic().signalled(self.index);
         }
-        self.poll_countdown = if self.cpu.timer_deadline().is_some() {
+        self.cpu.irq.countdown = if self.irq_line {
+            1
+        } else if self.cpu.timer_deadline().is_some() {
             POLL_INSNS
         } else {
             u32::MAX
@@ -50,12 +56,23 @@ impl ModelVcpu {
     }
 
     /// Before an instruction: takes the IRQ exception if one is signalled and PSTATE.I is
-    /// clear; true if it did.
+    /// clear; true if it did. Costs a countdown unless there is something to look at.
     #[inline]
     pub(super) fn poll_irq(&mut self) -> bool {
-        self.poll_countdown = self.poll_countdown.wrapping_sub(1);
-        if self.cpu.irq.dirty || self.poll_countdown == 0 {
+        self.cpu.irq.countdown -= 1;
+        if self.cpu.irq.countdown != 0 {
+            return false;
+        }
+        self.poll_irq_now()
+    }
+
+    fn poll_irq_now(&mut self) -> bool {
+        // While an IRQ is signalled only flagged changes matter (a timer firing adds nothing
+        // to "signalled"; ICC reads bring the timers up to date themselves).
+        if self.cpu.irq.dirty() || !self.irq_line {
             self.refresh_irq();
+        } else {
+            self.cpu.irq.countdown = 1;
         }
         if !self.irq_line || self.cpu.st.pstate & pstate::I != 0 {
             return false;
@@ -73,7 +90,7 @@ impl ModelVcpu {
     /// at the IRQ vector instead of the next instruction. ISV = 0 either way.
     pub(super) fn finish_emulated_step(&mut self) -> VcpuExit {
         self.step_done = true;
-        self.cpu.irq.dirty = true;
+        self.cpu.irq.mark_dirty();
         self.poll_irq();
         self.step_done = false;
         Self::step_exit(true)
@@ -83,7 +100,7 @@ impl ModelVcpu {
     /// `kvm_vcpu_wfi` does. `None` to go on running; `Idle` when nothing can wake it.
     pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
         loop {
-            self.cpu.irq.dirty = true;
+            self.cpu.irq.mark_dirty();
             self.refresh_irq();
             if self.cpu.bus.gic().wakes_from_wfi(self.index) {
                 return None;

@@ -36,8 +36,8 @@
 //!   a timer deadline passes or a kick arrives, and completes outside the guest (a step over
 //!   it ends with ISV = 0). When every powered-on vCPU waits with nothing armed, `run`
 //!   returns `Idle` with the PC past the WFI. Under nested KVM on QEMU TCG a single-stepped
-//!   WFI never sleeps (QEMU executes it as a NOP while stepping); the model, like KVM on
-//!   hardware, sleeps.
+//!   WFI never sleeps (QEMU's `aarch64_tr_tb_stop`: "single stepping WFI doesn't halt the
+//!   CPU"); the model, like KVM on hardware, sleeps.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - No decoded-instruction cache: every fetch reads guest RAM, so self-modifying code and

@@ -32,8 +32,6 @@ pub struct ModelVcpu {
     pub(super) step_done: bool,
     /// The GIC signals an IRQ to this vCPU (cached, see `irq.rs`).
     pub(super) irq_line: bool,
-    /// Instructions until the run loop next reads the counter for the timers.
-    pub(super) poll_countdown: u32,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -68,7 +66,6 @@ impl ModelVcpu {
             mmio_data: 0,
             step_done: false,
             irq_line: false,
-            poll_countdown: 0,
         }
     }
 
@@ -93,7 +90,7 @@ impl ModelVcpu {
                     self.cpu.st.x[0] = context;
                     self.cpu.monitor = None;
                     self.cpu.tlb.flush();
-                    self.cpu.irq.dirty = true;
+                    self.cpu.irq.mark_dirty();
                     self.pending = None;
                     self.step_done = false;
                     return None;
@@ -153,7 +150,7 @@ impl ModelVcpu {
             if attention != 0 {
                 if attention & ATTN_IRQ != 0 {
                     self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
-                    self.cpu.irq.dirty = true;
+                    self.cpu.irq.mark_dirty();
                 }
                 if self.take_kick() {
                     return Ok(VcpuExit::Interrupted);
@@ -298,7 +295,7 @@ impl Vcpu for ModelVcpu {
             return Ok(VcpuExit::Interrupted);
         }
         // KVM evaluates the timers and the GIC whenever it enters the guest.
-        self.cpu.irq.dirty = true;
+        self.cpu.irq.mark_dirty();
         if self.step_done {
             return Ok(self.finish_emulated_step());
         }

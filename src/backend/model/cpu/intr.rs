@@ -9,12 +9,12 @@
 //! the timer levels last given to the GIC. Taking the IRQ exception is `exception.rs`'s;
 //! deciding when is the run loop's (`model::irq`).
 
-use crate::a64::esr::DabtSyndrome;
+use crate::a64::esr::{ec, DabtSyndrome};
 use crate::a64::SysReg;
 
 use super::bus::PhysKind;
 use super::sysregs::ISR_EL1;
-use super::{Cpu, Stop};
+use super::{Cpu, Exc, Stop};
 use crate::backend::model::gic::Icc;
 
 /// CNTx_CTL_EL0 bits (Arm ARM D19.11): ENABLE, IMASK.
@@ -28,9 +28,12 @@ const ISR_I: u64 = 1 << 7;
 pub struct IrqCtl {
     /// This vCPU's index in the GIC.
     pub cpu: usize,
+    /// Instructions until the run loop next looks at interrupts (never 0 between two
+    /// instructions): its only per-instruction cost is counting this down.
+    pub countdown: u32,
     /// Something that decides whether an IRQ is signalled may have changed (a GIC or timer
     /// register access, or another vCPU's action): the run loop re-evaluates.
-    pub dirty: bool,
+    dirty: bool,
     /// The timer outputs last given to the GIC (virtual, physical).
     lines: [bool; 2],
 }
@@ -39,9 +42,26 @@ impl IrqCtl {
     pub fn new(cpu: usize) -> Self {
         IrqCtl {
             cpu,
+            countdown: 1,
             dirty: true,
             lines: [false; 2],
         }
+    }
+
+    /// Flags a change: the run loop re-evaluates before the next instruction.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.countdown = 1;
+    }
+
+    /// Whether a change is flagged.
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Whether a change was flagged since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
     }
 }
 
@@ -78,7 +98,7 @@ impl Cpu {
             return false;
         }
         self.irq.lines = lines;
-        self.irq.dirty = true;
+        self.irq.mark_dirty();
         self.bus.gic().set_timer_lines(self.irq.cpu, lines);
         true
     }
@@ -132,7 +152,7 @@ impl Cpu {
     ) -> Result<(), Stop> {
         if syn.is_some() && self.bus.kind(pa, size as u64) == PhysKind::Gic {
             self.emulated = true;
-            self.irq.dirty = true;
+            self.irq.mark_dirty();
             self.bus.gic().mmio_write(self.irq.cpu, pa, size, val);
             return Ok(());
         }
@@ -157,7 +177,7 @@ impl Cpu {
             return Some(Ok(()));
         }
         let r = Icc::decode(reg)?;
-        self.irq.dirty = true;
+        self.irq.mark_dirty();
         self.sync_timer_lines();
         let gic = self.bus.gic();
         let done = if read {
@@ -166,6 +186,29 @@ impl Cpu {
             gic.icc_write(self.irq.cpu, r, self.st.xr(rt))
         };
         Some(done.ok_or_else(|| self.undef(i)))
+    }
+
+    /// An EL0 access to a generic timer register that CNTKCTL_EL1 does not allow: trapped to
+    /// EL1 with EC 0x18 (Arm ARM D11.2.2 "Accessing the timer registers" and D19.2
+    /// ESR_ELx "ISS encoding for an exception from MSR, MRS, or System instruction": Op0
+    /// [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5], CRm [4:1], Direction [0] =
+    /// 1 for a read). `None` for any other disallowed access (UNDEFINED), including writes
+    /// to the read-only counters.
+    pub(super) fn el0_timer_trap(&self, reg: SysReg, read: bool, rt: u32) -> Option<Exc> {
+        let timer = reg.op0() == 3 && reg.op1() == 3 && reg.crn() == 14;
+        // CRm = 0: CNTFRQ_EL0, CNTPCT_EL0, CNTVCT_EL0, read-only at EL0.
+        let writable = reg.crm() != 0;
+        if self.st.el() != 0 || !timer || !(read || writable) || self.read_sysreg(reg).is_none() {
+            return None;
+        }
+        let iss = u64::from(reg.op0()) << 20
+            | u64::from(reg.op2()) << 17
+            | u64::from(reg.op1()) << 14
+            | u64::from(reg.crn()) << 10
+            | u64::from(rt) << 5
+            | u64::from(reg.crm()) << 1
+            | u64::from(read);
+        Some(Exc::new(ec::SYS64, iss, self.st.pc))
     }
 
     /// ISR_EL1 as the VMM reads it: the GIC's current view, without bringing the timer

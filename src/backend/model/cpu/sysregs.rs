@@ -268,7 +268,7 @@ impl Cpu {
         let s = &mut self.st.sys;
         let mut flush = false;
         // A timer register write may change the timer's output: the run loop re-evaluates.
-        self.irq.dirty |= matches!(
+        if matches!(
             reg,
             sys::CNTV_CTL_EL0
                 | sys::CNTV_CVAL_EL0
@@ -276,7 +276,9 @@ impl Cpu {
                 | CNTP_CTL_EL0
                 | CNTP_CVAL_EL0
                 | CNTP_TVAL_EL0
-        );
+        ) {
+            self.irq.mark_dirty();
+        }
         match reg {
             sys::SCTLR_EL1 => {
                 s.sctlr = v;

@@ -155,7 +155,10 @@ impl Cpu {
     /// MRS / MSR (register).
     fn mrs_msr(&mut self, i: u32, read: bool, reg: SysReg, rt: u32) -> Result<(), Stop> {
         if !self.sysreg_allowed(reg, read) {
-            return Err(self.undef(i));
+            return Err(match self.el0_timer_trap(reg, read, rt) {
+                Some(e) => Stop::Exception(e),
+                None => self.undef(i),
+            });
         }
         if reg == sysregs::FPCR || reg == sysregs::FPSR {
             self.fp_check()?;

@@ -171,14 +171,6 @@ impl GicState {
     }
 
     /// The state of `intid` as vCPU `cpu` sees it (private INTIDs are banked).
-    pub fn irq(&self, cpu: usize, intid: usize) -> Option<&Irq> {
-        if intid < PRIVATE {
-            self.cpus.get(cpu)?.private.get(intid)
-        } else {
-            self.spis.get(intid - PRIVATE)
-        }
-    }
-
     pub fn irq_mut(&mut self, cpu: usize, intid: usize) -> Option<&mut Irq> {
         if intid < PRIVATE {
             self.cpus.get_mut(cpu)?.private.get_mut(intid)

@@ -123,6 +123,24 @@ fn timer_registers_read_back() {
 }
 
 #[test]
+fn el0_timer_access_follows_cntkctl() {
+    // CNTKCTL_EL1 = EL0VCTEN only: CNTVCT_EL0 reads at EL0, CNTV_CTL_EL0 traps (EC 0x18,
+    // MRS, Rt = 3).
+    let Some(mut s) = irq_setup(
+        "mov x0, #2\n msr cntkctl_el1, x0\n adr x0, 2f\n msr elr_el1, x0\n mov x0, #0x3c0\n \
+         msr spsr_el1, x0\n eret\n 2: mrs x24, cntvct_el0\n mrs x3, cntv_ctl_el0",
+        1,
+    ) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_ne!(x(&mut s.cpu, 24), 0, "the counter read at EL0");
+    // ESR: EC 0x18, IL, Op0 3, Op2 1, Op1 3, CRn 14, Rt 3, CRm 3, read.
+    let iss = 3 << 20 | 1 << 17 | 3 << 14 | 14 << 10 | 3 << 5 | 3 << 1 | 1;
+    assert_eq!(x(&mut s.cpu, 13), 0x18 << 26 | 1 << 25 | iss);
+}
+
+#[test]
 fn wfi_sleeps_until_the_timer_fires() {
     // 20 ms ahead, PSTATE.I set: the WFI wakes on the pending (masked) interrupt.
     let Some(mut s) = irq_setup(
