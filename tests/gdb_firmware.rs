@@ -124,3 +124,63 @@ fn memory_breakpoints_and_translation_at_a_high_virtual_address() {
         "{all}"
     );
 }
+
+#[test]
+fn stepi_with_a_timer_interrupt_pending_stays_out_of_the_handler() {
+    if !tools() {
+        return;
+    }
+    // firmware/timer.S at c_irq_unmask: INTID 27 pending, PSTATE.I set; the block unmasks
+    // (msr daifclr, #2; isb). stepi twice, then continue to the handler.
+    let elf = common::firmware_elf("timer");
+    let stub = Stub::start(&elf, &[]);
+    let out = gdb_batch(
+        stub.port,
+        &elf,
+        &[
+            "hbreak c_irq_unmask",
+            "continue",
+            "delete",
+            "stepi",
+            "p/x $pc",
+            "stepi",
+            "p/x $pc",
+            "p/x $cpsr & 0x80",
+            "p/x (long)&c_irq_unmask_end",
+            "hbreak irq_handler",
+            "continue",
+            "p/x $elr_el1",
+            "p/x $spsr_el1 & 0x3df",
+            "delete",
+            "continue",
+        ],
+    );
+    let all = text(&out);
+    let end = printed_u64(&out, 4);
+    assert_eq!(
+        printed_u64(&out, 1),
+        end - 4,
+        "first stepi: the next instruction\n{all}"
+    );
+    assert_eq!(
+        printed_u64(&out, 2),
+        end,
+        "second stepi: not the vector\n{all}"
+    );
+    assert_eq!(
+        printed_u64(&out, 3),
+        0,
+        "the guest's own DAIFClr cleared I\n{all}"
+    );
+    assert_eq!(
+        printed_u64(&out, 5),
+        end,
+        "taken where the steps ended\n{all}"
+    );
+    assert_eq!(
+        printed_u64(&out, 6),
+        0x345,
+        "SPSR: the guest's own DAIF\n{all}"
+    );
+    assert!(all.contains("exited normally"), "runs to PASS:\n{all}");
+}
