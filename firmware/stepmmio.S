@@ -7,6 +7,10 @@
     .include "platform.inc"
     .include "macros.inc"
 
+    // PL011 interrupt FIFO level select (6 bits RW; PL011 TRM DDI 0183 table 3-1), which only
+    // this firmware uses (kept out of platform.inc so the prebuilt demo's bytes do not change).
+    .equ UARTIFLS, 0x034
+
     .section .rodata
     .global fw_name
 fw_name:
