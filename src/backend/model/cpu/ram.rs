@@ -1,0 +1,180 @@
+//! Direct access to guest RAM for the model's hot paths (every fetch and every data access).
+//!
+//! Owns the list of RAM windows (guest-physical start, length, host address of the mapping)
+//! taken once from the VM's `GuestMemoryMmap`, and the only `unsafe` memory accesses of the
+//! model: bounds-checked atomic loads and stores through those host addresses. This replaces
+//! vm-memory's per-access region search and error plumbing (a binary search, an `Arc`
+//! dereference and several `Result`s per access) with one or two compares.
+//!
+//! Why this is sound: a window is only built from a region of the `GuestMemoryMmap` stored in
+//! the same [`Ram`] value (`keep`), so the mapping stays mapped for as long as the window can
+//! be used (vm-memory unmaps a region when its last `Arc` is dropped). Every access checks
+//! that `[off, off + len)` lies inside the window before forming the pointer, and uses
+//! atomic operations (relaxed, as vm-memory's own `load`/`store`), so accesses racing with
+//! other vCPUs and with the VMM (which writes through the same mapping) are not data races
+//! in Rust's model. Knows nothing about translation, registers or exits.
+
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+
+/// One contiguous RAM region as seen by the host.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: u64,
+    len: u64,
+    host: usize,
+}
+
+/// The VM's RAM, shared by all vCPUs; cheap to clone.
+#[derive(Clone)]
+pub struct Ram {
+    /// Keeps every region (and so every host address in `windows`) mapped.
+    keep: GuestMemoryMmap,
+    windows: Arc<[Window]>,
+}
+
+impl Ram {
+    pub fn new(mem: &GuestMemoryMmap) -> Self {
+        let windows = mem
+            .iter()
+            .filter_map(|r| {
+                let host = r.get_host_address(MemoryRegionAddress(0)).ok()?;
+                Some(Window {
+                    start: r.start_addr().0,
+                    len: r.len(),
+                    host: host as usize,
+                })
+            })
+            .collect();
+        Ram {
+            keep: mem.clone(),
+            windows,
+        }
+    }
+
+    /// The guest memory this view was built from.
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.keep
+    }
+
+    /// The host address of `len` bytes at `pa`, if they lie inside one RAM window.
+    #[inline(always)]
+    fn host(&self, pa: u64, len: u64) -> Option<usize> {
+        for w in self.windows.iter() {
+            let off = pa.wrapping_sub(w.start);
+            if off < w.len && len <= w.len - off {
+                return Some(w.host + off as usize);
+            }
+        }
+        None
+    }
+
+    /// True when all `len` bytes at `pa` are RAM.
+    #[inline]
+    pub fn contains(&self, pa: u64, len: u64) -> bool {
+        len > 0 && self.host(pa, len).is_some()
+    }
+
+    /// Reads `len` (1, 2, 4 or 8) bytes at `pa`, little-endian; None unless all are RAM.
+    /// Naturally aligned accesses are single-copy atomic.
+    #[inline(always)]
+    pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
+        let h = self.host(pa, len as u64)?;
+        // SAFETY: `host` checked that the `len` bytes at `h` lie inside a window of a region
+        // `self.keep` keeps mapped (module docs); each pointer is aligned for its type
+        // (checked on `h`, the host address); access is atomic, so concurrent guest, vCPU
+        // and VMM accesses are not data races.
+        unsafe {
+            if h & (len - 1) == 0 {
+                return Some(match len {
+                    1 => AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64,
+                    2 => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
+                    4 => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
+                    _ => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
+                });
+            }
+            let mut v = 0u64;
+            for k in 0..len {
+                let b = AtomicU8::from_ptr((h + k) as *mut u8).load(Ordering::Relaxed);
+                v |= (b as u64) << (8 * k);
+            }
+            Some(v)
+        }
+    }
+
+    /// Writes the low `len` (1, 2, 4 or 8) bytes of `val` at `pa`; None unless all are RAM.
+    #[inline(always)]
+    pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
+        let h = self.host(pa, len as u64)?;
+        // SAFETY: as in `read`: in bounds of a mapped window, aligned per type, atomic.
+        unsafe {
+            if h & (len - 1) == 0 {
+                match len {
+                    1 => AtomicU8::from_ptr(h as *mut u8).store(val as u8, Ordering::Relaxed),
+                    2 => AtomicU16::from_ptr(h as *mut u16).store(val as u16, Ordering::Relaxed),
+                    4 => AtomicU32::from_ptr(h as *mut u32).store(val as u32, Ordering::Relaxed),
+                    _ => AtomicU64::from_ptr(h as *mut u64).store(val, Ordering::Relaxed),
+                }
+                return Some(());
+            }
+            for k in 0..len {
+                AtomicU8::from_ptr((h + k) as *mut u8)
+                    .store((val >> (8 * k)) as u8, Ordering::Relaxed);
+            }
+            Some(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vm_memory::{Bytes, GuestAddress};
+
+    fn ram() -> (GuestMemoryMmap, Ram) {
+        let mem = GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0x4000_0000), 0x2000),
+            (GuestAddress(0x8000_0000), 0x1000),
+        ])
+        .expect("guest memory");
+        let ram = Ram::new(&mem);
+        (mem, ram)
+    }
+
+    #[test]
+    fn reads_and_writes_agree_with_vm_memory() {
+        let (mem, ram) = ram();
+        mem.write_obj(0x1122_3344_5566_7788u64, GuestAddress(0x4000_0008))
+            .expect("write");
+        assert_eq!(ram.read(0x4000_0008, 8), Some(0x1122_3344_5566_7788));
+        assert_eq!(ram.read(0x4000_000c, 4), Some(0x1122_3344));
+        assert_eq!(ram.read(0x4000_0009, 2), Some(0x6677), "unaligned");
+        assert_eq!(ram.read(0x4000_0009, 8), Some(0x0011_2233_4455_6677));
+        ram.write(0x8000_0ffc, 4, 0xdead_beef)
+            .expect("second region");
+        assert_eq!(
+            mem.read_obj::<u32>(GuestAddress(0x8000_0ffc)).ok(),
+            Some(0xdead_beef)
+        );
+        ram.write(0x4000_0101, 8, 0x0102_0304_0506_0708)
+            .expect("unaligned");
+        assert_eq!(
+            mem.read_obj::<u64>(GuestAddress(0x4000_0101)).ok(),
+            Some(0x0102_0304_0506_0708)
+        );
+    }
+
+    #[test]
+    fn accesses_outside_or_across_ram_ends_are_refused() {
+        let (_mem, ram) = ram();
+        assert_eq!(ram.read(0x3fff_fffc, 4), None);
+        assert_eq!(ram.read(0x4000_1ffc, 8), None, "straddles the end");
+        assert!(ram.read(0x4000_1ff8, 8).is_some(), "ends exactly at the end");
+        assert_eq!(ram.read(0x8000_1000, 1), None);
+        assert_eq!(ram.write(u64::MAX - 2, 4, 0), None, "wraps around");
+        assert!(!ram.contains(0x4000_2000, 1));
+        assert!(ram.contains(0x8000_0000, 0x1000));
+    }
+}
