@@ -54,8 +54,9 @@ impl HostDebug {
         self.cfg.enable && self.cfg.single_step
     }
 
+    /// Hardware breakpoints/watchpoints in use (`KVM_GUESTDBG_USE_HW` with debug enabled).
     #[inline(always)]
-    fn hw(&self) -> bool {
+    pub fn hw(&self) -> bool {
         self.cfg.enable && self.cfg.hw
     }
 

@@ -236,10 +236,15 @@ fn ldst(i: u32) -> (Handler, u64) {
             };
             macro_rules! mode {
                 ($m:expr) => {
-                    if load {
-                        fast_mem::load::<{ $m }> as Handler
-                    } else {
-                        fast_mem::store::<{ $m }>
+                    match (load, size) {
+                        (true, 0) => fast_mem::load::<{ $m }, 0> as Handler,
+                        (true, 1) => fast_mem::load::<{ $m }, 1>,
+                        (true, 2) => fast_mem::load::<{ $m }, 2>,
+                        (true, _) => fast_mem::load::<{ $m }, 3>,
+                        (false, 0) => fast_mem::store::<{ $m }, 0>,
+                        (false, 1) => fast_mem::store::<{ $m }, 1>,
+                        (false, 2) => fast_mem::store::<{ $m }, 2>,
+                        (false, _) => fast_mem::store::<{ $m }, 3>,
                     }
                 };
             }

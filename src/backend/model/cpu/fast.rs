@@ -115,16 +115,27 @@ pub fn add_sub_reg<const SF: bool, const SUB: bool, const S: bool>(
     i: u32,
     _: u64,
 ) -> Result<(), Stop> {
-    let y = shift(c.st.xr((i >> 16) & 31), (i >> 22) & 3, (i >> 10) & 63, SF);
-    let x = c.st.xr((i >> 5) & 31);
-    let (r, flags) = if SUB {
-        add_with_carry(x, !y, true, SF)
+    let m = c.st.xr((i >> 16) & 31);
+    let amount = (i >> 10) & 63;
+    let y = if amount == 0 {
+        m
     } else {
-        add_with_carry(x, y, false, SF)
+        shift(m, (i >> 22) & 3, amount, SF)
     };
-    if S {
+    let x = c.st.xr((i >> 5) & 31);
+    let r = if S {
+        let (r, flags) = if SUB {
+            add_with_carry(x, !y, true, SF)
+        } else {
+            add_with_carry(x, y, false, SF)
+        };
         c.st.set_nzcv(flags);
-    }
+        r
+    } else if SUB {
+        x.wrapping_sub(y)
+    } else {
+        x.wrapping_add(y)
+    };
     c.st.set_x(i & 31, trunc::<SF>(r));
     Ok(())
 }

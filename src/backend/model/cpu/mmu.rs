@@ -54,7 +54,7 @@ impl Tlb {
     }
 
     #[inline(always)]
-    fn lookup(&self, va: u64, el0: bool, access: Access) -> Option<(u64, bool)> {
+    pub(super) fn lookup(&self, va: u64, el0: bool, access: Access) -> Option<(u64, bool)> {
         let e = self.entries.get(Self::slot(va))?;
         let allowed = match access {
             Access::Read => e.read_ok,

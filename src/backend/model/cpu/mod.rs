@@ -206,7 +206,7 @@ impl Cpu {
     /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
     /// for this instruction (None: not valid); `strict` forces the alignment check
     /// (exclusives, atomics, acquire/release).
-    #[inline]
+    #[inline(always)]
     pub fn read_mem(
         &mut self,
         va: u64,
@@ -214,6 +214,9 @@ impl Cpu {
         syn: Option<DabtSyndrome>,
         strict: bool,
     ) -> Result<u64, Stop> {
+        if let Some(v) = self.read_ram_fast(va, size) {
+            return Ok(v);
+        }
         if self.crosses_page(va, size) {
             return self.read_mem_bytes(va, size);
         }
@@ -225,7 +228,7 @@ impl Cpu {
     }
 
     /// Writes the low `size` bytes of `val` at `va` (see [`Cpu::read_mem`]).
-    #[inline]
+    #[inline(always)]
     pub fn write_mem(
         &mut self,
         va: u64,
@@ -234,6 +237,9 @@ impl Cpu {
         syn: Option<DabtSyndrome>,
         strict: bool,
     ) -> Result<(), Stop> {
+        if self.write_ram_fast(va, size, val) {
+            return Ok(());
+        }
         if self.crosses_page(va, size) {
             return self.write_mem_bytes(va, size, val);
         }
@@ -269,7 +275,7 @@ impl Cpu {
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
-    #[inline(always)]
+    #[inline(never)]
     pub fn data_pa(
         &mut self,
         va: u64,

@@ -30,14 +30,17 @@ struct Window {
 /// The VM's RAM, shared by all vCPUs; cheap to clone.
 #[derive(Clone)]
 pub struct Ram {
-    /// Keeps every region (and so every host address in `windows`) mapped.
+    /// Keeps every region (and so every host address in the windows) mapped.
     keep: GuestMemoryMmap,
-    windows: Arc<[Window]>,
+    /// The first region (usually all of RAM), checked inline.
+    first: Window,
+    /// The other regions.
+    rest: Arc<[Window]>,
 }
 
 impl Ram {
     pub fn new(mem: &GuestMemoryMmap) -> Self {
-        let windows = mem
+        let windows: Vec<Window> = mem
             .iter()
             .filter_map(|r| {
                 let host = r.get_host_address(MemoryRegionAddress(0)).ok()?;
@@ -48,9 +51,16 @@ impl Ram {
                 })
             })
             .collect();
+        // An empty window (no RAM) matches nothing: `off < len` never holds.
+        let first = windows.first().copied().unwrap_or(Window {
+            start: 0,
+            len: 0,
+            host: 0,
+        });
         Ram {
             keep: mem.clone(),
-            windows,
+            first,
+            rest: windows.into_iter().skip(1).collect(),
         }
     }
 
@@ -62,13 +72,20 @@ impl Ram {
     /// The host address of `len` bytes at `pa`, if they lie inside one RAM window.
     #[inline(always)]
     fn host(&self, pa: u64, len: u64) -> Option<usize> {
-        for w in self.windows.iter() {
-            let off = pa.wrapping_sub(w.start);
-            if off < w.len && len <= w.len - off {
-                return Some(w.host + off as usize);
-            }
+        let w = &self.first;
+        let off = pa.wrapping_sub(w.start);
+        if off < w.len && len <= w.len - off {
+            return Some(w.host + off as usize);
         }
-        None
+        self.host_rest(pa, len)
+    }
+
+    #[inline(never)]
+    fn host_rest(&self, pa: u64, len: u64) -> Option<usize> {
+        self.rest.iter().find_map(|w| {
+            let off = pa.wrapping_sub(w.start);
+            (off < w.len && len <= w.len - off).then(|| w.host + off as usize)
+        })
     }
 
     /// True when all `len` bytes at `pa` are RAM.
@@ -171,7 +188,10 @@ mod tests {
         let (_mem, ram) = ram();
         assert_eq!(ram.read(0x3fff_fffc, 4), None);
         assert_eq!(ram.read(0x4000_1ffc, 8), None, "straddles the end");
-        assert!(ram.read(0x4000_1ff8, 8).is_some(), "ends exactly at the end");
+        assert!(
+            ram.read(0x4000_1ff8, 8).is_some(),
+            "ends exactly at the end"
+        );
         assert_eq!(ram.read(0x8000_1000, 1), None);
         assert_eq!(ram.write(u64::MAX - 2, 4, 0), None, "wraps around");
         assert!(!ram.contains(0x4000_2000, 1));
