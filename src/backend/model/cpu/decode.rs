@@ -33,6 +33,10 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 struct Decoded {
     word: u32,
+    /// A system-class word (MSR, SYS/TLBI, ERET, hints, exception generation): it may change
+    /// the translation regime, the EL, PSTATE.DAIF or `Cpu::emulated`, so a batch of
+    /// instructions (`batch.rs`) ends after it.
+    sync: bool,
     handler: Handler,
     aux: u64,
 }
@@ -46,19 +50,20 @@ pub struct DecodeCache {
 }
 
 impl DecodeCache {
-    /// The handler and operand for `word`, fetched from physical address `pa`.
+    /// The handler, operand and sync flag (see `Decoded`) for `word`, fetched from physical
+    /// address `pa`.
     #[inline(always)]
-    pub fn lookup(&mut self, pa: u64, word: u32) -> (Handler, u64) {
+    pub fn lookup(&mut self, pa: u64, word: u32) -> (Handler, u64, bool) {
         let idx = (pa >> 2) as usize & (ENTRIES - 1);
         match self.entries.get(idx) {
-            Some(e) if e.word == word => (e.handler, e.aux),
+            Some(e) if e.word == word => (e.handler, e.aux, e.sync),
             _ => self.fill(idx, word),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn fill(&mut self, idx: usize, word: u32) -> (Handler, u64) {
+    fn fill(&mut self, idx: usize, word: u32) -> (Handler, u64, bool) {
         if self.entries.len() != ENTRIES {
             // Every entry starts as the decoding of word 0, so no entry is ever invalid.
             self.entries = vec![decode(0); ENTRIES];
@@ -66,7 +71,7 @@ impl DecodeCache {
         self.decodes += 1;
         let d = decode(word);
         self.entries[idx] = d;
-        (d.handler, d.aux)
+        (d.handler, d.aux, d.sync)
     }
 
     /// How many words have been decoded (cache misses) since the vCPU was created.
@@ -84,15 +89,20 @@ const GENERIC: (Handler, u64) = (generic, 0);
 
 /// Decodes `i` (Arm ARM C4.1 "A64 instruction set encoding", op0 = bits 28:25).
 fn decode(i: u32) -> Decoded {
+    let mut sync = false;
     let (handler, aux) = match (i >> 25) & 0xf {
         0b1000 | 0b1001 => dp_imm(i),
-        0b1010 | 0b1011 => branch(i),
+        0b1010 | 0b1011 => branch(i).unwrap_or_else(|| {
+            sync = true;
+            GENERIC
+        }),
         0b0100 | 0b0110 | 0b1100 | 0b1110 => ldst(i),
         0b0101 | 0b1101 => dp_reg(i),
         _ => GENERIC,
     };
     Decoded {
         word: i,
+        sync,
         handler,
         aux,
     }
@@ -173,16 +183,16 @@ fn dp_imm(i: u32) -> (Handler, u64) {
     }
 }
 
-/// Branches (Arm ARM C4.1.87); exception generation and system instructions go to the
-/// reference interpreter.
-fn branch(i: u32) -> (Handler, u64) {
+/// Branches (Arm ARM C4.1.87); None for exception generation, system instructions and every
+/// other word of the group, which go to the reference interpreter.
+fn branch(i: u32) -> Option<(Handler, u64)> {
     if (i >> 26) & 0x1f == 0b00101 {
         let off = sext((i & 0x03ff_ffff) as u64, 26) << 2;
-        return if i >> 31 == 1 {
+        return Some(if i >> 31 == 1 {
             (fast::bl, off)
         } else {
             (fast::b, off)
-        };
+        });
     }
     let off19 = sext(((i >> 5) & 0x7ffff) as u64, 19) << 2;
     let nz = (i >> 24) & 1 == 1;
@@ -194,7 +204,7 @@ fn branch(i: u32) -> (Handler, u64) {
                 (true, false) => fast::cbz::<true, false>,
                 (true, true) => fast::cbz::<true, true>,
             };
-            return (h, off19);
+            return Some((h, off19));
         }
         0b011011 => {
             let off14 = sext(((i >> 5) & 0x3fff) as u64, 14) << 2;
@@ -203,21 +213,21 @@ fn branch(i: u32) -> (Handler, u64) {
             } else {
                 fast::tbz::<false>
             };
-            return (h, off14);
+            return Some((h, off14));
         }
         _ => {}
     }
     if i >> 24 == 0x54 && (i >> 4) & 1 == 0 {
-        return (fast::b_cond, off19);
+        return Some((fast::b_cond, off19));
     }
     if i >> 25 == 0b110_1011 && (i >> 16) & 31 == 31 && (i >> 10) & 63 == 0 && i & 31 == 0 {
         return match (i >> 21) & 15 {
-            0 | 2 => (fast::br, 0),
-            1 => (fast::blr, 0),
-            _ => GENERIC,
+            0 | 2 => Some((fast::br, 0)),
+            1 => Some((fast::blr, 0)),
+            _ => None,
         };
     }
-    GENERIC
+    None
 }
 
 /// Loads and stores (Arm ARM C4.1.89): general registers, single and pair.

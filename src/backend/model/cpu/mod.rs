@@ -7,6 +7,7 @@
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).
 
 pub mod alu;
+pub mod batch;
 pub mod branch;
 pub mod bus;
 pub mod debug;
@@ -130,7 +131,7 @@ impl Cpu {
             return Err(self.fetch_outside_ram(pc));
         };
         let word = word as u32;
-        let (handler, aux) = self.icache.lookup(pa, word);
+        let (handler, aux, _) = self.icache.lookup(pa, word);
         self.next_pc = pc.wrapping_add(4);
         handler(self, word, aux)?;
         self.st.pc = self.next_pc;
