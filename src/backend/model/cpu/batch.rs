@@ -54,7 +54,7 @@ impl Cpu {
             self.next_pc = pc.wrapping_add(4);
             handler(self, word, aux)?;
             self.st.pc = self.next_pc;
-            self.st.pstate &= !pstate::BTYPE_MASK;
+            self.st.clear_btype();
             if sync || attention.load(Ordering::Relaxed) != 0 {
                 break;
             }

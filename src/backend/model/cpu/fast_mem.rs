@@ -56,14 +56,43 @@ impl Cpu {
         }
     }
 
-    /// The access address and the writeback value of a single-register load/store.
+    /// The access address and the writeback value of a single-register load/store when the
+    /// base needs no check (Rn is not SP, or SP is 16-byte aligned so the SCTLR_EL1.SA/SA0
+    /// check cannot fire); None: the full path decides.
     #[inline(always)]
+    fn plain_addr<const MODE: u8, const SIZE: u32>(&self, i: u32, aux: u64) -> Option<(u64, u64)> {
+        let rn = (i >> 5) & 31;
+        let base = if rn != 31 {
+            self.st.x[rn as usize]
+        } else {
+            let sp = self.st.sp();
+            if sp & 15 != 0 {
+                return None;
+            }
+            sp
+        };
+        Some(match MODE {
+            OFFSET => (base.wrapping_add(aux), 0),
+            PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
+            POST => (base, base.wrapping_add(aux)),
+            _ => {
+                let sh = if (i >> 12) & 1 == 1 { SIZE } else { 0 };
+                let m = self.st.xr((i >> 16) & 31);
+                (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
+            }
+        })
+    }
+
+    /// The access address and the writeback value, with the base register check.
     fn single_addr<const MODE: u8, const SIZE: u32>(
         &self,
         i: u32,
         aux: u64,
     ) -> Result<(u64, u64), Stop> {
-        let base = self.base((i >> 5) & 31)?;
+        self.base((i >> 5) & 31)?;
+        // The base is now known to be usable: the plain computation applies.
+        let rn = (i >> 5) & 31;
+        let base = self.st.xsp(rn);
         Ok(match MODE {
             OFFSET => (base.wrapping_add(aux), 0),
             PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
@@ -77,9 +106,24 @@ impl Cpu {
     }
 }
 
-/// STR/STRB/STRH/STUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30); a valid syndrome
-/// without writeback.
+/// STR/STRB/STRH/STUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30). The plain case (see
+/// `plain_addr`, `Cpu::write_ram_fast`) is handled here without calls; anything else takes
+/// the full path.
 pub fn store<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    if let Some((addr, wb)) = c.plain_addr::<MODE, SIZE>(i, aux) {
+        if c.write_ram_fast(addr, 1 << SIZE, c.st.xr(i & 31)) {
+            if MODE == PRE || MODE == POST {
+                c.st.set_xsp((i >> 5) & 31, wb);
+            }
+            return Ok(());
+        }
+    }
+    store_full::<MODE, SIZE>(c, i, aux)
+}
+
+/// The full store: base check, `Cpu::write_mem` with a valid syndrome without writeback.
+#[inline(never)]
+fn store_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
     let size = SIZE;
     let rt = i & 31;
     let (addr, wb) = c.single_addr::<MODE, SIZE>(i, aux)?;
@@ -100,15 +144,40 @@ pub fn store<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> 
     Ok(())
 }
 
-/// LDR/LDRB/LDRH/LDRSB/LDRSH/LDRSW/LDUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30).
+/// How a load extends its value (opc = bits 23:22); None for the encodings the decoder
+/// never routes here.
+#[inline(always)]
+fn load_ext(size: u32, i: u32) -> Option<Ext> {
+    match (size, (i >> 22) & 3) {
+        (_, 1) => Some(Ext::Zero),
+        (0..=2, 2) => Some(Ext::Sign64),
+        (0 | 1, 3) => Some(Ext::Sign32),
+        _ => None,
+    }
+}
+
+/// LDR/LDRB/LDRH/LDRSB/LDRSH/LDRSW/LDUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30); the
+/// plain case here, anything else on the full path.
 pub fn load<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    if let (Some((addr, wb)), Some(ext)) = (c.plain_addr::<MODE, SIZE>(i, aux), load_ext(SIZE, i)) {
+        if let Some(raw) = c.read_ram_fast(addr, 1 << SIZE) {
+            if MODE == PRE || MODE == POST {
+                c.st.set_xsp((i >> 5) & 31, wb);
+            }
+            c.st.set_x(i & 31, extend_loaded(raw, SIZE, ext));
+            return Ok(());
+        }
+    }
+    load_full::<MODE, SIZE>(c, i, aux)
+}
+
+/// The full load: base check, `Cpu::read_mem` with a valid syndrome without writeback.
+#[inline(never)]
+fn load_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
     let size = SIZE;
     let rt = i & 31;
-    let ext = match (size, (i >> 22) & 3) {
-        (_, 1) => Ext::Zero,
-        (0..=2, 2) => Ext::Sign64,
-        (0 | 1, 3) => Ext::Sign32,
-        _ => return c.exec(i), // not routed here by the decoder
+    let Some(ext) = load_ext(size, i) else {
+        return c.exec(i);
     };
     let (addr, wb) = c.single_addr::<MODE, SIZE>(i, aux)?;
     let isv = MODE == OFFSET || MODE == REGISTER;

@@ -135,7 +135,7 @@ impl Cpu {
         self.next_pc = pc.wrapping_add(4);
         handler(self, word, aux)?;
         self.st.pc = self.next_pc;
-        self.st.pstate &= !crate::a64::pstate::BTYPE_MASK;
+        self.st.clear_btype();
         Ok(())
     }
 
@@ -207,7 +207,7 @@ impl Cpu {
     /// Reads `size` bytes at virtual address `va`. `syn` is the syndrome hardware would report
     /// for this instruction (None: not valid); `strict` forces the alignment check
     /// (exclusives, atomics, acquire/release).
-    #[inline(always)]
+    #[inline]
     pub fn read_mem(
         &mut self,
         va: u64,
@@ -229,7 +229,7 @@ impl Cpu {
     }
 
     /// Writes the low `size` bytes of `val` at `va` (see [`Cpu::read_mem`]).
-    #[inline(always)]
+    #[inline]
     pub fn write_mem(
         &mut self,
         va: u64,
