@@ -1,9 +1,12 @@
 //! The A64 interpreter of one model vCPU: fetch, decode-and-execute, data accesses.
 //!
-//! Owns the per-vCPU architectural state (`state`), the top-level decode (`exec`), and the one
-//! data-access path (alignment, translation, watchpoints, RAM vs MMIO). Instructions never
-//! leave the guest half-done: a handler either completes (registers and PC updated) or
-//! returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
+//! Owns the per-vCPU architectural state (`state`), the reference decode-and-execute
+//! (`exec`, the top of the per-group files), the decoded-instruction cache and its fast
+//! handlers (`decode`, `fast`, `fast_mem`), instruction batches (`batch`), and the one
+//! data-access path (alignment, translation, watchpoints, RAM vs MMIO; `Cpu::read_mem` and
+//! `Cpu::write_mem` take a call-free shortcut for plain aligned RAM accesses). Instructions
+//! never leave the guest half-done: a handler either completes (registers and PC updated)
+//! or returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).
 
 pub mod alu;
