@@ -243,3 +243,18 @@ fn batches_match_single_steps() {
     }
     assert!(compared > 1000, "only {compared} stops compared");
 }
+
+#[test]
+fn the_condition_table_matches_cond_holds() {
+    let mut cpu = new_cpu(&ram());
+    for nzcv in 0..16 {
+        cpu.st.set_nzcv(nzcv);
+        for cond in 0..16u32 {
+            assert_eq!(
+                (fast::COND_TABLE[cond as usize] >> nzcv) & 1 == 1,
+                cpu.st.cond_holds(cond),
+                "cond {cond:#x}, nzcv {nzcv:#06b}"
+            );
+        }
+    }
+}

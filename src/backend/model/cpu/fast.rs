@@ -10,6 +10,45 @@
 use super::alu::{add_with_carry, extend, nzcv_of, ones, shift};
 use super::{Cpu, Stop};
 
+/// For each condition code, bit `f` set when the condition holds with NZCV = `f` (N = bit
+/// 3): Arm ARM C1.2.4 "Condition code", the same rules as `CpuState::cond_holds` (checked
+/// against it by a test).
+pub const COND_TABLE: [u16; 16] = cond_table();
+
+const fn cond_table() -> [u16; 16] {
+    let mut t = [0u16; 16];
+    let mut cond = 0;
+    while cond < 16 {
+        let mut f = 0;
+        while f < 16 {
+            let (n, z, c, v) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0);
+            let r = match cond >> 1 {
+                0 => z,
+                1 => c,
+                2 => n,
+                3 => v,
+                4 => c && !z,
+                5 => n == v,
+                6 => n == v && !z,
+                _ => true,
+            };
+            let holds = if cond & 1 == 1 && cond != 15 { !r } else { r };
+            if holds {
+                t[cond] |= 1 << f;
+            }
+            f += 1;
+        }
+        cond += 1;
+    }
+    t
+}
+
+/// Whether condition `cond` holds for the current flags (a table lookup, no branches).
+#[inline(always)]
+fn holds(c: &Cpu, cond: u32) -> bool {
+    (COND_TABLE[(cond & 15) as usize] >> c.st.nzcv()) & 1 == 1
+}
+
 #[inline(always)]
 fn trunc<const SF: bool>(v: u64) -> u64 {
     if SF {
@@ -195,7 +234,7 @@ pub fn bitfield(c: &mut Cpu, i: u32, wmask: u64) -> Result<(), Stop> {
 
 /// CSEL/CSINC/CSINV/CSNEG (op = bit 30, o2 = bit 10).
 pub fn cond_select(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
-    let r = if c.st.cond_holds((i >> 12) & 15) {
+    let r = if holds(c, i >> 12) {
         c.st.xr((i >> 5) & 31)
     } else {
         let m = c.st.xr((i >> 16) & 31);
@@ -239,7 +278,7 @@ pub fn bl(c: &mut Cpu, _: u32, off: u64) -> Result<(), Stop> {
 
 /// B.cond.
 pub fn b_cond(c: &mut Cpu, i: u32, off: u64) -> Result<(), Stop> {
-    if c.st.cond_holds(i & 15) {
+    if holds(c, i) {
         c.next_pc = c.st.pc.wrapping_add(off);
     }
     Ok(())

@@ -7,7 +7,7 @@
 //! dereference and several `Result`s per access) with one or two compares.
 //!
 //! Why this is sound: a window is only built from a region of the `GuestMemoryMmap` stored in
-//! the same [`Ram`] value (`keep`), so the mapping stays mapped for as long as the window can
+//! the same [`Ram`] value (`_keep`), so the mapping stays mapped for as long as the window can
 //! be used (vm-memory unmaps a region when its last `Arc` is dropped). Every access checks
 //! that `[off, off + len)` lies inside the window before forming the pointer, and uses
 //! atomic operations (relaxed, as vm-memory's own `load`/`store`), so accesses racing with
@@ -30,8 +30,8 @@ struct Window {
 /// The VM's RAM, shared by all vCPUs; cheap to clone.
 #[derive(Clone)]
 pub struct Ram {
-    /// Keeps every region (and so every host address in the windows) mapped.
-    keep: GuestMemoryMmap,
+    /// Held only to keep every region (and so every host address in the windows) mapped.
+    _keep: GuestMemoryMmap,
     /// The first region (usually all of RAM), checked inline.
     first: Window,
     /// The other regions.
@@ -58,15 +58,10 @@ impl Ram {
             host: 0,
         });
         Ram {
-            keep: mem.clone(),
+            _keep: mem.clone(),
             first,
             rest: windows.into_iter().skip(1).collect(),
         }
-    }
-
-    /// The guest memory this view was built from.
-    pub fn mem(&self) -> &GuestMemoryMmap {
-        &self.keep
     }
 
     /// The host address of `len` bytes at `pa`, if they lie inside one RAM window.
@@ -100,7 +95,7 @@ impl Ram {
     pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
         let h = self.host(pa, len as u64)?;
         // SAFETY: `host` checked that the `len` bytes at `h` lie inside a window of a region
-        // `self.keep` keeps mapped (module docs); each pointer is aligned for its type
+        // `self._keep` keeps mapped (module docs); each pointer is aligned for its type
         // (checked on `h`, the host address); access is atomic, so concurrent guest, vCPU
         // and VMM accesses are not data races.
         unsafe {
