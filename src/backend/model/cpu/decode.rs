@@ -12,11 +12,13 @@
 //! memoisation and needs no tags or flushes.
 //!
 //! Coverage: the integer forms compilers emit most (add/sub, logical, move wide, ADR/ADRP,
-//! bitfield, register-register ALU, multiply-add, conditional select, every branch but ERET,
-//! general-register loads and stores with immediate, register and pre/post-index addressing,
-//! pairs) get their own handlers (`fast.rs`, `fast_mem.rs`); every other word, and every
-//! reserved or UNDEFINED variant of the covered groups, gets the reference interpreter
-//! (`Cpu::exec`), so a fast handler never has to reproduce an encoding check.
+//! bitfield, shifted-register ALU, multiply-add, conditional select, every branch but ERET,
+//! general-register loads and stores with immediate, register and pre/post-index
+//! addressing) get their own handlers (`fast.rs`, `fast_mem.rs`); general-register pairs go
+//! straight to their reference implementation; every other word, and every reserved or
+//! UNDEFINED variant of the covered groups, gets the reference interpreter (`Cpu::exec`),
+//! so a fast handler never has to reproduce an encoding check. The table is allocated once
+//! per vCPU, on its first instruction; nothing is allocated per instruction.
 
 use super::alu::decode_bit_masks;
 use super::branch::sext;
