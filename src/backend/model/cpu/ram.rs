@@ -89,23 +89,29 @@ impl Ram {
         len > 0 && self.host(pa, len).is_some()
     }
 
-    /// Reads `len` (1, 2, 4 or 8) bytes at `pa`, little-endian; None unless all are RAM.
-    /// Naturally aligned accesses are single-copy atomic.
+    /// Reads `len` (1 to 8) bytes at `pa`, little-endian; None unless all are RAM.
+    /// Naturally aligned accesses of 1, 2, 4 or 8 bytes are single-copy atomic.
     #[inline(always)]
     pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
+        let len = len.min(8);
         let h = self.host(pa, len as u64)?;
         // SAFETY: `host` checked that the `len` bytes at `h` lie inside a window of a region
-        // `self._keep` keeps mapped (module docs); each pointer is aligned for its type
-        // (checked on `h`, the host address); access is atomic, so concurrent guest, vCPU
-        // and VMM accesses are not data races.
+        // `self._keep` keeps mapped (module docs); each typed access covers exactly `len`
+        // bytes and its pointer is aligned for its type (checked on `h`, the host address);
+        // access is atomic, so concurrent guest, vCPU and VMM accesses are not data races.
         unsafe {
-            if h & (len - 1) == 0 {
-                return Some(match len {
-                    1 => AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64,
-                    2 => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
-                    4 => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
-                    _ => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
-                });
+            match len {
+                1 => return Some(AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64),
+                2 if h & 1 == 0 => {
+                    return Some(AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64)
+                }
+                4 if h & 3 == 0 => {
+                    return Some(AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64)
+                }
+                8 if h & 7 == 0 => {
+                    return Some(AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed))
+                }
+                _ => {}
             }
             let mut v = 0u64;
             for k in 0..len {
@@ -116,20 +122,32 @@ impl Ram {
         }
     }
 
-    /// Writes the low `len` (1, 2, 4 or 8) bytes of `val` at `pa`; None unless all are RAM.
+    /// Writes the low `len` (1 to 8) bytes of `val` at `pa`; None unless all are RAM.
     #[inline(always)]
     pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
+        let len = len.min(8);
         let h = self.host(pa, len as u64)?;
-        // SAFETY: as in `read`: in bounds of a mapped window, aligned per type, atomic.
+        // SAFETY: as in `read`: in bounds of a mapped window, exactly `len` bytes, aligned
+        // per type, atomic.
         unsafe {
-            if h & (len - 1) == 0 {
-                match len {
-                    1 => AtomicU8::from_ptr(h as *mut u8).store(val as u8, Ordering::Relaxed),
-                    2 => AtomicU16::from_ptr(h as *mut u16).store(val as u16, Ordering::Relaxed),
-                    4 => AtomicU32::from_ptr(h as *mut u32).store(val as u32, Ordering::Relaxed),
-                    _ => AtomicU64::from_ptr(h as *mut u64).store(val, Ordering::Relaxed),
+            match len {
+                1 => {
+                    AtomicU8::from_ptr(h as *mut u8).store(val as u8, Ordering::Relaxed);
+                    return Some(());
                 }
-                return Some(());
+                2 if h & 1 == 0 => {
+                    AtomicU16::from_ptr(h as *mut u16).store(val as u16, Ordering::Relaxed);
+                    return Some(());
+                }
+                4 if h & 3 == 0 => {
+                    AtomicU32::from_ptr(h as *mut u32).store(val as u32, Ordering::Relaxed);
+                    return Some(());
+                }
+                8 if h & 7 == 0 => {
+                    AtomicU64::from_ptr(h as *mut u64).store(val, Ordering::Relaxed);
+                    return Some(());
+                }
+                _ => {}
             }
             for k in 0..len {
                 AtomicU8::from_ptr((h + k) as *mut u8)
@@ -164,6 +182,11 @@ mod tests {
         assert_eq!(ram.read(0x4000_000c, 4), Some(0x1122_3344));
         assert_eq!(ram.read(0x4000_0009, 2), Some(0x6677), "unaligned");
         assert_eq!(ram.read(0x4000_0009, 8), Some(0x0011_2233_4455_6677));
+        assert_eq!(
+            ram.read(0x4000_0008, 3),
+            Some(0x66_7788),
+            "odd sizes byte by byte"
+        );
         ram.write(0x8000_0ffc, 4, 0xdead_beef)
             .expect("second region");
         assert_eq!(
