@@ -28,10 +28,12 @@ impl Cpu {
             return self.step();
         }
         self.emulated = false;
-        // The code page the last fetch translated: VA page, PA page. `u64::MAX` has its low
+        // The code page the last fetch translated: VA page, PA page, and its RAM (None: not
+        // wholly in the first RAM window, fetch through `Bus::read`). `u64::MAX` has its low
         // bits set, so no PC matches it.
         let mut page_va = u64::MAX;
         let mut page_pa = 0;
+        let mut page_ram = None;
         for _ in 0..BATCH {
             let pc = self.st.pc;
             // Same page and 4-byte aligned (bits 1:0 are kept by the mask).
@@ -44,12 +46,16 @@ impl Cpu {
                 let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
                 page_va = pc & !0xfff;
                 page_pa = pa & !0xfff;
+                page_ram = self.bus.code_page(page_pa);
                 pa
             };
-            let Some(word) = self.bus.read(pa, 4) else {
+            let fetched = match page_ram.and_then(|page| self.bus.fetch(page, pc)) {
+                Some(w) => Some(w),
+                None => self.bus.read(pa, 4).map(|w| w as u32),
+            };
+            let Some(word) = fetched else {
                 return Err(self.fetch_outside_ram(pc));
             };
-            let word = word as u32;
             let (handler, aux, sync) = self.icache.lookup(pa, word);
             self.next_pc = pc.wrapping_add(4);
             handler(self, word, aux)?;

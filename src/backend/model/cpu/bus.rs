@@ -13,7 +13,7 @@ use vm_memory::{
 
 use crate::backend::GicLayout;
 
-use super::ram::Ram;
+use super::ram::{CodePage, Ram};
 
 /// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
 /// GIC Distributor register map").
@@ -108,6 +108,17 @@ impl Bus {
     #[inline(always)]
     pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
         self.fast.write(pa, len, val)
+    }
+
+    /// The code page at `pa_page` for [`Bus::fetch`], if it is plain RAM.
+    pub fn code_page(&self, pa_page: u64) -> Option<CodePage> {
+        self.fast.code_page(pa_page)
+    }
+
+    /// The instruction word at `offset` (bits 11:2) of a code page.
+    #[inline(always)]
+    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
+        self.fast.fetch(page, offset)
     }
 
     /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).

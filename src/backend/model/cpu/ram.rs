@@ -27,6 +27,14 @@ struct Window {
     host: usize,
 }
 
+/// A 4 KiB page of the first RAM window holding code, found once per code page by
+/// [`Ram::code_page`] and read by [`Ram::fetch`]. Its offset is a multiple of 4 (the only
+/// constructor checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodePage {
+    off: u64,
+}
+
 /// The VM's RAM, shared by all vCPUs; cheap to clone.
 #[derive(Clone)]
 pub struct Ram {
@@ -36,6 +44,9 @@ pub struct Ram {
     first: Window,
     /// The other regions.
     rest: Arc<[Window]>,
+    /// Offsets below this in the first window can be fetched as a whole aligned word: its
+    /// length minus 3, or 0 if its host address is not 4-byte aligned.
+    fetch_end: u64,
 }
 
 impl Ram {
@@ -57,10 +68,16 @@ impl Ram {
             len: 0,
             host: 0,
         });
+        let fetch_end = if first.host % 4 == 0 {
+            first.len.saturating_sub(3)
+        } else {
+            0
+        };
         Ram {
             _keep: mem.clone(),
             first,
             rest: windows.into_iter().skip(1).collect(),
+            fetch_end,
         }
     }
 
@@ -81,6 +98,32 @@ impl Ram {
             let off = pa.wrapping_sub(w.start);
             (off < w.len && len <= w.len - off).then(|| w.host + off as usize)
         })
+    }
+
+    /// The code page at `pa_page` if the whole 4 KiB page lies in the first RAM window (None
+    /// elsewhere: fetches there use [`Ram::read`]).
+    pub fn code_page(&self, pa_page: u64) -> Option<CodePage> {
+        let off = pa_page.wrapping_sub(self.first.start);
+        let inside = off < self.fetch_end && self.first.len - off >= 0x1000;
+        (inside && off % 4 == 0).then_some(CodePage { off })
+    }
+
+    /// The instruction word at byte `offset` (bits 11:2 are used) of `page`: one bounds
+    /// check, no region search. None if `page` does not lie in this RAM.
+    #[inline(always)]
+    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
+        let o = page.off.wrapping_add(offset & 0xffc);
+        if o >= self.fetch_end {
+            return None;
+        }
+        // SAFETY: `o < fetch_end` means the 4 bytes at `o` lie inside the first window, which
+        // `self._keep` keeps mapped (module docs); `fetch_end` is non-zero only when the
+        // window's host address is 4-byte aligned, and `o` is a multiple of 4 (`CodePage`
+        // offsets are, and `offset` is masked), so the pointer is aligned; the load is atomic.
+        let w = unsafe {
+            AtomicU32::from_ptr((self.first.host + o as usize) as *mut u32).load(Ordering::Relaxed)
+        };
+        Some(w)
     }
 
     /// True when all `len` bytes at `pa` are RAM.
@@ -199,6 +242,27 @@ mod tests {
             mem.read_obj::<u64>(GuestAddress(0x4000_0101)).ok(),
             Some(0x0102_0304_0506_0708)
         );
+    }
+
+    #[test]
+    fn code_pages_fetch_what_read_reads() {
+        let (mem, ram) = ram();
+        mem.write_obj(0xd503_201fu32, GuestAddress(0x4000_1ffc))
+            .expect("write");
+        let page = ram.code_page(0x4000_1000).expect("in the first window");
+        assert_eq!(ram.fetch(page, 0xffc), Some(0xd503_201f));
+        assert_eq!(
+            ram.fetch(page, 0xffe),
+            Some(0xd503_201f),
+            "bits 1:0 ignored"
+        );
+        assert_eq!(ram.code_page(0x4000_2000), None, "past the first window");
+        assert_eq!(
+            ram.code_page(0x8000_0000),
+            None,
+            "second window: the read path"
+        );
+        assert_eq!(ram.code_page(0x3fff_f000), None);
     }
 
     #[test]
