@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 
 cargo build --release --quiet
 bash firmware/build.sh "$OUT/firmware" >/dev/null
-KVMDBG=target/release/kvmdbg
+KVMDBG=${CARGO_TARGET_DIR:-target}/release/kvmdbg
 QEMU=(qemu-system-aarch64 -M virt -cpu max -nographic -no-reboot -nic none -kernel)
 
 # best_of CMD...: the fastest wall-clock seconds of RUNS runs (each must print a PASS line).

@@ -40,9 +40,16 @@
 //!   CPU"); the model, like KVM on hardware, sleeps.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
-//! - No decoded-instruction cache: every fetch reads guest RAM, so self-modifying code and
-//!   BRKs written by the VMM take effect at once (the VMM's writes cannot be observed
-//!   otherwise); decoding is a direct field match without allocation.
+//! - Decoded-instruction cache (`cpu/decode.rs`): each word is decoded once into a handler
+//!   and a pre-computed operand, but every fetch still reads the word from guest RAM and
+//!   compares it with the cached one, so self-modifying code, BRKs written by the VMM
+//!   through the shared `GuestMemoryMmap` and code written by other vCPUs take effect at
+//!   once with nothing to invalidate. While no hardware breakpoint, watchpoint or
+//!   single-step is in use, the run loop executes batches of up to 256 instructions
+//!   (`cpu/batch.rs`) that translate the fetch once per code page and end at any
+//!   system-class instruction, stop or attention bit (kick, power change). RAM is accessed
+//!   through host addresses taken once from the `GuestMemoryMmap` (`cpu/ram.rs`). No
+//!   allocation per instruction. Speed: docs/benchmarks.md.
 //! - Not implemented (UNDEFINED with a warning, as on a CPU without them): floating-point
 //!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
 //!   do not advertise; FIQs (group 0 interrupts are never signalled), LPIs and the ITS.

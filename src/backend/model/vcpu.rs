@@ -176,7 +176,7 @@ impl ModelVcpu {
                     far: 0,
                 });
             }
-            match self.cpu.step() {
+            match self.cpu.run_batch(&self.attention) {
                 Ok(()) => {
                     if self.cpu.emulated {
                         // KVM trapped and emulated it: the PC advance happened outside the

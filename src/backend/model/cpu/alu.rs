@@ -189,7 +189,7 @@ impl Cpu {
 
     /// ADD/ADDS/SUB/SUBS with operands already fetched; `rd_sp` says whether Rd=31 is SP
     /// (for the non-flag-setting immediate and extended forms).
-    fn add_sub(&mut self, i: u32, x: u64, y: u64, rd_sp: bool) {
+    pub(super) fn add_sub(&mut self, i: u32, x: u64, y: u64, rd_sp: bool) {
         let sf = i >> 31 == 1;
         let sub = (i >> 30) & 1 == 1;
         let set_flags = (i >> 29) & 1 == 1;

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_memory::{
-    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
-    MemoryRegionAddress, VolatileMemory,
+    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, VolatileMemory,
 };
 
 use crate::backend::model::gic::Gic;
 use crate::backend::GicLayout;
+
+use super::ram::{CodePage, Ram};
 
 /// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
 /// GIC Distributor register map").
@@ -41,6 +42,8 @@ pub struct Bus {
     wide_lock: Arc<Mutex<()>>,
     /// The GIC at `gic`, one redistributor per vCPU.
     gic_model: Arc<Gic>,
+    /// Direct host access to RAM for `read` and `write` (the per-instruction paths).
+    fast: Ram,
 }
 
 impl Bus {
@@ -55,6 +58,7 @@ impl Bus {
             ram: Arc::new(ram),
             wide_lock: Arc::new(Mutex::new(())),
             gic_model: Arc::new(Gic::new(gic, super::state::mpidr_for)),
+            fast: Ram::new(mem),
         }
     }
 
@@ -104,39 +108,26 @@ impl Bus {
 
     /// Reads `len` (1, 2, 4, 8) bytes of RAM, little-endian; None outside RAM (or across its
     /// end). Aligned accesses are single-copy atomic.
-    #[inline]
+    #[inline(always)]
     pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
-        let r = self.mem.find_region(GuestAddress(pa))?;
-        let off = MemoryRegionAddress(pa - r.start_addr().raw_value());
-        if pa & (len as u64 - 1) == 0 {
-            let v = match len {
-                1 => r.load::<u8>(off, Ordering::Relaxed).map(u64::from),
-                2 => r.load::<u16>(off, Ordering::Relaxed).map(u64::from),
-                4 => r.load::<u32>(off, Ordering::Relaxed).map(u64::from),
-                _ => r.load::<u64>(off, Ordering::Relaxed),
-            };
-            return v.ok();
-        }
-        let mut buf = [0u8; 8];
-        r.read_slice(&mut buf[..len], off).ok()?;
-        Some(u64::from_le_bytes(buf))
+        self.fast.read(pa, len)
     }
 
     /// Writes the low `len` bytes of `val` to RAM; None outside RAM (or across its end).
-    #[inline]
+    #[inline(always)]
     pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
-        let r = self.mem.find_region(GuestAddress(pa))?;
-        let off = MemoryRegionAddress(pa - r.start_addr().raw_value());
-        if pa & (len as u64 - 1) == 0 {
-            let res = match len {
-                1 => r.store(val as u8, off, Ordering::Relaxed),
-                2 => r.store(val as u16, off, Ordering::Relaxed),
-                4 => r.store(val as u32, off, Ordering::Relaxed),
-                _ => r.store(val, off, Ordering::Relaxed),
-            };
-            return res.ok();
-        }
-        r.write_slice(&val.to_le_bytes()[..len], off).ok()
+        self.fast.write(pa, len, val)
+    }
+
+    /// The code page at `pa_page` for [`Bus::fetch`], if it is plain RAM.
+    pub fn code_page(&self, pa_page: u64) -> Option<CodePage> {
+        self.fast.code_page(pa_page)
+    }
+
+    /// The instruction word at `offset` (bits 11:2) of a code page.
+    #[inline(always)]
+    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
+        self.fast.fetch(page, offset)
     }
 
     /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).

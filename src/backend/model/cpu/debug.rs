@@ -53,20 +53,28 @@ impl HostDebug {
         self.cfg.enable
     }
 
+    #[inline(always)]
     pub fn single_step(&self) -> bool {
         self.cfg.enable && self.cfg.single_step
     }
 
-    fn hw(&self) -> bool {
+    /// Hardware breakpoints/watchpoints in use (`KVM_GUESTDBG_USE_HW` with debug enabled).
+    #[inline(always)]
+    pub fn hw(&self) -> bool {
         self.cfg.enable && self.cfg.hw
     }
 
     /// True when an enabled breakpoint matches `pc` at `el` (the one matcher,
-    /// `a64::debugregs`).
+    /// `a64::debugregs`). Without hardware debug in use this is one inlined flag test.
+    #[inline(always)]
     pub fn breakpoint_hit(&self, pc: u64, el: u8) -> bool {
+        self.hw() && self.breakpoint_match(pc, el)
+    }
+
+    #[inline(never)]
+    fn breakpoint_match(&self, pc: u64, el: u8) -> bool {
         let n = NUM_BRPS as usize;
-        self.hw()
-            && debugregs::first_bp_hit(&self.cfg.bcr[..n], &self.cfg.bvr[..n], pc, el).is_some()
+        debugregs::first_bp_hit(&self.cfg.bcr[..n], &self.cfg.bvr[..n], pc, el).is_some()
     }
 
     /// The FAR to report if an enabled watchpoint matches an access of `size` bytes at `va`

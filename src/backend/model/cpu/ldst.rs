@@ -16,7 +16,7 @@ use super::{Cpu, Exc, Stop};
 
 /// How a single-register load extends its value: none (zero), to 32 or to 64 bits.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Ext {
+pub(super) enum Ext {
     Zero,
     Sign32,
     Sign64,
@@ -130,7 +130,7 @@ impl Cpu {
     }
 
     /// STP/LDP/STNP/LDNP/LDPSW (general) and S/D/Q pairs, offset/pre/post-index.
-    fn ldst_pair(&mut self, i: u32, v: bool) -> Result<(), Stop> {
+    pub(super) fn ldst_pair(&mut self, i: u32, v: bool) -> Result<(), Stop> {
         let opc = i >> 30;
         let load = (i >> 22) & 1 == 1;
         let kind = (i >> 23) & 3; // 00 non-temporal, 01 post, 10 offset, 11 pre
@@ -309,7 +309,7 @@ enum Mode {
 
 /// The valid syndrome of a general-register load (SSE for sign-extending loads, SF when the
 /// destination is an X register).
-fn load_syndrome(rt: u32, size: u32, ext: Ext) -> DabtSyndrome {
+pub(super) fn load_syndrome(rt: u32, size: u32, ext: Ext) -> DabtSyndrome {
     DabtSyndrome {
         size_log2: size as u8,
         sign_extend: ext != Ext::Zero,
@@ -321,7 +321,7 @@ fn load_syndrome(rt: u32, size: u32, ext: Ext) -> DabtSyndrome {
 }
 
 /// Applies the load's extension to a raw little-endian value of 2^size bytes.
-fn extend_loaded(raw: u64, size: u32, ext: Ext) -> u64 {
+pub(super) fn extend_loaded(raw: u64, size: u32, ext: Ext) -> u64 {
     let bits = 8u32 << size;
     match ext {
         Ext::Zero => raw,

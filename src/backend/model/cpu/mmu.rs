@@ -48,11 +48,13 @@ impl Tlb {
         self.entries.clear();
     }
 
+    #[inline(always)]
     fn slot(va: u64) -> usize {
         ((va >> 12) as usize) % TLB_SIZE
     }
 
-    fn lookup(&self, va: u64, el0: bool, access: Access) -> Option<(u64, bool)> {
+    #[inline(always)]
+    pub(super) fn lookup(&self, va: u64, el0: bool, access: Access) -> Option<(u64, bool)> {
         let e = self.entries.get(Self::slot(va))?;
         let allowed = match access {
             Access::Read => e.read_ok,
@@ -95,10 +97,12 @@ impl Cpu {
 
     /// Like [`Cpu::translate`], also saying whether the memory is Device memory (always, with
     /// stage 1 off: Arm ARM D8.2.10 "Behavior when stage 1 address translation is disabled").
-    #[inline]
+    ///
+    /// The flat map and TLB hits are inlined into every fetch and data access; the walk and
+    /// the faults are out of line.
+    #[inline(always)]
     pub fn translate_attr(&mut self, va: u64, access: Access) -> Result<(u64, bool), Stop> {
-        let sys = &self.st.sys;
-        if sys.sctlr & super::state::SCTLR_M == 0 {
+        if self.st.sys.sctlr & super::state::SCTLR_M == 0 {
             if va >> PA_BITS != 0 {
                 return Err(self.translation_abort(va, access, 0x00));
             }
@@ -108,6 +112,13 @@ impl Cpu {
         if let Some(hit) = self.tlb.lookup(va, el0, access) {
             return Ok(hit);
         }
+        self.translate_walk(va, access, el0)
+    }
+
+    /// A TLB miss: walks the tables, fills the TLB, or returns the fault.
+    #[inline(never)]
+    fn translate_walk(&mut self, va: u64, access: Access, el0: bool) -> Result<(u64, bool), Stop> {
+        let sys = &self.st.sys;
         let regs = TranslationRegs {
             sctlr: sys.sctlr,
             tcr: sys.tcr,
@@ -134,6 +145,8 @@ impl Cpu {
     }
 
     /// The abort for a failed translation with fault status `fsc`.
+    #[cold]
+    #[inline(never)]
     pub fn translation_abort(&self, va: u64, access: Access, fsc: u8) -> Stop {
         Stop::Exception(match access {
             Access::Fetch => self.iabt(va, fsc),

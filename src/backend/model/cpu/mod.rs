@@ -1,21 +1,29 @@
 //! The A64 interpreter of one model vCPU: fetch, decode-and-execute, data accesses.
 //!
-//! Owns the per-vCPU architectural state (`state`), the top-level decode (`exec`), and the one
-//! data-access path (alignment, translation, watchpoints, RAM vs MMIO). Instructions never
-//! leave the guest half-done: a handler either completes (registers and PC updated) or
-//! returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
+//! Owns the per-vCPU architectural state (`state`), the reference decode-and-execute
+//! (`exec`, the top of the per-group files), the decoded-instruction cache and its fast
+//! handlers (`decode`, `fast`, `fast_mem`), instruction batches (`batch`), and the one
+//! data-access path (alignment, translation, watchpoints, RAM vs MMIO; `Cpu::read_mem` and
+//! `Cpu::write_mem` take a call-free shortcut for plain aligned RAM accesses). Instructions
+//! never leave the guest half-done: a handler either completes (registers and PC updated)
+//! or returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).
 
 pub mod alu;
+pub mod batch;
 pub mod branch;
 pub mod bus;
 pub mod debug;
+pub mod decode;
 pub mod exception;
+pub mod fast;
+pub mod fast_mem;
 pub mod intr;
 pub mod ldst;
 pub mod ldst_atomic;
 pub mod mmu;
 pub mod muldiv;
+pub mod ram;
 pub mod simd;
 pub mod simd_int;
 pub mod simd_ldst;
@@ -86,6 +94,8 @@ pub struct Cpu {
     /// step exception then carries ISV=0).
     pub emulated: bool,
     pub tlb: mmu::Tlb,
+    /// Decoded instructions, validated against the fetched word on every fetch.
+    pub icache: decode::DecodeCache,
     /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
     pub epoch: Instant,
     /// UNDEFINED instructions seen (for warning rate limiting).
@@ -107,41 +117,61 @@ impl Cpu {
             next_pc: 0,
             emulated: false,
             tlb: mmu::Tlb::default(),
+            icache: decode::DecodeCache::default(),
             epoch,
             undef_count: Cell::new(0),
             irq: intr::IrqCtl::new(index),
         }
     }
 
-    /// Executes one instruction at PC.
+    /// Executes one instruction at PC: fetch (translation, then the word from RAM), the
+    /// decoded-instruction cache (`decode.rs`), the handler.
+    #[inline]
     pub fn step(&mut self) -> Result<(), Stop> {
         let pc = self.st.pc;
         self.emulated = false;
-        if self.st.pstate & crate::a64::pstate::IL != 0 {
-            return Err(Stop::Exception(Exc::new(esr::ec::ILLEGAL_STATE, 0, pc)));
+        if self.st.pstate & crate::a64::pstate::IL != 0 || pc & 3 != 0 {
+            return Err(self.fetch_state_fault(pc));
         }
-        if pc & 3 != 0 {
-            return Err(Stop::Exception(
-                Exc::new(esr::ec::PC_ALIGN, 0, pc).with_far(pc),
-            ));
-        }
-        let insn = self.fetch(pc)?;
+        let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
+        let Some(word) = self.bus.read(pa, 4) else {
+            return Err(self.fetch_outside_ram(pc));
+        };
+        let word = word as u32;
+        let (handler, aux, _) = self.icache.lookup(pa, word);
         self.next_pc = pc.wrapping_add(4);
-        self.exec(insn)?;
+        handler(self, word, aux)?;
         self.st.pc = self.next_pc;
-        self.st.pstate &= !crate::a64::pstate::BTYPE_MASK;
+        self.st.clear_btype();
         Ok(())
     }
 
-    /// Reads the instruction word at `pc` (translation, then RAM; a fetch outside RAM is an
-    /// external instruction abort, as KVM injects for a fetch from outside every memslot:
-    /// `arch/arm64/kvm/mmu.c` `kvm_handle_guest_abort` -> `kvm_inject_pabt`).
-    #[inline]
+    /// The exception for PSTATE.IL set (illegal execution state) or a misaligned PC.
+    #[cold]
+    #[inline(never)]
+    fn fetch_state_fault(&self, pc: u64) -> Stop {
+        if self.st.pstate & crate::a64::pstate::IL != 0 {
+            return Stop::Exception(Exc::new(esr::ec::ILLEGAL_STATE, 0, pc));
+        }
+        Stop::Exception(Exc::new(esr::ec::PC_ALIGN, 0, pc).with_far(pc))
+    }
+
+    /// A fetch outside RAM: an external instruction abort, as KVM injects for a fetch from
+    /// outside every memslot (`arch/arm64/kvm/mmu.c` `kvm_handle_guest_abort` ->
+    /// `kvm_inject_pabt`).
+    #[cold]
+    #[inline(never)]
+    fn fetch_outside_ram(&self, pc: u64) -> Stop {
+        Stop::Exception(self.iabt(pc, exception::FSC_EXTERNAL))
+    }
+
+    /// Reads the instruction word at `pc` (translation, then RAM; outside RAM an external
+    /// instruction abort).
     pub fn fetch(&mut self, pc: u64) -> Result<u32, Stop> {
         let pa = self.translate(pc, mmu::Access::Fetch)?;
         match self.bus.read(pa, 4) {
             Some(w) => Ok(w as u32),
-            None => Err(Stop::Exception(self.iabt(pc, exception::FSC_EXTERNAL))),
+            None => Err(self.fetch_outside_ram(pc)),
         }
     }
 
@@ -192,12 +222,11 @@ impl Cpu {
         syn: Option<DabtSyndrome>,
         strict: bool,
     ) -> Result<u64, Stop> {
-        if self.crosses_page(va, size) {
-            let mut v = 0u64;
-            for k in 0..size {
-                v |= self.read_mem(va.wrapping_add(k as u64), 1, None, false)? << (8 * k);
-            }
+        if let Some(v) = self.read_ram_fast(va, size) {
             return Ok(v);
+        }
+        if self.crosses_page(va, size) {
+            return self.read_mem_bytes(va, size);
         }
         let pa = self.data_pa(va, size, false, strict)?;
         match self.bus.read(pa, size) {
@@ -216,11 +245,11 @@ impl Cpu {
         syn: Option<DabtSyndrome>,
         strict: bool,
     ) -> Result<(), Stop> {
-        if self.crosses_page(va, size) {
-            for k in 0..size {
-                self.write_mem(va.wrapping_add(k as u64), 1, val >> (8 * k), None, false)?;
-            }
+        if self.write_ram_fast(va, size, val) {
             return Ok(());
+        }
+        if self.crosses_page(va, size) {
+            return self.write_mem_bytes(va, size, val);
         }
         let pa = self.data_pa(va, size, true, strict)?;
         match self.bus.write(pa, size, val) {
@@ -229,12 +258,32 @@ impl Cpu {
         }
     }
 
+    /// A page-crossing read, one byte at a time (each byte translated and checked).
+    #[inline(never)]
+    fn read_mem_bytes(&mut self, va: u64, size: usize) -> Result<u64, Stop> {
+        let mut v = 0u64;
+        for k in 0..size {
+            v |= self.read_mem(va.wrapping_add(k as u64), 1, None, false)? << (8 * k);
+        }
+        Ok(v)
+    }
+
+    /// A page-crossing write, one byte at a time.
+    #[inline(never)]
+    fn write_mem_bytes(&mut self, va: u64, size: usize, val: u64) -> Result<(), Stop> {
+        for k in 0..size {
+            self.write_mem(va.wrapping_add(k as u64), 1, val >> (8 * k), None, false)?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
     fn crosses_page(&self, va: u64, size: usize) -> bool {
         size > 1 && (va & 0xfff) + size as u64 > 0x1000 && self.st.sys.sctlr & state::SCTLR_M != 0
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
-    #[inline]
+    #[inline(never)]
     pub fn data_pa(
         &mut self,
         va: u64,
@@ -244,11 +293,7 @@ impl Cpu {
     ) -> Result<u64, Stop> {
         let misaligned = va & (size as u64 - 1) != 0;
         if misaligned && (strict || self.st.sys.sctlr & state::SCTLR_A != 0) {
-            return Err(Stop::Exception(self.dabt(
-                va,
-                write,
-                exception::FSC_ALIGNMENT,
-            )));
+            return Err(self.alignment_fault(va, write));
         }
         let access = if write {
             mmu::Access::Write
@@ -259,11 +304,7 @@ impl Cpu {
         // Unaligned accesses to Device memory fault (Arm ARM B2.5.2 "Alignment of data
         // accesses"); with stage 1 off every data access is Device-nGnRnE.
         if misaligned && device {
-            return Err(Stop::Exception(self.dabt(
-                va,
-                write,
-                exception::FSC_ALIGNMENT,
-            )));
+            return Err(self.alignment_fault(va, write));
         }
         if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
             return Err(Stop::Debug {
@@ -274,9 +315,17 @@ impl Cpu {
         Ok(pa)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn alignment_fault(&self, va: u64, write: bool) -> Stop {
+        Stop::Exception(self.dabt(va, write, exception::FSC_ALIGNMENT))
+    }
+
     /// The exit for an access outside RAM that the model does not serve itself (the GIC
     /// frames are served in `intr.rs`): MMIO with a valid syndrome, else NISV with the ISS KVM
     /// reports (`kvm_vcpu_dabt_iss_nisv_sanitized`: CM | WnR | FSC).
+    #[cold]
+    #[inline(never)]
     pub fn mmio_stop(
         &self,
         pa: u64,

@@ -177,6 +177,16 @@ impl CpuState {
         }
     }
 
+    /// Clears PSTATE.BTYPE after an instruction. Only stores when BTYPE is set: a narrow
+    /// read-modify-write of PSTATE on every instruction would defeat store forwarding to
+    /// the next instruction's full-width PSTATE load (the flags).
+    #[inline(always)]
+    pub fn clear_btype(&mut self) {
+        if self.pstate & pstate::BTYPE_MASK != 0 {
+            self.pstate &= !pstate::BTYPE_MASK;
+        }
+    }
+
     /// The NZCV flags as a 4-bit value (N = bit 3).
     #[inline]
     pub fn nzcv(&self) -> u64 {

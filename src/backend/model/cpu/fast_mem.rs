@@ -1,0 +1,196 @@
+//! Handlers for the decoded-instruction cache (`decode.rs`): general-register loads and
+//! stores (single register with unsigned/unscaled offset, pre/post-index and register
+//! offset; pairs).
+//!
+//! The reference semantics are `ldst.rs` (`ldst_single`, `ldst_pair`): the same base-register
+//! check, the same data-access path (`Cpu::read_mem`/`write_mem`: alignment, translation,
+//! watchpoints, MMIO syndromes), writeback after the access, and a loaded value winning over
+//! writeback into the same register. The decoder only routes valid encodings here; the
+//! unprivileged forms, PRFM and the SIMD&FP forms stay with the reference interpreter.
+
+use crate::a64::esr::DabtSyndrome;
+
+use super::alu::extend;
+use super::ldst::{extend_loaded, load_syndrome, Ext};
+use super::mmu::{Access, PA_BITS};
+use super::state::SCTLR_M;
+use super::{Cpu, Stop};
+
+/// Addressing modes (const generic parameter of `load`/`store`); `aux` is the decoded
+/// offset for the first three.
+pub const OFFSET: u8 = 0;
+pub const PRE: u8 = 1;
+pub const POST: u8 = 2;
+pub const REGISTER: u8 = 3;
+
+impl Cpu {
+    /// The physical address of a data access that needs none of the checks of the full path
+    /// (`Cpu::data_pa`): naturally aligned (so no alignment fault and no page crossing),
+    /// hardware debug not in use (so no watchpoint), and translated by the flat map or a TLB
+    /// hit that permits it. None: the full path decides.
+    #[inline(always)]
+    fn plain_pa(&self, va: u64, size: usize, access: Access) -> Option<u64> {
+        if va & (size as u64 - 1) != 0 || self.dbg.hw() {
+            return None;
+        }
+        if self.st.sys.sctlr & SCTLR_M == 0 {
+            return (va >> PA_BITS == 0).then_some(va);
+        }
+        self.tlb
+            .lookup(va, self.st.el() == 0, access)
+            .map(|(pa, _)| pa)
+    }
+
+    /// A plain (see `plain_pa`) read of RAM; None: the full path decides (`Cpu::read_mem`).
+    #[inline(always)]
+    pub(super) fn read_ram_fast(&self, va: u64, size: usize) -> Option<u64> {
+        self.bus.read(self.plain_pa(va, size, Access::Read)?, size)
+    }
+
+    /// A plain write of RAM; false: nothing was written, the full path decides.
+    #[inline(always)]
+    pub(super) fn write_ram_fast(&self, va: u64, size: usize, val: u64) -> bool {
+        match self.plain_pa(va, size, Access::Write) {
+            Some(pa) => self.bus.write(pa, size, val).is_some(),
+            None => false,
+        }
+    }
+
+    /// The access address and the writeback value of a single-register load/store when the
+    /// base needs no check (Rn is not SP, or SP is 16-byte aligned so the SCTLR_EL1.SA/SA0
+    /// check cannot fire); None: the full path decides.
+    #[inline(always)]
+    fn plain_addr<const MODE: u8, const SIZE: u32>(&self, i: u32, aux: u64) -> Option<(u64, u64)> {
+        let rn = (i >> 5) & 31;
+        let base = if rn != 31 {
+            self.st.x[rn as usize]
+        } else {
+            let sp = self.st.sp();
+            if sp & 15 != 0 {
+                return None;
+            }
+            sp
+        };
+        Some(match MODE {
+            OFFSET => (base.wrapping_add(aux), 0),
+            PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
+            POST => (base, base.wrapping_add(aux)),
+            _ => {
+                let sh = if (i >> 12) & 1 == 1 { SIZE } else { 0 };
+                let m = self.st.xr((i >> 16) & 31);
+                (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
+            }
+        })
+    }
+
+    /// The access address and the writeback value, with the base register check.
+    fn single_addr<const MODE: u8, const SIZE: u32>(
+        &self,
+        i: u32,
+        aux: u64,
+    ) -> Result<(u64, u64), Stop> {
+        self.base((i >> 5) & 31)?;
+        // The base is now known to be usable: the plain computation applies.
+        let rn = (i >> 5) & 31;
+        let base = self.st.xsp(rn);
+        Ok(match MODE {
+            OFFSET => (base.wrapping_add(aux), 0),
+            PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
+            POST => (base, base.wrapping_add(aux)),
+            _ => {
+                let sh = if (i >> 12) & 1 == 1 { SIZE } else { 0 };
+                let m = self.st.xr((i >> 16) & 31);
+                (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
+            }
+        })
+    }
+}
+
+/// STR/STRB/STRH/STUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30). The plain case (see
+/// `plain_addr`, `Cpu::write_ram_fast`) is handled here without calls; anything else takes
+/// the full path.
+pub fn store<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    if let Some((addr, wb)) = c.plain_addr::<MODE, SIZE>(i, aux) {
+        if c.write_ram_fast(addr, 1 << SIZE, c.st.xr(i & 31)) {
+            if MODE == PRE || MODE == POST {
+                c.st.set_xsp((i >> 5) & 31, wb);
+            }
+            return Ok(());
+        }
+    }
+    store_full::<MODE, SIZE>(c, i, aux)
+}
+
+/// The full store: base check, `Cpu::write_mem` with a valid syndrome without writeback.
+#[inline(never)]
+fn store_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    let size = SIZE;
+    let rt = i & 31;
+    let (addr, wb) = c.single_addr::<MODE, SIZE>(i, aux)?;
+    let syn = DabtSyndrome {
+        size_log2: size as u8,
+        sign_extend: false,
+        rt: rt as u8,
+        sixty_four: size == 3,
+        acq_rel: false,
+        write: true,
+    };
+    let isv = MODE == OFFSET || MODE == REGISTER;
+    let val = c.st.xr(rt);
+    c.write_mem(addr, 1 << size, val, isv.then_some(syn), false)?;
+    if MODE == PRE || MODE == POST {
+        c.st.set_xsp((i >> 5) & 31, wb);
+    }
+    Ok(())
+}
+
+/// How a load extends its value (opc = bits 23:22); None for the encodings the decoder
+/// never routes here.
+#[inline(always)]
+fn load_ext(size: u32, i: u32) -> Option<Ext> {
+    match (size, (i >> 22) & 3) {
+        (_, 1) => Some(Ext::Zero),
+        (0..=2, 2) => Some(Ext::Sign64),
+        (0 | 1, 3) => Some(Ext::Sign32),
+        _ => None,
+    }
+}
+
+/// LDR/LDRB/LDRH/LDRSB/LDRSH/LDRSW/LDUR* in `MODE` of 2^SIZE bytes (SIZE = bits 31:30); the
+/// plain case here, anything else on the full path.
+pub fn load<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    if let (Some((addr, wb)), Some(ext)) = (c.plain_addr::<MODE, SIZE>(i, aux), load_ext(SIZE, i)) {
+        if let Some(raw) = c.read_ram_fast(addr, 1 << SIZE) {
+            if MODE == PRE || MODE == POST {
+                c.st.set_xsp((i >> 5) & 31, wb);
+            }
+            c.st.set_x(i & 31, extend_loaded(raw, SIZE, ext));
+            return Ok(());
+        }
+    }
+    load_full::<MODE, SIZE>(c, i, aux)
+}
+
+/// The full load: base check, `Cpu::read_mem` with a valid syndrome without writeback.
+#[inline(never)]
+fn load_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
+    let size = SIZE;
+    let rt = i & 31;
+    let Some(ext) = load_ext(size, i) else {
+        return c.exec(i);
+    };
+    let (addr, wb) = c.single_addr::<MODE, SIZE>(i, aux)?;
+    let isv = MODE == OFFSET || MODE == REGISTER;
+    let syn = load_syndrome(rt, size, ext);
+    let raw = c.read_mem(addr, 1 << size, isv.then_some(syn), false)?;
+    if MODE == PRE || MODE == POST {
+        c.st.set_xsp((i >> 5) & 31, wb);
+    }
+    c.st.set_x(rt, extend_loaded(raw, size, ext));
+    Ok(())
+}
+
+/// LDP/STP/LDNP/STNP/LDPSW (general registers).
+pub fn pair(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
+    c.ldst_pair(i, false)
+}

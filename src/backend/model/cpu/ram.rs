@@ -1,0 +1,282 @@
+//! Direct access to guest RAM for the model's hot paths (every fetch and every data access).
+//!
+//! Owns the list of RAM windows (guest-physical start, length, host address of the mapping)
+//! taken once from the VM's `GuestMemoryMmap`, and the only `unsafe` memory accesses of the
+//! model: bounds-checked atomic loads and stores through those host addresses. This replaces
+//! vm-memory's per-access region search and error plumbing (a binary search, an `Arc`
+//! dereference and several `Result`s per access) with one or two compares.
+//!
+//! Why this is sound: a window is only built from a region of the `GuestMemoryMmap` stored in
+//! the same [`Ram`] value (`_keep`), so the mapping stays mapped for as long as the window can
+//! be used (vm-memory unmaps a region when its last `Arc` is dropped). Every access checks
+//! that `[off, off + len)` lies inside the window before forming the pointer, and uses
+//! atomic operations (relaxed, as vm-memory's own `load`/`store`), so accesses racing with
+//! other vCPUs and with the VMM (which writes through the same mapping) are not data races
+//! in Rust's model. Knows nothing about translation, registers or exits.
+
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+
+/// One contiguous RAM region as seen by the host.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: u64,
+    len: u64,
+    host: usize,
+}
+
+/// A 4 KiB page of the first RAM window holding code, found once per code page by
+/// [`Ram::code_page`] and read by [`Ram::fetch`]. Its offset is a multiple of 4 (the only
+/// constructor checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodePage {
+    off: u64,
+}
+
+/// The VM's RAM, shared by all vCPUs; cheap to clone.
+#[derive(Clone)]
+pub struct Ram {
+    /// Held only to keep every region (and so every host address in the windows) mapped.
+    _keep: GuestMemoryMmap,
+    /// The first region (usually all of RAM), checked inline.
+    first: Window,
+    /// The other regions.
+    rest: Arc<[Window]>,
+    /// Offsets below this in the first window can be fetched as a whole aligned word: its
+    /// length minus 3, or 0 if its host address is not 4-byte aligned.
+    fetch_end: u64,
+}
+
+impl Ram {
+    pub fn new(mem: &GuestMemoryMmap) -> Self {
+        let windows: Vec<Window> = mem
+            .iter()
+            .filter_map(|r| {
+                let host = r.get_host_address(MemoryRegionAddress(0)).ok()?;
+                Some(Window {
+                    start: r.start_addr().0,
+                    len: r.len(),
+                    host: host as usize,
+                })
+            })
+            .collect();
+        // An empty window (no RAM) matches nothing: `off < len` never holds.
+        let first = windows.first().copied().unwrap_or(Window {
+            start: 0,
+            len: 0,
+            host: 0,
+        });
+        let fetch_end = if first.host % 4 == 0 {
+            first.len.saturating_sub(3)
+        } else {
+            0
+        };
+        Ram {
+            _keep: mem.clone(),
+            first,
+            rest: windows.into_iter().skip(1).collect(),
+            fetch_end,
+        }
+    }
+
+    /// The host address of `len` bytes at `pa`, if they lie inside one RAM window.
+    #[inline(always)]
+    fn host(&self, pa: u64, len: u64) -> Option<usize> {
+        let w = &self.first;
+        let off = pa.wrapping_sub(w.start);
+        if off < w.len && len <= w.len - off {
+            return Some(w.host + off as usize);
+        }
+        self.host_rest(pa, len)
+    }
+
+    #[inline(never)]
+    fn host_rest(&self, pa: u64, len: u64) -> Option<usize> {
+        self.rest.iter().find_map(|w| {
+            let off = pa.wrapping_sub(w.start);
+            (off < w.len && len <= w.len - off).then(|| w.host + off as usize)
+        })
+    }
+
+    /// The code page at `pa_page` if the whole 4 KiB page lies in the first RAM window (None
+    /// elsewhere: fetches there use [`Ram::read`]).
+    pub fn code_page(&self, pa_page: u64) -> Option<CodePage> {
+        let off = pa_page.wrapping_sub(self.first.start);
+        let inside = off < self.fetch_end && self.first.len - off >= 0x1000;
+        (inside && off % 4 == 0).then_some(CodePage { off })
+    }
+
+    /// The instruction word at byte `offset` (bits 11:2 are used) of `page`: one bounds
+    /// check, no region search. None if `page` does not lie in this RAM.
+    #[inline(always)]
+    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
+        let o = page.off.wrapping_add(offset & 0xffc);
+        if o >= self.fetch_end {
+            return None;
+        }
+        // SAFETY: `o < fetch_end` means the 4 bytes at `o` lie inside the first window, which
+        // `self._keep` keeps mapped (module docs); `fetch_end` is non-zero only when the
+        // window's host address is 4-byte aligned, and `o` is a multiple of 4 (`CodePage`
+        // offsets are, and `offset` is masked), so the pointer is aligned; the load is atomic.
+        let w = unsafe {
+            AtomicU32::from_ptr((self.first.host + o as usize) as *mut u32).load(Ordering::Relaxed)
+        };
+        Some(w)
+    }
+
+    /// True when all `len` bytes at `pa` are RAM.
+    #[inline]
+    pub fn contains(&self, pa: u64, len: u64) -> bool {
+        len > 0 && self.host(pa, len).is_some()
+    }
+
+    /// Reads `len` (1 to 8) bytes at `pa`, little-endian; None unless all are RAM.
+    /// Naturally aligned accesses of 1, 2, 4 or 8 bytes are single-copy atomic.
+    #[inline(always)]
+    pub fn read(&self, pa: u64, len: usize) -> Option<u64> {
+        let len = len.min(8);
+        let h = self.host(pa, len as u64)?;
+        // SAFETY: `host` checked that the `len` bytes at `h` lie inside a window of a region
+        // `self._keep` keeps mapped (module docs); each typed access covers exactly `len`
+        // bytes and its pointer is aligned for its type (checked on `h`, the host address);
+        // access is atomic, so concurrent guest, vCPU and VMM accesses are not data races.
+        unsafe {
+            match len {
+                1 => return Some(AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64),
+                2 if h & 1 == 0 => {
+                    return Some(AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64)
+                }
+                4 if h & 3 == 0 => {
+                    return Some(AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64)
+                }
+                8 if h & 7 == 0 => {
+                    return Some(AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed))
+                }
+                _ => {}
+            }
+            let mut v = 0u64;
+            for k in 0..len {
+                let b = AtomicU8::from_ptr((h + k) as *mut u8).load(Ordering::Relaxed);
+                v |= (b as u64) << (8 * k);
+            }
+            Some(v)
+        }
+    }
+
+    /// Writes the low `len` (1 to 8) bytes of `val` at `pa`; None unless all are RAM.
+    #[inline(always)]
+    pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
+        let len = len.min(8);
+        let h = self.host(pa, len as u64)?;
+        // SAFETY: as in `read`: in bounds of a mapped window, exactly `len` bytes, aligned
+        // per type, atomic.
+        unsafe {
+            match len {
+                1 => {
+                    AtomicU8::from_ptr(h as *mut u8).store(val as u8, Ordering::Relaxed);
+                    return Some(());
+                }
+                2 if h & 1 == 0 => {
+                    AtomicU16::from_ptr(h as *mut u16).store(val as u16, Ordering::Relaxed);
+                    return Some(());
+                }
+                4 if h & 3 == 0 => {
+                    AtomicU32::from_ptr(h as *mut u32).store(val as u32, Ordering::Relaxed);
+                    return Some(());
+                }
+                8 if h & 7 == 0 => {
+                    AtomicU64::from_ptr(h as *mut u64).store(val, Ordering::Relaxed);
+                    return Some(());
+                }
+                _ => {}
+            }
+            for k in 0..len {
+                AtomicU8::from_ptr((h + k) as *mut u8)
+                    .store((val >> (8 * k)) as u8, Ordering::Relaxed);
+            }
+            Some(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vm_memory::{Bytes, GuestAddress};
+
+    fn ram() -> (GuestMemoryMmap, Ram) {
+        let mem = GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0x4000_0000), 0x2000),
+            (GuestAddress(0x8000_0000), 0x1000),
+        ])
+        .expect("guest memory");
+        let ram = Ram::new(&mem);
+        (mem, ram)
+    }
+
+    #[test]
+    fn reads_and_writes_agree_with_vm_memory() {
+        let (mem, ram) = ram();
+        mem.write_obj(0x1122_3344_5566_7788u64, GuestAddress(0x4000_0008))
+            .expect("write");
+        assert_eq!(ram.read(0x4000_0008, 8), Some(0x1122_3344_5566_7788));
+        assert_eq!(ram.read(0x4000_000c, 4), Some(0x1122_3344));
+        assert_eq!(ram.read(0x4000_0009, 2), Some(0x6677), "unaligned");
+        assert_eq!(ram.read(0x4000_0009, 8), Some(0x0011_2233_4455_6677));
+        assert_eq!(
+            ram.read(0x4000_0008, 3),
+            Some(0x66_7788),
+            "odd sizes byte by byte"
+        );
+        ram.write(0x8000_0ffc, 4, 0xdead_beef)
+            .expect("second region");
+        assert_eq!(
+            mem.read_obj::<u32>(GuestAddress(0x8000_0ffc)).ok(),
+            Some(0xdead_beef)
+        );
+        ram.write(0x4000_0101, 8, 0x0102_0304_0506_0708)
+            .expect("unaligned");
+        assert_eq!(
+            mem.read_obj::<u64>(GuestAddress(0x4000_0101)).ok(),
+            Some(0x0102_0304_0506_0708)
+        );
+    }
+
+    #[test]
+    fn code_pages_fetch_what_read_reads() {
+        let (mem, ram) = ram();
+        mem.write_obj(0xd503_201fu32, GuestAddress(0x4000_1ffc))
+            .expect("write");
+        let page = ram.code_page(0x4000_1000).expect("in the first window");
+        assert_eq!(ram.fetch(page, 0xffc), Some(0xd503_201f));
+        assert_eq!(
+            ram.fetch(page, 0xffe),
+            Some(0xd503_201f),
+            "bits 1:0 ignored"
+        );
+        assert_eq!(ram.code_page(0x4000_2000), None, "past the first window");
+        assert_eq!(
+            ram.code_page(0x8000_0000),
+            None,
+            "second window: the read path"
+        );
+        assert_eq!(ram.code_page(0x3fff_f000), None);
+    }
+
+    #[test]
+    fn accesses_outside_or_across_ram_ends_are_refused() {
+        let (_mem, ram) = ram();
+        assert_eq!(ram.read(0x3fff_fffc, 4), None);
+        assert_eq!(ram.read(0x4000_1ffc, 8), None, "straddles the end");
+        assert!(
+            ram.read(0x4000_1ff8, 8).is_some(),
+            "ends exactly at the end"
+        );
+        assert_eq!(ram.read(0x8000_1000, 1), None);
+        assert_eq!(ram.write(u64::MAX - 2, 4, 0), None, "wraps around");
+        assert!(!ram.contains(0x4000_2000, 1));
+        assert!(ram.contains(0x8000_0000, 0x1000));
+    }
+}
