@@ -30,7 +30,7 @@ use std::time::Instant;
 use crate::a64::esr::{self, DabtSyndrome};
 
 use bus::Bus;
-use debug::HostDebug;
+use debug::DebugCtl;
 pub use exception::Exc;
 use state::CpuState;
 
@@ -78,7 +78,7 @@ pub struct Monitor {
 pub struct Cpu {
     pub st: CpuState,
     pub bus: Bus,
-    pub dbg: HostDebug,
+    pub dbg: DebugCtl,
     pub monitor: Option<Monitor>,
     /// PC of the next instruction, set before each instruction runs; branches overwrite it.
     pub next_pc: u64,
@@ -102,7 +102,7 @@ impl Cpu {
         Cpu {
             st: CpuState::reset(index),
             bus,
-            dbg: HostDebug::default(),
+            dbg: DebugCtl::default(),
             monitor: None,
             next_pc: 0,
             emulated: false,
@@ -265,12 +265,7 @@ impl Cpu {
                 exception::FSC_ALIGNMENT,
             )));
         }
-        if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
-            return Err(Stop::Debug {
-                esr: debug::watchpoint_esr(write),
-                far,
-            });
-        }
+        self.watchpoint(va, size, write)?;
         Ok(pa)
     }
 
