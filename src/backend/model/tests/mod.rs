@@ -342,6 +342,7 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
 }
 
 mod debug;
+mod guest_debug;
 mod irq;
 mod psci;
 
