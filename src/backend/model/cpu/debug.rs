@@ -86,8 +86,11 @@ pub fn watchpoint_esr(write: bool) -> u64 {
 
 /// Whether KVM 6.1 traps this MRS/MSR and emulates it (so the PC advance happens outside the
 /// guest): the ID register group 3 (HCR_EL2.TID3: op0=3, op1=0, CRn=0, CRm=1..7), the
-/// debug registers (op0=2; MDCR_EL2.TDA/TDOSA while the VMM debugs the guest) and the GIC's
-/// SGI generation registers (`Icc::trapped_by_kvm`).
+/// debug registers (op0=2: MDCR_EL2.TDOSA always; TDA at every entry except the one right
+/// after a trapped debug-register write, `kvm_arm_setup_mdcr_el2`, which the model does not
+/// track: a guest stepping its own consecutive debug-register writes would see ISV = 1 on
+/// the second on KVM, 0 here) and the GIC's SGI generation registers
+/// (`Icc::trapped_by_kvm`).
 pub fn kvm_traps_sysreg(reg: SysReg) -> bool {
     reg.op0() == 2
         || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0 && reg.crm() != 0)
