@@ -45,22 +45,8 @@ locked_fail:
     mov     x1, x25                         // value
     b       fail                            // verdict
 
-// deadline: -> x0 = CNTVCT_EL0 value WAIT_SECONDS from now. Clobbers x1.
-deadline:
-    mrs     x0, cntfrq_el0                  // counter ticks per second
-    mov     x1, #WAIT_SECONDS               // seconds to allow
-    mul     x1, x0, x1                      // ticks to allow
-    isb                                     // read the counter in program order
-    mrs     x0, cntvct_el0                  // now
-    add     x0, x0, x1                      // deadline
-    ret                                     // done
-
-// expired: x0 = deadline -> flags HS if the deadline passed. Clobbers x1.
-expired:
-    isb                                     // read the counter in program order
-    mrs     x1, cntvct_el0                  // now
-    cmp     x1, x0                          // now >= deadline?
-    ret                                     // flags tell
+// deadline, expired: waits bounded by WAIT_SECONDS (macros.inc).
+    deadline_routines WAIT_SECONDS
 
     .global main
     .type main, %function

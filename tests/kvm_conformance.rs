@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use conformance::scenarios::{self, Scenario};
 use conformance::OnDebug;
-use kvmdbg::a64::Reg;
+use kvmdbg::a64::{esr, Reg};
 use kvmdbg::backend::{self, BackendKind, GuestDebug, Vcpu, VcpuExit, Vm, VmConfig};
 use kvmdbg::debug::inject_sync_exception;
 use kvmdbg::debug::step::StepMachine;
@@ -109,7 +109,9 @@ fn trace(kind: BackendKind, s: &Scenario) -> Result<Vec<String>, String> {
                 let pc = v.get(Reg::Pc).map_err(|e| e.to_string())?;
                 out.push(format!("VMM emulated; pc={pc:#x}"));
             }
-            VcpuExit::Debug { esr, .. } => on_debug(v, s.on_debug, esr, &mut dbg, &mut out)?,
+            VcpuExit::Debug { esr, far } => {
+                on_debug(v, s.on_debug, esr, far, pc, &mut dbg, &mut out)?
+            }
             VcpuExit::SystemEvent(_) => break,
             other => return Err(format!("unexpected exit {other:?}")),
         }
@@ -128,15 +130,23 @@ fn trace(kind: BackendKind, s: &Scenario) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The VMM's action at a debug exit.
+/// The VMM's action at a debug exit (syndrome `esr`, `far`, at `pc`).
 fn on_debug(
     v: &mut dyn Vcpu,
     action: OnDebug,
     esr: u64,
+    far: u64,
+    pc: u64,
     dbg: &mut GuestDebug,
     out: &mut Vec<String>,
 ) -> Result<(), String> {
     let e = |e: kvmdbg::backend::BackendError| e.to_string();
+    let own_bp = dbg.enable && dbg.hw && dbg.bcr[0] & 1 == 1 && dbg.bvr[0] == pc;
+    let action = match action {
+        OnDebug::OwnOrReinject if own_bp => OnDebug::DisarmHw,
+        OnDebug::OwnOrReinject => OnDebug::Reinject,
+        other => other,
+    };
     match action {
         OnDebug::Continue => {}
         OnDebug::SkipInstruction => {
@@ -151,8 +161,10 @@ fn on_debug(
             v.set_guest_debug(dbg).map_err(e)?;
             out.push("VMM disarmed hardware breakpoints and watchpoints".into());
         }
-        OnDebug::Reinject => {
-            let at = inject_sync_exception(v, esr, None).map_err(e)?;
+        OnDebug::Reinject | OnDebug::OwnOrReinject => {
+            // Watchpoints carry the FAR (Arm ARM D2.10); other debug exceptions leave it.
+            let watch = matches!(esr::class(esr), esr::ec::WATCHPT_LOW | esr::ec::WATCHPT_CUR);
+            let at = inject_sync_exception(v, esr, watch.then_some(far)).map_err(e)?;
             out.push(format!(
                 "VMM re-injected esr_el1={:#x} vector={:#x}",
                 at.esr, at.vector
@@ -194,6 +206,39 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "guest_brk_reinjected",
         include_str!("conformance/guest_brk_reinjected.trace"),
+    ),
+    (
+        "guest_hw_breakpoint",
+        include_str!("conformance/guest_hw_breakpoint.trace"),
+    ),
+    (
+        "guest_watchpoint",
+        include_str!("conformance/guest_watchpoint.trace"),
+    ),
+    ("guest_step", include_str!("conformance/guest_step.trace")),
+    (
+        "guest_step_el0",
+        include_str!("conformance/guest_step_el0.trace"),
+    ),
+    (
+        "guest_bp_vmm_hw",
+        include_str!("conformance/guest_bp_vmm_hw.trace"),
+    ),
+    (
+        "guest_bp_vmm_swbp",
+        include_str!("conformance/guest_bp_vmm_swbp.trace"),
+    ),
+    (
+        "guest_watch_vmm_swbp",
+        include_str!("conformance/guest_watch_vmm_swbp.trace"),
+    ),
+    (
+        "guest_step_vmm_step",
+        include_str!("conformance/guest_step_vmm_step.trace"),
+    ),
+    (
+        "guest_step_vmm_swbp",
+        include_str!("conformance/guest_step_vmm_swbp.trace"),
     ),
     ("irq_run", include_str!("conformance/irq_run.trace")),
     (

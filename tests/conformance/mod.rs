@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod guest_programs;
 pub mod programs;
 pub mod scenarios;
 
@@ -16,6 +17,11 @@ pub enum OnDebug {
     DisarmHw,
     /// Stop single-stepping, then continue.
     StopStepping,
-    /// Re-inject the exception into the guest as the EL1 exception it would have taken.
+    /// Re-inject the exception into the guest as the EL1 exception it would have taken (with
+    /// the FAR for a watchpoint).
     Reinject,
+    /// A VMM that owns hardware breakpoint 0 and nothing else: a hit there disarms the
+    /// hardware breakpoints and watchpoints and continues; every other debug exit is the
+    /// guest's and is re-injected.
+    OwnOrReinject,
 }

@@ -3,6 +3,7 @@
 
 use kvmdbg::backend::GuestDebug;
 
+use super::guest_programs::*;
 use super::programs::*;
 use super::OnDebug;
 
@@ -11,6 +12,10 @@ pub const RAM: u64 = 0x4000_0000;
 pub const DATA: u64 = 0x4010_0000;
 /// Where the vector table goes (VBAR_EL1), and its "current EL, SP_ELx, synchronous" entry.
 const SYNC_VECTOR: u64 = 0x800 + 0x200;
+/// The vector table's "lower EL using AArch64, synchronous" entry (D1.10.2: offset 0x400).
+const LOWER_SYNC_VECTOR: u64 = 0x800 + 0x400;
+/// Where the breakpoint scenarios' subroutines `target` and `target2` are.
+const BP_TARGETS_AT: u64 = 0x1000;
 /// The vector table's "current EL, SP_ELx, IRQ" entry (Arm ARM D1.10.2: offset 0x280).
 const IRQ_VECTOR: u64 = 0x800 + 0x280;
 /// What the interrupt scenarios print: x9 (interrupts taken), x10 (last INTID), x11 (last
@@ -52,6 +57,70 @@ fn with_irq(program: &[u32]) -> Vec<(u64, Vec<u32>)> {
     code.push((IRQ_VECTOR, IRQ_HANDLER.to_vec()));
     code
 }
+
+/// [`at_start`] plus the guest-owned debug handler at both synchronous vectors it uses and the
+/// breakpoint targets (layout: `guest_programs`).
+fn with_dbg_handler(program: &[u32]) -> Vec<(u64, Vec<u32>)> {
+    let mut code = at_start(program);
+    code.push((SYNC_VECTOR, DBG_HANDLER.to_vec()));
+    code.push((LOWER_SYNC_VECTOR, LOWER_VECTOR.to_vec()));
+    code.push((BP_TARGETS_AT, BP_TARGETS.to_vec()));
+    code
+}
+
+/// The addresses of `DBG_HANDLER`'s log for `N / per` exceptions, `per` doublewords each:
+/// ESR, ELR, SPSR (`per` = 3) or ESR, ELR, FAR, SPSR (`per` = 4). Scenarios print one entry
+/// more than they expect to be written, so an extra exception shows.
+const fn log_words<const N: usize>(per: usize) -> [u64; N] {
+    let mut out = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        let entry = (i / per) as u64;
+        let k = (i % per) as u64;
+        // Without the FAR, the third doubleword printed is the fourth logged (SPSR).
+        let slot = if per == 3 && k == 2 { 3 } else { k };
+        out[i] = DATA + 32 * entry + 8 * slot;
+        i += 1;
+    }
+    out
+}
+
+/// 5 exceptions logged plus one empty entry (guest_hw_breakpoint; guest_bp_vmm_hw has 4).
+static BP_LOG: [u64; 18] = log_words(3);
+/// 7 exceptions (guest_bp_vmm_swbp: the VMM's debug makes more of them) plus one empty entry.
+static BP_LOG_LONG: [u64; 24] = log_words(3);
+/// 6 watchpoint exceptions and SVC plus one empty entry, with the FAR, then the watched data.
+static WATCH_LOG: [u64; 37] = {
+    let log: [u64; 32] = log_words(4);
+    let mut out = [0u64; 37];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = log[i];
+        i += 1;
+    }
+    let data = [
+        DATA + 0x800,
+        DATA + 0x900,
+        DATA + 0x908,
+        DATA + 0x918,
+        DATA + 0x920,
+    ];
+    while i < 37 {
+        out[i] = data[i - 32];
+        i += 1;
+    }
+    out
+};
+/// 13 steps, UDF and SVC plus one empty entry.
+static STEP_LOG: [u64; 48] = log_words(3);
+/// UDF and SVC only (the guest's own step has no effect while the VMM owns debug) plus one
+/// empty entry.
+static STEP_VMM_LOG: [u64; 9] = log_words(3);
+/// 5 steps, SVC, BRK and SVC plus one empty entry.
+static STEP_EL0_LOG: [u64; 27] = log_words(3);
+/// The registers the guest-owned debug scenarios print: x4, x5 (MDSCR_EL1 or OSLSR_EL1 as
+/// read), x9 (exceptions taken), x22, x23 (instructions that ran: PSCI zeroes x1-x3).
+const GUEST_DBG_REGS: &[u8] = &[4, 5, 9, 22, 23];
 
 fn step() -> GuestDebug {
     GuestDebug {
@@ -225,6 +294,96 @@ pub fn all() -> Vec<Scenario> {
                 with_handler(BRK_SETUP),
                 sw_bp(),
                 Reinject,
+            )
+        },
+        // Guest-owned debug: no VMM debug, the guest's own settings deliver the exceptions to
+        // its vectors (Arm ARM D2).
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &BP_LOG,
+            ..scenario(
+                "guest_hw_breakpoint",
+                with_dbg_handler(GUEST_BP),
+                none(),
+                Continue,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &WATCH_LOG,
+            ..scenario(
+                "guest_watchpoint",
+                with_dbg_handler(GUEST_WATCH),
+                none(),
+                Continue,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &STEP_LOG,
+            ..scenario("guest_step", with_dbg_handler(GUEST_STEP), none(), Continue)
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &STEP_EL0_LOG,
+            ..scenario(
+                "guest_step_el0",
+                with_dbg_handler(GUEST_STEP_EL0),
+                none(),
+                Continue,
+            )
+        },
+        // The same programs while the VMM owns debug (KVM 6.1: MDCR_EL2.TDE routes every debug
+        // exception to the VMM; with USE_HW the VMM's registers replace the guest's, without it
+        // the guest's own are live; MDSCR_EL1.SS is the VMM's SINGLESTEP).
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &BP_LOG,
+            ..scenario(
+                "guest_bp_vmm_hw",
+                with_dbg_handler(GUEST_BP),
+                hw_bp(RAM + BP_TARGETS_AT + 8),
+                OwnOrReinject,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &BP_LOG_LONG,
+            ..scenario(
+                "guest_bp_vmm_swbp",
+                with_dbg_handler(GUEST_BP),
+                sw_bp(),
+                Reinject,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &WATCH_LOG,
+            ..scenario(
+                "guest_watch_vmm_swbp",
+                with_dbg_handler(GUEST_WATCH),
+                sw_bp(),
+                Reinject,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &STEP_VMM_LOG,
+            ..scenario(
+                "guest_step_vmm_step",
+                with_dbg_handler(GUEST_STEP),
+                step(),
+                Continue,
+            )
+        },
+        Scenario {
+            regs: GUEST_DBG_REGS,
+            words: &STEP_VMM_LOG,
+            ..scenario(
+                "guest_step_vmm_swbp",
+                with_dbg_handler(GUEST_STEP),
+                sw_bp(),
+                Continue,
             )
         },
         // Interrupts: the virtual timer (INTID 27) due at once and an SGI, delivered through

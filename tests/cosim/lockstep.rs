@@ -391,8 +391,12 @@ fn exception_outcome(q: &mut QemuSide, m: &mut ModelSide, steps: u64) -> Result<
     let (mut qs, mut ms) = (q.syndrome()?, m.syndrome()?);
     // SPSR_EL1.BTYPE (bits 11:10): QEMU's `max` CPU implements FEAT_BTI and saves the BTYPE
     // a BR/BLR set; the model implements no BTI (BTYPE always 0), as PSTATE compares show.
-    qs[3] &= !0xc00;
-    ms[3] &= !0xc00;
+    // SPSR_EL1.SS (bit 21): the model is single-stepped as KVM steps (PSTATE.SS set at each
+    // entry), so an exception from a stepped instruction other than SVC saves SS = 1, as real
+    // KVM shows (tests/conformance/guest_step_vmm_step.trace); QEMU's gdbstub steps without
+    // the architectural step machine and saves SS = 0.
+    qs[3] &= !(0xc00 | 1 << 21);
+    ms[3] &= !(0xc00 | 1 << 21);
     // FAR_EL1 is UNKNOWN except for aborts, PC and watchpoint faults (Arm ARM D19.2.40).
     let far_valid = matches!(
         esr::class(qs[0]),

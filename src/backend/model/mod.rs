@@ -20,10 +20,16 @@
 //!   error if NISV to user is off, like KVM's ENOSYS). A fetch outside RAM is an external
 //!   instruction abort injected into the guest.
 //! - PSCI 1.1 over HVC in the model; SMC returns -1 in x0; HVC/SMC at EL0 are UNDEFINED.
-//! - Debug: with `GuestDebug::enable`, every BRK exits (MDCR_EL2.TDE routes them), hardware
-//!   breakpoints/watchpoints exit before the access, single-step exits once per instruction
-//!   with ISV=0 when the step ended outside the guest (MMIO completion, HVC/SMC, WFI,
-//!   trapped ID/debug register access, exception entry).
+//! - Debug (`cpu/debug.rs`): with `GuestDebug::enable` the VMM owns debug (MDCR_EL2.TDE):
+//!   every BRK exits, breakpoints/watchpoints exit before the access (the VMM's registers with
+//!   USE_HW, else the guest's own while its MDSCR_EL1.MDE is set, as KVM 6.1 loads them),
+//!   single-step exits once per instruction with ISV=0 when the step ended outside the guest
+//!   (MMIO completion, HVC/SMC, WFI, trapped ID/debug register access, exception entry) and
+//!   EX=1 after a load-exclusive; an exception from a stepped instruction other than SVC saves
+//!   SPSR_EL1.SS = 1 (KVM set PSTATE.SS), and the guest's own MDSCR_EL1 is unaffected (its SS
+//!   never fires). Without it the guest owns debug: its breakpoints, watchpoints and software
+//!   step (MDSCR_EL1.KDE/MDE/SS, PSTATE.D and SS, the OS lock; Arm ARM D2) are taken at its
+//!   EL1 vectors with EC 0x30-0x35 and the architected ISS, FAR and SPSR; BRK always.
 //! - Interrupts: a GICv3 at the VM's `GicLayout` served in the model, never as an MMIO exit
 //!   (KVM's vGICv3 values and semantics, see `gic/mod.rs`), the virtual and physical timers
 //!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs. The IRQ exception is taken before

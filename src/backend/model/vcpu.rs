@@ -169,29 +169,45 @@ impl ModelVcpu {
                 }
                 continue;
             }
-            let pc = self.cpu.st.pc;
-            if self.cpu.dbg.breakpoint_hit(pc, self.cpu.st.el()) {
-                return Ok(VcpuExit::Debug {
-                    esr: debug::breakpoint_esr(),
-                    far: 0,
-                });
-            }
-            match self.cpu.run_batch(&self.attention) {
+            // Debug exceptions before the instruction: the guest's (to its vectors) or a
+            // breakpoint exit (`cpu::debug`).
+            let stepped = match self.cpu.debug_before() {
+                Ok(stepped) => stepped,
+                Err(stop) => {
+                    if let Next::Exit(e) = self.handle_stop(stop)? {
+                        return Ok(e);
+                    }
+                    continue;
+                }
+            };
+            // One instruction, or a batch of them when no debug feature needs a check in
+            // between (`cpu::batch`).
+            let ran = if stepped.is_some() {
+                self.cpu.step()
+            } else {
+                self.cpu.run_batch(&self.attention)
+            };
+            match ran {
                 Ok(()) => {
                     if self.cpu.emulated {
                         // KVM trapped and emulated it: the PC advance happened outside the
                         // guest (BTYPE and SS cleared).
                         self.cpu.st.pstate &= !pstate::SS;
                     }
+                    self.cpu.debug_after(stepped);
                     if self.cpu.dbg.single_step() {
                         return Ok(if self.cpu.emulated {
                             self.finish_emulated_step()
                         } else {
-                            Self::step_exit(false)
+                            VcpuExit::Debug {
+                                esr: debug::step_esr_executed(stepped.unwrap_or(false)),
+                                far: 0,
+                            }
                         });
                     }
                 }
                 Err(stop) => {
+                    self.cpu.dbg.stepped = None;
                     if let Next::Exit(e) = self.handle_stop(stop)? {
                         return Ok(e);
                     }
@@ -296,6 +312,9 @@ impl Vcpu for ModelVcpu {
         }
         // KVM evaluates the timers and the GIC whenever it enters the guest.
         self.cpu.irq.mark_dirty();
+        // Entering the guest is an exception return: a step exception the guest's own step
+        // machine takes next did not follow a stepped instruction (ISV = 0).
+        self.cpu.dbg.stepped = None;
         if self.step_done {
             return Ok(self.finish_emulated_step());
         }

@@ -2,7 +2,8 @@
 //! instead of once per instruction.
 //!
 //! Owns [`Cpu::run_batch`]. A batch is only run when the run loop needs nothing between two
-//! instructions (no hardware breakpoint or watchpoint in use, no single-step); it ends at the
+//! instructions (`Cpu::debug_quiet`: no live breakpoint or watchpoint, the VMM's or the
+//! guest's, no single-step); it ends at the
 //! first stop, after a system-class instruction (which may change the translation regime,
 //! the EL, DAIF or `Cpu::emulated`: see `decode.rs`), when an attention bit is raised (a
 //! kick, a power change, anything another thread wants this vCPU to see), or after
@@ -24,7 +25,7 @@ impl Cpu {
     /// that stopped, after the earlier ones of the batch completed.
     #[inline]
     pub fn run_batch(&mut self, attention: &AtomicU32) -> Result<(), Stop> {
-        if self.dbg.hw() || self.dbg.single_step() {
+        if !self.debug_quiet() {
             return self.step();
         }
         self.emulated = false;

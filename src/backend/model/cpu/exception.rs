@@ -68,14 +68,16 @@ impl Cpu {
     }
 
     /// Takes `e` to EL1: ESR/ELR/SPSR/FAR, PSTATE = EL1h with DAIF set and SS/IL/BTYPE clear,
-    /// PC = VBAR_EL1 + 0x000 (EL1t), 0x200 (EL1h) or 0x400 (from EL0).
+    /// PC = VBAR_EL1 + 0x000 (EL1t), 0x200 (EL1h) or 0x400 (from EL0). SPSR.SS as the step
+    /// machine says (`Cpu::exception_spsr_ss`: SVC advances it first).
     pub fn take_exception(&mut self, e: &Exc) {
+        let ss = self.exception_spsr_ss(e.ec);
         let s = &mut self.st.sys;
         s.esr = e.esr();
         if let Some(far) = e.far {
             s.far = far;
         }
-        self.enter_el1(e.ret, 0, 0);
+        self.enter_el1(e.ret, ss, 0);
         log::trace!(
             "model: exception EC {:#x} ({}) ESR {:#x} ELR {:#x} -> {:#x}",
             e.ec,
@@ -87,11 +89,11 @@ impl Cpu {
     }
 
     /// Takes an IRQ to EL1 before the instruction at PC (Arm ARM D1.10 "Exception entry"):
-    /// ELR_EL1 = that instruction, SPSR_EL1 = PSTATE (with SS = `step_ss`: KVM sets PSTATE.SS
-    /// when it enters the guest to step it, and the guest's SPSR_EL1 records it), PC = the
-    /// IRQ vector: VBAR_EL1 + 0x080 (EL1t), 0x280 (EL1h) or 0x480 (from EL0).
+    /// ELR_EL1 = that instruction, SPSR_EL1 = PSTATE (with SS also set by `step_ss`: KVM sets
+    /// PSTATE.SS when it enters the guest to step it, and the guest's SPSR_EL1 records it),
+    /// PC = the IRQ vector: VBAR_EL1 + 0x080 (EL1t), 0x280 (EL1h) or 0x480 (from EL0).
     pub fn take_irq(&mut self, step_ss: bool) {
-        let ss = if step_ss { pstate::SS } else { 0 };
+        let ss = step_ss || self.st.pstate & pstate::SS != 0;
         self.enter_el1(self.st.pc, ss, IRQ_VECTOR);
         log::trace!(
             "model: IRQ, ELR {:#x} SPSR {:#x} -> {:#x}",
@@ -101,10 +103,10 @@ impl Cpu {
         );
     }
 
-    /// Exception entry to EL1h: ELR = `ret`, SPSR = PSTATE | `spsr_extra`, PSTATE = EL1h with
+    /// Exception entry to EL1h: ELR = `ret`, SPSR = PSTATE with SS = `ss`, PSTATE = EL1h with
     /// NZCV kept, DAIF set, everything else clear; PC = the vector for the current state plus
-    /// `kind` (0 synchronous, 0x80 IRQ).
-    fn enter_el1(&mut self, ret: u64, spsr_extra: u64, kind: u64) {
+    /// `kind` (0 synchronous, 0x80 IRQ). A step exception after this one reports ISV = 0.
+    fn enter_el1(&mut self, ret: u64, ss: bool, kind: u64) {
         let old = self.st.pstate;
         let offset = if pstate::el(old) == 0 {
             0x400
@@ -114,8 +116,9 @@ impl Cpu {
             0
         };
         let s = &mut self.st.sys;
-        s.spsr = old | spsr_extra;
+        s.spsr = (old & !pstate::SS) | if ss { pstate::SS } else { 0 };
         s.elr = ret;
+        self.dbg.stepped = None;
         let keep = old & pstate::NZCV_MASK;
         self.st.pstate = keep | pstate::DAIF_MASK | pstate::MODE_EL1H;
         self.st.pc = (s.vbar & !0x7ff).wrapping_add(offset + kind);
@@ -124,6 +127,7 @@ impl Cpu {
     /// ERET: restores PSTATE from SPSR_EL1 and PC from ELR_EL1. A return to an EL or mode the
     /// model does not have (EL2/EL3, AArch32, EL0 with SP_EL1) is an illegal return:
     /// PSTATE.IL is set and EL/SP stay as they are (Arm ARM D1.11.4 "Illegal return events").
+    /// PSTATE.SS comes from SPSR_EL1.SS only as DebugExceptionReturnSS allows (`eret_ss`).
     pub fn eret(&mut self) {
         let spsr = self.st.sys.spsr;
         let m = spsr & 0x1f;
@@ -139,7 +143,8 @@ impl Cpu {
         } else {
             (spsr & mask & !pstate::M_MASK) | (self.st.pstate & pstate::M_MASK) | pstate::IL
         };
-        self.st.pstate = next;
+        let ss = self.eret_ss(spsr, pstate::el(next));
+        self.st.pstate = (next & !pstate::SS) | ss;
         self.next_pc = self.st.sys.elr;
         self.monitor = None;
         // A step over ERET reports ISV = 1 like any instruction executed in the guest (real

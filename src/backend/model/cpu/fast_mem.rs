@@ -26,11 +26,11 @@ pub const REGISTER: u8 = 3;
 impl Cpu {
     /// The physical address of a data access that needs none of the checks of the full path
     /// (`Cpu::data_pa`): naturally aligned (so no alignment fault and no page crossing),
-    /// hardware debug not in use (so no watchpoint), and translated by the flat map or a TLB
+    /// no debug feature in use (`Cpu::debug_quiet`: so no watchpoint), and translated by the flat map or a TLB
     /// hit that permits it. None: the full path decides.
     #[inline(always)]
     fn plain_pa(&self, va: u64, size: usize, access: Access) -> Option<u64> {
-        if va & (size as u64 - 1) != 0 || self.dbg.hw() {
+        if va & (size as u64 - 1) != 0 || !self.debug_quiet() {
             return None;
         }
         if self.st.sys.sctlr & SCTLR_M == 0 {

@@ -19,12 +19,7 @@ impl Cpu {
     fn atomic_pa(&mut self, va: u64, size: usize, write: bool, rmw: bool) -> Result<u64, Stop> {
         let pa = self.data_pa(va, size, write, true)?;
         if rmw {
-            if let Some(far) = self.dbg.watchpoint_hit(va, size, false, self.st.el()) {
-                return Err(Stop::Debug {
-                    esr: super::debug::watchpoint_esr(false),
-                    far,
-                });
-            }
+            self.watchpoint(va, size, false)?;
         }
         if self.bus.kind(pa, size as u64) != PhysKind::Ram {
             return Err(self.mmio_stop(pa, size, write, 0, None));

@@ -38,7 +38,7 @@ use std::time::Instant;
 use crate::a64::esr::{self, DabtSyndrome};
 
 use bus::Bus;
-use debug::HostDebug;
+use debug::DebugCtl;
 pub use exception::Exc;
 use state::CpuState;
 
@@ -86,7 +86,7 @@ pub struct Monitor {
 pub struct Cpu {
     pub st: CpuState,
     pub bus: Bus,
-    pub dbg: HostDebug,
+    pub dbg: DebugCtl,
     pub monitor: Option<Monitor>,
     /// PC of the next instruction, set before each instruction runs; branches overwrite it.
     pub next_pc: u64,
@@ -112,7 +112,7 @@ impl Cpu {
         Cpu {
             st: CpuState::reset(index),
             bus,
-            dbg: HostDebug::default(),
+            dbg: DebugCtl::default(),
             monitor: None,
             next_pc: 0,
             emulated: false,
@@ -306,12 +306,7 @@ impl Cpu {
         if misaligned && device {
             return Err(self.alignment_fault(va, write));
         }
-        if let Some(far) = self.dbg.watchpoint_hit(va, size, write, self.st.el()) {
-            return Err(Stop::Debug {
-                esr: debug::watchpoint_esr(write),
-                far,
-            });
-        }
+        self.watchpoint(va, size, write)?;
         Ok(pa)
     }
 

@@ -58,7 +58,6 @@ pub struct SysRegs {
     pub mdccint: u64,
     /// OSLSR_EL1.OSLK (the OS lock), set through OSLAR_EL1.
     pub os_lock: bool,
-    pub osdlr: u64,
     pub dbgbcr: [u64; 16],
     pub dbgbvr: [u64; 16],
     pub dbgwcr: [u64; 16],

@@ -230,7 +230,9 @@ impl Cpu {
             sys::MDSCR_EL1 => s.mdscr,
             sys::MDCCINT_EL1 => s.mdccint,
             sys::OSLSR_EL1 => OSLSR_OSLM | (s.os_lock as u64) << 1,
-            sys::OSDLR_EL1 => s.osdlr,
+            // OSDLR_EL1 is RAZ/WI, as KVM makes it (`sys_regs.c`: `trap_raz_wi`): the OS
+            // double lock is never set.
+            sys::OSDLR_EL1 => 0,
             CTR_EL0 => CTR,
             DCZID_EL0 => DCZID,
             NZCV => self.st.pstate & pstate::NZCV_MASK,
@@ -320,7 +322,7 @@ impl Cpu {
             sys::MDSCR_EL1 => s.mdscr = v,
             sys::MDCCINT_EL1 => s.mdccint = v,
             sys::OSLAR_EL1 => s.os_lock = v & 1 == 1,
-            sys::OSDLR_EL1 => s.osdlr = v & 1,
+            sys::OSDLR_EL1 => {}
             DBGPRCR_EL1 | DBGCLAIMSET_EL1 | DBGCLAIMCLR_EL1 => {}
             NZCV => {
                 self.st.pstate = (self.st.pstate & !pstate::NZCV_MASK) | (v & pstate::NZCV_MASK)

@@ -349,6 +349,7 @@ fn stage1_faults_reach_the_guest_with_walker_syndromes() {
 }
 
 mod debug;
+mod guest_debug;
 mod icache;
 mod irq;
 mod psci;
