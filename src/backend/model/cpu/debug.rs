@@ -159,9 +159,8 @@ impl Cpu {
     /// instruction or a `set_guest_debug`, both of which end a batch.
     #[inline(always)]
     pub fn debug_quiet(&self) -> bool {
-        !self.dbg.single_step()
-            && !(self.dbg.cfg.enable && self.dbg.cfg.hw)
-            && self.st.sys.mdscr & (MDSCR_SS | MDSCR_MDE) == 0
+        let vmm_needs = self.dbg.single_step() || (self.dbg.cfg.enable && self.dbg.cfg.hw);
+        !vmm_needs && self.st.sys.mdscr & (MDSCR_SS | MDSCR_MDE) == 0
     }
 
     /// Before the instruction at PC: the debug exceptions taken before it executes. The
