@@ -10,3 +10,5 @@ pub mod backend;
 pub mod debug;
 pub mod gdb;
 pub mod machine;
+#[cfg(test)]
+pub(crate) mod test_rng;

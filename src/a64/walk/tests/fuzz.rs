@@ -4,17 +4,7 @@
 
 use super::*;
 
-/// xorshift64* (deterministic, seeded): no external crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use crate::test_rng::Rng;
 
 /// Memory whose every aligned word below 2^32 is a pseudo-random function of its address,
 /// biased towards valid descriptors pointing back into the same 4 GiB.

@@ -20,20 +20,7 @@ use crate::backend::model::testutil::{gic, load, ram, RAM};
 const WIN: u64 = RAM + 0x10000;
 const WIN_LEN: usize = 0x10000;
 
-/// xorshift64* (deterministic, no dependency).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::test_rng::Rng;
 
 /// (mask, value) of each covered encoding group: a random word is forced into the group by
 /// `(w & !mask) | value` (Arm ARM C4.1 op0 and the class bits the decoder looks at).

@@ -21,19 +21,7 @@ const fn cond_table() -> [u16; 16] {
     while cond < 16 {
         let mut f = 0;
         while f < 16 {
-            let (n, z, c, v) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0);
-            let r = match cond >> 1 {
-                0 => z,
-                1 => c,
-                2 => n,
-                3 => v,
-                4 => c && !z,
-                5 => n == v,
-                6 => n == v && !z,
-                _ => true,
-            };
-            let holds = if cond & 1 == 1 && cond != 15 { !r } else { r };
-            if holds {
+            if cond_eval(cond as u32, f) {
                 t[cond] |= 1 << f;
             }
             f += 1;
@@ -41,6 +29,28 @@ const fn cond_table() -> [u16; 16] {
         cond += 1;
     }
     t
+}
+
+/// Evaluates A64 condition code `cond` against the flags `nzcv` (N in bit 3 ... V in bit 0;
+/// Arm ARM C1.2.4 "Condition code"). The one evaluator: the table above and
+/// `CpuState::cond_holds` both use it.
+pub const fn cond_eval(cond: u32, nzcv: u64) -> bool {
+    let (n, z, c, v) = (nzcv & 8 != 0, nzcv & 4 != 0, nzcv & 2 != 0, nzcv & 1 != 0);
+    let r = match cond >> 1 {
+        0 => z,
+        1 => c,
+        2 => n,
+        3 => v,
+        4 => c && !z,
+        5 => n == v,
+        6 => n == v && !z,
+        _ => true,
+    };
+    if cond & 1 == 1 && cond != 15 {
+        !r
+    } else {
+        r
+    }
 }
 
 /// Whether condition `cond` holds for the current flags (a table lookup, no branches).

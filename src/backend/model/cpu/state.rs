@@ -199,22 +199,6 @@ impl CpuState {
 
     /// Evaluates an A64 condition code (Arm ARM C1.2.4 "Condition code").
     pub fn cond_holds(&self, cond: u32) -> bool {
-        let f = self.nzcv();
-        let (n, z, c, v) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0);
-        let r = match cond >> 1 {
-            0 => z,
-            1 => c,
-            2 => n,
-            3 => v,
-            4 => c && !z,
-            5 => n == v,
-            6 => n == v && !z,
-            _ => true,
-        };
-        if cond & 1 == 1 && cond != 0xf {
-            !r
-        } else {
-            r
-        }
+        super::fast::cond_eval(cond, self.nzcv())
     }
 }
