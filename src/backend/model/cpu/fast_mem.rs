@@ -8,10 +8,8 @@
 //! writeback into the same register. The decoder only routes valid encodings here; the
 //! unprivileged forms, PRFM and the SIMD&FP forms stay with the reference interpreter.
 
-use crate::a64::esr::DabtSyndrome;
-
 use super::alu::extend;
-use super::ldst::{extend_loaded, load_syndrome, Ext};
+use super::ldst::{extend_loaded, load_syndrome, store_syndrome, Ext};
 use super::mmu::{Access, PA_BITS};
 use super::state::SCTLR_M;
 use super::{Cpu, Stop};
@@ -127,14 +125,7 @@ fn store_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) ->
     let size = SIZE;
     let rt = i & 31;
     let (addr, wb) = c.single_addr::<MODE, SIZE>(i, aux)?;
-    let syn = DabtSyndrome {
-        size_log2: size as u8,
-        sign_extend: false,
-        rt: rt as u8,
-        sixty_four: size == 3,
-        acq_rel: false,
-        write: true,
-    };
+    let syn = store_syndrome(rt, size);
     let isv = MODE == OFFSET || MODE == REGISTER;
     let val = c.st.xr(rt);
     c.write_mem(addr, 1 << size, val, isv.then_some(syn), false)?;

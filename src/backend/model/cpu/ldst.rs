@@ -273,14 +273,7 @@ impl Cpu {
     ) -> Result<Option<u64>, Stop> {
         let ext = match (size, opc) {
             (_, 0) => {
-                let syn = DabtSyndrome {
-                    size_log2: size as u8,
-                    sign_extend: false,
-                    rt: rt as u8,
-                    sixty_four: size == 3,
-                    acq_rel: false,
-                    write: true,
-                };
+                let syn = store_syndrome(rt, size);
                 let val = self.st.xr(rt);
                 self.write_mem(addr, 1 << size, val, isv.then_some(syn), false)?;
                 return Ok(None);
@@ -317,6 +310,18 @@ pub(super) fn load_syndrome(rt: u32, size: u32, ext: Ext) -> DabtSyndrome {
         sixty_four: size == 3 || ext == Ext::Sign64,
         acq_rel: false,
         write: false,
+    }
+}
+
+/// The valid syndrome of a general-register store of 2^size bytes (SF for an X register).
+pub(super) fn store_syndrome(rt: u32, size: u32) -> DabtSyndrome {
+    DabtSyndrome {
+        size_log2: size as u8,
+        sign_extend: false,
+        rt: rt as u8,
+        sixty_four: size == 3,
+        acq_rel: false,
+        write: true,
     }
 }
 
