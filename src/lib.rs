@@ -11,4 +11,6 @@ pub mod debug;
 pub mod gdb;
 pub mod machine;
 #[cfg(test)]
+pub(crate) mod test_require;
+#[cfg(test)]
 pub(crate) mod test_rng;

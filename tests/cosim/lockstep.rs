@@ -76,6 +76,7 @@ impl ModelSide {
                 redist_size: 0x2_0000,
             },
             nisv_to_user: false,
+            model_keep_ss_bug: false,
         };
         let vm = match create_vm(BackendKind::Model, &mem, &cfg) {
             Ok(vm) => vm,
