@@ -21,7 +21,11 @@ const UARTDR: u64 = 0x000;
 /// Builds the firmware into a temporary directory, or None (skip, a failure under CI) when
 /// its tools are missing (`crate::test_require`). Panics if the build itself fails.
 fn build_firmware() -> Option<PathBuf> {
-    let tools = ["aarch64-linux-gnu-as", "aarch64-linux-gnu-ld", "aarch64-linux-gnu-gcc"];
+    let tools = [
+        "aarch64-linux-gnu-as",
+        "aarch64-linux-gnu-ld",
+        "aarch64-linux-gnu-gcc",
+    ];
     if !tools.iter().all(|t| require_tool(t)) {
         return None;
     }

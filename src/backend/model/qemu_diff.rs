@@ -25,9 +25,13 @@ pub(super) const VOFF: usize = 30 * 8;
 
 /// The tools these tests need (`crate::test_require`: a failure under CI, else a skip).
 pub(super) fn tools_present() -> bool {
-    ["aarch64-linux-gnu-as", "aarch64-linux-gnu-ld", "qemu-aarch64-static"]
-        .iter()
-        .all(|t| require_tool(t))
+    [
+        "aarch64-linux-gnu-as",
+        "aarch64-linux-gnu-ld",
+        "qemu-aarch64-static",
+    ]
+    .iter()
+    .all(|t| require_tool(t))
 }
 
 /// A random word of the integer data-processing classes (or, with `simd`, of the Advanced

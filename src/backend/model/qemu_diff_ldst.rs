@@ -14,10 +14,10 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use super::cpu::bus::Bus;
 use super::cpu::{state, Cpu};
 use super::qemu_diff::{load_into_ram, run_under_qemu_user, symbol, tools_present, REC, VOFF};
-use crate::test_rng::Rng;
 use super::testutil::{config, gic, RAM};
 use crate::a64::{sys, Reg};
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
+use crate::test_rng::Rng;
 
 const TESTS: usize = 2000;
 /// Scratch area: the start of .data (linked at 0x4020_0000), 128 KiB; x27 = its middle.
