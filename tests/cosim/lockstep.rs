@@ -95,7 +95,7 @@ impl ModelSide {
         };
         vcpu.set_guest_debug(&dbg)
             .map_err(berr("set_guest_debug"))?;
-        Ok(Ok(ModelSide { vcpu, _vm: vm, mem }))
+        Ok(ModelSide { vcpu, _vm: vm, mem })
     }
 
     fn regs(&mut self) -> Result<Regs, String> {
