@@ -12,6 +12,7 @@
 //! `KVMDBG_CONFORMANCE_PRINT=1` to print every trace.
 
 mod backends;
+mod common;
 mod conformance;
 
 use backends::kvm_usable;

@@ -1,13 +1,13 @@
 //! Which backends a test can run on here: the model everywhere, real KVM where it is usable.
 //! Unusable KVM skips the KVM half with a message, or fails where KVM is required
-//! (`KVMDBG_REQUIRE_KVM=1` in the nested CI machine; see `src/test_require.rs`).
+//! (`KVMDBG_REQUIRE_KVM=1` in the nested CI machine; see `src/test_require.rs`). A crate
+//! using it also declares `mod common;`, which holds that rule.
 
 #![allow(dead_code)]
 
-#[path = "../../src/test_require.rs"]
-mod require;
-
 use kvmdbg::backend::{self, BackendKind};
+
+use crate::common::require;
 
 /// True when real KVM is usable on this host (see the module docs for when it must be).
 pub fn kvm_usable() -> bool {
