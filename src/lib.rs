@@ -13,4 +13,6 @@ pub mod machine;
 #[cfg(test)]
 pub(crate) mod test_require;
 #[cfg(test)]
+mod test_require_tests;
+#[cfg(test)]
 pub(crate) mod test_rng;

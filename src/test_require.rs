@@ -30,7 +30,7 @@ pub fn kvm_required() -> bool {
 
 /// Reports the missing prerequisite `what` (because of `why`): panics when `required`
 /// (`rule` says why it is), otherwise prints the skip and returns.
-fn missing(required: bool, rule: &str, what: &str, why: &dyn Display) {
+pub(crate) fn missing(required: bool, rule: &str, what: &str, why: &dyn Display) {
     let test = std::thread::current()
         .name()
         .filter(|n| *n != "main")
