@@ -169,6 +169,7 @@ fn run(args: RunArgs) -> i32 {
         ram_size,
         uart_out: Box::new(std::io::stdout()),
         trace,
+        test_hooks: Default::default(),
     };
     let machine = match Machine::new(cfg, &firmware) {
         Ok(m) => m,

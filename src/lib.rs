@@ -11,4 +11,8 @@ pub mod debug;
 pub mod gdb;
 pub mod machine;
 #[cfg(test)]
+pub(crate) mod test_require;
+#[cfg(test)]
+mod test_require_tests;
+#[cfg(test)]
 pub(crate) mod test_rng;

@@ -22,10 +22,6 @@ fn lockstep_body(name: &str, body: &[u32], mmu: bool) -> Option<Outcome> {
     let r = lockstep::run(&p, &path, 10_000, 1);
     let _ = std::fs::remove_file(&path);
     match r {
-        Ok(Outcome::ModelUnavailable(why)) => {
-            eprintln!("SKIP {name}: model unavailable: {why}");
-            None
-        }
         Ok(outcome) => Some(outcome),
         Err(report) => panic!("{name}: DIVERGENCE\n{report}"),
     }
@@ -38,7 +34,6 @@ fn check(name: &str, body: &[u32], mmu: bool) {
         Some(Outcome::Exception { esr, elr, .. }) => {
             panic!("{name}: unexpected exception ESR {esr:#x} ELR {elr:#x}")
         }
-        Some(Outcome::ModelUnavailable(_)) => unreachable!(),
     }
 }
 
@@ -50,7 +45,6 @@ fn check_exception(name: &str, body: &[u32], mmu: bool, ec: u8) {
             assert_eq!((esr >> 26) as u8, ec, "{name}: ESR {esr:#x}")
         }
         Some(Outcome::Done { .. }) => panic!("{name}: no exception"),
-        Some(Outcome::ModelUnavailable(_)) => unreachable!(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! `KVMDBG_CONFORMANCE_PRINT=1` to print every trace.
 
 mod backends;
+mod common;
 mod conformance;
 
 use backends::kvm_usable;
@@ -68,6 +69,7 @@ fn build(kind: BackendKind, s: &Scenario) -> Result<Rig, String> {
         vcpus: 1,
         gic: gic_layout(1),
         nisv_to_user: true,
+        model_keep_ss_bug: false,
     };
     let vm = backend::create_vm(kind, &mem, &cfg).map_err(|e| e.to_string())?;
     let mut vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;

@@ -5,9 +5,13 @@
 //! Uses `kvm-ioctls` directly, not kvmdbg's backend, so it stays independent of the code under
 //! test. Compiled only for aarch64 Linux; elsewhere this file is empty.
 //!
-//! Without `/dev/kvm` the tests skip with a message, unless `KVMDBG_REQUIRE_KVM=1` (set by
-//! `scripts/nested/guest-tests.sh`) or `CI=true`, in which case they fail.
+//! Without `/dev/kvm` the tests skip with a message, unless KVM is required
+//! (`KVMDBG_REQUIRE_KVM=1`, set by `scripts/nested/guest-tests.sh`, or `CI=true`: the rule of
+//! `src/test_require.rs`), in which case they fail.
 #![cfg(all(target_os = "linux", target_arch = "aarch64"))]
+
+#[path = "../src/test_require.rs"]
+mod require;
 
 use kvm_bindings::{kvm_vcpu_init, KVM_CAP_ARM_NISV_TO_USER};
 use kvm_ioctls::{Cap, Kvm};
@@ -18,16 +22,7 @@ const KVM_API_VERSION: i32 = 12;
 
 /// Opens `/dev/kvm`, or returns `None` when the test may skip (see the module docs).
 fn open_kvm() -> Option<Kvm> {
-    let required = std::env::var("KVMDBG_REQUIRE_KVM").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true");
-    match Kvm::new() {
-        Ok(kvm) => Some(kvm),
-        Err(e) if required => panic!("opening /dev/kvm failed ({e}) and KVM is required"),
-        Err(e) => {
-            eprintln!("kvm_smoke: skipped: cannot open /dev/kvm ({e}); set KVMDBG_REQUIRE_KVM=1 to fail instead");
-            None
-        }
-    }
+    require::require_kvm(Kvm::new().map_err(|e| format!("opening /dev/kvm: {e}")))
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! stop asserted to be exactly the next instruction: the previous PC + 4 or the branch target.
 //! Runs on the model everywhere and on real KVM where it is usable (the nested CI machine).
 //!
-//! `the_suite_bites_without_vmm_step_completion` proves the check can fail: with kvmdbg's own
-//! step completion disabled (test switch `KVMDBG_TEST_NO_STEP_COMPLETION`), the step over the
+//! `the_suite_bites_without_vmm_step_completion_*` prove the check can fail: with kvmdbg's own
+//! step completion disabled (test hook `TestHooks::no_step_completion`), the step over the
 //! emulated pair reports the stop after the following instruction — the classic symptom; and
-//! on the model, `KVMDBG_TEST_MODEL_KEEP_SS` (the pre-fix kernel bug: the PC advance after MMIO
+//! on the model, `TestHooks::model_keep_ss` (the pre-fix kernel bug: the PC advance after MMIO
 //! leaves PSTATE.SS set) fails the same way one instruction earlier.
 
 mod backends;
@@ -19,7 +19,7 @@ use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopReason};
 use kvmdbg::machine::layout::RAM_BASE;
 use kvmdbg::machine::session::Session;
-use kvmdbg::machine::{Machine, MachineConfig};
+use kvmdbg::machine::{Machine, MachineConfig, TestHooks};
 
 /// The loop (hand-assembled; offsets from the start of RAM).
 const STRESS: &[u32] = &[
@@ -39,7 +39,7 @@ const LOOP_START: u64 = 0x08;
 const LOOP_BRANCH: u64 = 0x1c;
 const STEPS: usize = 10_000;
 
-fn session(kind: BackendKind) -> Session {
+fn session(kind: BackendKind, test_hooks: TestHooks) -> Session {
     let image: Vec<u8> = STRESS.iter().flat_map(|w| w.to_le_bytes()).collect();
     let cfg = MachineConfig {
         backend: kind,
@@ -47,6 +47,7 @@ fn session(kind: BackendKind) -> Session {
         ram_size: 16 << 20,
         uart_out: Box::new(std::io::sink()),
         trace: None,
+        test_hooks,
     };
     Session::new(Machine::new(cfg, &image).expect("machine")).expect("session")
 }
@@ -62,8 +63,8 @@ fn next(pc: u64) -> u64 {
 }
 
 /// Steps `STEPS` times; returns the first wrong stop as "after +a expected +b, stopped at +c".
-fn stress(kind: BackendKind) -> Result<(), String> {
-    let mut s = session(kind);
+fn stress(kind: BackendKind, hooks: TestHooks) -> Result<(), String> {
+    let mut s = session(kind, hooks);
     let mut pc = s.read_reg(0, Reg::Pc).map_err(|e| e.to_string())? as u64 - RAM_BASE;
     for i in 0..STEPS {
         s.resume(&[(0, Resume::Step)]).map_err(|e| e.to_string())?;
@@ -99,33 +100,29 @@ fn stress(kind: BackendKind) -> Result<(), String> {
 
 #[test]
 fn ten_thousand_steps_over_mmio_on_the_model() {
-    stress(BackendKind::Model).unwrap();
+    stress(BackendKind::Model, TestHooks::default()).unwrap();
 }
 
 #[test]
 fn ten_thousand_steps_over_mmio_on_kvm() {
-    if !kvm_usable() {
-        eprintln!("skipping: KVM is not usable on this host (the nested CI suite runs this)");
-        return;
+    if kvm_usable() {
+        stress(BackendKind::Kvm, TestHooks::default()).unwrap();
     }
-    stress(BackendKind::Kvm).unwrap();
 }
 
-/// Runs a stress test in a child process with test switch `switch` on and expects it to fail
-/// with the classic symptom `symptom`.
-fn bites(backend_test: &str, switch: &str, symptom: &str) {
-    if std::env::var_os("KVMDBG_TEST_NO_STEP_COMPLETION").is_some()
-        || std::env::var_os("KVMDBG_TEST_MODEL_KEEP_SS").is_some()
-    {
-        return; // the child itself
+/// Runs the stress test on `kind` with `hooks` and expects it to fail with `symptom`.
+fn bites(kind: BackendKind, hooks: TestHooks, symptom: &str) {
+    match stress(kind, hooks) {
+        Ok(()) => panic!("{kind:?}: the suite passed with {hooks:?}"),
+        Err(e) => assert!(e.contains(symptom), "{kind:?}: unexpected failure: {e}"),
     }
-    let (passed, text) = common::run_self_with_switch(backend_test, switch);
-    if text.contains("skipping") {
-        return;
-    }
-    assert!(!passed, "the suite passed without step completion:\n{text}");
-    assert!(text.contains(symptom), "unexpected failure:\n{text}");
 }
+
+const NO_STEP_COMPLETION: TestHooks = TestHooks {
+    no_irq_mask: false,
+    no_step_completion: true,
+    model_keep_ss: false,
+};
 
 /// Stepping over the emulated pair at +0x14 without completing the step: KVM (and the model)
 /// run the cmp at +0x18 before the step exception.
@@ -134,29 +131,27 @@ const NISV_SYMPTOM: &str =
 
 #[test]
 fn the_suite_bites_without_vmm_step_completion_on_the_model() {
-    bites(
-        "ten_thousand_steps_over_mmio_on_the_model",
-        "KVMDBG_TEST_NO_STEP_COMPLETION",
-        NISV_SYMPTOM,
-    );
+    bites(BackendKind::Model, NO_STEP_COMPLETION, NISV_SYMPTOM);
 }
 
 #[test]
 fn the_suite_bites_with_the_pre_fix_kernel_ss_bug_on_the_model() {
     // The PC advance after the MMIO store at +0x08 leaves PSTATE.SS set: the add at +0x0c
     // runs before the step exception.
+    let hooks = TestHooks {
+        model_keep_ss: true,
+        ..TestHooks::default()
+    };
     bites(
-        "ten_thousand_steps_over_mmio_on_the_model",
-        "KVMDBG_TEST_MODEL_KEEP_SS",
+        BackendKind::Model,
+        hooks,
         "from +0x8: expected +0xc, stopped after the following instruction (+0x10)",
     );
 }
 
 #[test]
 fn the_suite_bites_without_vmm_step_completion_on_kvm() {
-    bites(
-        "ten_thousand_steps_over_mmio_on_kvm",
-        "KVMDBG_TEST_NO_STEP_COMPLETION",
-        NISV_SYMPTOM,
-    );
+    if kvm_usable() {
+        bites(BackendKind::Kvm, NO_STEP_COMPLETION, NISV_SYMPTOM);
+    }
 }

@@ -242,6 +242,7 @@ fn finalize_requires_every_vcpu() {
         vcpus: 2,
         gic: gic(),
         nisv_to_user: false,
+        model_keep_ss_bug: false,
     };
     let vm = kvmdbg::backend::kvm::KvmVm::new(&mem, &cfg).unwrap();
     let _cpu0 = vm.create_vcpu(0).unwrap();

@@ -18,6 +18,7 @@ fn session(cpus: usize) -> Session {
         ram_size: 64 << 20,
         uart_out: Box::new(std::io::sink()),
         trace: None,
+        test_hooks: Default::default(),
     };
     Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap()
 }
@@ -179,6 +180,7 @@ fn reset_reloads_the_firmware_restarts_every_vcpu_and_keeps_breakpoints() {
         ram_size: 64 << 20,
         uart_out: Box::new(out.clone()),
         trace: None,
+        test_hooks: Default::default(),
     };
     let mut s = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
     let entry = s.read_reg(0, Reg::Pc).unwrap() as u64;

@@ -6,7 +6,7 @@
 //! default step flags also hold interrupts off).
 //!
 //! `the_irq_corners_bite_without_masking` proves the checks can fail: with kvmdbg's masking
-//! off (test switch `KVMDBG_TEST_NO_IRQ_MASK`), a step lands in the interrupt handler.
+//! off (test hook `TestHooks::no_irq_mask`), a step lands in the interrupt handler.
 
 mod backends;
 mod common;
@@ -15,11 +15,12 @@ mod corners;
 use std::path::{Path, PathBuf};
 
 use backends::kinds;
-use corners::{run_to, session_with, step, symbol, Output};
+use corners::{run_to, session_hooked, session_with, step, symbol, Output};
 use kvmdbg::a64::{pstate, sys, Reg};
 use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopReason};
 use kvmdbg::machine::session::Session;
+use kvmdbg::machine::TestHooks;
 
 /// SPSR_EL1 fields the handler's view is checked on: DAIF (9:6) and M[4:0].
 const SPSR_CHECKED: u64 = 0x3df;
@@ -36,6 +37,17 @@ fn elf() -> Option<PathBuf> {
 /// Steps vCPU 0 from `start` until `end`; fails with "landed in the interrupt handler" if a
 /// stop is in the firmware's vector table or its handler.
 fn step_through(s: &mut Session, elf: &Path, start: u64, end: u64, what: &str) -> Vec<u64> {
+    try_step_through(s, elf, start, end, what).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`step_through`], the stop in the handler returned as an error.
+fn try_step_through(
+    s: &mut Session,
+    elf: &Path,
+    start: u64,
+    end: u64,
+    what: &str,
+) -> Result<Vec<u64>, String> {
     let vectors = symbol(elf, "timer_vectors");
     let handler = symbol(elf, "irq_handler");
     let mut pcs = vec![start];
@@ -43,13 +55,14 @@ fn step_through(s: &mut Session, elf: &Path, start: u64, end: u64, what: &str) -
         assert!(pcs.len() < 8, "{what}: no end: {pcs:x?}");
         let pc = step(s, what);
         let prev = *pcs.last().unwrap();
-        assert!(
-            !(vectors..vectors + 0x800).contains(&pc) && pc != handler,
-            "{what}: the step from {prev:#x} landed in the interrupt handler ({pc:#x})"
-        );
+        if (vectors..vectors + 0x800).contains(&pc) || pc == handler {
+            return Err(format!(
+                "{what}: the step from {prev:#x} landed in the interrupt handler ({pc:#x})"
+            ));
+        }
         pcs.push(pc);
     }
-    pcs
+    Ok(pcs)
 }
 
 /// After the steps: continuing takes the held-off interrupt at once, from the PC the steps
@@ -178,20 +191,26 @@ fn step_over_wfi_with_a_timer_interrupt_due() {
 
 #[test]
 fn the_irq_corners_bite_without_masking() {
-    const SWITCH: &str = "KVMDBG_TEST_NO_IRQ_MASK";
-    if std::env::var_os(SWITCH).is_some() || elf().is_none() {
-        return; // the child itself, or no firmware tools (reported by the corner tests)
+    // The first corner with kvmdbg's masking off: the step after the guest's DAIFClr takes
+    // the pending interrupt and ends at the IRQ vector.
+    let Some(elf) = elf() else { return };
+    let start = symbol(&elf, "c_irq_unmask");
+    let end = symbol(&elf, "c_irq_unmask_end");
+    let vector = symbol(&elf, "timer_vectors") + IRQ_VECTOR;
+    let hooks = TestHooks {
+        no_irq_mask: true,
+        ..TestHooks::default()
+    };
+    for kind in kinds() {
+        let mut s = session_hooked(kind, &elf, 1, Output::default(), hooks);
+        run_to(&mut s, start, "c_irq_unmask");
+        let err = match try_step_through(&mut s, &elf, start, end, "irq_unmask") {
+            Ok(pcs) => panic!("{kind:?}: passed without masking: {pcs:x?}"),
+            Err(e) => e,
+        };
+        assert!(
+            err.ends_with(&format!("landed in the interrupt handler ({vector:#x})")),
+            "{kind:?}: the step landed elsewhere than the IRQ vector: {err}"
+        );
     }
-    let (passed, text) =
-        common::run_self_with_switch("step_with_a_timer_interrupt_pending", SWITCH);
-    assert!(!passed, "passed without masking:\n{text}");
-    assert!(
-        text.contains("landed in the interrupt handler"),
-        "unexpected failure:\n{text}"
-    );
-    let vector = symbol(&common::firmware_elf("timer"), "timer_vectors") + IRQ_VECTOR;
-    assert!(
-        text.contains(&format!("({vector:#x})")),
-        "the step landed elsewhere than the IRQ vector:\n{text}"
-    );
 }

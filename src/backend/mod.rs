@@ -60,6 +60,11 @@ pub struct VmConfig {
     /// Ask the backend to report data aborts without a valid syndrome to the VMM
     /// (`KVM_CAP_ARM_NISV_TO_USER`, KVM api.rst 7.19) instead of failing the run.
     pub nisv_to_user: bool,
+    /// Test hook (`machine::TestHooks::model_keep_ss`), false outside the tests that prove
+    /// the suite bites: the model's PC advance past an instruction completed for the VMM
+    /// leaves PSTATE.SS set and the step not completed, as kernels did before `kvm_incr_pc`
+    /// cleared it (docs/step-state-machine.md). The KVM backend ignores it.
+    pub model_keep_ss_bug: bool,
 }
 
 /// What a backend can do, probed once per VM.

@@ -26,20 +26,26 @@ pub enum StepState {
 pub struct StepMachine {
     state: StepState,
     /// The VMM completes steps it owns (always true, except in the tests that prove the
-    /// regression suite fails without it: `KVMDBG_TEST_NO_STEP_COMPLETION=1`).
+    /// regression suite fails without it: `machine::TestHooks::no_step_completion`).
     complete_emulated: bool,
 }
 
 impl Default for StepMachine {
     fn default() -> Self {
-        StepMachine {
-            state: StepState::Inactive,
-            complete_emulated: std::env::var_os("KVMDBG_TEST_NO_STEP_COMPLETION").is_none(),
-        }
+        StepMachine::with_vmm_completion(true)
     }
 }
 
 impl StepMachine {
+    /// An inactive machine; `complete` false turns off the VMM's own step completion
+    /// ([`Self::pc_advanced_by_vmm`], [`Self::exception_entered_by_vmm`]), for the tests only.
+    pub fn with_vmm_completion(complete: bool) -> Self {
+        StepMachine {
+            state: StepState::Inactive,
+            complete_emulated: complete,
+        }
+    }
+
     pub fn state(&self) -> StepState {
         self.state
     }

@@ -19,7 +19,7 @@ pub use crate::debug::policy::{DebugPolicy, NoDebugger, StopKind, Verdict};
 use super::bus::Bus;
 use super::guest_mem::GuestView;
 use super::vcpu_thread::{spawn, ThreadCtx};
-use super::{MachineError, Result, TraceSink};
+use super::{MachineError, Result, TestHooks, TraceSink};
 
 /// How a stopped vCPU resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,13 +92,15 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts one thread per vCPU; every vCPU starts stopped.
+    /// Starts one thread per vCPU; every vCPU starts stopped. `hooks` are the tests' switches
+    /// (`TestHooks::default()` outside them).
     pub fn start(
         vcpus: Vec<Box<dyn Vcpu>>,
         view: GuestView,
         bus: Arc<Bus>,
         trace: Option<TraceSink>,
         policy: Arc<dyn DebugPolicy>,
+        hooks: TestHooks,
     ) -> Result<Control> {
         let notify = Arc::new(
             EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -119,6 +121,7 @@ impl Control {
                 events: ev_tx.clone(),
                 notify: notify.clone(),
                 cmds: cmd_rx,
+                hooks,
             };
             let thread = spawn(vcpu, ctx)?;
             handles.push(Handle {

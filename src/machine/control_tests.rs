@@ -47,6 +47,7 @@ fn control(vcpus: Vec<FakeVcpu>) -> Control {
         Arc::new(Bus::new()),
         None,
         Arc::new(StepPolicy),
+        Default::default(),
     )
     .unwrap()
 }

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod pl011;
 mod run;
 pub mod session;
+mod test_hooks;
 mod vcpu_thread;
 
 use std::io::Write;
@@ -31,6 +32,7 @@ pub use error::{MachineError, Result};
 pub use exit::Stop;
 pub use run::Outcome;
 pub use session::ResetReport;
+pub use test_hooks::TestHooks;
 
 use bus::Bus;
 use guest_mem::GuestView;
@@ -48,6 +50,8 @@ pub struct MachineConfig {
     pub uart_out: Box<dyn Write + Send>,
     /// Receives one canonical line per vCPU exit, if set.
     pub trace: Option<TraceSink>,
+    /// Mechanisms switched off by the tests that prove the suite bites (default: none).
+    pub test_hooks: TestHooks,
 }
 
 /// What a machine is built from, kept so that the same machine can be built again
@@ -60,6 +64,7 @@ pub struct Spec {
     firmware: Arc<[u8]>,
     uart_out: Arc<Mutex<Box<dyn Write + Send>>>,
     trace: Option<TraceSink>,
+    test_hooks: TestHooks,
 }
 
 /// One build's handle on the shared UART output.
@@ -96,6 +101,7 @@ impl Machine {
             firmware: firmware.into(),
             uart_out: Arc::new(Mutex::new(cfg.uart_out)),
             trace: cfg.trace,
+            test_hooks: cfg.test_hooks,
         })
     }
 
@@ -120,6 +126,7 @@ impl Machine {
                 vcpus: cfg.vcpus,
                 gic: layout::gic_layout(cfg.vcpus),
                 nisv_to_user: true,
+                model_keep_ss_bug: cfg.test_hooks.model_keep_ss,
             },
         )?;
         let mut vcpus = Vec::with_capacity(cfg.vcpus);
@@ -176,6 +183,7 @@ impl Machine {
             self.bus,
             self.trace,
             run::no_debugger(),
+            self.spec.test_hooks,
         )?;
         run::run_plain(ctl)
     }

@@ -69,7 +69,14 @@ mod tests {
             .map(|v| Box::new(v) as Box<dyn Vcpu>)
             .collect();
         let view = GuestView::new(allocate(1 << 20).unwrap());
-        let ctl = Control::start(boxed, view, Arc::new(Bus::new()), None, no_debugger())?;
+        let ctl = Control::start(
+            boxed,
+            view,
+            Arc::new(Bus::new()),
+            None,
+            no_debugger(),
+            Default::default(),
+        )?;
         run_plain(ctl)
     }
 

@@ -93,6 +93,7 @@ impl Session {
             machine.bus,
             machine.trace,
             state.clone(),
+            spec.test_hooks,
         )?;
         Ok(Session {
             spec,

@@ -23,7 +23,7 @@ use super::control::{Cmd, DebugPolicy, Event, Resume, StopKind, StopReason, Verd
 use super::emulate::emulate_daif_access;
 use super::exit::{handle_exit, trace_line, Flow, Stop};
 use super::guest_mem::GuestView;
-use super::{MachineError, Result, TraceSink};
+use super::{MachineError, Result, TestHooks, TraceSink};
 
 pub(super) struct ThreadCtx {
     pub view: GuestView,
@@ -34,6 +34,7 @@ pub(super) struct ThreadCtx {
     pub events: Sender<Event>,
     pub notify: Arc<EventFd>,
     pub cmds: Receiver<Cmd>,
+    pub hooks: TestHooks,
 }
 
 /// The guest-debug state last loaded into the vCPU.
@@ -88,7 +89,7 @@ fn run_until_stop(
     applied: &mut Applied,
     mask: &mut Option<MaskedStep>,
 ) -> StopReason {
-    let mut step = StepMachine::default();
+    let mut step = StepMachine::with_vmm_completion(!ctx.hooks.no_step_completion);
     if how != Resume::Continue {
         step.request();
         if let Err(e) = prepare_step(vcpu, ctx, &mut step, mask) {
@@ -164,7 +165,7 @@ fn prepare_step(
 ) -> std::result::Result<(), String> {
     let err = |e: crate::backend::BackendError| format!("holding off interrupts for a step: {e}");
     let pstate = vcpu.get(Reg::Pstate).map_err(err)?;
-    if !irqmask::wanted(pstate) {
+    if ctx.hooks.no_irq_mask || !irqmask::wanted(pstate) {
         return Ok(());
     }
     let pc = vcpu.get(Reg::Pc).map_err(err)?;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: finding external tools under the project's rule
-//! (a missing tool fails the test when `CI=true`, otherwise the test is skipped with a message
-//! on stderr), building the test firmware (`firmware/build.sh`) once per test binary, and
+//! (`require`, the file the unit tests share: a missing tool fails the test when `CI=true`,
+//! otherwise the test is skipped with a message on stderr), building the test firmware (`firmware/build.sh`) once per test binary, and
 //! running a program (QEMU, later kvmdbg) with a timeout. Submodules: `rsp` (a GDB
 //! remote-protocol client), `qemu` (QEMU halted under its gdb stub), `elf` (an ELF writer
 //! for generated bare-metal images).
@@ -12,7 +12,11 @@
 pub mod elf;
 pub mod gdb;
 pub mod qemu;
+#[path = "../../src/test_require.rs"]
+pub mod require;
 pub mod rsp;
+
+pub use require::require_tool;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,44 +36,6 @@ pub const QEMU: &str = "qemu-system-aarch64";
 /// The repository root (where Cargo.toml is).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// True when running in CI (`CI=true` or `CI=1`): missing tools are then failures.
-pub fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
-        .unwrap_or(false)
-}
-
-/// The first executable called `name` on PATH.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// True if `name` is on PATH. Otherwise panics when in CI, and elsewhere prints why the
-/// calling test is skipped and returns false (the test should then return early).
-pub fn require_tool(name: &str) -> bool {
-    if find_tool(name).is_some() {
-        return true;
-    }
-    if in_ci() {
-        panic!("required tool `{name}` is not on PATH and CI=true (scripts/setup.sh installs it)");
-    }
-    eprintln!(
-        "SKIPPED: `{name}` is not on PATH (scripts/setup.sh installs it); \
-         with CI=true this is a failure"
-    );
-    false
 }
 
 /// `require_tool` for each name, stopping at the first missing one.
@@ -251,22 +217,4 @@ pub fn qemu_command(elf: &Path, cpus: u32) -> Command {
         .arg("-kernel")
         .arg(elf);
     cmd
-}
-
-/// Runs test `name` of the current test binary in a child process with the environment
-/// switch `switch` set to 1 (the "the suite bites" checks: a test switch that disables a
-/// kvmdbg mechanism must make the test fail); returns whether it passed and all it printed.
-pub fn run_self_with_switch(name: &str, switch: &str) -> (bool, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe)
-        .args([name, "--exact", "--test-threads=1", "--nocapture"])
-        .env(switch, "1")
-        .output()
-        .unwrap_or_else(|e| panic!("running {name} with {switch}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }

@@ -11,7 +11,7 @@ use kvmdbg::a64::Reg;
 use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopKind, StopReason};
 use kvmdbg::machine::session::Session;
-use kvmdbg::machine::{Machine, MachineConfig};
+use kvmdbg::machine::{Machine, MachineConfig, TestHooks};
 
 /// The address of `name` in the firmware ELF `elf`.
 pub fn symbol(elf: &Path, name: &str) -> u64 {
@@ -47,12 +47,24 @@ impl Write for Output {
 /// A debugger session on `elf` with `vcpus` vCPUs, every vCPU stopped; the UART's output
 /// goes to `out`.
 pub fn session_with(kind: BackendKind, elf: &Path, vcpus: usize, out: Output) -> Session {
+    session_hooked(kind, elf, vcpus, out, TestHooks::default())
+}
+
+/// [`session_with`] with kvmdbg mechanisms switched off (the tests that prove the suite bites).
+pub fn session_hooked(
+    kind: BackendKind,
+    elf: &Path,
+    vcpus: usize,
+    out: Output,
+    test_hooks: TestHooks,
+) -> Session {
     let cfg = MachineConfig {
         backend: kind,
         vcpus,
         ram_size: 128 << 20,
         uart_out: Box::new(out),
         trace: None,
+        test_hooks,
     };
     let bytes = std::fs::read(elf).unwrap();
     Session::new(Machine::new(cfg, &bytes).unwrap()).unwrap()

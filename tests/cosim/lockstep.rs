@@ -44,8 +44,6 @@ pub enum Outcome {
     /// Both took the same exception (same vector, registers, ESR, ELR, SPSR and, for
     /// aborts, FAR) at step `steps`.
     Exception { steps: u64, esr: u64, elr: u64 },
-    /// The model backend is not available in this build.
-    ModelUnavailable(String),
 }
 
 struct ModelSide {
@@ -59,8 +57,7 @@ fn berr(what: &str) -> impl Fn(BackendError) -> String + '_ {
 }
 
 impl ModelSide {
-    /// `Ok(None)` when the model backend is unavailable in this build.
-    fn start(p: &Program, init: &Regs, v: &[u128; 32]) -> Result<Result<Self, String>, String> {
+    fn start(p: &Program, init: &Regs, v: &[u128; 32]) -> Result<Self, String> {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(RAM_BASE), RAM_SIZE)])
             .map_err(|e| format!("allocating model RAM: {e}"))?;
         for (addr, bytes) in p.segments() {
@@ -76,12 +73,9 @@ impl ModelSide {
                 redist_size: 0x2_0000,
             },
             nisv_to_user: false,
+            model_keep_ss_bug: false,
         };
-        let vm = match create_vm(BackendKind::Model, &mem, &cfg) {
-            Ok(vm) => vm,
-            Err(BackendError::Unavailable(why)) => return Ok(Err(why)),
-            Err(e) => return Err(format!("model: creating VM: {e}")),
-        };
+        let vm = create_vm(BackendKind::Model, &mem, &cfg).map_err(berr("creating VM"))?;
         let mut vcpu = vm.create_vcpu(0).map_err(berr("creating vCPU"))?;
         vm.finalize().map_err(berr("finalize"))?;
         for (n, x) in init.x.iter().enumerate() {
@@ -101,7 +95,7 @@ impl ModelSide {
         };
         vcpu.set_guest_debug(&dbg)
             .map_err(berr("set_guest_debug"))?;
-        Ok(Ok(ModelSide { vcpu, _vm: vm, mem }))
+        Ok(ModelSide { vcpu, _vm: vm, mem })
     }
 
     fn regs(&mut self) -> Result<Regs, String> {
@@ -296,10 +290,7 @@ pub fn run_with(p: &Program, image: &Path, opts: &Options) -> Result<Outcome, St
     for (n, slot) in v0.iter_mut().enumerate() {
         *slot = q.v(n as u8)?;
     }
-    let mut m = match ModelSide::start(p, &init, &v0)? {
-        Ok(m) => m,
-        Err(why) => return Ok(Outcome::ModelUnavailable(why)),
-    };
+    let mut m = ModelSide::start(p, &init, &v0)?;
     let mut hist = History(VecDeque::new());
     let mut steps = 0u64;
     let mut pc = init.pc;

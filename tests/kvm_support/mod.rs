@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../src/test_require.rs"]
+mod require;
+
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,19 +48,11 @@ pub fn gic() -> GicLayout {
     }
 }
 
-/// True when real KVM is usable. Otherwise the test is skipped with a message, except under
-/// `CI=true`, where missing KVM fails the test.
+/// The probed capabilities when real KVM is usable; otherwise `None` (the test returns
+/// early) after a skip message, or a failure where KVM is required (`KVMDBG_REQUIRE_KVM=1`, or
+/// CI on aarch64: `src/test_require.rs`). `test` names the caller.
 pub fn kvm_available(test: &str) -> Option<Caps> {
-    match probe() {
-        Ok(caps) => Some(caps),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: KVM is required under CI=true: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping {test}: KVM not usable here ({e})");
-            None
-        }
-    }
+    require::require_kvm(probe().map_err(|e| format!("{test}: {e}")))
 }
 
 /// A running test guest.
@@ -115,6 +110,7 @@ impl GuestBuilder {
             vcpus: self.vcpus,
             gic: gic(),
             nisv_to_user: self.nisv_to_user,
+            model_keep_ss_bug: false,
         };
         assert!(cfg.gic.redist_size >= REDIST_SIZE_PER_VCPU * self.vcpus as u64);
         let vm = KvmVm::new(&mem, &cfg).expect("create KVM VM");

@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     /// Bumped (under the power lock) when every powered-on vCPU sleeps like that: each of
     /// them then reports `Idle`.
     pub stalls: AtomicU64,
+    /// `VmConfig::model_keep_ss_bug` (a test hook).
+    pub keep_ss_bug: bool,
 }
 
 impl Shared {
@@ -189,6 +191,7 @@ impl ModelVm {
             epoch: Instant::now(),
             sleepers: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
+            keep_ss_bug: cfg.model_keep_ss_bug,
         });
         let bus = Bus::new(mem, cfg.gic);
         let waker = shared.clone();

@@ -15,31 +15,23 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use super::testutil::{config, RAM};
 use crate::a64::Reg;
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
+use crate::test_require::require_tool;
+use crate::test_rng::Rng;
 
 pub(super) const TESTS: usize = 3000;
 /// Bytes per record: x0..x27, NZCV, FPSR, then q0..q27.
 pub(super) const REC: usize = 30 * 8 + 28 * 16;
 pub(super) const VOFF: usize = 30 * 8;
 
-pub(super) fn tool_missing(what: &str) -> bool {
-    let ok = Command::new(what).arg("--version").output().is_ok();
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what} is required under CI (scripts/setup.sh installs it)");
-        }
-        eprintln!("SKIP: {what} not installed");
-    }
-    !ok
-}
-
-pub(super) struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+/// The tools these tests need (`crate::test_require`: a failure under CI, else a skip).
+pub(super) fn tools_present() -> bool {
+    [
+        "aarch64-linux-gnu-as",
+        "aarch64-linux-gnu-ld",
+        "qemu-aarch64-static",
+    ]
+    .iter()
+    .all(|t| require_tool(t))
 }
 
 /// A random word of the integer data-processing classes (or, with `simd`, of the Advanced
@@ -124,7 +116,7 @@ fn program(words: &[u32]) -> String {
 
 /// Runs `TESTS` random words of one class on QEMU and on the model and compares.
 fn diff_against_qemu(simd: bool, seed: u64) {
-    if tool_missing("aarch64-linux-gnu-as") || tool_missing("qemu-aarch64-static") {
+    if !tools_present() {
         return;
     }
     let mut rng = Rng(seed);

@@ -13,10 +13,11 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::cpu::bus::Bus;
 use super::cpu::{state, Cpu};
-use super::qemu_diff::{load_into_ram, run_under_qemu_user, symbol, tool_missing, Rng, REC, VOFF};
+use super::qemu_diff::{load_into_ram, run_under_qemu_user, symbol, tools_present, REC, VOFF};
 use super::testutil::{config, gic, RAM};
 use crate::a64::{sys, Reg};
 use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
+use crate::test_rng::Rng;
 
 const TESTS: usize = 2000;
 /// Scratch area: the start of .data (linked at 0x4020_0000), 128 KiB; x27 = its middle.
@@ -141,7 +142,7 @@ fn program(words: &[u32], inp: &[[u64; 86]], rng: &mut Rng) -> String {
 
 #[test]
 fn loads_and_stores_match_qemu() {
-    if tool_missing("aarch64-linux-gnu-as") || tool_missing("qemu-aarch64-static") {
+    if !tools_present() {
         return;
     }
     let mut rng = Rng(0x0bad_cafe_f00d_0001);

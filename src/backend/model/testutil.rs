@@ -2,7 +2,7 @@
 //! helper that turns GNU-as source into instruction words (`aarch64-linux-gnu-as`).
 //!
 //! A test needing the assembler fails when `CI=true` and it is missing; locally it is skipped
-//! with a message.
+//! with a message (`crate::test_require`).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +13,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use super::cpu::bus::Bus;
 use super::cpu::Cpu;
 use crate::backend::{GicLayout, VmConfig};
+use crate::test_require::require_tool;
 
 /// RAM base (QEMU virt `VIRT_MEM`) and the size used by the tests.
 pub const RAM: u64 = 0x4000_0000;
@@ -37,6 +38,7 @@ pub fn config(vcpus: usize) -> VmConfig {
             ..gic()
         },
         nisv_to_user: true,
+        model_keep_ss_bug: false,
     }
 }
 
@@ -66,15 +68,7 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 /// Assembles `src` (GNU as syntax, `.text` at offset 0) into words, or None when the
 /// assembler is not installed (a failure under CI=true).
 pub fn asm(src: &str) -> Option<Vec<u32>> {
-    let has_as = Command::new("aarch64-linux-gnu-as")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !has_as {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("aarch64-linux-gnu-as is required under CI (scripts/setup.sh installs it)");
-        }
-        eprintln!("SKIP: aarch64-linux-gnu-as not installed");
+    if !require_tool("aarch64-linux-gnu-as") || !require_tool("aarch64-linux-gnu-objcopy") {
         return None;
     }
     let n = SEQ.fetch_add(1, Ordering::SeqCst);

@@ -111,12 +111,12 @@ impl ModelVcpu {
 
     /// KVM's `kvm_incr_pc`: PC += 4, PSTATE.BTYPE and PSTATE.SS cleared; ends a step.
     ///
-    /// Test switch `KVMDBG_TEST_MODEL_KEEP_SS=1` reproduces the pre-fix kernel bug instead
+    /// The test hook `VmConfig::model_keep_ss_bug` reproduces the pre-fix kernel bug instead
     /// (PSTATE.SS left set, the step not completed), to prove the regression suite detects it.
     pub(super) fn skip_instruction(&mut self) {
         let st = &mut self.cpu.st;
         st.pc = st.pc.wrapping_add(4);
-        if keep_ss_bug() {
+        if self.shared.keep_ss_bug {
             st.pstate &= !pstate::BTYPE_MASK;
             return;
         }
@@ -357,10 +357,4 @@ impl Vcpu for ModelVcpu {
             shared: self.shared.clone(),
         })
     }
-}
-
-/// Whether the test switch for the pre-fix kernel step bug is on (read once).
-fn keep_ss_bug() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("KVMDBG_TEST_MODEL_KEEP_SS").is_some())
 }

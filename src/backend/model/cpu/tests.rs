@@ -283,13 +283,8 @@ fn exclusives_and_atomics() {
 #[test]
 fn random_words_never_panic() {
     let (mut cpu, mem) = cpu_with(&[0]);
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     cpu.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     for n in 0..200_000u32 {
         let word = next() as u32;
