@@ -127,7 +127,7 @@ impl Ram {
     }
 
     /// True when all `len` bytes at `pa` are RAM.
-    #[inline]
+    #[cfg(test)]
     pub fn contains(&self, pa: u64, len: u64) -> bool {
         len > 0 && self.host(pa, len).is_some()
     }
