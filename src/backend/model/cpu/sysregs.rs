@@ -6,6 +6,7 @@
 
 use crate::a64::{pstate, sys, SysReg};
 
+use super::state::SysRegs;
 use super::Cpu;
 
 /// MIDR_EL1: Implementer 0x00 ("reserved for software use", Arm ARM D19.2.100), Architecture
@@ -30,8 +31,20 @@ pub const DCZID: u64 = 4;
 /// Generic counter frequency: 62.5 MHz, QEMU's TCG value (`target/arm/internals.h`
 /// GTIMER_SCALE = 16 ns per tick).
 pub const CNTFRQ: u64 = 62_500_000;
-/// OSLSR_EL1.OSLM = 0b10 (OS lock implemented, bit 3), as KVM resets it.
+/// OSLSR_EL1.OSLM = 0b10 (OS lock implemented, bit 3), as KVM resets it; OSLK (bit 1) is the
+/// lock's state (Arm ARM D19.3 "OSLSR_EL1").
 const OSLSR_OSLM: u64 = 1 << 3;
+const OSLSR_OSLK_SHIFT: u32 = 1;
+/// OSLAR_EL1.OSLK (bit 0): the value written sets or clears the OS lock (D19.3 "OSLAR_EL1").
+const OSLAR_OSLK: u64 = 1 << 0;
+/// CNTV_CTL_EL0 / CNTP_CTL_EL0 fields (Arm ARM D19.8 "CNTV_CTL_EL0"): ENABLE (bit 0) and
+/// IMASK (bit 1) are written; ISTATUS (bit 2) is read-only, the timer condition.
+const CNT_CTL_ENABLE: u64 = 1 << 0;
+const CNT_CTL_IMASK: u64 = 1 << 1;
+const CNT_CTL_WRITABLE: u64 = CNT_CTL_ENABLE | CNT_CTL_IMASK;
+const CNT_CTL_ISTATUS: u64 = 1 << 2;
+/// PSTATE.SP (M[0]) as SPSel reads and writes it (Arm ARM C5.2.16 "SPSel").
+const SPSEL_SP: u64 = 1 << 0;
 
 /// Registers `get_reg`/`reg_list` expose besides the debug register banks.
 pub const LISTED: &[SysReg] = &[
@@ -104,15 +117,53 @@ pub const LISTED: &[SysReg] = &[
 pub const NUM_BRPS: u8 = 6;
 pub const NUM_WRPS: u8 = 4;
 
-/// Which debug register bank an encoding names: (kind, index) with kind 4..7 = BVR, BCR,
-/// WVR, WCR (op2).
-fn debug_bank(reg: SysReg) -> Option<(u8, usize)> {
-    if reg.op0() != 2 || reg.op1() != 0 || reg.crn() != 0 || reg.op2() < 4 {
+/// The four banks of breakpoint and watchpoint registers (Arm ARM D19.3: DBGBVR<n>_EL1,
+/// DBGBCR<n>_EL1, DBGWVR<n>_EL1, DBGWCR<n>_EL1 are op0=2, op1=0, CRn=0, CRm=n with op2 = 4,
+/// 5, 6, 7; see `a64::sys::dbgbvr` and its neighbours).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DebugBank {
+    BreakpointValue,
+    BreakpointControl,
+    WatchpointValue,
+    WatchpointControl,
+}
+
+/// Which debug register bank an encoding names, and the register's index in it (below
+/// `NUM_BRPS` for breakpoints, `NUM_WRPS` for watchpoints).
+fn debug_bank(reg: SysReg) -> Option<(DebugBank, usize)> {
+    if reg.op0() != 2 || reg.op1() != 0 || reg.crn() != 0 {
         return None;
     }
+    let (bank, limit) = match reg.op2() {
+        4 => (DebugBank::BreakpointValue, NUM_BRPS),
+        5 => (DebugBank::BreakpointControl, NUM_BRPS),
+        6 => (DebugBank::WatchpointValue, NUM_WRPS),
+        7 => (DebugBank::WatchpointControl, NUM_WRPS),
+        _ => return None,
+    };
     let n = reg.crm();
-    let limit = if reg.op2() < 6 { NUM_BRPS } else { NUM_WRPS };
-    (n < limit).then_some((reg.op2(), n as usize))
+    (n < limit).then_some((bank, n as usize))
+}
+
+impl SysRegs {
+    /// The guest's registers of debug register bank `bank`.
+    fn debug_bank(&self, bank: DebugBank) -> &[u64; 16] {
+        match bank {
+            DebugBank::BreakpointValue => &self.dbgbvr,
+            DebugBank::BreakpointControl => &self.dbgbcr,
+            DebugBank::WatchpointValue => &self.dbgwvr,
+            DebugBank::WatchpointControl => &self.dbgwcr,
+        }
+    }
+
+    fn debug_bank_mut(&mut self, bank: DebugBank) -> &mut [u64; 16] {
+        match bank {
+            DebugBank::BreakpointValue => &mut self.dbgbvr,
+            DebugBank::BreakpointControl => &mut self.dbgbcr,
+            DebugBank::WatchpointValue => &mut self.dbgwvr,
+            DebugBank::WatchpointControl => &mut self.dbgwcr,
+        }
+    }
 }
 
 /// Every system register `get_reg` can read, debug banks included.
@@ -136,20 +187,15 @@ impl Cpu {
     }
 
     fn timer_ctl(&self, ctl: u64, cval: u64) -> u64 {
-        let fired = ctl & 1 == 1 && self.counter() >= cval;
-        (ctl & 3) | (fired as u64) << 2
+        let fired = ctl & CNT_CTL_ENABLE != 0 && self.counter() >= cval;
+        (ctl & CNT_CTL_WRITABLE) | if fired { CNT_CTL_ISTATUS } else { 0 }
     }
 
     /// Reads a system register, or None if the model does not implement it.
     pub fn read_sysreg(&self, reg: SysReg) -> Option<u64> {
         let s = &self.st.sys;
-        if let Some((kind, n)) = debug_bank(reg) {
-            return Some(match kind {
-                4 => s.dbgbvr[n],
-                5 => s.dbgbcr[n],
-                6 => s.dbgwvr[n],
-                _ => s.dbgwcr[n],
-            });
+        if let Some((bank, n)) = debug_bank(reg) {
+            return Some(s.debug_bank(bank)[n]);
         }
         let v = match reg {
             sys::MIDR_EL1 => MIDR,
@@ -191,7 +237,7 @@ impl Cpu {
             sys::CNTP_TVAL_EL0 => s.cntp_cval.wrapping_sub(self.counter()) as u32 as u64,
             sys::MDSCR_EL1 => s.mdscr,
             sys::MDCCINT_EL1 => s.mdccint,
-            sys::OSLSR_EL1 => OSLSR_OSLM | (s.os_lock as u64) << 1,
+            sys::OSLSR_EL1 => OSLSR_OSLM | (s.os_lock as u64) << OSLSR_OSLK_SHIFT,
             // OSDLR_EL1 is RAZ/WI, as KVM makes it (`sys_regs.c`: `trap_raz_wi`): the OS
             // double lock is never set.
             sys::OSDLR_EL1 => 0,
@@ -200,7 +246,7 @@ impl Cpu {
             sys::NZCV => self.st.pstate & pstate::NZCV_MASK,
             sys::DAIF => self.st.pstate & pstate::DAIF_MASK,
             sys::CURRENT_EL => (self.st.el() as u64) << 2,
-            sys::SPSEL => self.st.pstate & 1,
+            sys::SPSEL => self.st.pstate & SPSEL_SP,
             sys::FPCR => self.st.fpcr,
             sys::FPSR => self.st.fpsr,
             // Identification space (op0=3, op1=0, CRn=0, CRm=1..7) not listed above is RAZ
@@ -220,14 +266,8 @@ impl Cpu {
 
     /// Writes a system register; None if it is not implemented or read-only.
     pub fn write_sysreg(&mut self, reg: SysReg, v: u64) -> Option<()> {
-        if let Some((kind, n)) = debug_bank(reg) {
-            let s = &mut self.st.sys;
-            match kind {
-                4 => s.dbgbvr[n] = v,
-                5 => s.dbgbcr[n] = v,
-                6 => s.dbgwvr[n] = v,
-                _ => s.dbgwcr[n] = v,
-            }
+        if let Some((bank, n)) = debug_bank(reg) {
+            self.st.sys.debug_bank_mut(bank)[n] = v;
             return Some(());
         }
         let counter = self.counter();
@@ -277,15 +317,15 @@ impl Cpu {
             sys::CSSELR_EL1 => s.csselr = v,
             sys::TPIDR_EL0 => s.tpidr_el0 = v,
             sys::TPIDRRO_EL0 => s.tpidrro_el0 = v,
-            sys::CNTV_CTL_EL0 => s.cntv_ctl = v & 3,
+            sys::CNTV_CTL_EL0 => s.cntv_ctl = v & CNT_CTL_WRITABLE,
             sys::CNTV_CVAL_EL0 => s.cntv_cval = v,
             sys::CNTV_TVAL_EL0 => s.cntv_cval = counter.wrapping_add(v as i32 as i64 as u64),
-            sys::CNTP_CTL_EL0 => s.cntp_ctl = v & 3,
+            sys::CNTP_CTL_EL0 => s.cntp_ctl = v & CNT_CTL_WRITABLE,
             sys::CNTP_CVAL_EL0 => s.cntp_cval = v,
             sys::CNTP_TVAL_EL0 => s.cntp_cval = counter.wrapping_add(v as i32 as i64 as u64),
             sys::MDSCR_EL1 => s.mdscr = v,
             sys::MDCCINT_EL1 => s.mdccint = v,
-            sys::OSLAR_EL1 => s.os_lock = v & 1 == 1,
+            sys::OSLAR_EL1 => s.os_lock = v & OSLAR_OSLK != 0,
             sys::OSDLR_EL1 => {}
             sys::DBGPRCR_EL1 | sys::DBGCLAIMSET_EL1 | sys::DBGCLAIMCLR_EL1 => {}
             sys::NZCV => {
@@ -294,7 +334,7 @@ impl Cpu {
             sys::DAIF => {
                 self.st.pstate = (self.st.pstate & !pstate::DAIF_MASK) | (v & pstate::DAIF_MASK)
             }
-            sys::SPSEL => self.st.pstate = (self.st.pstate & !1) | (v & 1),
+            sys::SPSEL => self.st.pstate = (self.st.pstate & !SPSEL_SP) | (v & SPSEL_SP),
             sys::FPCR => self.st.fpcr = v & super::state::FPCR_MASK,
             sys::FPSR => self.st.fpsr = v & super::state::FPSR_MASK,
             _ => return None,
