@@ -15,7 +15,7 @@ use super::pstate;
 pub const VECTOR_CUR_SP0: u64 = 0x000;
 pub const VECTOR_CUR_SPX: u64 = 0x200;
 pub const VECTOR_LOWER_A64: u64 = 0x400;
-/// VBAR_EL1 bits [10:0] are RES0 (Arm ARM D19.2 "VBAR_EL1").
+/// VBAR_EL1 bits 10:0 are RES0 (Arm ARM D19.2 "VBAR_EL1").
 pub const VBAR_MASK: u64 = !0x7ff;
 
 /// The entry of a vector group an exception uses (Arm ARM D1.10.2: synchronous at +0x000,

@@ -48,14 +48,14 @@ pub const fn id_field_nonzero(value: u64, lo: u32) -> bool {
 
 /// ID_AA64MMFR1_EL1 field positions (Arm ARM D19.2 "ID_AA64MMFR1_EL1").
 pub mod id_aa64mmfr1 {
-    /// PAN [23:20]: FEAT_PAN.
+    /// PAN, bits 23:20: FEAT_PAN.
     pub const PAN_SHIFT: u32 = 20;
 }
 
 /// ID_AA64PFR1_EL1 field positions (Arm ARM D19.2 "ID_AA64PFR1_EL1").
 pub mod id_aa64pfr1 {
-    /// SSBS [7:4]: FEAT_SSBS.
+    /// SSBS, bits 7:4: FEAT_SSBS.
     pub const SSBS_SHIFT: u32 = 4;
-    /// MTE [11:8]: FEAT_MTE.
+    /// MTE, bits 11:8: FEAT_MTE.
     pub const MTE_SHIFT: u32 = 8;
 }

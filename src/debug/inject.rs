@@ -25,7 +25,7 @@
 //!   FEAT_SSBS (ID_AA64PFR1_EL1.SSBS != 0); TCO set when FEAT_MTE (ID_AA64PFR1_EL1.MTE != 0).
 //!   NZCV, DIT and other fields are kept. FEAT_NMI's ALLINT and later PSTATE features are
 //!   not modelled.
-//! - PC = VBAR_EL1[63:11] + offset (D1.10.2 "Exception vectors"): 0x000 from EL1 with SP_EL0
+//! - PC = VBAR_EL1 bits 63:11 + offset (D1.10.2 "Exception vectors"): 0x000 from EL1 with SP_EL0
 //!   (EL1t), 0x200 from EL1 with SP_EL1 (EL1h), 0x400 from EL0 in AArch64. The synchronous
 //!   entry is offset 0 within each group.
 //!
