@@ -118,6 +118,41 @@ pub mod sys {
     pub const OSLSR_EL1: SysReg = SysReg::new(2, 0, 1, 1, 4);
     pub const OSDLR_EL1: SysReg = SysReg::new(2, 0, 1, 3, 4);
 
+    // Registers only the model implements (reads, writes, traps); not in the name table, so
+    // gdb shows them by their generic `s<op0>_<op1>_c<n>_c<m>_<op2>` names (FPCR, FPSR, NZCV
+    // and DAIF would otherwise clash with the core registers gdb already has).
+    pub const REVIDR_EL1: SysReg = SysReg::new(3, 0, 0, 0, 6);
+    pub const ID_AA64ZFR0_EL1: SysReg = SysReg::new(3, 0, 0, 4, 4);
+    pub const ID_AA64DFR1_EL1: SysReg = SysReg::new(3, 0, 0, 5, 1);
+    pub const ID_AA64AFR0_EL1: SysReg = SysReg::new(3, 0, 0, 5, 4);
+    pub const ID_AA64AFR1_EL1: SysReg = SysReg::new(3, 0, 0, 5, 5);
+    pub const ID_AA64ISAR1_EL1: SysReg = SysReg::new(3, 0, 0, 6, 1);
+    pub const ID_AA64ISAR2_EL1: SysReg = SysReg::new(3, 0, 0, 6, 2);
+    pub const ID_AA64MMFR2_EL1: SysReg = SysReg::new(3, 0, 0, 7, 2);
+    pub const ACTLR_EL1: SysReg = SysReg::new(3, 0, 1, 0, 1);
+    pub const SPSEL: SysReg = SysReg::new(3, 0, 4, 2, 0);
+    pub const CURRENT_EL: SysReg = SysReg::new(3, 0, 4, 2, 2);
+    pub const ISR_EL1: SysReg = SysReg::new(3, 0, 12, 1, 0);
+    pub const CCSIDR_EL1: SysReg = SysReg::new(3, 1, 0, 0, 0);
+    pub const CLIDR_EL1: SysReg = SysReg::new(3, 1, 0, 0, 1);
+    pub const AIDR_EL1: SysReg = SysReg::new(3, 1, 0, 0, 7);
+    pub const CTR_EL0: SysReg = SysReg::new(3, 3, 0, 0, 1);
+    pub const DCZID_EL0: SysReg = SysReg::new(3, 3, 0, 0, 7);
+    pub const NZCV: SysReg = SysReg::new(3, 3, 4, 2, 0);
+    pub const DAIF: SysReg = SysReg::new(3, 3, 4, 2, 1);
+    pub const FPCR: SysReg = SysReg::new(3, 3, 4, 4, 0);
+    pub const FPSR: SysReg = SysReg::new(3, 3, 4, 4, 1);
+    pub const CNTPCT_EL0: SysReg = SysReg::new(3, 3, 14, 0, 1);
+    pub const CNTP_TVAL_EL0: SysReg = SysReg::new(3, 3, 14, 2, 0);
+    pub const CNTP_CTL_EL0: SysReg = SysReg::new(3, 3, 14, 2, 1);
+    pub const CNTP_CVAL_EL0: SysReg = SysReg::new(3, 3, 14, 2, 2);
+    pub const MDRAR_EL1: SysReg = SysReg::new(2, 0, 1, 0, 0);
+    pub const DBGPRCR_EL1: SysReg = SysReg::new(2, 0, 1, 4, 4);
+    pub const DBGCLAIMSET_EL1: SysReg = SysReg::new(2, 0, 7, 8, 6);
+    pub const DBGCLAIMCLR_EL1: SysReg = SysReg::new(2, 0, 7, 9, 6);
+    pub const DBGAUTHSTATUS_EL1: SysReg = SysReg::new(2, 0, 7, 14, 6);
+    pub const MDCCSR_EL0: SysReg = SysReg::new(2, 3, 0, 1, 0);
+
     /// DBGBVR<n>_EL1: op0=2, op1=0, CRn=0, CRm=n, op2=4 (Arm ARM D19.3 "DBGBVR<n>_EL1").
     pub const fn dbgbvr(n: u8) -> SysReg {
         SysReg::new(2, 0, 0, n, 4)

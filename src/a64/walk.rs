@@ -172,10 +172,8 @@ pub struct Translation {
     pub contiguous: bool,
 }
 
-// SCTLR_EL1 bits (Arm ARM D19.2.118 "SCTLR_EL1").
-const SCTLR_M: u64 = 1 << 0;
-const SCTLR_I: u64 = 1 << 12;
-const SCTLR_WXN: u64 = 1 << 19;
+// SCTLR_EL1 bits (Arm ARM D19.2.118 "SCTLR_EL1"), from their one home.
+use super::fields::sctlr::{I as SCTLR_I, M as SCTLR_M, WXN as SCTLR_WXN};
 
 /// PA size implemented by this walker (no FEAT_LPA): 48 bits.
 pub const PA_MAX_BITS: u32 = 48;

@@ -2,7 +2,8 @@
 //! owns, which KVM routes to the VMM while guest debug is on: MDCR_EL2.TDE).
 //!
 //! Owns the emulation of exception entry to AArch64 EL1 (Arm ARM D1.10 "Exception entry"),
-//! done through [`Vcpu`] register accesses only. Must not depend on `machine` or gdb.
+//! done through [`Vcpu`] register accesses only; the entry rules themselves (vectors, class
+//! conversion, SPSR and PSTATE) are `a64::exception`'s, shared with the model. Must not depend on `machine` or gdb.
 //!
 //! Rules implemented, in the order the hardware applies them:
 //! - Source state: AArch64 EL0 or EL1 only; AArch32 or EL2+ sources are refused
@@ -24,7 +25,7 @@
 //!   FEAT_SSBS (ID_AA64PFR1_EL1.SSBS != 0); TCO set when FEAT_MTE (ID_AA64PFR1_EL1.MTE != 0).
 //!   NZCV, DIT and other fields are kept. FEAT_NMI's ALLINT and later PSTATE features are
 //!   not modelled.
-//! - PC = VBAR_EL1[63:11] + offset (D1.10.2 "Exception vectors"): 0x000 from EL1 with SP_EL0
+//! - PC = VBAR_EL1 bits 63:11 + offset (D1.10.2 "Exception vectors"): 0x000 from EL1 with SP_EL0
 //!   (EL1t), 0x200 from EL1 with SP_EL1 (EL1h), 0x400 from EL0 in AArch64. The synchronous
 //!   entry is offset 0 within each group.
 //!
@@ -46,20 +47,12 @@
 //! Writes are not atomic: a backend error part-way leaves the registers written so far.
 
 use crate::a64::esr::{self, ec};
+use crate::a64::exception::{
+    entry_pstate, entry_spsr, esr_for_el1, vector, EntryFeatures, VectorKind,
+};
+use crate::a64::fields::mdscr;
 use crate::a64::{pstate, sys, Reg};
 use crate::backend::{BackendError, Vcpu};
-
-/// Vector offsets from VBAR_EL1 (D1.10.2 "Exception vectors", table of vector offsets).
-pub const VECTOR_CUR_SP0: u64 = 0x000;
-pub const VECTOR_CUR_SPX: u64 = 0x200;
-pub const VECTOR_LOWER_A64: u64 = 0x400;
-/// VBAR_EL1 bits [10:0] are RES0 (D19.2 "VBAR_EL1").
-const VBAR_MASK: u64 = !0x7ff;
-/// SCTLR_EL1.SPAN (bit 23) and DSSBS (bit 44) (D19.2 "SCTLR_EL1").
-const SCTLR_SPAN: u64 = 1 << 23;
-const SCTLR_DSSBS: u64 = 1 << 44;
-/// MDSCR_EL1.SS (bit 0) (D19.3 "MDSCR_EL1").
-const MDSCR_SS: u64 = 1;
 
 /// Where and how the exception was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,77 +67,6 @@ pub struct InjectedAt {
     pub from_el: u8,
     /// The guest had its own software step enabled (MDSCR_EL1.SS).
     pub guest_step: bool,
-}
-
-/// Implemented features that change PSTATE on exception entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct EntryFeatures {
-    pan: bool,
-    ssbs: bool,
-    mte: bool,
-}
-
-impl EntryFeatures {
-    /// ID_AA64MMFR1_EL1.PAN [23:20]; ID_AA64PFR1_EL1.SSBS [7:4], MTE [11:8] (D19.2).
-    fn from_id(mmfr1: u64, pfr1: u64) -> Self {
-        let nz = |v: u64, lo: u32| (v >> lo) & 0xf != 0;
-        EntryFeatures {
-            pan: nz(mmfr1, 20),
-            ssbs: nz(pfr1, 4),
-            mte: nz(pfr1, 8),
-        }
-    }
-}
-
-/// The (lower EL, current EL) class pair an exception class belongs to, if any.
-fn class_pair(class: u8) -> Option<(u8, u8)> {
-    [
-        (ec::IABT_LOW, ec::IABT_CUR),
-        (ec::DABT_LOW, ec::DABT_CUR),
-        (ec::BREAKPT_LOW, ec::BREAKPT_CUR),
-        (ec::SOFTSTP_LOW, ec::SOFTSTP_CUR),
-        (ec::WATCHPT_LOW, ec::WATCHPT_CUR),
-    ]
-    .into_iter()
-    .find(|&(lo, cur)| class == lo || class == cur)
-}
-
-/// `esr` with its class converted for an exception taken from `from_el` to EL1.
-pub fn esr_for_el1(esr_value: u64, from_el: u8) -> u64 {
-    let class = esr::class(esr_value);
-    let new = match class_pair(class) {
-        Some((_, cur)) if from_el == 1 => cur,
-        Some((lo, _)) => lo,
-        None => class,
-    };
-    (esr_value & !(0x3f << 26)) | ((new as u64) << 26)
-}
-
-/// PSTATE after entry to EL1h from `old` (see the module docs).
-fn entry_pstate(old: u64, feats: EntryFeatures, sctlr: u64) -> u64 {
-    let mut p = old
-        & !(pstate::M_MASK
-            | pstate::NRW
-            | pstate::SS
-            | pstate::IL
-            | pstate::BTYPE_MASK
-            | pstate::UAO);
-    p |= pstate::MODE_EL1H | pstate::DAIF_MASK;
-    if feats.pan && sctlr & SCTLR_SPAN == 0 {
-        p |= pstate::PAN;
-    }
-    if feats.ssbs {
-        p = (p & !pstate::SSBS)
-            | if sctlr & SCTLR_DSSBS != 0 {
-                pstate::SSBS
-            } else {
-                0
-            };
-    }
-    if feats.mte {
-        p |= pstate::TCO;
-    }
-    p
 }
 
 /// Takes a synchronous exception with syndrome `esr` (and `far`, for aborts and
@@ -169,7 +91,7 @@ pub fn inject_sync_exception(
     let pc = vcpu.get(Reg::Pc)?;
     let vbar = vcpu.get(Reg::Sys(sys::VBAR_EL1))?;
     let sctlr = vcpu.get(Reg::Sys(sys::SCTLR_EL1))?;
-    let mdscr = vcpu.get(Reg::Sys(sys::MDSCR_EL1))?;
+    let mdscr_value = vcpu.get(Reg::Sys(sys::MDSCR_EL1))?;
     let feats = EntryFeatures::from_id(
         vcpu.get(Reg::Sys(sys::ID_AA64MMFR1_EL1))?,
         vcpu.get(Reg::Sys(sys::ID_AA64PFR1_EL1))?,
@@ -177,18 +99,9 @@ pub fn inject_sync_exception(
 
     let esr1 = esr_for_el1(esr_value, from_el);
     let step_class = matches!(esr::class(esr1), ec::SOFTSTP_LOW | ec::SOFTSTP_CUR);
-    let guest_step = mdscr & MDSCR_SS != 0;
-    let spsr = if guest_step && !step_class {
-        ps
-    } else {
-        ps & !pstate::SS
-    };
-    let offset = match (from_el, pstate::uses_sp_elx(ps)) {
-        (0, _) => VECTOR_LOWER_A64,
-        (_, false) => VECTOR_CUR_SP0,
-        (_, true) => VECTOR_CUR_SPX,
-    };
-    let vector = (vbar & VBAR_MASK) + offset;
+    let guest_step = mdscr_value & mdscr::SS != 0;
+    let spsr = entry_spsr(ps, guest_step && !step_class && ps & pstate::SS != 0);
+    let vector = vector(vbar, ps, VectorKind::Sync);
 
     vcpu.set(Reg::ElrEl1, pc)?;
     vcpu.set(Reg::SpsrEl1, spsr)?;

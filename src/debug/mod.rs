@@ -7,11 +7,13 @@
 //! re-injection of debug exceptions the guest owns (`inject`: an emulated EL1 synchronous
 //! exception entry).
 //!
-//! Also the one translation path for accesses made on a vCPU's behalf (`translate`).
+//! Also the one translation path for accesses made on a vCPU's behalf (`translate`), and the
+//! VMM's atomic accesses to guest RAM while vCPUs run (`guest_ram`).
 //!
 //! May depend on `backend` traits and `a64`. Must not depend on `machine`, `gdb`, gdbstub or
 //! KVM types.
 
+pub mod guest_ram;
 pub mod hwplan;
 pub mod inject;
 pub mod irqmask;

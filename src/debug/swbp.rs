@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 /// `BRK #0`: 0b11010100_001_imm16_00000 with imm16 = 0 (Arm ARM C6.2.38 "BRK").
 pub const BRK0: u32 = 0xd420_0000;
@@ -38,22 +38,21 @@ pub trait PhysAccess {
     fn write(&self, pa: u64, buf: &[u8]) -> Result<(), PhysAccessError>;
 }
 
+/// Guest RAM, through the atomic accessors of [`super::guest_ram`] (vCPUs may be running).
 impl PhysAccess for GuestMemoryMmap {
     fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), PhysAccessError> {
-        self.read_slice(buf, GuestAddress(pa))
-            .map_err(|e| PhysAccessError {
-                pa,
-                len: buf.len(),
-                reason: e.to_string(),
-            })
+        super::guest_ram::read(self, pa, buf).map_err(|e| PhysAccessError {
+            pa,
+            len: buf.len(),
+            reason: e.to_string(),
+        })
     }
     fn write(&self, pa: u64, buf: &[u8]) -> Result<(), PhysAccessError> {
-        self.write_slice(buf, GuestAddress(pa))
-            .map_err(|e| PhysAccessError {
-                pa,
-                len: buf.len(),
-                reason: e.to_string(),
-            })
+        super::guest_ram::write(self, pa, buf).map_err(|e| PhysAccessError {
+            pa,
+            len: buf.len(),
+            reason: e.to_string(),
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::*;
+use vm_memory::{Bytes, GuestAddress};
 
 const RAM: u64 = 0x4000_0000;
 /// Recognisable instruction words: `nop`, `mov x0, #1`.

@@ -6,7 +6,7 @@
 //! grants, Arm ARM D8.4 "Memory access control"), so the debugger reaches read-only and
 //! execute-only pages, including when the vCPU stopped at EL0.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use crate::a64::walk::{self, Access, Fault, PhysMem, Translation, TranslationRegs, WalkTrace};
 use crate::a64::{sys, Reg};
@@ -17,7 +17,7 @@ pub struct Ram<'a>(pub &'a GuestMemoryMmap);
 
 impl PhysMem for Ram<'_> {
     fn read_u64(&self, pa: u64) -> Option<u64> {
-        self.0.read_obj::<u64>(GuestAddress(pa)).ok()
+        super::guest_ram::read_u64(self.0, pa).ok()
     }
 }
 

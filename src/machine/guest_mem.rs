@@ -4,7 +4,7 @@
 //! Owns virtual-to-physical translation for VMM accesses (the stage-1 walker itself lives in
 //! `a64::walk`); must not depend on gdb.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use crate::backend::Vcpu;
 use crate::debug::translate;
@@ -38,8 +38,7 @@ impl GuestView {
             return Err(format!("misaligned pc {va:#x}"));
         }
         let pa = self.translate(vcpu, va)?;
-        self.mem
-            .read_obj::<u32>(GuestAddress(pa))
+        crate::debug::guest_ram::read_u32(&self.mem, pa)
             .map_err(|e| format!("pc {va:#x} (pa {pa:#x}) is not in RAM: {e}"))
     }
 }

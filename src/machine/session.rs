@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::a64::walk::{Translation, WalkTrace};
 use crate::a64::Reg;
@@ -206,7 +206,7 @@ impl Session {
     ) -> std::result::Result<(), MemError> {
         for (cur, pa, range) in self.pieces(vcpu, va, buf.len())? {
             let part = &mut buf[range];
-            if self.mem.read_slice(part, GuestAddress(pa)).is_ok() {
+            if crate::debug::guest_ram::read(&self.mem, pa, part).is_ok() {
                 self.state.shadow(pa, part);
             } else {
                 self.device(cur, pa)?;

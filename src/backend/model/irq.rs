@@ -29,7 +29,7 @@ use crate::a64::pstate;
 use crate::backend::VcpuExit;
 
 use super::cpu::sysregs::CNTFRQ;
-use super::vcpu::ModelVcpu;
+use super::vcpu::{ModelVcpu, StepEvent};
 use super::{Power, ATTN_IRQ};
 
 /// Instructions between two looks at the counter while a timer is armed: at the model's
@@ -80,19 +80,20 @@ impl ModelVcpu {
         let stepping = self.cpu.dbg.single_step();
         // Active-not-pending (KVM entered the guest with PSTATE.SS = 1) unless the step was
         // already completed outside the guest.
-        self.cpu.take_irq(stepping && !self.step_done);
-        self.step_done = stepping;
+        self.cpu.take_irq(stepping && !self.step_complete());
+        self.step_event(StepEvent::Completed);
         true
     }
 
     /// The step exit after an instruction completed outside the guest while stepping: the
     /// re-entry takes a deliverable IRQ before the pending step exception, so the step ends
     /// at the IRQ vector instead of the next instruction. ISV = 0 either way.
+    /// Called with single-step on, so `Completed` marks the step complete.
     pub(super) fn finish_emulated_step(&mut self) -> VcpuExit {
-        self.step_done = true;
+        self.step_event(StepEvent::Completed);
         self.cpu.irq.mark_dirty();
         self.poll_irq();
-        self.step_done = false;
+        self.step_event(StepEvent::Reported);
         Self::step_exit(true)
     }
 

@@ -60,7 +60,7 @@
 //!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
 //!   do not advertise; FIQs (group 0 interrupts are never signalled), LPIs and the ITS.
 
-pub mod cpu;
+pub(crate) mod cpu;
 pub mod gic;
 mod irq;
 mod psci;

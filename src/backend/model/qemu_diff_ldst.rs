@@ -150,7 +150,7 @@ fn loads_and_stores_match_qemu() {
     let pre_mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 16 << 20)]).unwrap();
     write_tables(&pre_mem);
     let mut pre = Cpu::new(0, Bus::new(&pre_mem, gic()), Instant::now());
-    pre.st.sys.sctlr = state::SCTLR_RESET | state::SCTLR_M;
+    pre.st.sys.sctlr = state::SCTLR_RESET | crate::a64::fields::sctlr::M;
     (pre.st.sys.tcr, pre.st.sys.mair, pre.st.sys.ttbr0) = (TCR, MAIR, L1);
     pre.st.sys.cpacr = crate::backend::model::cpu::state::CPACR_FPEN_ALL;
     let mut words = Vec::new();
@@ -202,7 +202,10 @@ fn loads_and_stores_match_qemu() {
         (sys::TCR_EL1, TCR),
         (sys::MAIR_EL1, MAIR),
         (sys::TTBR0_EL1, L1),
-        (sys::SCTLR_EL1, state::SCTLR_RESET | state::SCTLR_M),
+        (
+            sys::SCTLR_EL1,
+            state::SCTLR_RESET | crate::a64::fields::sctlr::M,
+        ),
     ] {
         cpu.set(Reg::Sys(r), v).unwrap();
     }

@@ -28,8 +28,9 @@ pub struct ModelVcpu {
     /// The MMIO access the VMM is completing.
     pending: Option<MmioReq>,
     mmio_data: u64,
-    /// The PC was advanced outside the guest while single-stepping: the step is complete.
-    pub(super) step_done: bool,
+    /// The VMM's single step is complete without a step exit reported yet: only
+    /// [`ModelVcpu::step_event`] writes it.
+    step_done: bool,
     /// The GIC signals an IRQ to this vCPU (cached, see `irq.rs`).
     pub(super) irq_line: bool,
 }
@@ -45,6 +46,21 @@ impl Kick for ModelKick {
         self.attention.fetch_or(ATTN_KICK, Ordering::SeqCst);
         self.shared.wake_all();
     }
+}
+
+/// What happened to the VMM's single step besides an instruction executed in the guest (see
+/// [`ModelVcpu::step_event`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StepEvent {
+    /// KVM completed an instruction outside the guest (`kvm_incr_pc`), or the guest took an
+    /// exception or an IRQ.
+    Completed,
+    /// The step exit was returned.
+    Reported,
+    /// PSCI CPU_ON reset the vCPU.
+    Reset,
+    /// `commit_pending` after an immediate exit.
+    Committed,
 }
 
 /// What the run loop does after handling a stop.
@@ -92,7 +108,7 @@ impl ModelVcpu {
                     self.cpu.tlb.flush();
                     self.cpu.irq.mark_dirty();
                     self.pending = None;
-                    self.step_done = false;
+                    self.step_event(StepEvent::Reset);
                     return None;
                 }
                 Power::Off => {
@@ -121,7 +137,35 @@ impl ModelVcpu {
             return;
         }
         st.pstate &= !(pstate::BTYPE_MASK | pstate::SS);
-        self.step_done = self.cpu.dbg.single_step();
+        self.step_event(StepEvent::Completed);
+    }
+
+    /// The one place the VMM's single step is marked complete or not (`step_done`), as KVM
+    /// 6.1 does it (tests/conformance/step_*.trace, irq_step_*.trace):
+    /// - [`StepEvent::Completed`]: with single-step on, the step is over without an
+    ///   instruction executed in the guest: KVM completed one outside it (`kvm_incr_pc`: MMIO
+    ///   completion, HVC, SMC, WFI, a trapped system register), or the guest took an
+    ///   exception or an IRQ (the step ends at the vector). Without single-step nothing is
+    ///   pending.
+    /// - [`StepEvent::Reported`]: the step exit (ISV = 0) was returned; nothing is pending.
+    /// - [`StepEvent::Reset`]: CPU_ON reset the vCPU; nothing is pending.
+    /// - [`StepEvent::Committed`]: `commit_pending` after an immediate exit committed the PC
+    ///   advance but, as KVM 6.1, does not leave the host's step state active-pending (it
+    ///   recomputes it only after a guest exit): the next entry runs one more instruction.
+    ///
+    /// While the step is complete: `run` and the run loop report the step exit before any
+    /// instruction; an IRQ deliverable at that point is taken first (`irq.rs`) with
+    /// SPSR_EL1.SS = 0, since KVM no longer enters the guest with PSTATE.SS = 1.
+    pub(super) fn step_event(&mut self, event: StepEvent) {
+        self.step_done = match event {
+            StepEvent::Completed => self.cpu.dbg.single_step(),
+            StepEvent::Reported | StepEvent::Reset | StepEvent::Committed => false,
+        };
+    }
+
+    /// The VMM's single step is complete and its exit not yet reported.
+    pub(super) fn step_complete(&self) -> bool {
+        self.step_done
     }
 
     /// Applies the result of the last MMIO exit (`kvm_handle_mmio_return`).
@@ -162,9 +206,9 @@ impl ModelVcpu {
                 }
             }
             if self.poll_irq() {
-                if self.step_done {
+                if self.step_complete() {
                     // Taken before any instruction of this step: the step ends at the vector.
-                    self.step_done = false;
+                    self.step_event(StepEvent::Reported);
                     return Ok(Self::step_exit(true));
                 }
                 continue;
@@ -211,7 +255,7 @@ impl ModelVcpu {
                     if let Next::Exit(e) = self.handle_stop(stop)? {
                         return Ok(e);
                     }
-                    if self.step_done {
+                    if self.step_complete() {
                         return Ok(self.finish_emulated_step());
                     }
                 }
@@ -224,7 +268,7 @@ impl ModelVcpu {
             Stop::Exception(e) => {
                 self.cpu.take_exception(&e);
                 // The step completes on exception entry: stop at the vector, ISV=0.
-                self.step_done = self.cpu.dbg.single_step();
+                self.step_event(StepEvent::Completed);
                 Ok(Next::Continue)
             }
             Stop::Mmio(req) => {
@@ -291,11 +335,11 @@ impl Vcpu for ModelVcpu {
     }
 
     fn get_reg(&mut self, reg: crate::a64::Reg) -> Result<u128> {
-        self.read_reg(reg)
+        super::regs::read(&self.cpu, self.index, reg)
     }
 
     fn set_reg(&mut self, reg: crate::a64::Reg, value: u128) -> Result<()> {
-        self.write_reg(reg, value)
+        super::regs::write(&mut self.cpu, self.index, reg, value)
     }
 
     fn reg_list(&mut self) -> Result<Vec<crate::a64::Reg>> {
@@ -315,7 +359,7 @@ impl Vcpu for ModelVcpu {
         // Entering the guest is an exception return: a step exception the guest's own step
         // machine takes next did not follow a stepped instruction (ISV = 0).
         self.cpu.dbg.stepped = None;
-        if self.step_done {
+        if self.step_complete() {
             return Ok(self.finish_emulated_step());
         }
         self.run_guest()
@@ -342,7 +386,7 @@ impl Vcpu for ModelVcpu {
         // As KVM after an `immediate_exit` run: the PC advance is committed, but the host's
         // step state is not left active-pending (KVM 6.1 recomputes it only after a guest
         // exit), so the next entry would run one more instruction before stepping.
-        self.step_done = false;
+        self.step_event(StepEvent::Committed);
         Ok(())
     }
 

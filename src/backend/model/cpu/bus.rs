@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_memory::{
-    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, VolatileMemory,
+    GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, VolatileMemory,
 };
 
 use crate::backend::model::gic::Gic;
@@ -87,11 +87,6 @@ impl Bus {
         }
     }
 
-    /// True when `pa` is in RAM.
-    pub fn is_ram(&self, pa: u64) -> bool {
-        self.kind(pa, 1) == PhysKind::Ram
-    }
-
     /// The stage-2 translation-fault level KVM would report for an IPA outside every memslot
     /// (4 KiB granule, 48-bit IPA, start level 0): the first level whose table entry covering
     /// `pa` holds no RAM. Used for the DFSC of MMIO syndromes (e.g. 0x05 for 0x0900_0000).
@@ -128,15 +123,6 @@ impl Bus {
     #[inline(always)]
     pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
         self.fast.fetch(page, offset)
-    }
-
-    /// Reads arbitrary bytes of RAM (instruction fetch, SIMD Q registers).
-    pub fn read_bytes(&self, pa: u64, buf: &mut [u8]) -> Option<()> {
-        self.mem.read_slice(buf, GuestAddress(pa)).ok()
-    }
-
-    pub fn write_bytes(&self, pa: u64, buf: &[u8]) -> Option<()> {
-        self.mem.write_slice(buf, GuestAddress(pa)).ok()
     }
 
     /// Atomically replaces the `len`-byte value at `pa` (naturally aligned) with `new` if it

@@ -37,17 +37,14 @@
 
 use crate::a64::debugregs::{self, AccessKind, DataAccess};
 use crate::a64::esr::{self, ec};
+use crate::a64::exception::class_for_el;
+use crate::a64::fields::mdscr;
 use crate::a64::{pstate, SysReg};
 use crate::backend::model::cpu::sysregs::{NUM_BRPS, NUM_WRPS};
 use crate::backend::model::gic::Icc;
 use crate::backend::GuestDebug;
 
 use super::{Cpu, Exc, Stop};
-
-/// MDSCR_EL1 fields (Arm ARM D19.3 "MDSCR_EL1"): SS (bit 0), KDE (bit 13), MDE (bit 15).
-pub const MDSCR_SS: u64 = 1 << 0;
-pub const MDSCR_KDE: u64 = 1 << 13;
-pub const MDSCR_MDE: u64 = 1 << 15;
 
 /// The debug state of one vCPU besides its registers.
 #[derive(Clone, Debug, Default)]
@@ -104,15 +101,6 @@ pub fn is_load_exclusive(i: u32) -> bool {
     i & 0x3fc0_0000 == 0x0840_0000 && (i & (1 << 21) == 0 || i & (1 << 31) != 0)
 }
 
-/// The (lower EL, current EL) class of a debug exception taken from `el` to EL1.
-fn class_for(lower: u8, same: u8, el: u8) -> u8 {
-    if el == 0 {
-        lower
-    } else {
-        same
-    }
-}
-
 impl DebugCtl {
     /// With guest debug on, MDCR_EL2.TDE routes every BRK to the VMM (facts file).
     pub fn routes_brk(&self) -> bool {
@@ -133,7 +121,7 @@ impl Cpu {
 
     fn guest_debug_enabled_at(&self, el: u8, d_masked: bool) -> bool {
         let s = &self.st.sys;
-        !s.os_lock && (el == 0 || (s.mdscr & MDSCR_KDE != 0 && !d_masked))
+        !s.os_lock && (el == 0 || (s.mdscr & mdscr::KDE != 0 && !d_masked))
     }
 
     /// The breakpoint and watchpoint registers live for the VMM's exits: its own with USE_HW;
@@ -144,7 +132,7 @@ impl Cpu {
         let s = &self.st.sys;
         if c.hw {
             Some([&c.bcr, &c.bvr, &c.wcr, &c.wvr])
-        } else if s.mdscr & MDSCR_MDE != 0 && !s.os_lock {
+        } else if s.mdscr & mdscr::MDE != 0 && !s.os_lock {
             Some([&s.dbgbcr, &s.dbgbvr, &s.dbgwcr, &s.dbgwvr])
         } else {
             None
@@ -160,7 +148,7 @@ impl Cpu {
     #[inline(always)]
     pub fn debug_quiet(&self) -> bool {
         let vmm_needs = self.dbg.single_step() || (self.dbg.cfg.enable && self.dbg.cfg.hw);
-        !vmm_needs && self.st.sys.mdscr & (MDSCR_SS | MDSCR_MDE) == 0
+        !vmm_needs && self.st.sys.mdscr & (mdscr::SS | mdscr::MDE) == 0
     }
 
     /// Before the instruction at PC: the debug exceptions taken before it executes. The
@@ -169,7 +157,7 @@ impl Cpu {
     /// instruction is stepped (by the guest or the VMM), `ldex` telling a load-exclusive.
     #[inline]
     pub fn debug_before(&mut self) -> Result<Option<bool>, Stop> {
-        if !self.dbg.cfg.enable && self.st.sys.mdscr & (MDSCR_SS | MDSCR_MDE) == 0 {
+        if !self.dbg.cfg.enable && self.st.sys.mdscr & (mdscr::SS | mdscr::MDE) == 0 {
             return Ok(None);
         }
         self.debug_before_slow()
@@ -194,20 +182,20 @@ impl Cpu {
             return Ok(None);
         }
         let s = &self.st.sys;
-        let stepping = s.mdscr & MDSCR_SS != 0;
+        let stepping = s.mdscr & mdscr::SS != 0;
         if stepping && self.st.pstate & pstate::SS == 0 {
             // Active-pending: the step exception, before anything else (D2.12.5).
             let iss = match self.dbg.stepped {
                 Some(ldex) => esr::ISS_ISV | if ldex { esr::SS_EX } else { 0 },
                 None => 0,
             };
-            let class = class_for(ec::SOFTSTP_LOW, ec::SOFTSTP_CUR, el);
+            let class = class_for_el(ec::SOFTSTP_LOW, el);
             return Err(Stop::Exception(Exc::new(class, iss | esr::DEBUG_FSC, pc)));
         }
-        if s.mdscr & MDSCR_MDE != 0 {
+        if s.mdscr & mdscr::MDE != 0 {
             let n = NUM_BRPS as usize;
             if debugregs::first_bp_hit(&s.dbgbcr[..n], &s.dbgbvr[..n], pc, el).is_some() {
-                let class = class_for(ec::BREAKPT_LOW, ec::BREAKPT_CUR, el);
+                let class = class_for_el(ec::BREAKPT_LOW, el);
                 return Err(Stop::Exception(Exc::new(class, esr::DEBUG_FSC, pc)));
             }
         }
@@ -243,7 +231,7 @@ impl Cpu {
     /// watchpoint exception to the guest's EL1 (EC 0x34 from EL0, 0x35 from EL1, WnR, FAR).
     #[inline]
     pub fn watchpoint(&self, va: u64, size: usize, write: bool) -> Result<(), Stop> {
-        if !self.dbg.cfg.enable && self.st.sys.mdscr & MDSCR_MDE == 0 {
+        if !self.dbg.cfg.enable && self.st.sys.mdscr & mdscr::MDE == 0 {
             return Ok(());
         }
         self.watchpoint_slow(va, size, write)
@@ -280,7 +268,7 @@ impl Cpu {
         let s = &self.st.sys;
         match debugregs::first_wp_hit(&s.dbgwcr[..n], &s.dbgwvr[..n], &access) {
             Some((_, far)) => {
-                let class = class_for(ec::WATCHPT_LOW, ec::WATCHPT_CUR, el);
+                let class = class_for_el(ec::WATCHPT_LOW, el);
                 let wnr = if write { esr::DABT_WNR } else { 0 };
                 let e = Exc::new(class, wnr | esr::DEBUG_FSC, self.st.pc).with_far(far);
                 Err(Stop::Exception(e))
@@ -301,7 +289,7 @@ impl Cpu {
         let (mdscr_ss, ss) = if c.enable {
             (c.single_step, c.single_step || guest_ss)
         } else {
-            (s.mdscr & MDSCR_SS != 0 && !s.os_lock, guest_ss)
+            (s.mdscr & mdscr::SS != 0 && !s.os_lock, guest_ss)
         };
         ss && !(class == ec::SVC64 && mdscr_ss)
     }
@@ -314,7 +302,7 @@ impl Cpu {
     pub fn eret_ss(&self, spsr: u64, dest_el: u8) -> u64 {
         let s = &self.st.sys;
         let returns_ss = !self.dbg.cfg.enable
-            && s.mdscr & MDSCR_SS != 0
+            && s.mdscr & mdscr::SS != 0
             && !self.guest_debug_enabled()
             && self.guest_debug_enabled_at(dest_el, spsr & pstate::D != 0);
         spsr & pstate::SS & if returns_ss { u64::MAX } else { 0 }

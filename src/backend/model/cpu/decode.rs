@@ -77,6 +77,7 @@ impl DecodeCache {
     }
 
     /// How many words have been decoded (cache misses) since the vCPU was created.
+    #[cfg(test)]
     pub fn decodes(&self) -> u64 {
         self.decodes
     }

@@ -3,6 +3,9 @@
 //! AArch64.ExceptionReturn).
 
 use crate::a64::esr::{self, ec};
+use crate::a64::exception::{
+    class_for_el, entry_pstate, entry_spsr, vector, EntryFeatures, VectorKind,
+};
 use crate::a64::pstate;
 
 use super::Cpu;
@@ -11,9 +14,14 @@ use super::Cpu;
 pub const FSC_EXTERNAL: u8 = 0x10;
 /// DFSC: alignment fault (0b100001).
 pub const FSC_ALIGNMENT: u8 = 0x21;
-/// Offset of the IRQ entry from a vector group's synchronous entry (Arm ARM D1.10.2
-/// "Exception vectors").
-const IRQ_VECTOR: u64 = 0x80;
+/// The PSTATE fields the model implements: the ones ERET restores. PAN, UAO, DIT, SSBS, TCO
+/// and the other fields of features the ID registers do not advertise are RES0 here.
+const PSTATE_IMPLEMENTED: u64 = pstate::NZCV_MASK
+    | pstate::SS
+    | pstate::DAIF_MASK
+    | pstate::M_MASK
+    | pstate::IL
+    | pstate::BTYPE_MASK;
 
 /// A synchronous exception to take to EL1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,22 +56,14 @@ impl Exc {
 impl Cpu {
     /// A data abort at `va` with fault status `fsc` (EC 0x24 from EL0, 0x25 from EL1).
     pub fn dabt(&self, va: u64, write: bool, fsc: u8) -> Exc {
-        let class = if self.st.el() == 0 {
-            ec::DABT_LOW
-        } else {
-            ec::DABT_CUR
-        };
+        let class = class_for_el(ec::DABT_LOW, self.st.el());
         let wnr = if write { esr::DABT_WNR } else { 0 };
         Exc::new(class, wnr | fsc as u64, self.st.pc).with_far(va)
     }
 
     /// An instruction abort at `va` (EC 0x20 from EL0, 0x21 from EL1).
     pub fn iabt(&self, va: u64, fsc: u8) -> Exc {
-        let class = if self.st.el() == 0 {
-            ec::IABT_LOW
-        } else {
-            ec::IABT_CUR
-        };
+        let class = class_for_el(ec::IABT_LOW, self.st.el());
         Exc::new(class, fsc as u64, va).with_far(va)
     }
 
@@ -77,7 +77,7 @@ impl Cpu {
         if let Some(far) = e.far {
             s.far = far;
         }
-        self.enter_el1(e.ret, ss, 0);
+        self.enter_el1(e.ret, ss, VectorKind::Sync);
         log::trace!(
             "model: exception EC {:#x} ({}) ESR {:#x} ELR {:#x} -> {:#x}",
             e.ec,
@@ -94,7 +94,7 @@ impl Cpu {
     /// PC = the IRQ vector: VBAR_EL1 + 0x080 (EL1t), 0x280 (EL1h) or 0x480 (from EL0).
     pub fn take_irq(&mut self, step_ss: bool) {
         let ss = step_ss || self.st.pstate & pstate::SS != 0;
-        self.enter_el1(self.st.pc, ss, IRQ_VECTOR);
+        self.enter_el1(self.st.pc, ss, VectorKind::Irq);
         log::trace!(
             "model: IRQ, ELR {:#x} SPSR {:#x} -> {:#x}",
             self.st.sys.elr,
@@ -103,25 +103,18 @@ impl Cpu {
         );
     }
 
-    /// Exception entry to EL1h: ELR = `ret`, SPSR = PSTATE with SS = `ss`, PSTATE = EL1h with
-    /// NZCV kept, DAIF set, everything else clear; PC = the vector for the current state plus
-    /// `kind` (0 synchronous, 0x80 IRQ). A step exception after this one reports ISV = 0.
-    fn enter_el1(&mut self, ret: u64, ss: bool, kind: u64) {
-        let old = self.st.pstate;
-        let offset = if pstate::el(old) == 0 {
-            0x400
-        } else if old & 1 == 1 {
-            0x200
-        } else {
-            0
-        };
+    /// Exception entry to EL1h (`a64::exception`): ELR = `ret`, SPSR = PSTATE with SS = `ss`,
+    /// PSTATE = EL1h with NZCV kept and DAIF set (the model implements no feature that sets
+    /// more on entry), PC = the vector of `kind` for the current state. A step exception
+    /// after this one reports ISV = 0.
+    fn enter_el1(&mut self, ret: u64, ss: bool, kind: VectorKind) {
+        let old = self.st.pstate & PSTATE_IMPLEMENTED;
         let s = &mut self.st.sys;
-        s.spsr = (old & !pstate::SS) | if ss { pstate::SS } else { 0 };
+        s.spsr = entry_spsr(self.st.pstate, ss);
         s.elr = ret;
         self.dbg.stepped = None;
-        let keep = old & pstate::NZCV_MASK;
-        self.st.pstate = keep | pstate::DAIF_MASK | pstate::MODE_EL1H;
-        self.st.pc = (s.vbar & !0x7ff).wrapping_add(offset + kind);
+        self.st.pstate = entry_pstate(old, EntryFeatures::default(), s.sctlr);
+        self.st.pc = vector(s.vbar, old, kind);
     }
 
     /// ERET: restores PSTATE from SPSR_EL1 and PC from ELR_EL1. A return to an EL or mode the
@@ -132,12 +125,7 @@ impl Cpu {
         let spsr = self.st.sys.spsr;
         let m = spsr & 0x1f;
         let legal = matches!(m, 0b00000 | 0b00100 | 0b00101);
-        let mask = pstate::NZCV_MASK
-            | pstate::SS
-            | pstate::DAIF_MASK
-            | pstate::M_MASK
-            | pstate::IL
-            | pstate::BTYPE_MASK;
+        let mask = PSTATE_IMPLEMENTED;
         let next = if legal {
             spsr & mask
         } else {

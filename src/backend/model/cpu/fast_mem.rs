@@ -11,8 +11,8 @@
 use super::alu::extend;
 use super::ldst::{extend_loaded, load_syndrome, store_syndrome, Ext};
 use super::mmu::{Access, PA_BITS};
-use super::state::SCTLR_M;
 use super::{Cpu, Stop};
+use crate::a64::fields::sctlr;
 
 /// Addressing modes (const generic parameter of `load`/`store`); `aux` is the decoded
 /// offset for the first three.
@@ -31,7 +31,7 @@ impl Cpu {
         if va & (size as u64 - 1) != 0 || !self.debug_quiet() {
             return None;
         }
-        if self.st.sys.sctlr & SCTLR_M == 0 {
+        if self.st.sys.sctlr & sctlr::M == 0 {
             return (va >> PA_BITS == 0).then_some(va);
         }
         self.tlb

@@ -13,8 +13,8 @@ use crate::a64::esr::{ec, DabtSyndrome};
 use crate::a64::SysReg;
 
 use super::bus::PhysKind;
-use super::sysregs::ISR_EL1;
 use super::{Cpu, Exc, Stop};
+use crate::a64::sys::ISR_EL1;
 use crate::backend::model::gic::Icc;
 
 /// CNTx_CTL_EL0 bits (Arm ARM D19.11): ENABLE, IMASK.

@@ -9,6 +9,7 @@
 //! D19.2.37 "ISS encoding for an exception from a Data Abort", ISV).
 
 use crate::a64::esr::{ec, DabtSyndrome};
+use crate::a64::fields::sctlr;
 
 use super::alu::extend;
 use super::branch::sext;
@@ -73,9 +74,9 @@ impl Cpu {
         }
         let sp = self.st.sp();
         let check = if self.st.el() == 0 {
-            super::state::SCTLR_SA0
+            sctlr::SA0
         } else {
-            super::state::SCTLR_SA
+            sctlr::SA
         };
         if sp & 15 != 0 && self.st.sys.sctlr & check != 0 {
             return Err(Stop::Exception(Exc::new(ec::SP_ALIGN, 0, self.st.pc)));

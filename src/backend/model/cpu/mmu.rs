@@ -4,6 +4,7 @@
 //! Owns the TLB (flushed on TLBI and on writes to SCTLR/TCR/TTBRx/MAIR) and the conversion
 //! of walker faults into guest aborts. The walk itself is the shared walker.
 
+use crate::a64::fields::sctlr;
 use crate::a64::walk::{self, PhysMem, TranslationRegs};
 
 pub use crate::a64::walk::Access;
@@ -102,7 +103,7 @@ impl Cpu {
     /// the faults are out of line.
     #[inline(always)]
     pub fn translate_attr(&mut self, va: u64, access: Access) -> Result<(u64, bool), Stop> {
-        if self.st.sys.sctlr & super::state::SCTLR_M == 0 {
+        if self.st.sys.sctlr & sctlr::M == 0 {
             if va >> PA_BITS != 0 {
                 return Err(self.translation_abort(va, access, 0x00));
             }

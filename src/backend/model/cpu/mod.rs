@@ -9,37 +9,38 @@
 //! or returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).
 
-pub mod alu;
-pub mod batch;
-pub mod branch;
-pub mod bus;
-pub mod debug;
-pub mod decode;
-pub mod exception;
-pub mod fast;
-pub mod fast_mem;
-pub mod intr;
-pub mod ldst;
-pub mod ldst_atomic;
-pub mod mmu;
-pub mod muldiv;
-pub mod ram;
-pub mod simd;
-pub mod simd_int;
-pub mod simd_ldst;
-pub mod simd_perm;
-pub mod state;
-pub mod sysregs;
-pub mod system;
+pub(crate) mod alu;
+pub(crate) mod batch;
+pub(crate) mod branch;
+pub(crate) mod bus;
+pub(crate) mod debug;
+pub(crate) mod decode;
+pub(crate) mod exception;
+pub(crate) mod fast;
+pub(crate) mod fast_mem;
+pub(crate) mod intr;
+pub(crate) mod ldst;
+pub(crate) mod ldst_atomic;
+pub(crate) mod mmu;
+pub(crate) mod muldiv;
+pub(crate) mod ram;
+pub(crate) mod simd;
+pub(crate) mod simd_int;
+pub(crate) mod simd_ldst;
+pub(crate) mod simd_perm;
+pub(crate) mod state;
+pub(crate) mod sysregs;
+pub(crate) mod system;
 
 use std::cell::Cell;
 use std::time::Instant;
 
 use crate::a64::esr::{self, DabtSyndrome};
+use crate::a64::fields::sctlr;
 
 use bus::Bus;
 use debug::DebugCtl;
-pub use exception::Exc;
+pub(crate) use exception::Exc;
 use state::CpuState;
 
 /// Why an instruction did not complete inside the model.
@@ -279,7 +280,7 @@ impl Cpu {
 
     #[inline(always)]
     fn crosses_page(&self, va: u64, size: usize) -> bool {
-        size > 1 && (va & 0xfff) + size as u64 > 0x1000 && self.st.sys.sctlr & state::SCTLR_M != 0
+        size > 1 && (va & 0xfff) + size as u64 > 0x1000 && self.st.sys.sctlr & sctlr::M != 0
     }
 
     /// Alignment check, translation and watchpoints for a data access; the physical address.
@@ -292,7 +293,7 @@ impl Cpu {
         strict: bool,
     ) -> Result<u64, Stop> {
         let misaligned = va & (size as u64 - 1) != 0;
-        if misaligned && (strict || self.st.sys.sctlr & state::SCTLR_A != 0) {
+        if misaligned && (strict || self.st.sys.sctlr & sctlr::A != 0) {
             return Err(self.alignment_fault(va, write));
         }
         let access = if write {

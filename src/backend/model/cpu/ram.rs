@@ -6,13 +6,30 @@
 //! vm-memory's per-access region search and error plumbing (a binary search, an `Arc`
 //! dereference and several `Result`s per access) with one or two compares.
 //!
-//! Why this is sound: a window is only built from a region of the `GuestMemoryMmap` stored in
-//! the same [`Ram`] value (`_keep`), so the mapping stays mapped for as long as the window can
-//! be used (vm-memory unmaps a region when its last `Arc` is dropped). Every access checks
-//! that `[off, off + len)` lies inside the window before forming the pointer, and uses
-//! atomic operations (relaxed, as vm-memory's own `load`/`store`), so accesses racing with
-//! other vCPUs and with the VMM (which writes through the same mapping) are not data races
-//! in Rust's model. Knows nothing about translation, registers or exits.
+//! Why this is sound, and exactly how far:
+//! - Lifetime: a window is only built from a region of the `GuestMemoryMmap` stored in the
+//!   same [`Ram`] value (`_keep`), so the mapping stays mapped for as long as the window can
+//!   be used (vm-memory unmaps a region when its last `Arc` is dropped).
+//! - Bounds and alignment: every access checks that `[off, off + len)` lies inside the window
+//!   before forming the pointer, and uses a typed atomic only when the host address is
+//!   aligned for it (else byte by byte).
+//! - Races: every guest access is a Rust atomic (relaxed). The VMM's accesses while vCPUs may
+//!   run are atomic too: the debugger's breakpoint writes, memory reads and writes, page-table
+//!   walks and instruction fetches for emulation all go through `debug::guest_ram` (vm-memory's
+//!   atomic `load`/`store`). The image loader and the device tree use vm-memory's plain copies
+//!   before any vCPU thread exists, which thread creation orders before every guest access.
+//!   So no non-atomic access races with a guest access.
+//! - What remains outside Rust's memory model: racing atomic accesses of *different sizes* to
+//!   overlapping bytes where one is a write (a guest's 4-byte store and another vCPU's 8-byte
+//!   load of the same word, an unaligned access split into bytes, a debugger byte write over
+//!   a word the guest loads). Rust permits mixed-size racing atomics only when all are reads.
+//!   Only the guest (or a debugger writing memory of running vCPUs) can cause them; each
+//!   access is still one relaxed load or store that the compiler neither splits, merges nor
+//!   elides, and on the x86-64 and AArch64 hosts it is a single plain instruction whose
+//!   outcome the hardware memory model defines (single-copy atomicity per access, as the A64
+//!   guest architecture specifies for its own accesses: Arm ARM B2.2.1).
+//!
+//! Knows nothing about translation, registers or exits.
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -127,7 +144,7 @@ impl Ram {
     }
 
     /// True when all `len` bytes at `pa` are RAM.
-    #[inline]
+    #[cfg(test)]
     pub fn contains(&self, pa: u64, len: u64) -> bool {
         len > 0 && self.host(pa, len).is_some()
     }
@@ -141,7 +158,7 @@ impl Ram {
         // SAFETY: `host` checked that the `len` bytes at `h` lie inside a window of a region
         // `self._keep` keeps mapped (module docs); each typed access covers exactly `len`
         // bytes and its pointer is aligned for its type (checked on `h`, the host address);
-        // access is atomic, so concurrent guest, vCPU and VMM accesses are not data races.
+        // access is atomic, as are the VMM's while vCPUs run (module docs: "Races").
         unsafe {
             match len {
                 1 => return Some(AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64),

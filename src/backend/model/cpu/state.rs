@@ -8,13 +8,6 @@ use crate::a64::pstate;
 /// SCTLR_EL1 after KVM vCPU reset: `arch/arm64/kvm/sys_regs.c` `sys_reg_descs[]`,
 /// `{ SYS_DESC(SYS_SCTLR_EL1), access_vm_reg, reset_val, SCTLR_EL1, 0x00C50078 }`.
 pub const SCTLR_RESET: u64 = 0x00C5_0078;
-/// SCTLR_EL1.M (bit 0): stage 1 MMU enable (Arm ARM D19.2.118 "SCTLR_EL1").
-pub const SCTLR_M: u64 = 1 << 0;
-/// SCTLR_EL1.A (bit 1): alignment check enable.
-pub const SCTLR_A: u64 = 1 << 1;
-/// SCTLR_EL1.SA (bit 3) / SA0 (bit 4): SP alignment check at EL1 / EL0.
-pub const SCTLR_SA: u64 = 1 << 3;
-pub const SCTLR_SA0: u64 = 1 << 4;
 
 /// Writable FPSR bits: N Z C V QC (31:27), IDC (7), IXC UFC OFC DZC IOC (4:0) (Arm ARM
 /// C5.2.8 "FPSR").
@@ -23,6 +16,7 @@ pub const FPSR_MASK: u64 = 0xf800_009f;
 /// (Arm ARM C5.2.7 "FPCR").
 pub const FPCR_MASK: u64 = 0x07ff_9f00;
 /// CPACR_EL1.FPEN = 0b11: SIMD&FP enabled at EL0 and EL1 (Arm ARM D19.2.30 "CPACR_EL1").
+#[cfg(test)]
 pub const CPACR_FPEN_ALL: u64 = 3 << 20;
 
 /// EL1/EL0 system registers kept by the model (Arm ARM D19.2).

@@ -1,16 +1,12 @@
 //! System instructions: hints (NOP, YIELD, WFE, WFI, ...), barriers, CLREX, MSR (immediate),
 //! SYS (TLBI, DC ZVA, AT, cache maintenance) and MRS/MSR (register) (Arm ARM C5.2-C5.3).
 
+use crate::a64::fields::sctlr;
 use crate::a64::{pstate, sys, SysReg};
 
 use super::debug::kvm_traps_sysreg;
-use super::{sysregs, Cpu, Stop};
+use super::{Cpu, Stop};
 
-// SCTLR_EL1 EL0 controls (Arm ARM D19.2.118 "SCTLR_EL1"): UMA (bit 9, EL0 DAIF access), UCT
-// (bit 15, EL0 CTR_EL0 access), nTWI (bit 16, EL0 WFI not trapped).
-const SCTLR_UMA: u64 = 1 << 9;
-const SCTLR_UCT: u64 = 1 << 15;
-const SCTLR_NTWI: u64 = 1 << 16;
 /// ISS of a trapped WFI (Arm ARM D19.2.37, "exception from a WFI or WFE instruction"):
 /// CV = 1 (bit 24), COND = 0b1110 (bits 23:20), TI = 0 (WFI).
 const WFI_ISS: u64 = 1 << 24 | 0xe << 20;
@@ -56,7 +52,7 @@ impl Cpu {
                 if self.wfi_completes_at_once() {
                     return Ok(());
                 }
-                if self.st.el() == 0 && self.st.sys.sctlr & SCTLR_NTWI == 0 {
+                if self.st.el() == 0 && self.st.sys.sctlr & sctlr::NTWI == 0 {
                     // SCTLR_EL1.nTWI = 0: WFI at EL0 traps to EL1 (EC 0x01, ISS 0).
                     return Err(Stop::Exception(super::Exc::new(
                         crate::a64::esr::ec::WFX,
@@ -78,7 +74,7 @@ impl Cpu {
         match (op1, op2) {
             (0, 5) if !el0 => self.st.pstate = (self.st.pstate & !1) | (crm as u64 & 1),
             (3, 6) | (3, 7) => {
-                if el0 && self.st.sys.sctlr & SCTLR_UMA == 0 {
+                if el0 && self.st.sys.sctlr & sctlr::UMA == 0 {
                     return Err(self.undef(i));
                 }
                 let bits = (crm as u64) << 6;
@@ -160,7 +156,7 @@ impl Cpu {
                 None => self.undef(i),
             });
         }
-        if reg == sysregs::FPCR || reg == sysregs::FPSR {
+        if reg == sys::FPCR || reg == sys::FPSR {
             self.fp_check()?;
         }
         self.emulated = kvm_traps_sysreg(reg);
@@ -188,16 +184,14 @@ impl Cpu {
         let s = &self.st.sys;
         let read_only = matches!(
             reg,
-            sys::MIDR_EL1 | sys::MPIDR_EL1 | sys::CNTVCT_EL0 | sysregs::CNTPCT_EL0
-        ) || matches!(
-            reg,
-            sysregs::CTR_EL0 | sysregs::DCZID_EL0 | sysregs::CURRENT_EL
-        ) || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0)
+            sys::MIDR_EL1 | sys::MPIDR_EL1 | sys::CNTVCT_EL0 | sys::CNTPCT_EL0
+        ) || matches!(reg, sys::CTR_EL0 | sys::DCZID_EL0 | sys::CURRENT_EL)
+            || (reg.op0() == 3 && reg.op1() == 0 && reg.crn() == 0)
             || (reg.op0() == 3 && reg.op1() == 1 && reg.crn() == 0)
             || reg == sys::OSLSR_EL1
-            || reg == sysregs::ISR_EL1
-            || reg == sysregs::DBGAUTHSTATUS_EL1
-            || reg == sysregs::MDRAR_EL1
+            || reg == sys::ISR_EL1
+            || reg == sys::DBGAUTHSTATUS_EL1
+            || reg == sys::MDRAR_EL1
             || reg == sys::CNTFRQ_EL0;
         if !read && read_only || read && reg == sys::OSLAR_EL1 {
             return false;
@@ -206,20 +200,18 @@ impl Cpu {
             return !(reg == sys::SP_EL0 && self.st.pstate & 1 == 0);
         }
         match reg {
-            sysregs::NZCV | sysregs::FPCR | sysregs::FPSR | sys::TPIDR_EL0 => true,
+            sys::NZCV | sys::FPCR | sys::FPSR | sys::TPIDR_EL0 => true,
             sys::TPIDRRO_EL0 => read,
-            sysregs::DAIF => s.sctlr & SCTLR_UMA != 0,
-            sysregs::CTR_EL0 => s.sctlr & SCTLR_UCT != 0,
-            sysregs::DCZID_EL0 => true,
+            sys::DAIF => s.sctlr & sctlr::UMA != 0,
+            sys::CTR_EL0 => s.sctlr & sctlr::UCT != 0,
+            sys::DCZID_EL0 => true,
             // CNTKCTL_EL1 (Arm ARM D19.11): EL0PCTEN (0), EL0VCTEN (1), EL0VTEN (8),
             // EL0PTEN (9).
             sys::CNTFRQ_EL0 => s.cntkctl & 3 != 0,
             sys::CNTV_CTL_EL0 | sys::CNTV_CVAL_EL0 | sys::CNTV_TVAL_EL0 => s.cntkctl & 1 << 8 != 0,
-            sysregs::CNTP_CTL_EL0 | sysregs::CNTP_CVAL_EL0 | sysregs::CNTP_TVAL_EL0 => {
-                s.cntkctl & 1 << 9 != 0
-            }
+            sys::CNTP_CTL_EL0 | sys::CNTP_CVAL_EL0 | sys::CNTP_TVAL_EL0 => s.cntkctl & 1 << 9 != 0,
             sys::CNTVCT_EL0 => s.cntkctl & 2 != 0,
-            sysregs::CNTPCT_EL0 => s.cntkctl & 1 != 0,
+            sys::CNTPCT_EL0 => s.cntkctl & 1 != 0,
             _ => false,
         }
     }

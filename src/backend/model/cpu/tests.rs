@@ -303,7 +303,7 @@ fn random_words_never_panic() {
         cpu.st.v[(n % 32) as usize] = (next() as u128) << 64 | next() as u128;
         if n % 5 == 0 {
             // Random translation regimes over random tables (the code page may be unmapped).
-            cpu.st.sys.sctlr |= state::SCTLR_M;
+            cpu.st.sys.sctlr |= crate::a64::fields::sctlr::M;
             cpu.st.sys.tcr = next();
             cpu.st.sys.ttbr0 = RAM + (next() & 0xf_f000);
             cpu.st.sys.ttbr1 = next();
