@@ -28,9 +28,9 @@ use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::{Target, TargetError};
 
 use crate::machine::session::{Action, Session};
-use crate::machine::MachineError;
+use crate::machine::{MachineError, Outcome};
 
-pub use server::{serve, Listen, ServeConfig, ServeOutcome};
+pub use server::{serve, Listen, ServeConfig};
 
 /// Errors of the gdb layer.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ pub struct Debugger {
     /// The firmware path, for qXfer:exec-file.
     exec_file: Option<String>,
     /// Set when gdb was told the guest exited: power off or reset.
-    guest_end: Option<ServeOutcome>,
+    guest_end: Option<Outcome>,
 }
 
 impl Debugger {

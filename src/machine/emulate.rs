@@ -12,13 +12,17 @@ use crate::backend::{BackendError, Vcpu};
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
-use super::guest_mem::GuestView;
+use super::guest_mem::{FetchError, GuestView};
 
 /// Why emulation failed; the guest state is left unchanged when this is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulateError {
-    #[error("cannot fetch the instruction at pc {pc:#x}: {reason}")]
-    Fetch { pc: u64, reason: String },
+    #[error("cannot fetch the instruction at pc {pc:#x}: {source}")]
+    Fetch {
+        pc: u64,
+        #[source]
+        source: FetchError,
+    },
     #[error("cannot emulate the instruction at pc {pc:#x}: {source}")]
     Decode {
         pc: u64,
@@ -72,7 +76,7 @@ pub fn emulate_nisv(
     let pc = vcpu.get(Reg::Pc)?;
     let word = view
         .fetch_insn(vcpu, pc)
-        .map_err(|reason| EmulateError::Fetch { pc, reason })?;
+        .map_err(|source| EmulateError::Fetch { pc, source })?;
     let op = ldst::decode(word).map_err(|source| EmulateError::Decode { pc, source })?;
     perform(vcpu, bus, &op, fault_ipa)?;
     advance_pc(vcpu, step)?;
