@@ -157,10 +157,10 @@ mod tests {
 
     #[test]
     fn an_unreadable_pc_is_none_not_a_sentinel() {
-        let f = Fault {
-            pc: None,
-            reason: "deadlock".into(),
-        };
+        let mut v = FakeVcpu::new(0);
+        v.fail_get.insert(Reg::Pc);
+        let f = Fault::at(&mut v, "deadlock");
+        assert_eq!(f.pc, None);
         let out = Outcome::Fault { vcpu: 0, fault: f };
         assert_eq!(
             out.to_string(),

@@ -315,5 +315,17 @@ mod tests {
             trace_line(&d, 0x4000_0014),
             "DEBUG ec=0x32 esr=0xcb000022 far=0x0 pc=0x40000014"
         );
+        assert_eq!(trace_line(&VcpuExit::Idle, None), "IDLE pc=?");
+    }
+
+    #[test]
+    fn a_fault_with_an_unreadable_pc_says_so() {
+        let mut r = rig();
+        r.vcpu.fail_get.insert(Reg::Pc);
+        let flow = r.handle(VcpuExit::InternalError("boom".into()));
+        let Flow::Stop(StopReason::Fault(f)) = flow else {
+            panic!("{flow:?}")
+        };
+        assert_eq!((f.pc, f.reason.as_str()), (None, "boom"));
     }
 }
