@@ -23,7 +23,9 @@ use vm_memory::GuestMemoryMmap;
 use super::kick::KickState;
 use super::{ioctl_err, regs};
 use crate::a64::Reg;
-use crate::backend::{BackendError, GuestDebug, Kick, Result, SystemEvent, Vcpu, VcpuExit};
+use crate::backend::{
+    BackendError, GuestDebug, Kick, Result, SystemEvent, Vcpu, VcpuExit, NO_SYNDROME_NISV_OFF,
+};
 
 // KVM_GET_REG_LIST (api.rst 4.84), declared here because the kvm-ioctls wrapper caps the list
 // at 500 entries while newer kernels may report more.
@@ -216,11 +218,9 @@ impl KvmVcpu {
     fn run_error(errno: c_int) -> Result<VcpuExit> {
         match errno {
             libc::EINTR => Ok(VcpuExit::Interrupted),
-            libc::ENOSYS => Ok(VcpuExit::InternalError(
-                "KVM_RUN failed with ENOSYS: data abort outside RAM without a valid syndrome \
-                 (enable nisv_to_user to emulate it)"
-                    .into(),
-            )),
+            libc::ENOSYS => Ok(VcpuExit::InternalError(format!(
+                "{NO_SYNDROME_NISV_OFF}: KVM_RUN failed with ENOSYS"
+            ))),
             _ => Err(BackendError::Ioctl {
                 op: "KVM_RUN",
                 source: std::io::Error::from_raw_os_error(errno),
