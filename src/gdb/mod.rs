@@ -6,8 +6,11 @@
 //! `armv4t` example: one file per gdb extension, one function turning session stops into stop
 //! reasons (`stop`).
 //!
-//! Depends on `machine::session` only (and `a64`/`debug` value types); must never touch a vCPU
-//! handle or a backend type.
+//! Depends on `machine::session` (the debugging API it drives), the value types of
+//! `machine::event` (`Resume`, `StopReason`, `Outcome`), `machine::layout` (the memory map it
+//! reports) and `MachineError`; on value types of `debug` (`hwplan` watch kinds,
+//! `policy::StopKind`, `translate` errors) and on `a64` (registers, walk traces). Must never
+//! touch a vCPU handle, `machine::control` or a backend type.
 
 mod arch;
 mod base;

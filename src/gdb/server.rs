@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::machine::control::Resume;
+use crate::machine::event::Resume;
 use crate::machine::session::Session;
 use crate::machine::Outcome;
 

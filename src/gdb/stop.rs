@@ -3,7 +3,8 @@
 use gdbstub::common::Signal;
 use gdbstub::stub::MultiThreadStopReason;
 
-use crate::machine::control::{StopKind, StopReason};
+use crate::debug::policy::StopKind;
+use crate::machine::event::StopReason;
 use crate::machine::session::{Session, Stop};
 
 use super::breakpoints::gdb_watch_kind;
