@@ -88,7 +88,7 @@ pub struct Caps {
 
 /// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.87, arm64 part).
 ///
-/// Register values are written exactly as the architecture defines them (DBGBCR<n>_EL1 etc.,
+/// Register values are written exactly as the architecture defines them (`DBGBCR<n>_EL1` etc.,
 /// Arm ARM D19.3); the debug layer computes them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestDebug {

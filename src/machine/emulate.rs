@@ -17,7 +17,7 @@ use super::guest_mem::{FetchError, GuestView};
 /// Why emulation failed. The vCPU's registers are unchanged when this is returned: every
 /// register is read (and every register to be written is checked readable) before the device
 /// is accessed, and the results are written last, the ones already written restored if a
-/// later write fails (see [`Writes`]). A device access that happened before a failed write
+/// later write fails (see `Writes`). A device access that happened before a failed write
 /// is not undone (devices have side effects; the machine stops with a fault).
 #[derive(Debug, thiserror::Error)]
 pub enum EmulateError {
