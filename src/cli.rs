@@ -243,10 +243,12 @@ fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<Strin
 /// reset and a kill by gdb; 1 for a guest fault or a runtime error.
 fn finish<E: std::fmt::Display>(end: Result<Outcome, E>) -> i32 {
     match end {
-        Ok(out @ Outcome::PowerOff) | Ok(out @ Outcome::Killed) => {
+        Ok(out @ Outcome::PowerOff) => {
             log::info!("{out}");
             0
         }
+        // The gdb server has logged the kill.
+        Ok(Outcome::Killed) => 0,
         Ok(out @ Outcome::Reset) => {
             eprintln!("kvmdbg: {out}");
             0
