@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use kvmdbg::backend::{self, BackendKind};
-use kvmdbg::gdb::{self, Listen, ServeConfig, ServeOutcome};
+use kvmdbg::gdb::{self, Listen, ServeConfig};
 use kvmdbg::machine::session::Session;
 use kvmdbg::machine::{memory, Machine, MachineConfig, MachineError, Outcome, TraceSink};
 
@@ -213,20 +213,7 @@ fn run(args: RunArgs) -> i32 {
     if args.wait_gdb {
         return usage("-S/--wait-gdb needs --gdb or -s");
     }
-    match machine.run() {
-        Ok(Outcome::PowerOff) => {
-            log::info!("guest powered off");
-            0
-        }
-        Ok(Outcome::Reset) => {
-            eprintln!("kvmdbg: guest requested a system reset; kvmdbg stops instead of rebooting");
-            0
-        }
-        Err(e) => {
-            eprintln!("kvmdbg: error: {e}");
-            EXIT_FAILURE
-        }
-    }
+    finish(machine.run())
 }
 
 fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<String>) -> i32 {
@@ -250,18 +237,25 @@ fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<Strin
         wait_for_gdb: wait,
         exec_file,
     };
-    match gdb::serve(session, cfg) {
-        Ok(ServeOutcome::PowerOff) => {
-            log::info!("guest powered off");
+    finish(gdb::serve(session, cfg))
+}
+
+/// Reports how a run ended (with or without gdb) and returns the exit status: 0 for power off,
+/// reset and a kill by gdb; 1 for a guest fault or a runtime error.
+fn finish<E: std::fmt::Display>(end: Result<Outcome, E>) -> i32 {
+    match end {
+        Ok(out @ Outcome::PowerOff) => {
+            log::info!("{out}");
             0
         }
-        Ok(ServeOutcome::Reset) => {
-            eprintln!("kvmdbg: guest requested a system reset; kvmdbg stops instead of rebooting");
+        // The gdb server has logged the kill.
+        Ok(Outcome::Killed) => 0,
+        Ok(out @ Outcome::Reset) => {
+            eprintln!("kvmdbg: {out}");
             0
         }
-        Ok(ServeOutcome::Killed) => 0,
-        Ok(ServeOutcome::Fault { vcpu, pc, reason }) => {
-            eprintln!("kvmdbg: error: vCPU {vcpu} faulted at {pc:#x}: {reason}");
+        Ok(out @ Outcome::Fault { .. }) => {
+            eprintln!("kvmdbg: error: {out}");
             EXIT_FAILURE
         }
         Err(e) => {

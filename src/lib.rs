@@ -1,9 +1,11 @@
 //! kvmdbg: an aarch64 VMM that boots bare-metal firmware under KVM (or a software model of an
 //! A64 CPU) and lets gdb debug it over the GDB remote protocol.
 //!
-//! Layers, top to bottom (dependencies only point down): `machine` (memory map, loader, devices,
-//! vCPU threads), `backend` (the `Vm`/`Vcpu` traits and their KVM and model implementations),
-//! `a64` (pure architecture knowledge). See docs/architecture.md.
+//! Layers, top to bottom (dependencies only point down): `gdb` (the remote protocol over a
+//! debugging session), `machine` (memory map, loader, devices, vCPU threads, the session),
+//! `debug` (breakpoints, watchpoints, stepping, decided once for every backend), `backend` (the
+//! `Vm`/`Vcpu` traits and their KVM and model implementations), `a64` (pure architecture
+//! knowledge). The binary's `cli` sits on top. See docs/architecture.md.
 
 pub mod a64;
 pub mod backend;

@@ -1,7 +1,7 @@
 //! A scripted vCPU for unit tests of the layers above the backend: registers in a map, exits
 //! from a queue. Test-only.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::{BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit};
@@ -44,6 +44,10 @@ pub struct FakeVcpu {
     /// When the script is exhausted: block until kicked (like a powered-off vCPU) instead of
     /// failing the run.
     pub block_when_done: bool,
+    /// Registers whose reads fail (error-path tests).
+    pub fail_get: HashSet<Reg>,
+    /// Registers whose writes fail (error-path tests).
+    pub fail_set: HashSet<Reg>,
 }
 
 impl FakeVcpu {
@@ -58,6 +62,8 @@ impl FakeVcpu {
             debug_log: Arc::default(),
             kick: Arc::new(FakeKick::default()),
             block_when_done: false,
+            fail_get: HashSet::new(),
+            fail_set: HashSet::new(),
         }
     }
 
@@ -76,7 +82,7 @@ impl Vcpu for FakeVcpu {
         self.index
     }
     fn get_reg(&mut self, reg: Reg) -> Result<u128> {
-        if !reg.is_valid() {
+        if !reg.is_valid() || self.fail_get.contains(&reg) {
             return Err(BackendError::Register {
                 reg,
                 reason: "out of range".into(),
@@ -85,6 +91,12 @@ impl Vcpu for FakeVcpu {
         Ok(self.reg(reg))
     }
     fn set_reg(&mut self, reg: Reg, value: u128) -> Result<()> {
+        if self.fail_set.contains(&reg) {
+            return Err(BackendError::Register {
+                reg,
+                reason: "write refused (test)".into(),
+            });
+        }
         let v = if reg.is_vector() {
             value
         } else {

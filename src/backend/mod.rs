@@ -58,7 +58,9 @@ pub struct VmConfig {
     pub vcpus: usize,
     pub gic: GicLayout,
     /// Ask the backend to report data aborts without a valid syndrome to the VMM
-    /// (`KVM_CAP_ARM_NISV_TO_USER`, KVM api.rst 7.19) instead of failing the run.
+    /// (`KVM_CAP_ARM_NISV_TO_USER`, KVM api.rst 7.19) as [`VcpuExit::Nisv`]. When off, such an
+    /// abort is [`VcpuExit::InternalError`] starting with [`NO_SYNDROME_NISV_OFF`] on every
+    /// backend (KVM fails `KVM_RUN` with `ENOSYS`), with the PC still at the access.
     pub nisv_to_user: bool,
     /// Test hook (`machine::TestHooks::model_keep_ss`), false outside the tests that prove
     /// the suite bites: the model's PC advance past an instruction completed for the VMM
@@ -91,7 +93,7 @@ pub struct Caps {
 
 /// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.87, arm64 part).
 ///
-/// Register values are written exactly as the architecture defines them (DBGBCR<n>_EL1 etc.,
+/// Register values are written exactly as the architecture defines them (`DBGBCR<n>_EL1` etc.,
 /// Arm ARM D19.3); the debug layer computes them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestDebug {
@@ -151,9 +153,17 @@ pub enum VcpuExit {
     /// The vCPU is waiting (WFI) and nothing can ever wake it (model only).
     Idle,
     /// The backend failed the run in a way the guest caused (e.g. an access outside RAM that
-    /// cannot be emulated); the message says what happened.
+    /// cannot be emulated); the message says what happened. A condition the guest caused is
+    /// always this exit, never an `Err` from `run` (which is the backend's own failure): in
+    /// particular a data abort outside RAM without a valid syndrome while NISV to user is off
+    /// ([`VmConfig::nisv_to_user`]), whose message starts with [`NO_SYNDROME_NISV_OFF`].
     InternalError(String),
 }
+
+/// How every backend's [`VcpuExit::InternalError`] message for a data abort outside RAM
+/// without a valid syndrome, with NISV to user off, begins (the backend appends details).
+pub const NO_SYNDROME_NISV_OFF: &str =
+    "data abort outside RAM without a valid syndrome, NISV to user off";
 
 /// Wakes a vCPU thread out of `run`. Cheap to clone; callable from any thread.
 pub trait Kick: Send + Sync {

@@ -269,12 +269,15 @@ impl DebugPolicy for DebugState {
         far: u64,
         stepping: bool,
     ) -> Verdict {
-        let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
+        // An unreadable PC matches no breakpoint of ours: the exception goes to the guest.
+        let pc = vcpu.get(Reg::Pc).ok();
         let ours = match esr::class(esr_value) {
             ec::BRK64 => self
                 .is_our_brk(vcpu, esr_value)
                 .then_some(StopKind::SwBreak),
-            ec::BREAKPT_LOW | ec::BREAKPT_CUR => self.is_hw_bp(pc).then_some(StopKind::HwBreak),
+            ec::BREAKPT_LOW | ec::BREAKPT_CUR => pc
+                .is_some_and(|pc| self.is_hw_bp(pc))
+                .then_some(StopKind::HwBreak),
             ec::WATCHPT_LOW | ec::WATCHPT_CUR => {
                 let watches = self.watches();
                 hwplan::hit_watch_for_esr(&watches, esr_value, far, None)

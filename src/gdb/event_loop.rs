@@ -1,5 +1,7 @@
 //! The blocking event loop: waits on the connection and the session's event fd together
 //! (poll(2)), never spinning. A queued stop raises no event, so `poll_stop` runs first.
+//!
+//! Used by `server`; depends only on the `Debugger` and the session, not on `server`.
 
 use std::os::fd::AsFd;
 
@@ -8,10 +10,9 @@ use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonErr
 use gdbstub::stub::MultiThreadStopReason;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::machine::control::StopReason;
+use crate::machine::Outcome;
 
 use super::conn::Conn;
-use super::server::ServeOutcome;
 use super::{stop, Debugger, GdbError};
 
 pub enum EventLoop {}
@@ -33,10 +34,10 @@ impl BlockingEventLoop for EventLoop {
             let polled = target.session.poll_stop();
             if let Some(s) = polled.map_err(|e| WaitError::Target(e.into()))? {
                 log::debug!("gdb: stop {s:?}");
-                match s.reason {
-                    StopReason::PowerOff => target.guest_end = Some(ServeOutcome::PowerOff),
-                    StopReason::Reset => target.guest_end = Some(ServeOutcome::Reset),
-                    _ => {}
+                // gdb is told the guest exited (and the connection ends) only when it did.
+                if let Some(end) = Outcome::of_stop(s.vcpu, &s.reason).filter(Outcome::guest_ended)
+                {
+                    target.guest_end = Some(end);
                 }
                 return Ok(Event::TargetStopped(stop::to_gdb(&target.session, &s)));
             }

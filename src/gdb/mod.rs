@@ -6,8 +6,11 @@
 //! `armv4t` example: one file per gdb extension, one function turning session stops into stop
 //! reasons (`stop`).
 //!
-//! Depends on `machine::session` only (and `a64`/`debug` value types); must never touch a vCPU
-//! handle or a backend type.
+//! Depends on `machine::session` (the debugging API it drives), the value types of
+//! `machine::event` (`Resume`, `StopReason`, `Outcome`), `machine::layout` (the memory map it
+//! reports) and `MachineError`; on value types of `debug` (`hwplan` watch kinds,
+//! `policy::StopKind`, `translate` errors) and on `a64` (registers, walk traces). Must never
+//! touch a vCPU handle, `machine::control` or a backend type.
 
 mod arch;
 mod base;
@@ -28,9 +31,9 @@ use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::{Target, TargetError};
 
 use crate::machine::session::{Action, Session};
-use crate::machine::MachineError;
+use crate::machine::{MachineError, Outcome};
 
-pub use server::{serve, Listen, ServeConfig, ServeOutcome};
+pub use server::{serve, Listen, ServeConfig};
 
 /// Errors of the gdb layer.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +76,7 @@ pub struct Debugger {
     /// The firmware path, for qXfer:exec-file.
     exec_file: Option<String>,
     /// Set when gdb was told the guest exited: power off or reset.
-    guest_end: Option<ServeOutcome>,
+    guest_end: Option<Outcome>,
 }
 
 impl Debugger {

@@ -9,7 +9,7 @@ use gdbstub::target::ext::base::multithread::{
     MultiThreadSingleStepOps,
 };
 
-use crate::machine::control::Resume;
+use crate::machine::event::Resume;
 
 use super::{Debugger, GdbError};
 

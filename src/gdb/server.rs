@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::machine::control::{Resume, StopReason};
+use crate::machine::event::Resume;
 use crate::machine::session::Session;
+use crate::machine::Outcome;
 
 use super::conn::{Conn, Socket};
 use super::event_loop::EventLoop;
@@ -44,21 +45,6 @@ pub struct ServeConfig {
     pub wait_for_gdb: bool,
     /// The firmware path gdb may load symbols from (qXfer:exec-file).
     pub exec_file: Option<String>,
-}
-
-/// How serving ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServeOutcome {
-    PowerOff,
-    Reset,
-    /// gdb killed the guest (`kill`).
-    Killed,
-    /// The guest faulted with no gdb attached.
-    Fault {
-        vcpu: usize,
-        pc: u64,
-        reason: String,
-    },
 }
 
 enum Listener {
@@ -123,7 +109,7 @@ impl Listener {
 }
 
 /// Serves gdb over `session` until the guest ends or gdb kills it.
-pub fn serve(session: Session, cfg: ServeConfig) -> Result<ServeOutcome, GdbError> {
+pub fn serve(session: Session, cfg: ServeConfig) -> Result<Outcome, GdbError> {
     let listener = Listener::bind(&cfg.listen)?;
     log::warn!("waiting for gdb on {}", cfg.listen);
     let mut dbg = Debugger::new(session, cfg.exec_file)?;
@@ -155,7 +141,7 @@ pub fn serve(session: Session, cfg: ServeConfig) -> Result<ServeOutcome, GdbErro
 /// What one gdb connection ended with.
 enum Ending {
     Detached,
-    Ended(ServeOutcome),
+    Ended(Outcome),
 }
 
 fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
@@ -170,15 +156,15 @@ fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
     match stub.run_blocking::<EventLoop>(dbg) {
         Ok(DisconnectReason::Disconnect) => Ending::Detached,
         Ok(DisconnectReason::TargetExited(_)) => {
-            Ending::Ended(dbg.guest_end.take().unwrap_or(ServeOutcome::PowerOff))
+            Ending::Ended(dbg.guest_end.take().unwrap_or(Outcome::PowerOff))
         }
         Ok(DisconnectReason::TargetTerminated(sig)) => {
             log::info!("guest terminated ({sig})");
-            Ending::Ended(ServeOutcome::Killed)
+            Ending::Ended(Outcome::Killed)
         }
         Ok(DisconnectReason::Kill) => {
             log::info!("gdb killed the guest");
-            Ending::Ended(ServeOutcome::Killed)
+            Ending::Ended(Outcome::Killed)
         }
         Err(e) => {
             report_stub_error(&e);
@@ -205,27 +191,17 @@ fn run_all(session: &mut Session) -> Result<(), GdbError> {
 }
 
 /// Waits until gdb connects (returns None) or the guest ends (returns how).
-fn wait_for_gdb(
-    listener: &Listener,
-    session: &mut Session,
-) -> Result<Option<ServeOutcome>, GdbError> {
+fn wait_for_gdb(listener: &Listener, session: &mut Session) -> Result<Option<Outcome>, GdbError> {
     loop {
         if let Some(stop) = session.poll_stop()? {
-            match stop.reason {
-                StopReason::PowerOff => return Ok(Some(ServeOutcome::PowerOff)),
-                StopReason::Reset => return Ok(Some(ServeOutcome::Reset)),
-                StopReason::Fault { pc, reason } => {
-                    return Ok(Some(ServeOutcome::Fault {
-                        vcpu: stop.vcpu,
-                        pc,
-                        reason,
-                    }))
-                }
+            match Outcome::of_stop(stop.vcpu, &stop.reason) {
+                Some(end) => return Ok(Some(end)),
                 // Every vCPU waits for an interrupt nothing will raise: leave them stopped
                 // for gdb to look at.
-                other => log::warn!(
-                    "vCPU {} stopped ({other:?}) with no gdb attached",
-                    stop.vcpu
+                None => log::warn!(
+                    "vCPU {} stopped ({:?}) with no gdb attached",
+                    stop.vcpu,
+                    stop.reason
                 ),
             }
         }
@@ -243,14 +219,11 @@ fn wait_for_gdb(
     }
 }
 
-/// Stops the guest for a newly attached gdb; returns how it ended if it ended meanwhile.
-fn stop_for_gdb(session: &mut Session) -> Result<Option<ServeOutcome>, GdbError> {
+/// Stops the guest for a newly attached gdb; returns how it ended if it ended meanwhile (a
+/// fault in that window is shown to gdb instead: the faulted vCPU is there to look at).
+fn stop_for_gdb(session: &mut Session) -> Result<Option<Outcome>, GdbError> {
     // With nothing running, the interrupt is reported at once.
     session.interrupt();
     let stop = session.wait_stop()?;
-    Ok(match stop.reason {
-        StopReason::PowerOff => Some(ServeOutcome::PowerOff),
-        StopReason::Reset => Some(ServeOutcome::Reset),
-        _ => None,
-    })
+    Ok(Outcome::of_stop(stop.vcpu, &stop.reason).filter(Outcome::guest_ended))
 }

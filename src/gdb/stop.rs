@@ -3,7 +3,8 @@
 use gdbstub::common::Signal;
 use gdbstub::stub::MultiThreadStopReason;
 
-use crate::machine::control::{StopKind, StopReason};
+use crate::debug::policy::StopKind;
+use crate::machine::event::StopReason;
 use crate::machine::session::{Session, Stop};
 
 use super::breakpoints::gdb_watch_kind;
@@ -40,8 +41,8 @@ pub fn to_gdb(session: &Session, stop: &Stop) -> MultiThreadStopReason<u64> {
         StopReason::Paused => signal(Signal::SIGINT),
         StopReason::Idle => signal(Signal::SIGTRAP),
         StopReason::PowerOff | StopReason::Reset => MultiThreadStopReason::Exited(0),
-        StopReason::Fault { pc, reason } => {
-            log::error!("vCPU {} faulted at pc {pc:#x}: {reason}", stop.vcpu);
+        StopReason::Fault(fault) => {
+            log::error!("vCPU {} faulted {fault}", stop.vcpu);
             signal(Signal::SIGSEGV)
         }
     }

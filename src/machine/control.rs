@@ -5,6 +5,9 @@
 //! drive the machine through [`Control`]; neither touches a vCPU handle: register and memory
 //! work is a job executed by the vCPU's thread while it is stopped. Debug-exit decisions are
 //! delegated to a [`DebugPolicy`] supplied by the debug layer (`debug::policy`).
+//!
+//! Depends on `vcpu_thread` (which it spawns and sends commands to) and the value types of
+//! `event`; `vcpu_thread` does not depend on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -17,61 +20,10 @@ use crate::backend::{Kick, Vcpu};
 pub use crate::debug::policy::{DebugPolicy, NoDebugger, StopKind, Verdict};
 
 use super::bus::Bus;
+pub use super::event::{Event, Fault, Resume, StopReason};
 use super::guest_mem::GuestView;
-use super::vcpu_thread::{spawn, ThreadCtx};
+use super::vcpu_thread::{spawn, Cmd, Job, ThreadCtx};
 use super::{MachineError, Result, TestHooks, TraceSink};
-
-/// How a stopped vCPU resumes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resume {
-    Continue,
-    /// Execute exactly one instruction (an emulated one counts).
-    Step,
-    /// Step while the PC stays in `[start, end)`; stop when it leaves or anything else stops.
-    RangeStep {
-        start: u64,
-        end: u64,
-    },
-}
-
-/// Why a vCPU stopped. Exactly one event is sent per resume.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// Stopped on request ([`Control::pause_all`]).
-    Paused,
-    /// A requested step (or range step) completed.
-    Step,
-    /// The debug policy stopped on this debug exception (ESR, FAR as the backend reported).
-    Debug {
-        esr: u64,
-        far: u64,
-        verdict: StopKind,
-    },
-    /// The vCPU waits (WFI) and nothing can wake it.
-    Idle,
-    PowerOff,
-    Reset,
-    Fault {
-        pc: u64,
-        reason: String,
-    },
-}
-
-/// One stop of one vCPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub vcpu: usize,
-    pub reason: StopReason,
-}
-
-/// A job run on a stopped vCPU's thread.
-pub(super) type Job = Box<dyn FnOnce(&mut dyn Vcpu) + Send>;
-
-pub(super) enum Cmd {
-    Job(Job),
-    Resume(Resume),
-    Quit,
-}
 
 struct Handle {
     cmd: Sender<Cmd>,
@@ -169,11 +121,11 @@ impl Control {
         let mut running = lock(&self.running);
         let h = self.handle(vcpu)?;
         if running[vcpu] {
-            return Err(vcpu_err(vcpu, "already running"));
+            return Err(MachineError::VcpuRunning { vcpu });
         }
         h.cmd
             .send(Cmd::Resume(how))
-            .map_err(|_| vcpu_err(vcpu, "thread has exited"))?;
+            .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;
         running[vcpu] = true;
         Ok(())
     }
@@ -193,7 +145,7 @@ impl Control {
     pub fn next_event(&self) -> Result<Event> {
         let ev = lock(&self.events)
             .recv()
-            .map_err(|_| vcpu_err(0, "every vCPU thread has exited"))?;
+            .map_err(|_| MachineError::AllVcpuThreadsGone)?;
         self.note(&ev);
         Ok(ev)
     }
@@ -231,7 +183,7 @@ impl Control {
         F: FnOnce(&mut dyn Vcpu) -> R + Send + 'static,
     {
         if self.is_running(vcpu) {
-            return Err(vcpu_err(vcpu, "is running; stop it first"));
+            return Err(MachineError::VcpuRunning { vcpu });
         }
         let h = self.handle(vcpu)?;
         let (tx, rx) = channel();
@@ -240,14 +192,15 @@ impl Control {
         });
         h.cmd
             .send(Cmd::Job(job))
-            .map_err(|_| vcpu_err(vcpu, "thread has exited"))?;
-        rx.recv().map_err(|_| vcpu_err(vcpu, "thread has exited"))
+            .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;
+        rx.recv().map_err(|_| MachineError::VcpuThreadGone { vcpu })
     }
 
     fn handle(&self, vcpu: usize) -> Result<&Handle> {
-        self.vcpus
-            .get(vcpu)
-            .ok_or_else(|| vcpu_err(vcpu, "no such vCPU"))
+        self.vcpus.get(vcpu).ok_or(MachineError::NoSuchVcpu {
+            vcpu,
+            count: self.vcpus.len(),
+        })
     }
 }
 
@@ -262,13 +215,6 @@ impl Drop for Control {
                 let _ = t.join();
             }
         }
-    }
-}
-
-fn vcpu_err(vcpu: usize, reason: &str) -> MachineError {
-    MachineError::Vcpu {
-        vcpu,
-        reason: reason.into(),
     }
 }
 

@@ -157,3 +157,62 @@ fn non_emulable_instruction_leaves_state_untouched() {
     assert_eq!(r.vcpu.reg(Reg::Pc) as u64, RAM_BASE);
     assert!(r.dev.lock().unwrap().log.is_empty());
 }
+
+/// Every register the emulation could touch, for comparing before and after.
+fn snapshot(v: &FakeVcpu) -> Vec<u128> {
+    [Reg::Pc, Reg::Pstate, Reg::X(1), Reg::X(4), Reg::SpEl1]
+        .iter()
+        .map(|r| v.reg(*r))
+        .collect()
+}
+
+#[test]
+fn a_failed_write_restores_the_registers_written_before_it() {
+    let mut r = rig(0xf841_0424); // ldr x4, [x1], #16
+    r.vcpu.set(Reg::X(4), 0x4444).unwrap();
+    r.dev.lock().unwrap().bytes[..8].copy_from_slice(&0xdead_beefu64.to_le_bytes());
+    // PSTATE is written last (after x4, x1 and the PC): its write fails.
+    r.vcpu
+        .set(Reg::Pstate, pstate::RESET_EL1H_DAIF | pstate::SS)
+        .unwrap();
+    r.vcpu.fail_set.insert(Reg::Pstate);
+    let before = snapshot(&r.vcpu);
+    let res = emulate_nisv(
+        &mut r.vcpu,
+        &r.view,
+        &r.bus,
+        DEV,
+        &mut StepMachine::default(),
+    );
+    assert!(matches!(res, Err(EmulateError::Backend(_))), "{res:?}");
+    assert_eq!(snapshot(&r.vcpu), before, "registers restored");
+    // The device read happened (it cannot be undone), once.
+    assert_eq!(r.dev.lock().unwrap().log, vec![(false, 0, 8)]);
+}
+
+#[test]
+fn an_unreadable_destination_fails_before_the_device_is_touched() {
+    let mut r = rig(0xf841_0424); // ldr x4, [x1], #16
+    r.vcpu.fail_get.insert(Reg::X(4));
+    let before = snapshot(&r.vcpu);
+    let mut step = StepMachine::default();
+    let res = emulate_nisv(&mut r.vcpu, &r.view, &r.bus, DEV, &mut step);
+    assert!(matches!(res, Err(EmulateError::Backend(_))), "{res:?}");
+    assert_eq!(snapshot(&r.vcpu), before);
+    assert!(r.dev.lock().unwrap().log.is_empty(), "no device access");
+}
+
+#[test]
+fn a_failed_advance_leaves_the_pc_and_pstate_as_they_were() {
+    let mut v = FakeVcpu::new(0);
+    v.set(Reg::Pc, RAM_BASE).unwrap();
+    v.set(Reg::Pstate, pstate::RESET_EL1H_DAIF | pstate::SS)
+        .unwrap();
+    v.fail_set.insert(Reg::Pstate);
+    assert!(advance_pc(&mut v, &mut StepMachine::default()).is_err());
+    assert_eq!(v.reg(Reg::Pc) as u64, RAM_BASE);
+    assert_eq!(
+        v.reg(Reg::Pstate) as u64,
+        pstate::RESET_EL1H_DAIF | pstate::SS
+    );
+}

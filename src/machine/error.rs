@@ -1,8 +1,8 @@
 //! Machine-layer errors: one variant per failed operation, with the context to act on it.
-
-use std::path::PathBuf;
+//! How a run ends (including a guest fault) is not an error but an [`super::Outcome`].
 
 use crate::backend::BackendError;
+use crate::debug::state::DebugError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
@@ -12,12 +12,6 @@ pub enum MachineError {
     VcpuCount(usize, usize),
     #[error("cannot allocate {size} bytes of guest RAM: {reason}")]
     AllocateRam { size: u64, reason: String },
-    #[error("cannot read firmware {path}: {source}")]
-    ReadFirmware {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("firmware is not a valid AArch64 ELF: {0}")]
     BadElf(String),
     #[error("firmware segment {index} [{start:#x}, {end:#x}) lies outside RAM [{ram_start:#x}, {ram_end:#x})")]
@@ -36,14 +30,18 @@ pub enum MachineError {
     Fdt(String),
     #[error("backend: {0}")]
     Backend(#[from] BackendError),
-    #[error("vCPU {vcpu}: {reason}")]
-    Vcpu { vcpu: usize, reason: String },
-    #[error("guest fault on vCPU {vcpu} at pc {pc:#x}: {reason}")]
-    GuestFault {
-        vcpu: usize,
-        pc: u64,
-        reason: String,
-    },
+    #[error("debug: {0}")]
+    Debug(#[from] DebugError),
+    #[error("no vCPU {vcpu} (the machine has {count})")]
+    NoSuchVcpu { vcpu: usize, count: usize },
+    #[error("vCPU {vcpu} is running; stop it first")]
+    VcpuRunning { vcpu: usize },
+    #[error("vCPU {vcpu}: its thread has exited")]
+    VcpuThreadGone { vcpu: usize },
+    #[error("every vCPU thread has exited")]
+    AllVcpuThreadsGone,
+    #[error("waiting for a stop, but no vCPU is running")]
+    NothingRunning,
     #[error("cannot start vCPU thread: {0}")]
     Thread(std::io::Error),
 }

@@ -9,6 +9,7 @@ use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
 use super::emulate::{device_read, device_write, emulate_nisv};
+use super::event::{Fault, StopReason};
 use super::guest_mem::GuestView;
 
 /// What the vCPU thread does next.
@@ -22,16 +23,8 @@ pub enum Flow {
     Interrupted,
     /// This vCPU waits in WFI and nothing can wake it.
     Idle,
-    /// The machine stops with this outcome.
-    Stop(Stop),
-}
-
-/// Why the machine stops.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stop {
-    PowerOff,
-    Reset,
-    Fault { pc: u64, reason: String },
+    /// The vCPU stops for good: power off, reset or a fault.
+    Stop(StopReason),
 }
 
 /// Handles one exit of `vcpu`.
@@ -70,8 +63,8 @@ pub fn handle_exit(
             }
         }
         VcpuExit::Debug { esr, far } => Flow::Debug { esr, far },
-        VcpuExit::SystemEvent(SystemEvent::Shutdown) => Flow::Stop(Stop::PowerOff),
-        VcpuExit::SystemEvent(SystemEvent::Reset) => Flow::Stop(Stop::Reset),
+        VcpuExit::SystemEvent(SystemEvent::Shutdown) => Flow::Stop(StopReason::PowerOff),
+        VcpuExit::SystemEvent(SystemEvent::Reset) => Flow::Stop(StopReason::Reset),
         VcpuExit::SystemEvent(ev) => fault(vcpu, format!("guest system event {ev:?}")),
         VcpuExit::Hypercall { nr, smc, imm } => fault(
             vcpu,
@@ -137,37 +130,41 @@ fn fix_sign_extension(
 }
 
 fn fault(vcpu: &mut dyn Vcpu, reason: String) -> Flow {
-    let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-    Flow::Stop(Stop::Fault { pc, reason })
+    Flow::Stop(StopReason::Fault(Fault::at(vcpu, reason)))
 }
 
 /// One canonical line describing an exit, identical for every backend (conformance traces):
-/// kind, syndrome, addresses and the PC, all absolute, lower-case hex.
-pub fn trace_line(exit: &VcpuExit, pc: u64) -> String {
+/// kind, syndrome, addresses and the PC, all absolute, lower-case hex (`pc=?` when the PC
+/// could not be read).
+pub fn trace_line(exit: &VcpuExit, pc: impl Into<Option<u64>>) -> String {
+    let pc = match pc.into() {
+        Some(pc) => format!("{pc:#x}"),
+        None => "?".into(),
+    };
     match exit {
         VcpuExit::MmioRead { addr, len } => {
-            format!("MMIO read addr={addr:#x} len={len} pc={pc:#x}")
+            format!("MMIO read addr={addr:#x} len={len} pc={pc}")
         }
         VcpuExit::MmioWrite { addr, len, data } => {
             let mut b = [0u8; 8];
             b[..(*len).min(8)].copy_from_slice(&data[..(*len).min(8)]);
             let v = u64::from_le_bytes(b);
-            format!("MMIO write addr={addr:#x} len={len} data={v:#x} pc={pc:#x}")
+            format!("MMIO write addr={addr:#x} len={len} data={v:#x} pc={pc}")
         }
         VcpuExit::Nisv { fault_ipa, esr_iss } => {
-            format!("NISV ipa={fault_ipa:#x} iss={esr_iss:#x} pc={pc:#x}")
+            format!("NISV ipa={fault_ipa:#x} iss={esr_iss:#x} pc={pc}")
         }
         VcpuExit::Debug { esr, far } => format!(
-            "DEBUG ec={:#x} esr={esr:#x} far={far:#x} pc={pc:#x}",
+            "DEBUG ec={:#x} esr={esr:#x} far={far:#x} pc={pc}",
             esr::class(*esr)
         ),
-        VcpuExit::SystemEvent(ev) => format!("SYSTEM_EVENT {ev:?} pc={pc:#x}"),
+        VcpuExit::SystemEvent(ev) => format!("SYSTEM_EVENT {ev:?} pc={pc}"),
         VcpuExit::Hypercall { nr, smc, imm } => {
-            format!("HYPERCALL nr={nr:#x} smc={smc} imm={imm:#x} pc={pc:#x}")
+            format!("HYPERCALL nr={nr:#x} smc={smc} imm={imm:#x} pc={pc}")
         }
-        VcpuExit::Interrupted => format!("INTERRUPTED pc={pc:#x}"),
-        VcpuExit::Idle => format!("IDLE pc={pc:#x}"),
-        VcpuExit::InternalError(m) => format!("INTERNAL_ERROR {m} pc={pc:#x}"),
+        VcpuExit::Interrupted => format!("INTERRUPTED pc={pc}"),
+        VcpuExit::Idle => format!("IDLE pc={pc}"),
+        VcpuExit::InternalError(m) => format!("INTERNAL_ERROR {m} pc={pc}"),
     }
 }
 
@@ -263,11 +260,11 @@ mod tests {
     fn system_events_stop_the_machine() {
         let mut r = rig();
         let off = r.handle(VcpuExit::SystemEvent(SystemEvent::Shutdown));
-        assert_eq!(off, Flow::Stop(Stop::PowerOff));
+        assert_eq!(off, Flow::Stop(StopReason::PowerOff));
         let reset = r.handle(VcpuExit::SystemEvent(SystemEvent::Reset));
-        assert_eq!(reset, Flow::Stop(Stop::Reset));
+        assert_eq!(reset, Flow::Stop(StopReason::Reset));
         let crash = r.handle(VcpuExit::SystemEvent(SystemEvent::Crash));
-        assert!(matches!(crash, Flow::Stop(Stop::Fault { .. })));
+        assert!(matches!(crash, Flow::Stop(StopReason::Fault(_))));
     }
 
     #[test]
@@ -294,7 +291,7 @@ mod tests {
             fault_ipa: UART_BASE,
             esr_iss: 0x45,
         });
-        assert!(matches!(flow, Flow::Stop(Stop::Fault { .. })));
+        assert!(matches!(flow, Flow::Stop(StopReason::Fault(_))));
     }
 
     #[test]
@@ -318,5 +315,17 @@ mod tests {
             trace_line(&d, 0x4000_0014),
             "DEBUG ec=0x32 esr=0xcb000022 far=0x0 pc=0x40000014"
         );
+        assert_eq!(trace_line(&VcpuExit::Idle, None), "IDLE pc=?");
+    }
+
+    #[test]
+    fn a_fault_with_an_unreadable_pc_says_so() {
+        let mut r = rig();
+        r.vcpu.fail_get.insert(Reg::Pc);
+        let flow = r.handle(VcpuExit::InternalError("boom".into()));
+        let Flow::Stop(StopReason::Fault(f)) = flow else {
+            panic!("{flow:?}")
+        };
+        assert_eq!((f.pc, f.reason.as_str()), (None, "boom"));
     }
 }

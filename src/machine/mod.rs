@@ -8,6 +8,7 @@ pub mod bus;
 pub mod control;
 pub mod emulate;
 mod error;
+pub mod event;
 pub mod exit;
 pub mod fdt;
 pub mod guest_mem;
@@ -29,8 +30,7 @@ use crate::a64::Reg;
 use crate::backend::{self, BackendKind, Caps, Vcpu, Vm, VmConfig};
 
 pub use error::{MachineError, Result};
-pub use exit::Stop;
-pub use run::Outcome;
+pub use event::{Fault, Outcome};
 pub use session::ResetReport;
 pub use test_hooks::TestHooks;
 
@@ -175,7 +175,8 @@ impl Machine {
         self.view.mem()
     }
 
-    /// Runs every vCPU on its own thread until the guest powers off, resets or faults.
+    /// Runs every vCPU on its own thread until the guest powers off, resets or faults (a
+    /// fault is an [`Outcome`]; an `Err` is a failure of the machine itself).
     pub fn run(self) -> Result<Outcome> {
         let ctl = control::Control::start(
             self.vcpus,

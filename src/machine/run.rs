@@ -3,49 +3,38 @@
 
 use std::sync::Arc;
 
-use super::control::{Control, Event, NoDebugger, Resume, StopReason};
-use super::{MachineError, Result};
+use crate::a64::Reg;
 
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// PSCI SYSTEM_OFF.
-    PowerOff,
-    /// PSCI SYSTEM_RESET (kvmdbg stops rather than rebooting, like QEMU's `-no-reboot`).
-    Reset,
-}
+use super::control::{Control, Event, NoDebugger, Resume};
+use super::event::{Fault, Outcome, StopReason};
+use super::Result;
 
-/// Runs every vCPU until the guest powers off, resets or faults.
+/// Runs every vCPU until the guest powers off, resets or faults. A fault is an outcome (the
+/// run ended), not an error; errors are the machine's own failures.
 pub fn run_plain(ctl: Control) -> Result<Outcome> {
     for i in 0..ctl.vcpu_count() {
         ctl.resume(i, Resume::Continue)?;
     }
-    let mut idle = vec![false; ctl.vcpu_count()];
     loop {
         let Event { vcpu, reason } = ctl.next_event()?;
+        // The stopped vCPU's PC, for a stop that is not a fault itself.
+        let fault = |reason: String| Outcome::Fault {
+            vcpu,
+            fault: Fault {
+                pc: ctl.with_vcpu(vcpu, |v| v.get(Reg::Pc).ok()).ok().flatten(),
+                reason,
+            },
+        };
         let end = match reason {
-            StopReason::PowerOff => Ok(Outcome::PowerOff),
-            StopReason::Reset => Ok(Outcome::Reset),
-            StopReason::Fault { pc, reason } => Err(MachineError::GuestFault { vcpu, pc, reason }),
+            StopReason::Idle if ctl.any_running() => continue,
             StopReason::Idle => {
-                idle[vcpu] = true;
-                if ctl.any_running() {
-                    continue;
-                }
-                Err(MachineError::GuestFault {
-                    vcpu,
-                    pc: u64::MAX,
-                    reason: "every vCPU waits (WFI) with nothing that can wake it".into(),
-                })
+                fault("every vCPU waits (WFI) with nothing that can wake it".into())
             }
-            other => Err(MachineError::GuestFault {
-                vcpu,
-                pc: u64::MAX,
-                reason: format!("unexpected stop without a debugger: {other:?}"),
-            }),
+            other => Outcome::of_stop(vcpu, &other)
+                .unwrap_or_else(|| fault(format!("unexpected stop without a debugger: {other:?}"))),
         };
         drop(ctl);
-        return end;
+        return Ok(end);
     }
 }
 
@@ -100,9 +89,10 @@ mod tests {
     fn a_fault_on_a_secondary_is_reported_with_its_index() {
         let sec = FakeVcpu::new(1).with_exits([VcpuExit::InternalError("boom".into())]);
         match run(vec![parked(0), sec]) {
-            Err(MachineError::GuestFault { vcpu, reason, .. }) => {
+            Ok(Outcome::Fault { vcpu, fault }) => {
                 assert_eq!(vcpu, 1);
-                assert_eq!(reason, "boom");
+                assert_eq!(fault.reason, "boom");
+                assert_eq!(fault.pc, Some(0), "the fake vCPU's PC is readable");
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -113,7 +103,7 @@ mod tests {
         let a = FakeVcpu::new(0).with_exits([VcpuExit::Idle]);
         let b = FakeVcpu::new(1).with_exits([VcpuExit::Idle]);
         match run(vec![a, b]) {
-            Err(MachineError::GuestFault { reason, .. }) => assert!(reason.contains("WFI")),
+            Ok(Outcome::Fault { fault, .. }) => assert!(fault.reason.contains("WFI")),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -125,7 +115,7 @@ mod tests {
             far: 0,
         }]);
         match run(vec![v]) {
-            Err(MachineError::GuestFault { reason, .. }) => assert!(reason.contains("BRK")),
+            Ok(Outcome::Fault { fault, .. }) => assert!(fault.reason.contains("BRK")),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -133,6 +123,6 @@ mod tests {
     #[test]
     fn a_failing_run_ioctl_is_a_fault() {
         let v = FakeVcpu::new(0); // no script: run() fails
-        assert!(matches!(run(vec![v]), Err(MachineError::GuestFault { .. })));
+        assert!(matches!(run(vec![v]), Ok(Outcome::Fault { .. })));
     }
 }

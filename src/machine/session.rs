@@ -361,34 +361,35 @@ impl Session {
     }
 
     /// When `vcpu`'s PC is on one of our breakpoints, steps it off with that breakpoint lifted
-    /// and returns the step's event.
+    /// and returns the step's event. A PC that cannot be read is an error: resuming without
+    /// stepping off would stop on the same breakpoint again.
     fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
         let mem = self.mem.clone();
         let (pc, pa) = self.ctl.with_vcpu(vcpu, move |v| {
-            let pc = v.get(Reg::Pc).unwrap_or(u64::MAX);
+            let pc = v.get(Reg::Pc)?;
             let pa = translate::translate(v, &mem, pc).ok().map(|t| t.pa);
-            (pc, pa)
-        })?;
+            Ok::<_, crate::backend::BackendError>((pc, pa))
+        })??;
         let sw = pa.filter(|pa| self.state.sw_planted(*pa));
         let hw = self.state.is_hw_bp(pc);
         if sw.is_none() && !hw {
             return Ok(None);
         }
         if let Some(pa) = sw {
-            self.state.lift(pa).map_err(debug_err)?;
+            self.state.lift(pa)?;
         }
         if hw {
-            self.state.suspend_hw_bp(Some(pc)).map_err(debug_err)?;
+            self.state.suspend_hw_bp(Some(pc))?;
         }
         let outcome = self
             .ctl
             .resume(vcpu, Resume::Step)
             .and_then(|_| self.ctl.next_event());
         if let Some(pa) = sw {
-            self.state.replant(pa).map_err(debug_err)?;
+            self.state.replant(pa)?;
         }
         if hw {
-            self.state.suspend_hw_bp(None).map_err(debug_err)?;
+            self.state.suspend_hw_bp(None)?;
         }
         outcome.map(Some)
     }
@@ -426,10 +427,7 @@ impl Session {
                 return Ok(s);
             }
             if !self.ctl.any_running() {
-                return Err(MachineError::Vcpu {
-                    vcpu: self.last_resumed,
-                    reason: "waiting for a stop, but no vCPU is running".into(),
-                });
+                return Err(MachineError::NothingRunning);
             }
             let ev = self.ctl.next_event()?;
             self.absorb(ev);
@@ -478,7 +476,7 @@ impl Session {
                 self.ctl.resume(vcpu, Resume::Continue)?;
             }
         }
-        cleared.map_err(debug_err)
+        Ok(cleared?)
     }
 
     /// Removes every breakpoint and watchpoint and stops every vCPU (kill / disconnect
@@ -486,14 +484,7 @@ impl Session {
     pub fn stop_and_clear(&mut self) -> Result<()> {
         self.ctl.stop_all()?;
         self.pending.clear();
-        self.state.clear().map_err(debug_err)
-    }
-}
-
-fn debug_err(e: DebugError) -> MachineError {
-    MachineError::Vcpu {
-        vcpu: usize::MAX,
-        reason: e.to_string(),
+        Ok(self.state.clear()?)
     }
 }
 

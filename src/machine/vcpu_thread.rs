@@ -5,6 +5,9 @@
 //! and range-step loop, and the rule that an instruction emulated by the VMM completes a step
 //! without re-entering the guest (KVM ignores a userspace write of PSTATE.SS; see
 //! docs/architecture.md), and interrupts held off during each step (`debug::irqmask`).
+//!
+//! Owns the command protocol of a vCPU thread ([`Cmd`]); depends on `exit`, `emulate`, the
+//! value types of `event` and the debug layer's policy, never on `control` (which drives it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -14,16 +17,42 @@ use std::thread::{self, JoinHandle};
 use nix::sys::eventfd::EventFd;
 
 use crate::a64::Reg;
-use crate::backend::{GuestDebug, Vcpu};
+use crate::backend::{BackendError, GuestDebug, Vcpu};
 use crate::debug::irqmask::{self, MaskedStep, Plan};
+use crate::debug::policy::{DebugPolicy, StopKind, Verdict};
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
-use super::control::{Cmd, DebugPolicy, Event, Resume, StopKind, StopReason, Verdict};
 use super::emulate::emulate_daif_access;
-use super::exit::{handle_exit, trace_line, Flow, Stop};
+use super::event::{Event, Fault, Resume, StopReason};
+use super::exit::{handle_exit, trace_line, Flow};
 use super::guest_mem::GuestView;
 use super::{MachineError, Result, TestHooks, TraceSink};
+
+/// A job run on a stopped vCPU's thread.
+pub(super) type Job = Box<dyn FnOnce(&mut dyn Vcpu) + Send>;
+
+/// What a vCPU thread is told while its vCPU is stopped.
+pub(super) enum Cmd {
+    Job(Job),
+    Resume(Resume),
+    Quit,
+}
+
+/// A vCPU-thread operation that failed (the vCPU then stops with a fault saying so).
+#[derive(Debug, thiserror::Error)]
+enum ThreadError {
+    #[error("holding off interrupts for a step: {0}")]
+    HoldOffInterrupts(#[source] BackendError),
+    #[error("restoring the guest's interrupt masks after a step: {0}")]
+    RestoreInterrupts(#[source] BackendError),
+    #[error("committing MMIO: {0}")]
+    CommitMmio(#[source] BackendError),
+    #[error("loading the guest-debug configuration: {0}")]
+    LoadGuestDebug(#[source] BackendError),
+    #[error("run failed: {0}")]
+    Run(#[source] BackendError),
+}
 
 pub(super) struct ThreadCtx {
     pub view: GuestView,
@@ -62,7 +91,7 @@ fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
                 let mut reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied, &mut mask);
                 // A stop right after an MMIO exit must not show the access half done.
                 if let Err(e) = vcpu.commit_pending() {
-                    reason = fault(vcpu.as_mut(), format!("committing MMIO: {e}"));
+                    reason = fault(vcpu.as_mut(), ThreadError::CommitMmio(e));
                 }
                 if let Err(e) = release_interrupts(vcpu.as_mut(), &mut mask) {
                     reason = fault(vcpu.as_mut(), e);
@@ -114,24 +143,21 @@ fn run_until_stop(
             return StopReason::Paused;
         }
         if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), step.stepping(), applied) {
-            return fault(vcpu, format!("loading the guest-debug configuration: {e}"));
+            return fault(vcpu, ThreadError::LoadGuestDebug(e));
         }
         let exit = match vcpu.run() {
             Ok(e) => e,
-            Err(e) => return fault(vcpu, format!("run failed: {e}")),
+            Err(e) => return fault(vcpu, ThreadError::Run(e)),
         };
         if let Some(t) = &ctx.trace {
-            let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-            let line = trace_line(&exit, pc);
+            let line = trace_line(&exit, vcpu.get(Reg::Pc).ok());
             let mut sink = t.lock().unwrap_or_else(|p| p.into_inner());
             let _ = writeln!(sink, "vcpu{} {line}", vcpu.index());
         }
         match handle_exit(vcpu, &ctx.view, &ctx.bus, exit, &mut step) {
             Flow::Continue | Flow::Interrupted => {}
             Flow::Idle => return StopReason::Idle,
-            Flow::Stop(Stop::PowerOff) => return StopReason::PowerOff,
-            Flow::Stop(Stop::Reset) => return StopReason::Reset,
-            Flow::Stop(Stop::Fault { pc, reason }) => return StopReason::Fault { pc, reason },
+            Flow::Stop(reason) => return reason,
             Flow::Debug { esr, far } => {
                 match ctx.policy.on_debug_exit(vcpu, esr, far, step.stepping()) {
                     Verdict::Stop(StopKind::Step) if step.stepping() => step.step_exception(),
@@ -147,7 +173,7 @@ fn run_until_stop(
                             step.exception_entered_by_vmm();
                         }
                     }
-                    Verdict::Fault(reason) => return fault(vcpu, reason),
+                    Verdict::Fault(reason) => return StopReason::Fault(Fault::at(vcpu, reason)),
                 }
             }
         }
@@ -162,8 +188,8 @@ fn prepare_step(
     ctx: &ThreadCtx,
     step: &mut StepMachine,
     mask: &mut Option<MaskedStep>,
-) -> std::result::Result<(), String> {
-    let err = |e: crate::backend::BackendError| format!("holding off interrupts for a step: {e}");
+) -> std::result::Result<(), ThreadError> {
+    let err = ThreadError::HoldOffInterrupts;
     let pstate = vcpu.get(Reg::Pstate).map_err(err)?;
     if ctx.hooks.no_irq_mask || !irqmask::wanted(pstate) {
         return Ok(());
@@ -180,15 +206,13 @@ fn prepare_step(
     Ok(())
 }
 
-/// After a step (or any stop during one): undoes [`hold_off_interrupts`].
+/// After a step (or any stop during one): undoes what [`prepare_step`] held off.
 fn release_interrupts(
     vcpu: &mut dyn Vcpu,
     mask: &mut Option<MaskedStep>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ThreadError> {
     match mask.take() {
-        Some(m) => m
-            .finish(vcpu)
-            .map_err(|e| format!("restoring the guest's interrupt masks after a step: {e}")),
+        Some(m) => m.finish(vcpu).map_err(ThreadError::RestoreInterrupts),
         None => Ok(()),
     }
 }
@@ -224,7 +248,7 @@ fn sync_debug(
     Ok(())
 }
 
-fn fault(vcpu: &mut dyn Vcpu, reason: String) -> StopReason {
-    let pc = vcpu.get(Reg::Pc).unwrap_or(u64::MAX);
-    StopReason::Fault { pc, reason }
+/// The stop for a failed vCPU-thread operation.
+fn fault(vcpu: &mut dyn Vcpu, e: ThreadError) -> StopReason {
+    StopReason::Fault(Fault::at(vcpu, e.to_string()))
 }

@@ -12,6 +12,12 @@
 //! `Interrupted` at once, so no kick is ever lost; a kick may cost at most one extra
 //! `Interrupted` when it races with an ordinary exit.
 //!
+//! `immediate_exit` is written by kickers while the vCPU thread may be inside `KVM_RUN` or
+//! reading the exit. That is sound because nobody holds a reference to `kvm_run`: the vCPU
+//! side reads and writes its fields through raw pointers only (`run::RunArea`), and every
+//! Rust access to `immediate_exit`, on either side, is an atomic byte store
+//! (`store_immediate_exit`), so there is no data race and no `&mut` for the store to alias.
+//!
 //! Must not depend on the rest of the backend but `Kick`.
 
 use std::cell::Cell;
@@ -83,7 +89,8 @@ struct Target {
 
 // SAFETY: `immediate_exit` points into the vCPU's `kvm_run` mapping, which is shared with the
 // kernel and valid from any thread until `KickState::detach` nulls it (under the mutex) before the
-// mapping is unmapped. It is only dereferenced with the mutex held.
+// mapping is unmapped. It is only dereferenced with the mutex held, atomically, and no thread
+// holds a reference to the `kvm_run` it lies in (`run::RunArea` uses raw pointers only).
 unsafe impl Send for Target {}
 
 /// Shared between a vCPU and its kickers.
@@ -146,9 +153,11 @@ fn store_immediate_exit(t: &Target, value: u8) {
     if t.immediate_exit.is_null() {
         return;
     }
-    // SAFETY: non-null means the vCPU's `kvm_run` mapping is alive (see `Target`); the byte is
-    // shared with the kernel and other threads, so it is written atomically; a `u8` is always
-    // suitably aligned for `AtomicU8`.
+    // SAFETY: non-null means the vCPU's `kvm_run` mapping is alive (see `Target`). The byte is
+    // shared with the kernel (which only reads it, in KVM_RUN) and with the other threads that
+    // kick or run this vCPU; all of them access it only through this atomic store, and no
+    // `&`/`&mut kvm_run` exists anywhere (`run::RunArea`), so the atomic view aliases nothing.
+    // A `u8` is always suitably aligned for `AtomicU8`.
     let flag = unsafe { AtomicU8::from_ptr(t.immediate_exit) };
     flag.store(value, Ordering::SeqCst);
 }

@@ -11,6 +11,7 @@
 mod gic;
 mod kick;
 mod regs;
+mod run;
 mod vcpu;
 
 use std::sync::Mutex;

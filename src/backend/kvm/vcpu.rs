@@ -7,23 +7,23 @@
 //! Must not depend on the VM code; register ids come only from `regs`.
 
 use std::os::raw::c_int;
-use std::ptr::addr_of_mut;
 use std::sync::Arc;
 
 use kvm_bindings::{
-    kvm_debug_exit_arch, kvm_guest_debug, kvm_guest_debug_arch, kvm_reg_list, KVMIO,
-    KVM_DEBUG_ARCH_HSR_HIGH_VALID, KVM_EXIT_ARM_NISV, KVM_EXIT_MMIO, KVM_GUESTDBG_ENABLE,
-    KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW, KVM_GUESTDBG_USE_SW_BP, KVM_HYPERCALL_EXIT_SMC,
-    KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+    kvm_guest_debug, kvm_guest_debug_arch, kvm_reg_list, KVMIO, KVM_DEBUG_ARCH_HSR_HIGH_VALID,
+    KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW, KVM_GUESTDBG_USE_SW_BP,
 };
-use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use kvm_ioctls::VcpuFd;
 use nix::libc;
 use vm_memory::GuestMemoryMmap;
 
 use super::kick::KickState;
+use super::run::{Raw, RunArea};
 use super::{ioctl_err, regs};
 use crate::a64::Reg;
-use crate::backend::{BackendError, GuestDebug, Kick, Result, SystemEvent, Vcpu, VcpuExit};
+use crate::backend::{
+    BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit, NO_SYNDROME_NISV_OFF,
+};
 
 // KVM_GET_REG_LIST (api.rst 4.84), declared here because the kvm-ioctls wrapper caps the list
 // at 500 entries while newer kernels may report more.
@@ -34,19 +34,13 @@ const REG_LIST_GUESS: usize = 512;
 /// Refuse counts beyond this (arm64 KVM reports a few hundred; SVE adds about 550).
 const REG_LIST_MAX: usize = 1 << 16;
 
-/// An exit copied out of `kvm_run` while kvm-ioctls still borrows it; `Debug` and `Nisv` need
-/// fields (`kvm_run.flags`, `kvm_run.arm_nisv`) that kvm-ioctls does not hand over.
-enum Raw {
-    Done(VcpuExit),
-    Debug(kvm_debug_exit_arch),
-    Nisv,
-}
-
 /// A KVM vCPU. Created by [`super::KvmVm`].
 pub struct KvmVcpu {
     index: usize,
     // Field order is drop order: the fd (and its kvm_run mapping) goes before the memory.
     fd: VcpuFd,
+    /// The fd's `kvm_run` mapping, accessed through raw pointers only (see `run`).
+    area: RunArea,
     kick: Arc<KickState>,
     /// Length of the MMIO read the last exit asked for, until the next `run`.
     pending_read: Option<usize>,
@@ -58,14 +52,13 @@ pub struct KvmVcpu {
 
 impl KvmVcpu {
     pub(super) fn new(index: usize, mut fd: VcpuFd, mem: GuestMemoryMmap) -> Result<Self> {
-        let run = fd.get_kvm_run() as *mut kvm_bindings::kvm_run;
-        // SAFETY: `run` points at the vCPU's live `kvm_run` mapping; taking a field address
-        // creates no reference. `KvmVcpu::drop` detaches the kick state before the mapping goes.
-        let immediate_exit = unsafe { addr_of_mut!((*run).immediate_exit) };
-        let kick = Arc::new(KickState::new(immediate_exit)?);
+        let area = RunArea::new(&mut fd);
+        // `KvmVcpu::drop` detaches the kick state before the mapping goes.
+        let kick = Arc::new(KickState::new(area.immediate_exit())?);
         Ok(KvmVcpu {
             index,
             fd,
+            area,
             kick,
             pending_read: None,
             mmio_pending: false,
@@ -121,57 +114,6 @@ impl KvmVcpu {
         }
     }
 
-    /// Maps a finished `KVM_RUN` to the owned exit (the one exhaustive exit match).
-    fn translate(exit: KvmExit<'_>) -> Raw {
-        let done = match exit {
-            KvmExit::MmioRead(addr, data) => VcpuExit::MmioRead {
-                addr,
-                len: data.len(),
-            },
-            KvmExit::MmioWrite(addr, data) => {
-                let mut bytes = [0u8; 8];
-                let len = data.len().min(8);
-                bytes[..len].copy_from_slice(&data[..len]);
-                VcpuExit::MmioWrite {
-                    addr,
-                    len,
-                    data: bytes,
-                }
-            }
-            KvmExit::Debug(arch) => return Raw::Debug(arch),
-            KvmExit::Unsupported(KVM_EXIT_ARM_NISV) => return Raw::Nisv,
-            KvmExit::SystemEvent(kind, _data) => VcpuExit::SystemEvent(match kind {
-                KVM_SYSTEM_EVENT_SHUTDOWN => SystemEvent::Shutdown,
-                KVM_SYSTEM_EVENT_RESET => SystemEvent::Reset,
-                KVM_SYSTEM_EVENT_CRASH => SystemEvent::Crash,
-                other => SystemEvent::Other(other),
-            }),
-            // An SMCCC call the VMM asked KVM to forward (KVM_ARM_VM_SMCCC_FILTER,
-            // devices/vm.rst; exit in api.rst 5 "KVM_EXIT_HYPERCALL"): `nr` is the function id
-            // and the `flags` word (kvm-ioctls names it `longmode`) says SMC or HVC. The exit
-            // carries no immediate (arch/arm64/kvm/hypercalls.c `kvm_prepare_hypercall_exit`
-            // fills only `nr` and `flags`), so 0 is reported, the SMC Calling Convention's value.
-            KvmExit::Hypercall(h) => VcpuExit::Hypercall {
-                nr: h.nr,
-                smc: h.longmode & KVM_HYPERCALL_EXIT_SMC != 0,
-                imm: 0,
-            },
-            KvmExit::Intr => VcpuExit::Interrupted,
-            KvmExit::InternalError => VcpuExit::InternalError("KVM_EXIT_INTERNAL_ERROR".into()),
-            KvmExit::FailEntry(reason, cpu) => VcpuExit::InternalError(format!(
-                "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on host CPU {cpu}"
-            )),
-            KvmExit::MemoryFault { flags, gpa, size } => VcpuExit::InternalError(format!(
-                "KVM_EXIT_MEMORY_FAULT at {gpa:#x} (+{size:#x}), flags {flags:#x}"
-            )),
-            KvmExit::Unsupported(reason) => {
-                VcpuExit::InternalError(format!("unhandled KVM exit reason {reason}"))
-            }
-            other => VcpuExit::InternalError(format!("unexpected KVM exit {other:?}")),
-        };
-        Raw::Done(done)
-    }
-
     /// Completes `Debug` and `Nisv` with the `kvm_run` fields they need.
     fn finish(&mut self, raw: Raw) -> VcpuExit {
         match raw {
@@ -179,7 +121,7 @@ impl KvmVcpu {
             // kvm_run.debug.arch: ESR[31:0] in `hsr`, ESR[63:32] in `hsr_high` only when
             // KVM_DEBUG_ARCH_HSR_HIGH_VALID is set in kvm_run.flags (api.rst 5, KVM_EXIT_DEBUG).
             Raw::Debug(arch) => {
-                let flags = self.fd.get_kvm_run().flags as u32;
+                let flags = self.area.flags() as u32;
                 let mut esr = arch.hsr as u64;
                 if flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID != 0 {
                     esr |= (arch.hsr_high as u64) << 32;
@@ -197,16 +139,10 @@ impl KvmVcpu {
                     far: if watch { arch.far } else { 0 },
                 }
             }
-            Raw::Nisv => {
-                let run = self.fd.get_kvm_run();
-                // SAFETY: exit_reason is KVM_EXIT_ARM_NISV (matched above), which makes
-                // `arm_nisv` the active member of the exit union (api.rst 5, KVM_EXIT_ARM_NISV).
-                let nisv = unsafe { run.__bindgen_anon_1.arm_nisv };
-                VcpuExit::Nisv {
-                    fault_ipa: nisv.fault_ipa,
-                    esr_iss: nisv.esr_iss,
-                }
-            }
+            Raw::Nisv => match self.area.arm_nisv() {
+                Some((fault_ipa, esr_iss)) => VcpuExit::Nisv { fault_ipa, esr_iss },
+                None => VcpuExit::InternalError("KVM_EXIT_ARM_NISV without its fields".into()),
+            },
         }
     }
 
@@ -216,11 +152,9 @@ impl KvmVcpu {
     fn run_error(errno: c_int) -> Result<VcpuExit> {
         match errno {
             libc::EINTR => Ok(VcpuExit::Interrupted),
-            libc::ENOSYS => Ok(VcpuExit::InternalError(
-                "KVM_RUN failed with ENOSYS: data abort outside RAM without a valid syndrome \
-                 (enable nisv_to_user to emulate it)"
-                    .into(),
-            )),
+            libc::ENOSYS => Ok(VcpuExit::InternalError(format!(
+                "{NO_SYNDROME_NISV_OFF}: KVM_RUN failed with ENOSYS"
+            ))),
             _ => Err(BackendError::Ioctl {
                 op: "KVM_RUN",
                 source: std::io::Error::from_raw_os_error(errno),
@@ -280,7 +214,7 @@ impl Vcpu for KvmVcpu {
         self.pending_read = None;
         self.mmio_pending = false;
         self.kick.enter()?;
-        let result = self.fd.run().map(Self::translate).map_err(|e| e.errno());
+        let result = self.area.run(&self.fd);
         if let Ok(Raw::Done(VcpuExit::MmioRead { len, .. })) = &result {
             self.pending_read = Some(*len);
         }
@@ -326,17 +260,12 @@ impl Vcpu for KvmVcpu {
                 reason: format!("MMIO read of {len} bytes given {} bytes", data.len()),
             });
         }
-        let run = self.fd.get_kvm_run();
-        if run.exit_reason != KVM_EXIT_MMIO {
+        if !self.area.set_mmio_data(data) {
             return Err(BackendError::Vcpu {
                 index: self.index,
-                reason: format!("kvm_run holds exit {}, not MMIO", run.exit_reason),
+                reason: format!("kvm_run holds exit {}, not MMIO", self.area.exit_reason()),
             });
         }
-        // SAFETY: exit_reason is KVM_EXIT_MMIO, so `mmio` is the active union member; KVM reads
-        // `mmio.data[..len]` on the next KVM_RUN (api.rst 5, KVM_EXIT_MMIO).
-        let mmio = unsafe { &mut run.__bindgen_anon_1.mmio };
-        mmio.data[..len].copy_from_slice(data);
         Ok(())
     }
 

@@ -16,9 +16,10 @@
 //!   vCPU 0 runnable, the others powered off until PSCI CPU_ON (their `run` blocks).
 //! - MMIO: a data access outside RAM with a valid syndrome exits with the PC at the access;
 //!   the next `run` writes the load result and advances the PC (BTYPE and SS cleared) before
-//!   anything else, then honours a pending kick. Without a valid syndrome: `Nisv` (or an
-//!   error if NISV to user is off, like KVM's ENOSYS). A fetch outside RAM is an external
-//!   instruction abort injected into the guest.
+//!   anything else, then honours a pending kick. Without a valid syndrome: `Nisv`, or with NISV
+//!   to user off `InternalError`, as KVM's ENOSYS becomes (the contract of
+//!   `VmConfig::nisv_to_user`). A fetch outside RAM is an external instruction abort injected
+//!   into the guest.
 //! - PSCI 1.1 over HVC in the model; SMC returns -1 in x0; HVC/SMC at EL0 are UNDEFINED.
 //! - Debug (`cpu/debug.rs`): with `GuestDebug::enable` the VMM owns debug (MDCR_EL2.TDE):
 //!   every BRK exits, breakpoints/watchpoints exit before the access (the VMM's registers with

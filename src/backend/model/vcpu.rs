@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::a64::pstate;
-use crate::backend::{BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit};
+use crate::backend::{
+    BackendError, GuestDebug, Kick, Result, Vcpu, VcpuExit, NO_SYNDROME_NISV_OFF,
+};
 
 use super::cpu::bus::Bus;
 use super::cpu::ldst::mmio_load_value;
@@ -293,15 +295,11 @@ impl ModelVcpu {
                         esr_iss: iss,
                     }))
                 } else {
-                    Err(BackendError::Vcpu {
-                        index: self.index,
-                        reason: format!(
-                            "run: data abort outside RAM without a valid syndrome at pc {:#x} \
-                             (ipa {ipa:#x}, iss {iss:#x}); enable NISV to user to emulate it \
-                             (KVM fails KVM_RUN with ENOSYS here)",
-                            self.cpu.st.pc
-                        ),
-                    })
+                    // The same exit as KVM's ENOSYS (`VmConfig::nisv_to_user`); PC at the access.
+                    Ok(Next::Exit(VcpuExit::InternalError(format!(
+                        "{NO_SYNDROME_NISV_OFF}: pc {:#x}, ipa {ipa:#x}, iss {iss:#x}",
+                        self.cpu.st.pc
+                    ))))
                 }
             }
             Stop::Hvc(_) => {
