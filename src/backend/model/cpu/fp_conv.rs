@@ -222,10 +222,11 @@ impl Fp {
             }
             fraction = (fraction << 1) & ((1 << 52) - 1);
         }
+        // An even exponent scales to [0.5, 1.0), an odd one to [0.25, 0.5).
         let scaled = if exp & 1 == 0 {
-            (1 << 7) | (fraction >> 45) as u32
-        } else {
             (1 << 8) | (fraction >> 44) as u32
+        } else {
+            (1 << 7) | (fraction >> 45) as u32
         };
         let result_exp = (3 * fmt.bias() as i64 - 1 - exp).div_euclid(2);
         let est = rsqrt_estimate_int(scaled) as u64;
