@@ -184,7 +184,6 @@ fn undefined_instruction_traps_with_ec_zero() {
 // 0x2000000); gen_simd_int::DEFAULT_SKIP_OPS keeps them out of the random programs ----
 
 #[test]
-#[ignore = "model: SQSHL/UQSHL/SRSHL/URSHL/SQRSHL/UQRSHL (register), SRSHR/URSHR/SRSRA/URSRA, SQSHLU, SQSHL/UQSHL (immediate) are UNDEFINED in the model"]
 fn simd_rounding_and_saturating_shifts() {
     check(
         "simd_rounding_and_saturating_shifts",
@@ -208,7 +207,6 @@ fn simd_rounding_and_saturating_shifts() {
 }
 
 #[test]
-#[ignore = "model: ADDP (vector), SADDLP/UADDLP, SADALP/UADALP are UNDEFINED in the model"]
 fn simd_pairwise_adds() {
     check(
         "simd_pairwise_adds",
@@ -224,7 +222,6 @@ fn simd_pairwise_adds() {
 }
 
 #[test]
-#[ignore = "model: SQDMULH, SUQADD/USQADD, SQABS/SQNEG, PMUL are UNDEFINED in the model"]
 fn simd_saturating_arithmetic() {
     check(
         "simd_saturating_arithmetic",
@@ -241,7 +238,6 @@ fn simd_saturating_arithmetic() {
 }
 
 #[test]
-#[ignore = "model: SQXTN/UQXTN/SQXTUN, RSHRN, SQSHRN/UQSHRN/SQSHRUN are UNDEFINED in the model"]
 fn simd_narrowing_saturating_and_rounding() {
     check(
         "simd_narrowing_saturating_and_rounding",
@@ -259,7 +255,6 @@ fn simd_narrowing_saturating_and_rounding() {
 }
 
 #[test]
-#[ignore = "model: SRI/SLI are UNDEFINED in the model"]
 fn simd_shift_insert() {
     check(
         "simd_shift_insert",

@@ -254,8 +254,9 @@ impl Cpu {
                 let per = rev_container(op, s.u) / esize;
                 el(n, (k / per) * per + (per - 1 - k % per), esize)
             }
-            (SUQADD, false) => self.sat(x + int(d, esize, true), esize, false),
-            (SUQADD, true) => self.sat(int(d, esize, true) + x, esize, true), // USQADD
+            // SUQADD: signed Vd plus unsigned Vn; USQADD: unsigned Vd plus signed Vn.
+            (SUQADD, false) => self.sat(int(d, esize, false) + int(a, esize, true), esize, false),
+            (SUQADD, true) => self.sat(int(d, esize, true) + x, esize, true),
             (CLS, false) => cls(a, esize),
             (CLS, true) => clz(a, esize), // CLZ
             (CNT, false) => a.count_ones() as u64,
