@@ -216,7 +216,7 @@ impl Cpu {
         let mut f = self.fp();
         let nzcv = f.compare(a, b, fmt, opc2 & 16 != 0);
         self.fp_flags(f);
-        self.st.set_nzcv(nzcv << 28);
+        self.st.set_nzcv(nzcv);
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl Cpu {
         } else {
             (i & 15) as u64
         };
-        self.st.set_nzcv(nzcv << 28);
+        self.st.set_nzcv(nzcv);
         Ok(())
     }
 
