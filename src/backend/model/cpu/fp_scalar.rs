@@ -52,9 +52,8 @@ mod cvt {
     /// FCVT{P,M,Z}{S,U}: opcode 000 (signed) or 001 with rmode 01/10/11.
     pub const TO_INT_SIGNED: u32 = 0b000;
     pub const TO_INT_UNSIGNED: u32 = 0b001;
-    /// FMOV between general and FP registers (opcode 110 / 111).
+    /// FMOV between general and FP registers (opcode 110 / 111, `FMOV_TO_GENERAL | 1`).
     pub const FMOV_TO_GENERAL: u32 = 0b110;
-    pub const FMOV_FROM_GENERAL: u32 = 0b111;
 }
 
 /// The precision of a `ftype` field (bits 23:22): 00 single, 01 double, 11 half.
@@ -90,6 +89,11 @@ impl Cpu {
     /// Scalar floating-point data processing (bits 28:24 = 11110 or 11111, bit 30 = 0).
     pub(super) fn fp_scalar(&mut self, i: u32) -> Result<(), Stop> {
         let (m, s) = (i >> 31, (i >> 29) & 1);
+        let fmov = (i >> 16) & 6 == cvt::FMOV_TO_GENERAL;
+        if (i >> 24) & 1 == 0 && (i >> 21) & 1 == 1 && (i >> 10) & 0x3f == 0 && fmov && s == 0 {
+            // FMOV (general), including the ftype 10 form for the top half of V.D[1].
+            return self.fmov_general(i);
+        }
         let Some(fmt) = ftype_fmt((i >> 22) & 3) else {
             return Err(self.undef(i));
         };
@@ -257,9 +261,6 @@ impl Cpu {
     fn fp_int(&mut self, i: u32, fmt: Fmt) -> Result<(), Stop> {
         let sf = i >> 31 == 1;
         let (rmode, opcode) = ((i >> 19) & 3, (i >> 16) & 7);
-        if matches!(opcode, cvt::FMOV_TO_GENERAL | cvt::FMOV_FROM_GENERAL) {
-            return self.fmov_general(i);
-        }
         if fmt == Fmt::H || (i >> 29) & 1 == 1 {
             return Err(self.undef(i));
         }
