@@ -12,7 +12,9 @@
 //! Device-nGnRnE, where unaligned accesses are architecturally alignment faults (Arm ARM
 //! D8.2.10) but QEMU 7.2 does not fault them, so they are not a meaningful comparison.
 
-use super::{gen_alu, gen_branch, gen_fp, gen_mem, gen_simd, gen_simd_int, gen_simd_more, gen_sys, mmu};
+use super::{
+    gen_alu, gen_branch, gen_fp, gen_mem, gen_simd, gen_simd_int, gen_simd_more, gen_sys, mmu,
+};
 
 /// Vector table (VBAR_EL1 must be 2 KiB aligned) at a RAM address clear of the DTB QEMU
 /// places at the RAM base 0x4000_0000 (QEMU `hw/arm/virt.c` memmap, `hw/arm/boot.c`).

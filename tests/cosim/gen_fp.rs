@@ -76,7 +76,10 @@ pub fn scalar(g: &mut Gen) {
         }
         1 => {
             let op = g.rng.below(9) as u32; // FMUL .. FNMUL
-            g.emit_v(base | rm << 16 | op << 12 | 0b10 << 10 | rn << 5 | rd, &[rd]);
+            g.emit_v(
+                base | rm << 16 | op << 12 | 0b10 << 10 | rn << 5 | rd,
+                &[rd],
+            );
         }
         2 => {
             let (o1, o0) = (g.rng.bit(), g.rng.bit()); // FMADD, FMSUB, FNMADD, FNMSUB
@@ -95,7 +98,10 @@ pub fn scalar(g: &mut Gen) {
         }
         5 => {
             let cond = g.rng.below(16) as u32;
-            g.emit_v(base | rm << 16 | cond << 12 | 0b11 << 10 | rn << 5 | rd, &[rd]);
+            g.emit_v(
+                base | rm << 16 | cond << 12 | 0b11 << 10 | rn << 5 | rd,
+                &[rd],
+            );
         }
         _ => {
             // FCVT (half to single/double): ftype 11.
@@ -268,15 +274,31 @@ pub fn vector(g: &mut Gen) {
         }
         5 => {
             // Scalar pairwise FMAXNMP, FADDP, FMAXP, FMINNMP, FMINP.
-            let (a, opcode) = g.rng.pick(&[(0u32, 0b01100u32), (0, 0b01101), (0, 0b01111), (1, 0b01100), (1, 0b01111)]);
+            let (a, opcode) = g.rng.pick(&[
+                (0u32, 0b01100u32),
+                (0, 0b01101),
+                (0, 0b01111),
+                (1, 0b01100),
+                (1, 0b01111),
+            ]);
             0x7e30_0800 | a << 23 | sz << 22 | opcode << 12
         }
         6 => {
             // FMLA, FMLS, FMUL, FMULX by element (vector or scalar).
-            let (u, opcode) = g.rng.pick(&[(0u32, 0b0001u32), (0, 0b0101), (0, 0b1001), (1, 0b1001)]);
-            let (h, l, m) = (g.rng.bit(), if sz == 1 { 0 } else { g.rng.bit() }, g.rng.bit());
+            let (u, opcode) =
+                g.rng
+                    .pick(&[(0u32, 0b0001u32), (0, 0b0101), (0, 0b1001), (1, 0b1001)]);
+            let (h, l, m) = (
+                g.rng.bit(),
+                if sz == 1 { 0 } else { g.rng.bit() },
+                g.rng.bit(),
+            );
             let f = (2 + sz) << 22 | l << 21 | m << 20 | (rm & 15) << 16 | h << 11;
-            let scalar = if g.rng.bit() == 1 { 0x5f00_0000 } else { vq | 0x0f00_0000 };
+            let scalar = if g.rng.bit() == 1 {
+                0x5f00_0000
+            } else {
+                vq | 0x0f00_0000
+            };
             scalar | u << 29 | f | opcode << 12
         }
         7 => {
@@ -284,7 +306,11 @@ pub fn vector(g: &mut Gen) {
             let esize_log = 2 + sz;
             let immhb = (8u32 << esize_log) | g.rng.below(8 << esize_log) as u32;
             let opcode = g.rng.pick(&[0b11100u32, 0b11111]);
-            let base = if g.rng.bit() == 1 { 0x5f00_0400 } else { vq | 0x0f00_0400 };
+            let base = if g.rng.bit() == 1 {
+                0x5f00_0400
+            } else {
+                vq | 0x0f00_0400
+            };
             base | g.rng.bit() << 29 | immhb << 16 | opcode << 11
         }
         _ => return fp_special(g),

@@ -76,7 +76,11 @@ const BY_ELEMENT: [(u32, u32); 14] = [
 /// The size, L, M, H and Rm fields of a by-element form with 16- or 32-bit elements.
 pub fn element_fields(g: &mut Gen, size: u32) -> u32 {
     let (h, l, m) = (g.rng.bit(), g.rng.bit(), g.rng.bit());
-    let rm = if size == 1 { g.rng.below(16) as u32 } else { v(g) & 15 };
+    let rm = if size == 1 {
+        g.rng.below(16) as u32
+    } else {
+        v(g) & 15
+    };
     size << 22 | l << 21 | m << 20 | rm << 16 | h << 11
 }
 
@@ -86,7 +90,10 @@ pub fn by_element(g: &mut Gen) {
     let size = 1 + g.rng.bit();
     let f = element_fields(g, size);
     let (q, rn, rd) = (g.rng.bit(), v(g), v(g));
-    g.emit_v(q << 30 | u << 29 | 0b01111 << 24 | f | opcode << 12 | rn << 5 | rd, &[rd]);
+    g.emit_v(
+        q << 30 | u << 29 | 0b01111 << 24 | f | opcode << 12 | rn << 5 | rd,
+        &[rd],
+    );
 }
 
 /// (U, opcode, sizes) of the scalar three same integer operations.

@@ -224,11 +224,7 @@ impl Fp {
                 _ => Class::SNaN,
             });
         }
-        Val::num(
-            sign,
-            frac | 1 << fmt.f(),
-            e - fmt.bias() - fmt.f() as i32,
-        )
+        Val::num(sign, frac | 1 << fmt.f(), e - fmt.bias() - fmt.f() as i32)
     }
 
     pub fn default_nan(&self, fmt: Fmt) -> u64 {
@@ -325,7 +321,8 @@ impl Fp {
                 self.flags |= OFC;
                 err = Err::Above;
             } else {
-                result = Fp::zero(sign, fmt) | (biased as u64) << f | int_mant as u64 & fmt.frac_mask();
+                result =
+                    Fp::zero(sign, fmt) | (biased as u64) << f | int_mant as u64 & fmt.frac_mask();
             }
         } else if biased >= 1 << fmt.e() {
             result = Fp::zero(sign, fmt) | (fmt.sign_bit() - 1);
@@ -563,7 +560,10 @@ pub fn cmp_vals(a: &Val, b: &Val) -> Ordering {
         }
         a.top().cmp(&b.top()).then_with(|| {
             // Same leading exponent: align the mantissas at bit 127.
-            let (x, y) = (a.mant << a.mant.leading_zeros(), b.mant << b.mant.leading_zeros());
+            let (x, y) = (
+                a.mant << a.mant.leading_zeros(),
+                b.mant << b.mant.leading_zeros(),
+            );
             x.cmp(&y)
         })
     });

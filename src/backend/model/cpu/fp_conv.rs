@@ -14,13 +14,21 @@ fn int_part(v: &Val, scale: i32) -> (u128, u8) {
     if e >= 0 {
         // Values of 2^100 or more only matter as "too big": clamp them.
         let top = 127 - v.mant.leading_zeros() as i32 + e;
-        return if top >= 100 { (1 << 100, 0) } else { (v.mant << e, 0) };
+        return if top >= 100 {
+            (1 << 100, 0)
+        } else {
+            (v.mant << e, 0)
+        };
     }
     let sh = -e;
     if sh >= 128 {
         return (0, 1);
     }
-    let (q, rem, half) = (v.mant >> sh, v.mant & ((1u128 << sh) - 1), 1u128 << (sh - 1));
+    let (q, rem, half) = (
+        v.mant >> sh,
+        v.mant & ((1u128 << sh) - 1),
+        1u128 << (sh - 1),
+    );
     let frac = match rem.cmp(&half) {
         _ if rem == 0 => 0,
         Ordering::Less => 1,
@@ -106,7 +114,15 @@ impl Fp {
 
     /// FPToFixed: `a` * 2^fbits rounded to a `bits`-bit signed or unsigned integer,
     /// saturating with IOC (NaN gives 0 and IOC).
-    pub fn to_fixed(&mut self, a: u64, fmt: Fmt, fbits: u32, unsigned: bool, bits: u32, rnd: Rounding) -> u64 {
+    pub fn to_fixed(
+        &mut self,
+        a: u64,
+        fmt: Fmt,
+        fbits: u32,
+        unsigned: bool,
+        bits: u32,
+        rnd: Rounding,
+    ) -> u64 {
         let v = self.unpack(a, fmt);
         let (mag, frac) = match v.class {
             Class::QNaN | Class::SNaN => {
@@ -129,7 +145,11 @@ impl Fp {
         } else if frac != 0 {
             self.flags |= IXC;
         }
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
         r.clamp(lo, hi) as u64 & mask
     }
 
@@ -253,11 +273,26 @@ impl Fp {
             (Class::Inf, _) | (_, Class::Inf) => Fp::inf(sign, fmt),
             _ => {
                 let p = if va.class == Class::Zero || vb.class == Class::Zero {
-                    Val { class: Class::Zero, sign, mant: 0, exp: 0 }
+                    Val {
+                        class: Class::Zero,
+                        sign,
+                        mant: 0,
+                        exp: 0,
+                    }
                 } else {
-                    Val { class: Class::Num, sign, mant: va.mant * vb.mant, exp: va.exp + vb.exp }
+                    Val {
+                        class: Class::Num,
+                        sign,
+                        mant: va.mant * vb.mant,
+                        exp: va.exp + vb.exp,
+                    }
                 };
-                let k = Val { class: Class::Num, sign: false, mant: if rsqrt { 3 } else { 2 }, exp: 0 };
+                let k = Val {
+                    class: Class::Num,
+                    sign: false,
+                    mant: if rsqrt { 3 } else { 2 },
+                    exp: 0,
+                };
                 let rnd = self.rounding();
                 match add_exact(&k, &p) {
                     Some((s, m, e)) => self.round(s, m, e - rsqrt as i32, fmt, rnd),
@@ -284,7 +319,7 @@ impl Fp {
 fn recip_estimate_int(a: u32) -> u32 {
     let a = a * 2 + 1;
     let b = (1 << 19) / a;
-    (b + 1) / 2
+    b.div_ceil(2)
 }
 
 /// RecipSqrtEstimate: 9-bit input 128..511 (0.25 <= x < 1.0), 9-bit estimate of 1/sqrt(x).
@@ -299,7 +334,7 @@ fn rsqrt_estimate_int(a: u32) -> u32 {
     while a * (b + 1) * (b + 1) < 1 << 28 {
         b += 1;
     }
-    ((b + 1) / 2) as u32
+    b.div_ceil(2) as u32
 }
 
 /// UnsignedRecipEstimate (URECPE).

@@ -70,28 +70,28 @@ type Group = fn(&mut Cpu, u32) -> Result<(), Stop>;
 
 /// Advanced SIMD vector groups (op0 = 0xx0): (mask, value, handler), first match wins.
 const VECTOR: &[(u32, u32, Group)] = &[
-    (0xbf20_8c00, 0x0e00_0000, Cpu::simd_tbl),         // table lookup: TBL, TBX
-    (0xbf20_8c00, 0x0e00_0800, Cpu::simd_permute),     // permute: UZP, TRN, ZIP
-    (0xbfe0_8400, 0x2e00_0000, Cpu::simd_ext),         // extract: EXT
-    (0x9fe0_8400, 0x0e00_0400, Cpu::simd_copy),        // copy: DUP, INS, SMOV, UMOV
-    (0x9f3e_0c00, 0x0e20_0800, Cpu::simd_two_misc),    // two-register miscellaneous
-    (0x9f3e_0c00, 0x0e30_0800, Cpu::simd_across),      // across lanes
-    (0x9f20_0c00, 0x0e20_0000, Cpu::simd_three_diff),  // three different
-    (0x9f20_0400, 0x0e20_0400, Cpu::simd_three_same),  // three same
-    (0x9ff8_0400, 0x0f00_0400, Cpu::simd_mod_imm),     // modified immediate
-    (0x9f80_0400, 0x0f00_0400, Cpu::simd_shift_imm),   // shift by immediate (immh != 0)
-    (0x9f00_0400, 0x0f00_0000, Cpu::simd_indexed),     // vector x indexed element
+    (0xbf20_8c00, 0x0e00_0000, Cpu::simd_tbl), // table lookup: TBL, TBX
+    (0xbf20_8c00, 0x0e00_0800, Cpu::simd_permute), // permute: UZP, TRN, ZIP
+    (0xbfe0_8400, 0x2e00_0000, Cpu::simd_ext), // extract: EXT
+    (0x9fe0_8400, 0x0e00_0400, Cpu::simd_copy), // copy: DUP, INS, SMOV, UMOV
+    (0x9f3e_0c00, 0x0e20_0800, Cpu::simd_two_misc), // two-register miscellaneous
+    (0x9f3e_0c00, 0x0e30_0800, Cpu::simd_across), // across lanes
+    (0x9f20_0c00, 0x0e20_0000, Cpu::simd_three_diff), // three different
+    (0x9f20_0400, 0x0e20_0400, Cpu::simd_three_same), // three same
+    (0x9ff8_0400, 0x0f00_0400, Cpu::simd_mod_imm), // modified immediate
+    (0x9f80_0400, 0x0f00_0400, Cpu::simd_shift_imm), // shift by immediate (immh != 0)
+    (0x9f00_0400, 0x0f00_0000, Cpu::simd_indexed), // vector x indexed element
 ];
 
 /// Advanced SIMD scalar groups (op0 = 01x1).
 const SCALAR: &[(u32, u32, Group)] = &[
-    (0xdfe0_8400, 0x5e00_0400, Cpu::simd_copy),            // scalar copy: DUP (element)
-    (0xdf3e_0c00, 0x5e20_0800, Cpu::simd_two_misc),        // scalar two-register misc
+    (0xdfe0_8400, 0x5e00_0400, Cpu::simd_copy), // scalar copy: DUP (element)
+    (0xdf3e_0c00, 0x5e20_0800, Cpu::simd_two_misc), // scalar two-register misc
     (0xdf3e_0c00, 0x5e30_0800, Cpu::simd_scalar_pairwise), // scalar pairwise
-    (0xdf20_0c00, 0x5e20_0000, Cpu::simd_three_diff),      // scalar three different
-    (0xdf20_0400, 0x5e20_0400, Cpu::simd_three_same),      // scalar three same
-    (0xdf80_0400, 0x5f00_0400, Cpu::simd_shift_imm),       // scalar shift by immediate
-    (0xdf00_0400, 0x5f00_0000, Cpu::simd_indexed),         // scalar x indexed element
+    (0xdf20_0c00, 0x5e20_0000, Cpu::simd_three_diff), // scalar three different
+    (0xdf20_0400, 0x5e20_0400, Cpu::simd_three_same), // scalar three same
+    (0xdf80_0400, 0x5f00_0400, Cpu::simd_shift_imm), // scalar shift by immediate
+    (0xdf00_0400, 0x5f00_0000, Cpu::simd_indexed), // scalar x indexed element
 ];
 
 impl Cpu {

@@ -109,7 +109,11 @@ impl Lanes {
         if !scalar && sz == 1 && !q {
             return None;
         }
-        let count = if scalar { 1 } else { (if q { 128 } else { 64 }) / esize };
+        let count = if scalar {
+            1
+        } else {
+            (if q { 128 } else { 64 }) / esize
+        };
         Some(Lanes {
             fmt: Fmt::of_bits(esize),
             esize,
@@ -147,7 +151,10 @@ fn three_op(f: &mut Fp, key: (bool, bool, u32), a: u64, b: u64, d: u64, fmt: Fmt
         FCMEQ => all(cmp(f, a, b, false) == Some(Equal)),
         FCMGE => all(matches!(cmp(f, a, b, true), Some(Greater | Equal))),
         FCMGT => all(cmp(f, a, b, true) == Some(Greater)),
-        FACGE => all(matches!(cmp(f, abs(a), abs(b), true), Some(Greater | Equal))),
+        FACGE => all(matches!(
+            cmp(f, abs(a), abs(b), true),
+            Some(Greater | Equal)
+        )),
         _ => all(cmp(f, abs(a), abs(b), true) == Some(Greater)), // FACGT
     }
 }
@@ -163,7 +170,9 @@ impl Cpu {
             FMAXNM, FMLA, FADD, FMULX, FCMEQ, FMAX, FRECPS, FMINNM, FMLS, FSUB, FMIN, FRSQRTS,
             FMAXNMP, FADDP, FMUL, FCMGE, FACGE, FMAXP, FDIV, FMINNMP, FABD, FCMGT, FACGT, FMINP,
         ];
-        let scalar_ops = [FMULX, FCMEQ, FRECPS, FRSQRTS, FCMGE, FACGE, FABD, FCMGT, FACGT];
+        let scalar_ops = [
+            FMULX, FCMEQ, FRECPS, FRSQRTS, FCMGE, FACGE, FABD, FCMGT, FACGT,
+        ];
         let ok = if scalar {
             scalar_ops.contains(&key)
         } else {
@@ -205,11 +214,13 @@ impl Cpu {
         if matches!(key, FCVTN | FCVTL | FCVTXN) {
             return self.fp_narrow_widen(i, key);
         }
-        let vector_only = [FRINTN, FRINTM, FRINTP, FRINTZ, FRINTA, FRINTX, FRINTI, FABS, FNEG];
+        let vector_only = [
+            FRINTN, FRINTM, FRINTP, FRINTZ, FRINTA, FRINTX, FRINTI, FABS, FNEG,
+        ];
         let vector_only2 = [FSQRT, URECPE, URSQRTE];
         let both = [
-            FCVTNS, FCVTMS, FCVTAS, SCVTF, FCMGT0, FCMEQ0, FCMLT0, FCVTPS, FCVTZS, FRECPE,
-            FCVTNU, FCVTMU, FCVTAU, UCVTF, FCMGE0, FCMLE0, FCVTPU, FCVTZU, FRSQRTE,
+            FCVTNS, FCVTMS, FCVTAS, SCVTF, FCMGT0, FCMEQ0, FCMLT0, FCVTPS, FCVTZS, FRECPE, FCVTNU,
+            FCVTMU, FCVTAU, UCVTF, FCMGE0, FCMLE0, FCVTPU, FCVTZU, FRSQRTE,
         ];
         let ok = both.contains(&key)
             || (scalar && key == FRECPX)
@@ -349,7 +360,13 @@ impl Cpu {
         let esize = 32 << sz;
         let n = self.vreg(i >> 5);
         let mut f = self.fp();
-        let r = fp_binary(&mut f, op, el(n, 0, esize), el(n, 1, esize), Fmt::of_bits(esize));
+        let r = fp_binary(
+            &mut f,
+            op,
+            el(n, 0, esize),
+            el(n, 1, esize),
+            Fmt::of_bits(esize),
+        );
         self.fp_flags(f);
         self.st.v[(i & 31) as usize] = r as u128;
         Ok(())
@@ -391,7 +408,11 @@ impl Cpu {
         }
         let to_int = (i >> 11) & 31 == 0b11111;
         let fmt = Fmt::of_bits(esize);
-        let count = if scalar { 1 } else { (if q { 128 } else { 64 }) / esize };
+        let count = if scalar {
+            1
+        } else {
+            (if q { 128 } else { 64 }) / esize
+        };
         let n = self.vreg(i >> 5);
         let mut f = self.fp();
         let rm = f.rounding();

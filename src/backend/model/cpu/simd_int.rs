@@ -3,7 +3,7 @@
 //! same", "Advanced SIMD two-register miscellaneous" and its scalar table). The
 //! floating-point opcodes of both groups go to `simd_fp.rs`. Saturating forms set FPSR.QC.
 
-use super::simd_elem::{all, clz, cls, el, int, pmul, put, shift_exact, sx};
+use super::simd_elem::{all, cls, clz, el, int, pmul, put, shift_exact, sx};
 use super::{Cpu, Stop};
 
 /// Opcode (bits 15:11) of "Advanced SIMD three same", named after the U = 0 instruction; the
@@ -111,11 +111,11 @@ impl Cpu {
         let (n, m, d) = (self.vreg(i >> 5), self.vreg(i >> 16), self.vreg(i));
         if op == LOGIC && !s.scalar {
             let r = match (s.u, s.size) {
-                (false, 0) => n & m,       // AND
-                (false, 1) => n & !m,      // BIC
-                (false, 2) => n | m,       // ORR
-                (false, _) => n | !m,      // ORN
-                (true, 0) => n ^ m,        // EOR
+                (false, 0) => n & m,             // AND
+                (false, 1) => n & !m,            // BIC
+                (false, 2) => n | m,             // ORR
+                (false, _) => n | !m,            // ORN
+                (true, 0) => n ^ m,              // EOR
                 (true, 1) => (d & n) | (!d & m), // BSL
                 (true, 2) => (d & !m) | (n & m), // BIT
                 (true, _) => (d & m) | (n & !m), // BIF

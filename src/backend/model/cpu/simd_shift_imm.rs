@@ -68,15 +68,19 @@ impl Cpu {
             _ => {}
         }
         let any_size = matches!((opc, u), (SQSHL, _) | (SQSHLU, true));
-        let valid = match (opc, u) {
-            (SSHR | SSRA | SRSHR | SRSRA | SHL | SQSHL, _) | (SRI | SQSHLU, true) => true,
-            _ => false,
-        };
+        let valid = matches!(
+            (opc, u),
+            (SSHR | SSRA | SRSHR | SRSRA | SHL | SQSHL, _) | (SRI | SQSHLU, true)
+        );
         if !valid || (scalar && esize != 64 && !any_size) || (!scalar && esize == 64 && !q) {
             return Err(self.undef(i));
         }
         let (n, d) = (self.vreg(i >> 5), self.vreg(i));
-        let count = if scalar { 1 } else { (if q { 128 } else { 64 }) / esize };
+        let count = if scalar {
+            1
+        } else {
+            (if q { 128 } else { 64 }) / esize
+        };
         let (right, left) = (2 * esize - immhb, immhb - esize);
         let mut r = 0u128;
         for k in 0..count {
@@ -138,7 +142,7 @@ impl Cpu {
             let out = match (opc, u) {
                 (SHRN | RSHRN, false) => v as u64,
                 (SHRN | RSHRN, true) => self.sat(v, esize, true), // SQSHRUN / SQRSHRUN
-                _ => self.sat(v, esize, u),                      // SQSHRN.. / UQSHRN..
+                _ => self.sat(v, esize, u),                       // SQSHRN.. / UQSHRN..
             };
             put(&mut r, base + k, esize, out);
         }
