@@ -70,7 +70,7 @@ type Group = fn(&mut Cpu, u32) -> Result<(), Stop>;
 
 /// Advanced SIMD vector groups (op0 = 0xx0): (mask, value, handler), first match wins.
 const VECTOR: &[(u32, u32, Group)] = &[
-    (0xbf20_8c00, 0x0e00_0000, Cpu::simd_tbl), // table lookup: TBL, TBX
+    (0xbfe0_8c00, 0x0e00_0000, Cpu::simd_tbl), // table lookup: TBL, TBX (op2 = 00)
     (0xbf20_8c00, 0x0e00_0800, Cpu::simd_permute), // permute: UZP, TRN, ZIP
     (0xbfe0_8400, 0x2e00_0000, Cpu::simd_ext), // extract: EXT
     (0x9fe0_8400, 0x0e00_0400, Cpu::simd_copy), // copy: DUP, INS, SMOV, UMOV
@@ -85,7 +85,7 @@ const VECTOR: &[(u32, u32, Group)] = &[
 
 /// Advanced SIMD scalar groups (op0 = 01x1).
 const SCALAR: &[(u32, u32, Group)] = &[
-    (0xdfe0_8400, 0x5e00_0400, Cpu::simd_copy), // scalar copy: DUP (element)
+    (0xffe0_fc00, 0x5e00_0400, Cpu::simd_copy), // scalar copy: DUP (element), op 0, imm4 0000
     (0xdf3e_0c00, 0x5e20_0800, Cpu::simd_two_misc), // scalar two-register misc
     (0xdf3e_0c00, 0x5e30_0800, Cpu::simd_scalar_pairwise), // scalar pairwise
     (0xdf20_0c00, 0x5e20_0000, Cpu::simd_three_diff), // scalar three different
