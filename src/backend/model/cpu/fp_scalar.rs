@@ -28,8 +28,9 @@ mod one {
     pub const FRINTI: u32 = 0b001111;
 }
 
-/// "Floating-point data-processing (2 source)" opcode (bits 15:12).
-mod two {
+/// "Floating-point data-processing (2 source)" opcode (bits 15:12); the vector forms use
+/// the same operation numbers with `fp_binary`.
+pub(super) mod two {
     pub const FMUL: u32 = 0b0000;
     pub const FDIV: u32 = 0b0001;
     pub const FADD: u32 = 0b0010;

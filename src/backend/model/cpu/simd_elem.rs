@@ -67,6 +67,17 @@ pub fn shift_exact(a: i128, sh: i32, esize: u32, round: bool) -> i128 {
     }
 }
 
+/// The widening multiplies the three-different and by-element groups share.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LongMul {
+    Mlal,
+    Mlsl,
+    Mull,
+    Sqdmlal,
+    Sqdmlsl,
+    Sqdmull,
+}
+
 /// Polynomial (carry-less) multiply of two `esize`-bit values, `2 * esize` bits of result.
 pub fn pmul(a: u64, b: u64, esize: u32) -> u128 {
     (0..esize)
@@ -102,9 +113,22 @@ impl Cpu {
         v.clamp(lo, hi) as u64 & ones(esize)
     }
 
+    /// One `w`-bit element of S/UMLAL, S/UMLSL, S/UMULL, SQDMLAL, SQDMLSL or SQDMULL of the
+    /// exact (sign- or zero-extended) elements `a` and `b`; `acc` is the destination's.
+    pub(super) fn long_mul(&mut self, op: LongMul, a: i128, b: i128, acc: u64, w: u32) -> u64 {
+        match op {
+            LongMul::Mlal => acc.wrapping_add((a * b) as u64),
+            LongMul::Mlsl => acc.wrapping_sub((a * b) as u64),
+            LongMul::Mull => (a * b) as u64,
+            LongMul::Sqdmlal => self.sqdmull(a, b, w, Some((acc, false))),
+            LongMul::Sqdmlsl => self.sqdmull(a, b, w, Some((acc, true))),
+            LongMul::Sqdmull => self.sqdmull(a, b, w, None),
+        }
+    }
+
     /// SQDMULL (`acc` None), SQDMLAL (`Some((acc, false))`) and SQDMLSL (`Some((acc, true))`)
     /// on `w`-bit results: the doubled product saturated, then the accumulation saturated.
-    pub(super) fn sqdmull(&mut self, a: i128, b: i128, w: u32, acc: Option<(u64, bool)>) -> u64 {
+    fn sqdmull(&mut self, a: i128, b: i128, w: u32, acc: Option<(u64, bool)>) -> u64 {
         let p = int(self.sat(2 * a * b, w, false), w, false);
         match acc {
             None => p as u64,

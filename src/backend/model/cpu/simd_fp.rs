@@ -7,7 +7,7 @@
 use super::alu::ones;
 use super::fp::{Fmt, Fp, Rounding};
 use super::fp_conv::{urecpe, ursqrte};
-use super::fp_scalar::fp_binary;
+use super::fp_scalar::{fp_binary, two as bin};
 use super::simd_elem::{all, el, int, put};
 use super::simd_indexed::index_and_rm;
 use super::{Cpu, Stop};
@@ -79,18 +79,6 @@ mod misc {
     pub const URSQRTE: K = (true, true, 0b11100);
     pub const FRSQRTE: K = (true, true, 0b11101);
     pub const FSQRT: K = (true, true, 0b11111);
-}
-
-/// "2 source" opcodes of `fp_scalar::fp_binary` used by the vector forms.
-mod bin {
-    pub const FMUL: u32 = 0b0000;
-    pub const FDIV: u32 = 0b0001;
-    pub const FADD: u32 = 0b0010;
-    pub const FSUB: u32 = 0b0011;
-    pub const FMAX: u32 = 0b0100;
-    pub const FMIN: u32 = 0b0101;
-    pub const FMAXNM: u32 = 0b0110;
-    pub const FMINNM: u32 = 0b0111;
 }
 
 /// Element geometry of an FP vector or scalar form with precision bit `sz` (bit 22).

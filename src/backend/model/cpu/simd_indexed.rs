@@ -3,7 +3,7 @@
 //! element of Vn by one element of Vm, integer (same-width, long, saturating doubling) and
 //! floating-point (through `simd_fp.rs`).
 
-use super::simd_elem::{el, int, put};
+use super::simd_elem::{el, int, put, LongMul};
 use super::simd_int::Shape;
 use super::{Cpu, Stop};
 
@@ -82,18 +82,18 @@ impl Cpu {
         let base = if s.q && !s.scalar { count } else { 0 };
         let w = 2 * esize;
         let b = int(b_raw, esize, s.u);
+        let op = match opc {
+            SMLAL => LongMul::Mlal,
+            SMLSL => LongMul::Mlsl,
+            SMULL => LongMul::Mull,
+            SQDMLAL => LongMul::Sqdmlal,
+            SQDMLSL => LongMul::Sqdmlsl,
+            _ => LongMul::Sqdmull,
+        };
         let mut r = 0u128;
         for k in 0..count {
             let a = int(el(n, base + k, esize), esize, s.u);
-            let acc = el(d, k, w);
-            let v = match opc {
-                SMLAL => acc.wrapping_add((a * b) as u64),
-                SMLSL => acc.wrapping_sub((a * b) as u64),
-                SMULL => (a * b) as u64,
-                SQDMLAL => self.sqdmull(a, b, w, Some((acc, false))),
-                SQDMLSL => self.sqdmull(a, b, w, Some((acc, true))),
-                _ => self.sqdmull(a, b, w, None), // SQDMULL
-            };
+            let v = self.long_mul(op, a, b, el(d, k, w), w);
             put(&mut r, k, w, v);
         }
         self.set_vreg(i, r, !s.scalar);

@@ -3,7 +3,7 @@
 //! narrowing-high forms, with their "2" variants (Q = 1) reading or writing the upper half.
 
 use super::alu::ones;
-use super::simd_elem::{el, int, pmul, put};
+use super::simd_elem::{el, int, pmul, put, LongMul};
 use super::simd_int::Shape;
 use super::{Cpu, Stop};
 
@@ -65,13 +65,13 @@ impl Cpu {
                 SSUBL | SSUBW => (a - b) as u64,
                 SABAL => acc.wrapping_add((a - b).unsigned_abs() as u64),
                 SABDL => (a - b).unsigned_abs() as u64,
-                SMLAL => acc.wrapping_add((a * b) as u64),
-                SMLSL => acc.wrapping_sub((a * b) as u64),
-                SMULL => (a * b) as u64,
                 PMULL => pmul(a as u64, b as u64, esize) as u64,
-                SQDMLAL => self.sqdmull(a, b, w, Some((acc, false))),
-                SQDMLSL => self.sqdmull(a, b, w, Some((acc, true))),
-                _ => self.sqdmull(a, b, w, None), // SQDMULL
+                SMLAL => self.long_mul(LongMul::Mlal, a, b, acc, w),
+                SMLSL => self.long_mul(LongMul::Mlsl, a, b, acc, w),
+                SMULL => self.long_mul(LongMul::Mull, a, b, acc, w),
+                SQDMLAL => self.long_mul(LongMul::Sqdmlal, a, b, acc, w),
+                SQDMLSL => self.long_mul(LongMul::Sqdmlsl, a, b, acc, w),
+                _ => self.long_mul(LongMul::Sqdmull, a, b, acc, w),
             };
             put(&mut r, k, w, v);
         }
