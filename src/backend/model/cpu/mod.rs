@@ -19,6 +19,7 @@ pub mod exception;
 pub mod fast;
 pub mod fast_mem;
 pub mod fp;
+pub mod fp_arith;
 pub mod fp_conv;
 pub mod fp_scalar;
 pub mod intr;
