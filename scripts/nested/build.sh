@@ -7,7 +7,7 @@
 #   test whose target name starts with `kvm`; dev profile by default: the test binaries need the
 #   dev-profile dependencies anyway, so `kvmdbg` shares them instead of compiling them twice;
 # - stages them (debug info stripped, symbols kept for backtraces) with busybox (arm64), the
-#   virtio-net modules of each cached host kernel (NESTED_KERNELS), firmware ELFs, /init
+#   virtio-net modules of every cached host kernel (kernels.sh), firmware ELFs, /init
 #   (init.sh) and /guest-tests.sh and /stub-launcher.sh under OUT/root;
 # - packs OUT/root into OUT/initramfs.cpio (newc; .gz with --gzip), only when something changed.
 #
@@ -103,11 +103,18 @@ build_rust() {
   [ -n "$KVMDBG_EXE" ] || die "cargo reported no kvmdbg executable"
 }
 
-# The virtio-net modules of each host kernel in NESTED_KERNELS (kernels.sh), staged under
-# /lib/modules/<release>/ (init.sh picks the running kernel's) with their load order.
+# The virtio-net modules of every cached host kernel (kernels.sh), staged under
+# /lib/modules/<release>/ (init.sh picks the running kernel's) with their load order, so one
+# initramfs serves them all; a kernel in NESTED_KERNELS must be cached.
 stage_modules() {
   local v
-  for v in $NESTED_KERNELS; do stage_kernel_modules "$v"; done
+  for v in $NESTED_KERNELS_ALL; do
+    if [ -n "$(nested_kernel_release "$v")" ]; then
+      stage_kernel_modules "$v"
+    elif [[ " $NESTED_KERNELS " == *" $v "* ]]; then
+      die "host kernel $v is not cached in $(nested_kernel_dir "$v") (run scripts/setup.sh)"
+    fi
+  done
 }
 
 # Stages the modules of kernel version $1 from its cache directory (lib/modules or, on 6.12,

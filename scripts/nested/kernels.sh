@@ -23,6 +23,6 @@ nested_kernel_dir() {
 
 nested_kernel_release() {
   local d
-  d=$(find "$(nested_kernel_dir "$1")/modules" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort -V | tail -n1)
+  d=$(find -H "$(nested_kernel_dir "$1")/modules" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort -V | tail -n1)
   [ -n "$d" ] && basename "$d"
 }

@@ -40,7 +40,9 @@ check_prerequisites() {
   for k in $KERNELS; do
     if [ -s "$(nested_kernel_dir "$k")/Image" ]; then cached+=("$k")
     elif [ "${CI:-}" = true ]; then missing+=("kernel $k ($(nested_kernel_dir "$k")/Image)")
-    else say "SKIPPED host kernel $k: $(nested_kernel_dir "$k")/Image missing (run scripts/setup.sh; CI=true fails instead)"
+    else
+      say "SKIPPED host kernel $k: $(nested_kernel_dir "$k")/Image missing (run scripts/setup.sh; CI=true fails instead)"
+      SUMMARY+=("$k: SKIPPED (not cached; run scripts/setup.sh)")
     fi
   done
   [ ${#cached[@]} -gt 0 ] || missing+=("a cached host kernel (any of $KERNELS)")
@@ -116,6 +118,7 @@ main() {
     esac
   done
   KERNELS=${kernels[*]:-$NESTED_KERNELS}
+  SUMMARY=()
   check_prerequisites
   t0=$(now_ms)
   if [ $fw_given = 0 ]; then
@@ -129,7 +132,6 @@ main() {
   fi
   NESTED_KERNELS=$KERNELS "$HERE/build.sh" "${build_args[@]}"
   t1=$(now_ms)
-  SUMMARY=()
   for k in $KERNELS; do
     run_kernel "$k" "${run_args[@]}" || rc=1
   done
