@@ -73,6 +73,11 @@ unpack_kernel() {
   rm -rf "$root"
 }
 
+# As root, apt downloads as the unprivileged _apt user: let it write into directory $1.
+let_apt_write() {
+  if [ "$(id -u)" = 0 ]; then chown _apt "$1" 2>/dev/null || true; fi
+}
+
 # Newest package matching the extended regex $1 in the package lists apt (with the environment
 # given) sees.
 newest_package() {
@@ -89,6 +94,7 @@ fetch_host_kernel() {
   fi
   [ -n "$pkg" ] || { echo "setup: no package matching $regex found" >&2; exit 1; }
   tmp=$(mktemp -d); chmod 755 "$tmp"
+  let_apt_write "$tmp"
   (cd "$tmp" && apt-get download "$pkg:arm64" >/dev/null)
   unpack_kernel "$tmp"/*.deb "$dest"
   echo "$pkg" | $SUDO tee "$dest/kernel-package" >/dev/null
@@ -115,8 +121,7 @@ fetch_suite_kernel() {
   [ -n "$uri" ] || { echo "setup: no Debian archive for this release in apt's sources (apt-get indextargets)" >&2; exit 1; }
   work=$(mktemp -d); chmod 755 "$work"
   mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/empty" "$work/deb"
-  # As root, apt downloads as the unprivileged _apt user: let it write there.
-  if [ "$(id -u)" = 0 ]; then chown _apt "$work/deb" 2>/dev/null || true; fi
+  let_apt_write "$work/deb"
   : >"$work/status"
   echo "deb [arch=arm64] $uri $suite main" >"$work/sources.list"
   {
