@@ -19,6 +19,11 @@ cargo fmt --all -- --check
 step "cargo clippy (host)"
 cargo clippy --all-targets -- -D warnings
 
+step "cargo doc (host and aarch64, private items, warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items \
+  --target aarch64-unknown-linux-gnu
+
 step "cargo check (aarch64, KVM backend)"
 cargo check --target aarch64-unknown-linux-gnu --all-targets
 
