@@ -12,6 +12,10 @@ Scans docs/*.md, README.md, firmware/README.md and every full-line comment (`//`
   defined or imported in that module, and any further segments (methods, variants, fields)
   must be defined somewhere in the crate or its tests.
 
+And docs/architecture.md's module map: its layer table names every module of src/ down to the
+files of each layer and of backend/kvm and backend/model (test-only modules aside), and each
+bare module name in backticks there is a module that exists.
+
 References into other projects (Linux, QEMU, KVM documentation) are allowed only when listed
 in EXTERNAL_FILES; paths into external crates are skipped by crate name (Cargo.toml). Exits 1
 and lists every unresolved reference as `file:line: reference (reason)`.
@@ -65,6 +69,7 @@ EXTERNAL_FILES = {
     "target/arm/translate-a64.c",
 }
 
+KEYWORDS = {"unsafe", "mod", "crate", "self", "super", "async", "const", "static"}
 FILE_EXTS = "rs|sh|py|md|toml|S|ld|c|h|rst|json|yml|yaml"
 FILE_RE = re.compile(
     r"(?<![\w/.-])((?:\.\.\./)?(?:[\w.,-]+/)*[\w-]+(?:[.,][\w-]+)*\.(?:%s))(?![\w/])" % FILE_EXTS
@@ -100,31 +105,36 @@ class Crate:
     """Modules and item names of src/ and tests/, read with regexes (no full parse)."""
 
     def __init__(self, files):
-        self.modules = {}  # module path tuple (src-rooted or tests-rooted) -> file
+        self.modules = {}  # module path tuple -> file (tests/ under the root "<tests>")
         self.by_name = {}  # last module segment -> [module path tuple]
         self.scope = {}  # module path tuple -> names defined or imported there
+        self.inline = set()  # modules written inline (`mod name { ... }`)
         self.defined = set()  # every item defined anywhere
         self.members = set()  # every defined or member-like name anywhere
+        self.texts = {}  # module path tuple -> texts of its files (lib.rs and main.rs share ())
         for f in files:
             if not f.endswith(".rs") or not f.startswith(("src/", "tests/")):
                 continue
             parts = f[:-3].split("/")[1:]
             if parts[-1] in ("mod", "lib", "main"):
                 parts = parts[:-1]
-            key = tuple(parts)
+            # Each test target is a crate of its own: its modules under a root of their own.
+            key = tuple(parts) if f.startswith("src/") else ("<tests>",) + tuple(parts)
             text = (ROOT / f).read_text()
             names = {a or b for a, b in ITEM_RE.findall(text)}
             self.defined.update(names)
             for use in USE_RE.findall(text):
                 names.update(re.findall(r"\w+", use))
             self.modules[key] = f
+            self.texts.setdefault(key, []).append(text)
             self.scope.setdefault(key, set()).update(names)
-            if key:
+            if key and key != ("<tests>",):
                 self.by_name.setdefault(key[-1], []).append(key)
             self.members.update(names)
             self.members.update(MEMBER_RE.findall(text))
             # Inline `mod name { ... }` blocks: their items count as the file's own.
             for m in re.findall(r"\bmod\s+(\w+)\s*\{", text):
+                self.inline.add(key + (m,))
                 self.modules.setdefault(key + (m,), f)
                 self.scope.setdefault(key + (m,), set()).update(names)
                 self.by_name.setdefault(m, []).append(key + (m,))
@@ -146,6 +156,13 @@ class Crate:
         reasons = [self.walk(module, rest) for module, rest in starts]
         return None if None in reasons else reasons[0]
 
+    def test_only(self, key):
+        """True for a `*_tests.rs` file or a module its parent declares under `#[cfg(test)]`."""
+        decl = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([\w:]+\))?\s+)?mod\s+%s\s*;" % key[-1])
+        return key[-1].endswith("_tests") or any(
+            decl.search(t) for t in self.texts.get(key[:-1], [])
+        )
+
     def walk(self, module, rest):
         for i, seg in enumerate(rest):
             if module + (seg,) in self.modules:
@@ -157,6 +174,30 @@ class Crate:
             missing = [s for s in rest[i + 1:] if s not in self.members]
             return "no item named %s" % missing[0] if missing else None
         return None
+
+
+def module_map_errors(crate):
+    """docs/architecture.md's module map: it names every module of src/ down to the files of
+    each layer and of backend/kvm and backend/model (test-only modules aside), and each module
+    name in backticks in its layer table is a module that exists."""
+    doc = "docs/architecture.md"
+    lines = (ROOT / doc).read_text().splitlines()
+    named = {code.rstrip("/") for line in lines for code in CODE_RE.findall(line)}
+    errors = []
+    for n, line in enumerate(lines, 1):
+        if not line.startswith("| `"):
+            continue
+        for code in CODE_RE.findall(line):
+            name = code.rstrip("/")
+            if re.fullmatch(r"[a-z_]+/?", code) and name not in crate.by_name.keys() | KEYWORDS:
+                errors.append("%s:%d: `%s` (no such module)" % (doc, n, code))
+    for key, f in sorted(crate.modules.items()):
+        if not f.startswith("src/") or not key or key in crate.inline or crate.test_only(key):
+            continue
+        mapped = len(key) <= 2 or (len(key) == 3 and key[:2] in (("backend", "kvm"), ("backend", "model")))
+        if mapped and key[-1] not in named:
+            errors.append("%s: module %s (%s) is missing from the module map" % (doc, "::".join(key), f))
+    return errors
 
 
 def comment_lines(path):
@@ -215,6 +256,7 @@ def main():
                     reason = crate.resolve(segs)
                     if reason:
                         errors.append("%s:%d: %s (%s)" % (src, n, path, reason))
+    errors += module_map_errors(crate)
     for e in errors:
         print(e)
     print(
