@@ -24,6 +24,7 @@ HOST_PKGS=(
   lldb                       # lldb gdb-remote tests
   bc                         # arithmetic in scripts/bench-model.sh
   xz-utils                   # the 6.12 kernel's modules are .ko.xz (scripts/nested/build.sh)
+  python3                    # scripts/check-doc-refs.py, scripts/nested/test.sh, bench_gdb.py
 )
 ARM64_PKGS=(busybox-static:arm64)
 

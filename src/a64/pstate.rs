@@ -28,9 +28,9 @@ pub const A: u64 = 1 << 8;
 pub const I: u64 = 1 << 7;
 pub const F: u64 = 1 << 6;
 pub const DAIF_MASK: u64 = 0xf << 6;
-/// M[4] (nRW): set when the interrupted state was AArch32.
+/// M\[4\] (nRW): set when the interrupted state was AArch32.
 pub const NRW: u64 = 1 << 4;
-/// M[3:0]: exception level and stack pointer selection.
+/// M\[3:0\]: exception level and stack pointer selection.
 pub const M_MASK: u64 = 0xf;
 pub const MODE_EL0T: u64 = 0b0000;
 pub const MODE_EL1T: u64 = 0b0100;
@@ -40,12 +40,12 @@ pub const MODE_EL1H: u64 = 0b0101;
 /// (observed 0x3c5 on KVM 6.1; `arch/arm64/kvm/reset.c` VCPU_RESET_PSTATE_EL1).
 pub const RESET_EL1H_DAIF: u64 = DAIF_MASK | MODE_EL1H;
 
-/// The exception level encoded in M[3:2].
+/// The exception level encoded in M\[3:2\].
 pub fn el(pstate: u64) -> u8 {
     ((pstate >> 2) & 3) as u8
 }
 
-/// True when SP_ELx (not SP_EL0) is the stack pointer in use (M[0] = 1, at EL1 or above).
+/// True when SP_ELx (not SP_EL0) is the stack pointer in use (M\[0\] = 1, at EL1 or above).
 pub fn uses_sp_elx(pstate: u64) -> bool {
     el(pstate) > 0 && pstate & 1 == 1
 }

@@ -243,7 +243,7 @@ pub fn plan_breakpoints(addrs: &[u64], slots: usize) -> Result<Vec<BreakSlot>, P
 ///    DC ZVA) that also lies in FAR's naturally aligned [`MAX_ZVA_BLOCK`] block. Without a
 ///    hint only the block bounds the search.
 ///
-/// FAR and watch addresses are compared on bits [48:0] (sign-extended), so a tagged FAR
+/// FAR and watch addresses are compared on bits \[48:0\] (sign-extended), so a tagged FAR
 /// (top byte ignored) still matches.
 pub fn hit_watch(watches: &[Watch], far: u64, access_size_hint: Option<u64>) -> Option<usize> {
     hit_watch_filtered(watches, far, access_size_hint, None)

@@ -8,7 +8,7 @@
 //! FPSR/FPCR order: gdb's aarch64 feature numbers fpsr 66 and fpcr 67, so a `g` packet carries
 //! fpsr first. gdbstub_arch 0.3.3 serialises its `fpcr` field first (then `fpsr`), so the
 //! value gdb calls fpsr travels in the field named `fpcr`. Checked against gdb-multiarch 13
-//! (`p $fpsr` / `p $fpcr` after writing distinct values, tests/gdb_registers.rs).
+//! (`p $fpsr` / `p $fpcr` after writing distinct values, tests/gdb_session.rs).
 
 use gdbstub::common::Tid;
 use gdbstub::target::ext::base::single_register_access::SingleRegisterAccess;

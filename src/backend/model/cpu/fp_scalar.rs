@@ -225,12 +225,18 @@ impl Cpu {
         Ok(())
     }
 
-    /// FCCMP, FCCMPE: compare if the condition holds, else NZCV = #nzcv.
-    fn fp_ccmp(&mut self, i: u32, fmt: Fmt) -> Result<(), Stop> {
+    /// Whether the condition of FCCMP, FCCMPE or FCSEL (cond, bits 15:12) holds; their
+    /// half-precision forms need FEAT_FP16 (not implemented: UNDEFINED).
+    fn fp_cond_holds(&self, i: u32, fmt: Fmt) -> Result<bool, Stop> {
         if fmt == Fmt::H {
             return Err(self.undef(i));
         }
-        let nzcv = if self.st.cond_holds((i >> 12) & 15) {
+        Ok(self.st.cond_holds((i >> 12) & 15))
+    }
+
+    /// FCCMP, FCCMPE: compare if the condition holds, else NZCV = #nzcv.
+    fn fp_ccmp(&mut self, i: u32, fmt: Fmt) -> Result<(), Stop> {
+        let nzcv = if self.fp_cond_holds(i, fmt)? {
             let (a, b) = (self.scalar_in(i >> 5, fmt), self.scalar_in(i >> 16, fmt));
             let mut f = self.fp();
             let r = f.compare(a, b, fmt, (i >> 4) & 1 == 1);
@@ -245,10 +251,7 @@ impl Cpu {
 
     /// FCSEL.
     fn fp_csel(&mut self, i: u32, fmt: Fmt) -> Result<(), Stop> {
-        if fmt == Fmt::H {
-            return Err(self.undef(i));
-        }
-        let src = if self.st.cond_holds((i >> 12) & 15) {
+        let src = if self.fp_cond_holds(i, fmt)? {
             i >> 5
         } else {
             i >> 16
@@ -269,13 +272,7 @@ impl Cpu {
         let (rd, rn) = (i & 31, (i >> 5) & 31);
         let mut f = self.fp();
         match (rmode, opcode) {
-            cvt::SCVTF | cvt::UCVTF => {
-                let x = self.st.xr(rn) & ones(bits);
-                let v = super::simd_elem::int(x, bits, opcode == cvt::UCVTF.1);
-                let rnd = f.rounding();
-                let r = f.fixed_to_fp(v, 0, fmt, rnd);
-                self.set_scalar(rd, r);
-            }
+            cvt::SCVTF | cvt::UCVTF => self.int_to_fp(&mut f, i, bits, 0, fmt),
             (_, cvt::TO_INT_SIGNED | cvt::TO_INT_UNSIGNED) | cvt::FCVTAS | cvt::FCVTAU => {
                 let rnd = if (rmode, opcode) == cvt::FCVTAS || (rmode, opcode) == cvt::FCVTAU {
                     Rounding::TieAway
@@ -293,6 +290,16 @@ impl Cpu {
         Ok(())
     }
 
+    /// SCVTF, UCVTF (opcode bit 16 = 1: unsigned): the low `bits` bits of Xn, with `fbits`
+    /// fraction bits (0 for the integer forms), rounded per FPCR into Vd.
+    fn int_to_fp(&mut self, f: &mut Fp, i: u32, bits: u32, fbits: u32, fmt: Fmt) {
+        let x = self.st.xr((i >> 5) & 31) & ones(bits);
+        let v = super::simd_elem::int(x, bits, (i >> 16) & 7 == cvt::UCVTF.1);
+        let rnd = f.rounding();
+        let r = f.fixed_to_fp(v, fbits, fmt, rnd);
+        self.set_scalar(i & 31, r);
+    }
+
     /// Conversions between floating-point and fixed-point: SCVTF, UCVTF, FCVTZS, FCVTZU
     /// (sf 0 S 11110 ftype 0 rmode opcode scale Rn Rd, fbits = 64 - scale).
     fn fp_fixed(&mut self, i: u32, fmt: Fmt) -> Result<(), Stop> {
@@ -306,13 +313,7 @@ impl Cpu {
         let (rd, rn) = (i & 31, (i >> 5) & 31);
         let mut f = self.fp();
         match (rmode, opcode) {
-            cvt::SCVTF | cvt::UCVTF => {
-                let x = self.st.xr(rn) & ones(bits);
-                let v = super::simd_elem::int(x, bits, opcode == cvt::UCVTF.1);
-                let rnd = f.rounding();
-                let r = f.fixed_to_fp(v, fbits, fmt, rnd);
-                self.set_scalar(rd, r);
-            }
+            cvt::SCVTF | cvt::UCVTF => self.int_to_fp(&mut f, i, bits, fbits, fmt),
             (0b11, cvt::TO_INT_SIGNED | cvt::TO_INT_UNSIGNED) => {
                 let a = self.scalar_in(rn, fmt);
                 let r = f.fp_to_fixed(a, fmt, fbits, opcode == 1, bits, Rounding::Zero);

@@ -122,7 +122,7 @@ impl Cpu {
         Err(self.undef(i))
     }
 
-    /// FMOV between general and FP registers (incl. the top half of V.D[1]); the
+    /// FMOV between general and FP registers (incl. the top half of V.D\[1\]); the
     /// half-precision forms need FEAT_FP16 (not implemented: UNDEFINED).
     pub(super) fn fmov_general(&mut self, i: u32) -> Result<(), Stop> {
         let sf = i >> 31;
