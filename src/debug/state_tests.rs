@@ -59,7 +59,7 @@ fn sw_breakpoints_are_counted_per_va_and_restored_on_last_remove() {
 #[test]
 fn plan_changes_bump_the_generation_and_fill_the_registers() {
     let s = state();
-    let (g0, d0) = s.guest_debug();
+    let (g0, d0) = s.guest_debug(None);
     assert!(d0.enable && d0.sw_breakpoints && !d0.hw);
     s.insert_hw_bp(RAM + 0x10).unwrap();
     let w = Watch {
@@ -68,7 +68,7 @@ fn plan_changes_bump_the_generation_and_fill_the_registers() {
         kind: WatchKind::Write,
     };
     s.insert_watch(w).unwrap();
-    let (g1, d1) = s.guest_debug();
+    let (g1, d1) = s.guest_debug(None);
     assert!(g1 > g0);
     assert!(d1.hw);
     assert_eq!(d1.bvr[0], RAM + 0x10);
@@ -76,7 +76,7 @@ fn plan_changes_bump_the_generation_and_fill_the_registers() {
     assert_eq!(d1.wvr[0], RAM + 0x100);
     assert!(s.remove_watch(w));
     assert!(s.remove_hw_bp(RAM + 0x10));
-    assert!(!s.guest_debug().1.hw);
+    assert!(!s.guest_debug(None).1.hw);
 }
 
 #[test]
@@ -85,12 +85,12 @@ fn out_of_slots_is_an_error_and_changes_nothing() {
     for i in 0..6 {
         s.insert_hw_bp(RAM + 4 * i).unwrap();
     }
-    let before = s.guest_debug();
+    let before = s.guest_debug(None);
     assert!(matches!(
         s.insert_hw_bp(RAM + 0x40),
         Err(DebugError::Plan(_))
     ));
-    assert_eq!(s.guest_debug(), before);
+    assert_eq!(s.guest_debug(None), before);
     assert_eq!(s.counts().1, 6);
 }
 

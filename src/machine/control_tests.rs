@@ -22,7 +22,7 @@ impl DebugPolicy for StepPolicy {
             Verdict::Stop(StopKind::SwBreak)
         }
     }
-    fn guest_debug(&self) -> (u64, GuestDebug) {
+    fn guest_debug(&self, _: Option<u64>) -> (u64, GuestDebug) {
         (1, GuestDebug::default())
     }
 }
