@@ -243,7 +243,11 @@ fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
     );
     let all = text(&out);
     let vectors = printed_u64(&out, 2);
-    assert_eq!(printed_u64(&out, 1), vectors + 0x200, "at the vector\n{all}");
+    assert_eq!(
+        printed_u64(&out, 1),
+        vectors + 0x200,
+        "at the vector\n{all}"
+    );
     assert_eq!(printed_u64(&out, 3), 0x5600_0042, "{all}");
     assert_eq!(printed_u64(&out, 4), printed_u64(&out, 5), "{all}");
     assert_eq!(printed_u64(&out, 6), 0xf200_0007, "{all}");
@@ -270,7 +274,10 @@ fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
             && all.contains("ESR_EL1=0x2000000"),
         "monitor catch shows the last catch:\n{all}"
     );
-    assert!(all.contains("exited normally"), "the EL0 SVC is not caught:\n{all}");
+    assert!(
+        all.contains("exited normally"),
+        "the EL0 SVC is not caught:\n{all}"
+    );
 }
 
 #[test]

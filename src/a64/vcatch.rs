@@ -79,7 +79,7 @@ impl VectorGroup {
     }
 
     /// SPSR_EL1.M[3:0] of an exception taken through this group: the mode it came from.
-    const fn from_mode(self) -> u64 {
+    const fn taken_from_mode(self) -> u64 {
         match self {
             VectorGroup::CurSp0 => pstate::MODE_EL1T,
             VectorGroup::CurSpx => pstate::MODE_EL1H,
@@ -201,7 +201,7 @@ pub fn looks_like_entry(kind: VectorKind, group: VectorGroup, pstate: u64, spsr:
     };
     pstate & mode == pstate::MODE_EL1H
         && pstate & pstate::DAIF_MASK == pstate::DAIF_MASK
-        && spsr & mode == group.from_mode()
+        && spsr & mode == group.taken_from_mode()
         && spsr & masked == 0
 }
 
@@ -257,7 +257,11 @@ mod tests {
         // SPSR from another mode, PSTATE not masked, PSTATE not EL1h.
         assert!(!sync(VectorGroup::LowerA64, el1h, pstate::MODE_EL1H));
         assert!(!sync(VectorGroup::CurSpx, pstate::MODE_EL1H, el1h));
-        assert!(!sync(VectorGroup::CurSpx, pstate::MODE_EL1T | pstate::DAIF_MASK, el1h));
+        assert!(!sync(
+            VectorGroup::CurSpx,
+            pstate::MODE_EL1T | pstate::DAIF_MASK,
+            el1h
+        ));
         // An IRQ cannot be taken with SPSR.I set; a synchronous exception can.
         let irq = |spsr| looks_like_entry(VectorKind::Irq, VectorGroup::CurSpx, el1h, spsr);
         assert!(irq(pstate::MODE_EL1H));

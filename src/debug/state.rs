@@ -361,7 +361,11 @@ impl DebugState {
 
     /// A breakpoint exit at `pc`: a vector catch, one of the user's hardware breakpoints, a
     /// vector entry reached by a branch (passed over), or the guest's own (`None`).
-    fn on_breakpoint(&self, vcpu: &mut dyn Vcpu, pc: Option<u64>) -> Result<Option<StopKind>, Verdict> {
+    fn on_breakpoint(
+        &self,
+        vcpu: &mut dyn Vcpu,
+        pc: Option<u64>,
+    ) -> Result<Option<StopKind>, Verdict> {
         let Some(pc) = pc else {
             return Ok(None);
         };

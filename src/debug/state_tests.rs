@@ -8,8 +8,8 @@ use crate::a64::pstate;
 use crate::a64::sys;
 use crate::backend::fake::FakeVcpu;
 use crate::debug::hwplan::WatchKind;
-use crate::debug::swbp::BRK0;
 use crate::debug::policy::DebugPolicy;
+use crate::debug::swbp::BRK0;
 
 const RAM: u64 = 0x4000_0000;
 const NOP: u32 = 0xd503_201f;

@@ -110,11 +110,7 @@ pub enum AtVector {
 }
 
 /// Classifies a breakpoint exit of `vcpu` at `pc` (see the module docs).
-pub fn classify(
-    vcpu: &mut dyn Vcpu,
-    set: VectorCatch,
-    pc: u64,
-) -> Result<AtVector, BackendError> {
+pub fn classify(vcpu: &mut dyn Vcpu, set: VectorCatch, pc: u64) -> Result<AtVector, BackendError> {
     if set.is_empty() {
         return Ok(AtVector::No);
     }

@@ -83,16 +83,10 @@ fn a_branch_to_an_entry_is_told_apart_by_the_entry_state() {
     let c = set(&[(VectorKind::Irq, CatchSource::El1)]);
     // IRQs unmasked at the vector: no exception entry.
     let mut v = vcpu(VBAR + 0x280, pstate::MODE_EL1H, pstate::MODE_EL1H);
-    assert_eq!(
-        classify(&mut v, c, VBAR + 0x280).unwrap(),
-        AtVector::Branch
-    );
+    assert_eq!(classify(&mut v, c, VBAR + 0x280).unwrap(), AtVector::Branch);
     // SPSR says IRQs were masked: an IRQ could not have been taken.
     let mut v = vcpu(VBAR + 0x280, EL1H_MASKED, EL1H_MASKED);
-    assert_eq!(
-        classify(&mut v, c, VBAR + 0x280).unwrap(),
-        AtVector::Branch
-    );
+    assert_eq!(classify(&mut v, c, VBAR + 0x280).unwrap(), AtVector::Branch);
 }
 
 #[test]

@@ -18,9 +18,9 @@ use nix::sys::eventfd::EventFd;
 
 use crate::a64::{sys, Reg};
 use crate::backend::{BackendError, GuestDebug, Vcpu};
+use crate::debug::hwplan::lift_breakpoint;
 use crate::debug::irqmask::{self, MaskedStep, Plan};
 use crate::debug::policy::{DebugPolicy, StopKind, Verdict};
-use crate::debug::hwplan::lift_breakpoint;
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;

@@ -38,8 +38,8 @@
 use crate::a64::debugregs::{self, AccessKind, DataAccess};
 use crate::a64::esr::{self, ec};
 use crate::a64::exception::{class_for_el, VectorKind};
-use crate::a64::vcatch::CatchSource;
 use crate::a64::fields::mdscr;
+use crate::a64::vcatch::CatchSource;
 use crate::a64::{pstate, SysReg};
 use crate::backend::model::cpu::sysregs::{NUM_BRPS, NUM_WRPS};
 use crate::backend::model::gic::Icc;
@@ -118,8 +118,7 @@ impl DebugCtl {
     /// At an exception entry of `kind` taken from PSTATE `old`: records whether the VMM's
     /// vector catch stops on it.
     pub fn note_entry(&mut self, kind: VectorKind, old: u64) {
-        self.caught =
-            self.cfg.enable && self.cfg.vector_catch.catches(kind, CatchSource::of(old));
+        self.caught = self.cfg.enable && self.cfg.vector_catch.catches(kind, CatchSource::of(old));
     }
 
     /// Consumes a recorded catch: `Some(exit syndrome)` when the entry must be reported (as

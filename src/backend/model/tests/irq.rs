@@ -14,7 +14,8 @@ pub(super) const GIC_ON: &str = "ldr x1, =0x08000000\n mov w0, #2\n str w0, [x1]
      ldr x1, =0x080b0000\n ldr w0, =0x48000000\n str w0, [x1, #0x100]\n \
      mov x0, #0xff\n msr icc_pmr_el1, x0\n mov x0, #1\n msr icc_igrpen1_el1, x0\n isb";
 /// The virtual timer due at once (CVAL 0), enabled.
-pub(super) const TIMER_DUE: &str = "msr cntv_cval_el0, xzr\n mov x0, #1\n msr cntv_ctl_el0, x0\n isb";
+pub(super) const TIMER_DUE: &str =
+    "msr cntv_cval_el0, xzr\n mov x0, #1\n msr cntv_ctl_el0, x0\n isb";
 
 /// `program` then SYSTEM_OFF at RAM, VBAR at RAM + 0x800 with: IRQ entries for EL1t (x20 =
 /// 0x80), EL1h (0x280) and EL0 (0x480) sharing a handler that records INTID (x21), ELR
