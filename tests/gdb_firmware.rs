@@ -185,6 +185,19 @@ fn stepi_with_a_timer_interrupt_pending_stays_out_of_the_handler() {
     assert!(all.contains("exited normally"), "runs to PASS:\n{all}");
 }
 
+/// gdb's output (and all of it as text) for `cmds` against a stub on firmware `fw`; None
+/// when the tools are missing (a failure under CI=true).
+fn gdb_on(fw: &str, cmds: &[&str]) -> Option<(common::RunOutput, String)> {
+    if !tools() {
+        return None;
+    }
+    let elf = common::firmware_elf(fw);
+    let stub = Stub::start(&elf, &[]);
+    let out = gdb_batch(stub.port, &elf, cmds);
+    let all = text(&out);
+    Some((out, all))
+}
+
 /// The `monitor caps` line for hardware breakpoints: "(N hbreak, M vector catch)".
 fn catch_slots_in_caps(all: &str) -> usize {
     let line = all
@@ -209,17 +222,11 @@ fn expected_slots(entries: usize) -> usize {
 
 #[test]
 fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
-    if !tools() {
-        return;
-    }
     // firmware/exceptions.S: svc #0x42, brk #0x7 (the guest's own BRK, re-injected by
     // kvmdbg) and udf #0 from EL1h, all to exc_vectors + 0x200; then an SVC from EL0, which
     // is not in the set.
-    let elf = common::firmware_elf("exceptions");
-    let stub = Stub::start(&elf, &[]);
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = gdb_on(
+        "exceptions",
         &[
             "monitor catch exceptions sync el1",
             "monitor caps",
@@ -240,8 +247,9 @@ fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
             "monitor catch",
             "continue",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let vectors = printed_u64(&out, 2);
     assert_eq!(
         printed_u64(&out, 1),
@@ -282,14 +290,8 @@ fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
 
 #[test]
 fn vector_catch_stops_at_an_svc_from_el0() {
-    if !tools() {
-        return;
-    }
-    let elf = common::firmware_elf("exceptions");
-    let stub = Stub::start(&elf, &[]);
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = gdb_on(
+        "exceptions",
         &[
             "monitor catch exceptions sync el0",
             "continue",
@@ -303,8 +305,9 @@ fn vector_catch_stops_at_an_svc_from_el0() {
             "monitor caps",
             "continue",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
     assert_eq!(printed_u64(&out, 3), 0x5600_0043, "{all}");
     assert_eq!(printed_u64(&out, 4), printed_u64(&out, 5), "{all}");
@@ -320,15 +323,9 @@ fn vector_catch_stops_at_an_svc_from_el0() {
 
 #[test]
 fn vector_catch_stops_at_a_timer_irq_before_its_handler() {
-    if !tools() {
-        return;
-    }
     // firmware/timer.S: the first timer IRQ is taken from EL1h right after DAIFClr #2.
-    let elf = common::firmware_elf("timer");
-    let stub = Stub::start(&elf, &[]);
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = gdb_on(
+        "timer",
         &[
             "monitor catch exceptions irq el1",
             "monitor caps",
@@ -340,8 +337,9 @@ fn vector_catch_stops_at_a_timer_irq_before_its_handler() {
             "monitor catch clear",
             "continue",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
     assert_eq!(printed_u64(&out, 3), 0x345, "only I was clear\n{all}");
     assert_eq!(printed_u64(&out, 4), 0, "before the handler ran\n{all}");

@@ -158,7 +158,9 @@ pub enum VcpuExit {
     /// emulate the instruction at PC and any change to the processing state.
     Nisv { fault_ipa: u64, esr_iss: u64 },
     /// A debug exception routed to the VMM (`KVM_EXIT_DEBUG`): the full ESR (hsr | hsr_high)
-    /// and FAR (valid for watchpoints only).
+    /// and FAR (valid for watchpoints only). A backend's own vector catch
+    /// ([`GuestDebug::vector_catch`]) is reported as this exit too, exactly as KVM reports a
+    /// hardware breakpoint at the vector entry.
     Debug { esr: u64, far: u64 },
     /// `KVM_EXIT_SYSTEM_EVENT`.
     SystemEvent(SystemEvent),
