@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn console_packet_is_hex_with_checksum() {
-        // "O" = 0x4f, "6869" = 0x36+0x38+0x36+0x39; sum 0x4f+0xdb = 0x12a -> 0x2a.
-        assert_eq!(console_packet("hi"), b"$O6869#2a".to_vec());
+        // "O" = 0x4f, "6869" = 0x36+0x38+0x36+0x39 = 0xdd; 0x4f+0xdd = 0x12c -> 0x2c.
+        assert_eq!(console_packet("hi"), b"$O6869#2c".to_vec());
     }
 }
