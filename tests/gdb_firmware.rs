@@ -311,7 +311,11 @@ fn vector_catch_stops_at_an_svc_from_el0() {
     assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
     assert_eq!(printed_u64(&out, 3), 0x5600_0043, "{all}");
     assert_eq!(printed_u64(&out, 4), printed_u64(&out, 5), "{all}");
-    assert_eq!(printed_u64(&out, 6), 0x6000_03c0, "NZCV, DAIF, M: from EL0t\n{all}");
+    assert_eq!(
+        printed_u64(&out, 6),
+        0x6000_03c0,
+        "NZCV, DAIF, M: from EL0t\n{all}"
+    );
     assert!(
         all.contains("took a synchronous exception from EL0"),
         "{all}"
