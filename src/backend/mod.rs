@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use vm_memory::GuestMemoryMmap;
 
+use crate::a64::vcatch::VectorCatch;
 use crate::a64::Reg;
 
 /// Result alias for backend operations.
@@ -89,6 +90,10 @@ pub struct Caps {
     pub api_version: i32,
     /// Preferred vCPU target (`KVM_ARM_PREFERRED_TARGET`), if any.
     pub preferred_target: Option<u32>,
+    /// The backend honours [`GuestDebug::vector_catch`]: it stops exactly at exception entry
+    /// (the model). Without it (KVM has no such facility) a debugger catches vectors with
+    /// hardware breakpoints on the vector entries.
+    pub exact_vector_catch: bool,
 }
 
 /// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.87, arm64 part).
@@ -109,6 +114,17 @@ pub struct GuestDebug {
     pub bvr: [u64; 16],
     pub wcr: [u64; 16],
     pub wvr: [u64; 16],
+    /// Vector catch at exception entry, only for a backend with [`Caps::exact_vector_catch`]
+    /// (not part of KVM's ABI: the KVM backend refuses a non-empty set). With `enable`, an
+    /// exception entry to EL1 of a kind and source in the set (sync, IRQ, FIQ, SError; from
+    /// EL0 or EL1) completes (ESR/FAR/ELR/SPSR_EL1 written, PC at the vector) and `run` then
+    /// returns exactly the exit KVM gives for a hardware breakpoint at that vector entry:
+    /// [`VcpuExit::Debug`] with a breakpoint ESR (EC 0x30, 0xc2000022) and FAR 0. So the
+    /// debug layer classifies both backends' catches with one rule, and no new exit exists.
+    /// A single step that ends at the vector reports the step instead (on KVM the software
+    /// step exception has priority over the breakpoint: Arm ARM D1, "Synchronous exception
+    /// prioritization"); an exception the VMM injects by writing registers is not caught here.
+    pub vector_catch: VectorCatch,
 }
 
 /// Why a system event exit happened (`KVM_EXIT_SYSTEM_EVENT`, KVM api.rst 5 "kvm_run").
@@ -142,7 +158,9 @@ pub enum VcpuExit {
     /// emulate the instruction at PC and any change to the processing state.
     Nisv { fault_ipa: u64, esr_iss: u64 },
     /// A debug exception routed to the VMM (`KVM_EXIT_DEBUG`): the full ESR (hsr | hsr_high)
-    /// and FAR (valid for watchpoints only).
+    /// and FAR (valid for watchpoints only). A backend's own vector catch
+    /// ([`GuestDebug::vector_catch`]) is reported as this exit too, exactly as KVM reports a
+    /// hardware breakpoint at the vector entry.
     Debug { esr: u64, far: u64 },
     /// `KVM_EXIT_SYSTEM_EVENT`.
     SystemEvent(SystemEvent),

@@ -325,6 +325,18 @@ pub fn to_guest_debug(
     Ok(())
 }
 
+/// Disables every breakpoint comparator of `dbg` that matches `addr` (to execute the
+/// instruction there once), keeping the others.
+pub fn lift_breakpoint(dbg: &mut GuestDebug, addr: u64) {
+    for i in 0..MAX_SLOTS {
+        // DBGBCR<n>_EL1.E is bit 0 (Arm ARM D19.3 "DBGBCR<n>_EL1").
+        if dbg.bcr[i] & 1 != 0 && dbg.bvr[i] == addr {
+            dbg.bcr[i] = 0;
+            dbg.bvr[i] = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "hwplan_tests.rs"]
 mod tests;

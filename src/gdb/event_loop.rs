@@ -39,6 +39,11 @@ impl BlockingEventLoop for EventLoop {
                 {
                     target.guest_end = Some(end);
                 }
+                if let Some(note) = stop::console_note(&target.session, &s) {
+                    let packet = stop::console_packet(&note);
+                    gdbstub::conn::Connection::write_all(conn, &packet)
+                        .map_err(WaitError::Connection)?;
+                }
                 return Ok(Event::TargetStopped(stop::to_gdb(&target.session, &s)));
             }
             if conn.has_buffered() {

@@ -365,13 +365,15 @@ impl Session {
     /// stepping off would stop on the same breakpoint again.
     fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
         let mem = self.mem.clone();
-        let (pc, pa) = self.ctl.with_vcpu(vcpu, move |v| {
+        let (pc, pa, vbar) = self.ctl.with_vcpu(vcpu, move |v| {
             let pc = v.get(Reg::Pc)?;
             let pa = translate::translate(v, &mem, pc).ok().map(|t| t.pa);
-            Ok::<_, crate::backend::BackendError>((pc, pa))
+            let vbar = v.get(Reg::Sys(crate::a64::sys::VBAR_EL1))?;
+            Ok::<_, crate::backend::BackendError>((pc, pa, vbar))
         })??;
         let sw = pa.filter(|pa| self.state.sw_planted(*pa));
-        let hw = self.state.is_hw_bp(pc);
+        // Ours: a user's hardware breakpoint or a vector catch entry planted as one.
+        let hw = self.state.hw_bp_at(pc, vbar);
         if sw.is_none() && !hw {
             return Ok(None);
         }

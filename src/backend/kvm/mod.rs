@@ -107,6 +107,7 @@ fn caps(kvm: &Kvm, target: &kvm_vcpu_init) -> Caps {
         immediate_exit: extension(kvm, KVM_CAP_IMMEDIATE_EXIT) > 0,
         api_version: kvm.get_api_version(),
         preferred_target: Some(target.target),
+        exact_vector_catch: false,
     }
 }
 

@@ -93,6 +93,8 @@ impl ModelVcpu {
         self.step_event(StepEvent::Completed);
         self.cpu.irq.mark_dirty();
         self.poll_irq();
+        // The step exit has priority over a vector catch at the same vector.
+        self.cpu.dbg.caught = false;
         self.step_event(StepEvent::Reported);
         Self::step_exit(true)
     }

@@ -162,6 +162,7 @@ pub fn caps() -> Caps {
         immediate_exit: true,
         api_version: 0,
         preferred_target: None,
+        exact_vector_catch: true,
     }
 }
 

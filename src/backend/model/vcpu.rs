@@ -182,6 +182,18 @@ impl ModelVcpu {
         }
     }
 
+    /// After an exception entry: the VMM's vector catch exit, if the entry matched
+    /// (`GuestDebug::vector_catch`), with the PC at the vector.
+    pub(super) fn catch_exit(&mut self) -> Option<VcpuExit> {
+        let (esr, far) = self.cpu.dbg.take_catch()?;
+        log::debug!(
+            "model: vCPU {} vector catch at {:#x}",
+            self.index,
+            self.cpu.st.pc
+        );
+        Some(VcpuExit::Debug { esr, far })
+    }
+
     pub(super) fn step_exit(emulated: bool) -> VcpuExit {
         VcpuExit::Debug {
             esr: debug::step_esr(emulated),
@@ -208,6 +220,9 @@ impl ModelVcpu {
                 }
             }
             if self.poll_irq() {
+                if let Some(exit) = self.catch_exit() {
+                    return Ok(exit);
+                }
                 if self.step_complete() {
                     // Taken before any instruction of this step: the step ends at the vector.
                     self.step_event(StepEvent::Reported);
@@ -271,7 +286,10 @@ impl ModelVcpu {
                 self.cpu.take_exception(&e);
                 // The step completes on exception entry: stop at the vector, ISV=0.
                 self.step_event(StepEvent::Completed);
-                Ok(Next::Continue)
+                Ok(match self.catch_exit() {
+                    Some(exit) => Next::Exit(exit),
+                    None => Next::Continue,
+                })
             }
             Stop::Mmio(req) => {
                 self.pending = Some(req);

@@ -360,6 +360,7 @@ mod guest_debug;
 mod icache;
 mod irq;
 mod psci;
+mod vcatch;
 
 #[test]
 fn gic_ranges_are_served_in_the_model_and_vcpu_creation_is_checked() {
