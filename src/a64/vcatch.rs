@@ -78,7 +78,7 @@ impl VectorGroup {
         }
     }
 
-    /// SPSR_EL1.M[3:0] of an exception taken through this group: the mode it came from.
+    /// SPSR_EL1.M\[3:0\] of an exception taken through this group: the mode it came from.
     const fn taken_from_mode(self) -> u64 {
         match self {
             VectorGroup::CurSp0 => pstate::MODE_EL1T,
