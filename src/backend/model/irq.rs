@@ -100,6 +100,9 @@ impl ModelVcpu {
     /// WFI that did not complete in the guest (PC already past it): blocks as KVM's
     /// `kvm_vcpu_wfi` does. `None` to go on running; `Idle` when nothing can wake it.
     pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
+        if self.shared.sched.is_some() {
+            return self.wfi_icount();
+        }
         loop {
             self.cpu.irq.mark_dirty();
             self.refresh_irq();

@@ -63,6 +63,7 @@
 
 pub(crate) mod cpu;
 pub mod gic;
+mod icount;
 mod irq;
 mod psci;
 mod regs;
@@ -74,6 +75,7 @@ use std::time::Instant;
 
 use vm_memory::GuestMemoryMmap;
 
+use super::icount::Recorder;
 use super::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
 use cpu::bus::Bus;
 
@@ -111,6 +113,8 @@ pub(crate) struct Shared {
     pub stalls: AtomicU64,
     /// `VmConfig::model_keep_ss_bug` (a test hook).
     pub keep_ss_bug: bool,
+    /// The deterministic clock and the vCPUs' turns (`VmConfig::icount`, `icount.rs`).
+    pub sched: Option<Arc<icount::Sched>>,
 }
 
 impl Shared {
@@ -129,13 +133,27 @@ impl Shared {
         if let Some(a) = self.attention.get(index) {
             a.fetch_or(ATTN_IRQ, Ordering::SeqCst);
         }
-        self.wake_all();
+        self.woken(index);
+    }
+
+    /// Wakes every waiting vCPU; with the deterministic clock, vCPU `index` no longer counts
+    /// as waiting in WFI.
+    fn woken(&self, index: usize) {
+        let power = self.lock_power();
+        if let Some(s) = &self.sched {
+            s.woken(index);
+        }
+        drop(power);
+        self.cv.notify_all();
     }
 
     /// Flags a power change for vCPU `index` and wakes it.
     pub fn power_changed(&self, index: usize) {
         if let Some(a) = self.attention.get(index) {
             a.fetch_or(ATTN_POWER, Ordering::SeqCst);
+        }
+        if self.sched.is_some() {
+            self.woken(index);
         }
         self.cv.notify_all();
     }
@@ -193,6 +211,7 @@ impl ModelVm {
             sleepers: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
             keep_ss_bug: cfg.model_keep_ss_bug,
+            sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
         });
         let bus = Bus::new(mem, cfg.gic);
         let waker = shared.clone();
@@ -238,6 +257,13 @@ impl Vm for ModelVm {
 
     fn finalize(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn recorder(&self) -> Option<Arc<dyn Recorder>> {
+        self.shared
+            .sched
+            .clone()
+            .map(|s| s as Arc<dyn Recorder>)
     }
 }
 
