@@ -78,9 +78,14 @@ enum Next {
 impl ModelVcpu {
     pub(super) fn new(index: usize, bus: Bus, shared: Arc<Shared>, nisv_to_user: bool) -> Self {
         let attention = shared.attention[index].clone();
+        let mut cpu = Cpu::new(index, bus, shared.epoch);
+        if shared.sched.is_some() {
+            // The deterministic clock, at 0 until this vCPU first takes the turn.
+            cpu.vclock = Some(Default::default());
+        }
         ModelVcpu {
             index,
-            cpu: Cpu::new(index, bus, shared.epoch),
+            cpu,
             shared,
             attention,
             nisv_to_user,
