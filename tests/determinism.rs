@@ -50,8 +50,14 @@ fn twice_identical(name: &str, cpus: u32) {
         return;
     };
     let second = icount_run(name, cpus).expect("tools checked");
-    assert_eq!(first.0, second.0, "{name} --cpus {cpus}: output bytes differ");
-    assert_eq!(first.1, second.1, "{name} --cpus {cpus}: final states differ");
+    assert_eq!(
+        first.0, second.0,
+        "{name} --cpus {cpus}: output bytes differ"
+    );
+    assert_eq!(
+        first.1, second.1,
+        "{name} --cpus {cpus}: final states differ"
+    );
 }
 
 #[test]

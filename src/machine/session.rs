@@ -174,7 +174,11 @@ impl Session {
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
         self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
         self.cache.insert((vcpu, reg), value);
-        super::record::note(&self._vm.recorder(), vcpu, Input::RegisterWrite { reg, value });
+        super::record::note(
+            &self._vm.recorder(),
+            vcpu,
+            Input::RegisterWrite { reg, value },
+        );
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
 //! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
-//! (`psci.rs`). The interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
+//! (`psci.rs`), and the deterministic clock with the vCPUs' turns (`icount.rs`). The
+//! interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
 //! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
 //! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
 //!
@@ -45,6 +46,10 @@
 //!   returns `Idle` with the PC past the WFI. Under nested KVM on QEMU TCG a single-stepped
 //!   WFI never sleeps (QEMU's `aarch64_tr_tb_stop`: "single stepping WFI doesn't halt the
 //!   CPU"); the model, like KVM on hardware, sleeps.
+//! - Deterministic clock (`VmConfig::icount`, `icount.rs`): the counter counts retired
+//!   instructions (one tick each at CNTFRQ), the vCPUs take turns of `icount::QUANTUM`
+//!   instructions round-robin, WFI never sleeps (the clock skips to the next deadline when
+//!   every vCPU waits), and inputs are logged (`Vm::recorder`).
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - Decoded-instruction cache (`cpu/decode.rs`): each word is decoded once into a handler
@@ -260,10 +265,7 @@ impl Vm for ModelVm {
     }
 
     fn recorder(&self) -> Option<Arc<dyn Recorder>> {
-        self.shared
-            .sched
-            .clone()
-            .map(|s| s as Arc<dyn Recorder>)
+        self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
     }
 }
 
