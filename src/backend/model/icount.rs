@@ -253,12 +253,7 @@ impl ModelVcpu {
     /// the run loop reports it).
     pub(super) fn wfi_icount(&mut self) -> Option<VcpuExit> {
         loop {
-            self.cpu.irq.mark_dirty();
-            self.refresh_irq();
-            if self.cpu.bus.gic().wakes_from_wfi(self.index) {
-                return None;
-            }
-            let deadline = self.cpu.timer_deadline();
+            let deadline = self.wfi_still_waits()?;
             self.commit_clock();
             let shared = self.shared.clone();
             let power = shared.lock_power();
