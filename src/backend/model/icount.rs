@@ -51,6 +51,9 @@ pub(crate) struct Sched {
 struct TurnState {
     /// The vCPU that may execute instructions.
     turn: usize,
+    /// The holder stopped for the debugger (it left `run` with a stop, not an exit the VMM
+    /// completes): a vCPU resumed alone may take the turn from it.
+    parked: bool,
     /// Per vCPU: waiting in WFI since its last turn, with its timer deadline if armed.
     wfi: Vec<Option<Option<u64>>>,
 }
@@ -68,6 +71,7 @@ impl Sched {
         Sched {
             state: Mutex::new(TurnState {
                 turn: 0,
+                parked: false,
                 wfi: vec![None; vcpus],
             }),
             clock: AtomicU64::new(0),
@@ -144,11 +148,18 @@ impl ModelVcpu {
     /// At the start of `run`: waits for the turn unless this vCPU holds it. `Interrupted`
     /// if kicked first (the kick is consumed), `Idle` never.
     pub(super) fn acquire_turn(&mut self) -> Option<VcpuExit> {
-        if self.sched().is_none() || self.holds_turn {
-            return None;
-        }
+        let sched = self.shared.sched.clone()?;
         let shared = self.shared.clone();
         let power = shared.lock_power();
+        if self.holds_turn {
+            let mut st = sched.lock();
+            if st.turn == self.index {
+                st.parked = false;
+                return None;
+            }
+            // Taken while this vCPU was stopped for the debugger.
+            self.holds_turn = false;
+        }
         // Entering `run` afresh: whatever WFI this vCPU waited in is over.
         if let Some(s) = self.sched() {
             s.woken(self.index);
@@ -169,7 +180,15 @@ impl ModelVcpu {
             let Some(sched) = self.shared.sched.clone() else {
                 return Waited::Turn;
             };
-            let mine = sched.lock().turn == self.index;
+            let mine = {
+                let mut st = sched.lock();
+                if st.parked && st.turn != self.index {
+                    // The holder is stopped for the debugger and this vCPU was resumed.
+                    st.turn = self.index;
+                    st.parked = false;
+                }
+                st.turn == self.index
+            };
             if mine {
                 sched.lock().wfi[self.index] = None;
                 drop(power);
@@ -308,6 +327,23 @@ impl ModelVcpu {
             if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
                 return None;
             }
+        }
+    }
+
+    /// After `run` returned `exit`: a holder that stops for the debugger parks the turn.
+    pub(super) fn park_if_stopped(&self, exit: &VcpuExit) {
+        let Some(sched) = self.sched() else {
+            return;
+        };
+        let stop = matches!(
+            exit,
+            VcpuExit::Interrupted | VcpuExit::Debug { .. } | VcpuExit::Idle
+        );
+        if self.holds_turn && stop {
+            let power = self.shared.lock_power();
+            sched.lock().parked = true;
+            drop(power);
+            self.shared.cv.notify_all();
         }
     }
 

@@ -398,6 +398,9 @@ impl Vcpu for ModelVcpu {
         if let Ok(VcpuExit::Interrupted) = exit {
             self.record_kick();
         }
+        if let Ok(e) = &exit {
+            self.park_if_stopped(e);
+        }
         exit
     }
 
