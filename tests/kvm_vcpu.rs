@@ -257,6 +257,7 @@ fn finalize_requires_every_vcpu() {
         gic: gic(),
         nisv_to_user: false,
         model_keep_ss_bug: false,
+        icount: false,
     };
     let vm = kvmdbg::backend::kvm::KvmVm::new(&mem, &cfg).unwrap();
     let _cpu0 = vm.create_vcpu(0).unwrap();

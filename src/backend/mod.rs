@@ -9,6 +9,7 @@
 mod error;
 #[cfg(test)]
 pub mod fake;
+pub mod icount;
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 pub mod kvm;
 pub mod model;
@@ -68,6 +69,10 @@ pub struct VmConfig {
     /// leaves PSTATE.SS set and the step not completed, as kernels did before `kvm_incr_pc`
     /// cleared it (docs/step-state-machine.md). The KVM backend ignores it.
     pub model_keep_ss_bug: bool,
+    /// The deterministic clock (model only: `model/icount.rs`): the generic counter counts
+    /// instructions, WFI skips ahead to the next timer deadline, vCPUs run in turn, and
+    /// inputs are logged ([`Vm::recorder`]). Creating a KVM VM with it fails.
+    pub icount: bool,
 }
 
 /// What a backend can do, probed once per VM.
@@ -229,6 +234,11 @@ pub trait Vm: Send + Sync {
     fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>>;
     /// Called once after every vCPU exists (KVM: vGIC `KVM_DEV_ARM_VGIC_CTRL_INIT`).
     fn finalize(&self) -> Result<()>;
+    /// The deterministic clock and input log, when the VM was created with
+    /// [`VmConfig::icount`].
+    fn recorder(&self) -> Option<Arc<dyn icount::Recorder>> {
+        None
+    }
 }
 
 /// Capabilities of the host's KVM without creating a VM, or an error saying why it is not

@@ -13,6 +13,7 @@ use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::a64::walk::{Translation, WalkTrace};
 use crate::a64::Reg;
+use crate::backend::icount::Input;
 use crate::backend::Caps;
 use crate::debug::hwplan::Watch;
 use crate::debug::state::{DebugError, DebugState};
@@ -173,6 +174,11 @@ impl Session {
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
         self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
         self.cache.insert((vcpu, reg), value);
+        super::record::note(
+            &self._vm.recorder(),
+            vcpu,
+            Input::RegisterWrite { reg, value },
+        );
         Ok(())
     }
 
@@ -232,6 +238,11 @@ impl Session {
                 device_write(&self.bus, pa, part);
             }
         }
+        let input = Input::MemoryWrite {
+            addr: va,
+            data: data.to_vec(),
+        };
+        super::record::note(&self._vm.recorder(), vcpu, input);
         Ok(())
     }
 

@@ -134,6 +134,13 @@ impl KvmVm {
                 "a VM needs at least one vCPU".into(),
             ));
         }
+        if cfg.icount {
+            return Err(BackendError::Unsupported(
+                "the deterministic clock (--icount, --record) needs the model backend: KVM \
+                 runs the guest on the host's own clock"
+                    .into(),
+            ));
+        }
         let kvm = open()?;
         // kvm-ioctls creates the VM with the host's largest IPA size (KVM_CAP_ARM_VM_IPA_SIZE).
         let vm = kvm.create_vm().map_err(ioctl_err("KVM_CREATE_VM"))?;

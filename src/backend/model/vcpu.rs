@@ -35,6 +35,10 @@ pub struct ModelVcpu {
     step_done: bool,
     /// The GIC signals an IRQ to this vCPU (cached, see `irq.rs`).
     pub(super) irq_line: bool,
+    /// Deterministic clock (`icount.rs`): this vCPU holds the turn, until its retired
+    /// instruction count reaches `quantum_end`.
+    pub(super) holds_turn: bool,
+    pub(super) quantum_end: u64,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -74,9 +78,14 @@ enum Next {
 impl ModelVcpu {
     pub(super) fn new(index: usize, bus: Bus, shared: Arc<Shared>, nisv_to_user: bool) -> Self {
         let attention = shared.attention[index].clone();
+        let mut cpu = Cpu::new(index, bus, shared.epoch);
+        if shared.sched.is_some() {
+            // The deterministic clock, at 0 until this vCPU first takes the turn.
+            cpu.vclock = Some(Default::default());
+        }
         ModelVcpu {
             index,
-            cpu: Cpu::new(index, bus, shared.epoch),
+            cpu,
             shared,
             attention,
             nisv_to_user,
@@ -84,6 +93,8 @@ impl ModelVcpu {
             mmio_data: 0,
             step_done: false,
             irq_line: false,
+            holds_turn: false,
+            quantum_end: 0,
         }
     }
 
@@ -96,7 +107,8 @@ impl ModelVcpu {
     /// if kicked while waiting.
     fn wait_powered_on(&mut self) -> Option<VcpuExit> {
         self.attention.fetch_and(!ATTN_POWER, Ordering::SeqCst);
-        let mut power = self.shared.lock_power();
+        let shared = self.shared.clone();
+        let mut power = shared.lock_power();
         loop {
             match power[self.index] {
                 Power::On => return None,
@@ -114,6 +126,8 @@ impl ModelVcpu {
                     return None;
                 }
                 Power::Off => {
+                    // With the deterministic clock a powered-off vCPU never holds the turn.
+                    self.pass_turn(&power);
                     if self.take_kick() {
                         return Some(VcpuExit::Interrupted);
                     }
@@ -134,6 +148,7 @@ impl ModelVcpu {
     pub(super) fn skip_instruction(&mut self) {
         let st = &mut self.cpu.st;
         st.pc = st.pc.wrapping_add(4);
+        self.cpu.insns += 1;
         if self.shared.keep_ss_bug {
             st.pstate &= !pstate::BTYPE_MASK;
             return;
@@ -201,9 +216,40 @@ impl ModelVcpu {
         }
     }
 
+    /// `run` proper: powered on, the MMIO completed, the turn taken (deterministic clock),
+    /// a kick honoured, then the guest.
+    fn run_entry(&mut self) -> Result<VcpuExit> {
+        if let Some(exit) = self.wait_powered_on() {
+            return Ok(exit);
+        }
+        // The holder of a pending MMIO access always holds the turn (it keeps it across
+        // exits), so the completion is counted on the machine's clock.
+        if let Some(exit) = self.acquire_turn() {
+            return Ok(exit);
+        }
+        self.complete_mmio();
+        if self.take_kick() {
+            return Ok(VcpuExit::Interrupted);
+        }
+        // KVM evaluates the timers and the GIC whenever it enters the guest.
+        self.cpu.irq.mark_dirty();
+        // Entering the guest is an exception return: a step exception the guest's own step
+        // machine takes next did not follow a stepped instruction (ISV = 0).
+        self.cpu.dbg.stepped = None;
+        if self.step_complete() {
+            return Ok(self.finish_emulated_step());
+        }
+        self.run_guest()
+    }
+
     /// The run loop proper.
     fn run_guest(&mut self) -> Result<VcpuExit> {
         loop {
+            // The deterministic clock's turn and batch length (`icount.rs`).
+            let limit = match self.icount_slice() {
+                Ok(limit) => limit,
+                Err(exit) => return Ok(exit),
+            };
             let attention = self.attention.load(Ordering::Relaxed);
             if attention != 0 {
                 if attention & ATTN_IRQ != 0 {
@@ -246,7 +292,7 @@ impl ModelVcpu {
             let ran = if stepped.is_some() {
                 self.cpu.step()
             } else {
-                self.cpu.run_batch(&self.attention)
+                self.cpu.run_batch(&self.attention, limit)
             };
             match ran {
                 Ok(()) => {
@@ -363,22 +409,17 @@ impl Vcpu for ModelVcpu {
     }
 
     fn run(&mut self) -> Result<VcpuExit> {
-        if let Some(exit) = self.wait_powered_on() {
-            return Ok(exit);
+        let exit = self.run_entry();
+        // With the deterministic clock: what the VMM applies at this exit is stamped with
+        // the exact count, and a kick that stopped the running vCPU is an input.
+        self.commit_clock();
+        if let Ok(VcpuExit::Interrupted) = exit {
+            self.record_kick();
         }
-        self.complete_mmio();
-        if self.take_kick() {
-            return Ok(VcpuExit::Interrupted);
+        if let Ok(e) = &exit {
+            self.park_if_stopped(e);
         }
-        // KVM evaluates the timers and the GIC whenever it enters the guest.
-        self.cpu.irq.mark_dirty();
-        // Entering the guest is an exception return: a step exception the guest's own step
-        // machine takes next did not follow a stepped instruction (ISV = 0).
-        self.cpu.dbg.stepped = None;
-        if self.step_complete() {
-            return Ok(self.finish_emulated_step());
-        }
-        self.run_guest()
+        exit
     }
 
     fn set_mmio_data(&mut self, data: &[u8]) -> Result<()> {

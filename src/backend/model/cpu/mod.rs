@@ -113,6 +113,12 @@ pub struct Cpu {
     undef_count: Cell<u32>,
     /// Interrupt bookkeeping (timer lines, GIC index, re-evaluation flag): `intr.rs`.
     pub irq: intr::IrqCtl,
+    /// Instructions this vCPU retired (completed in the guest, or by the backend outside
+    /// it: MMIO completion, HVC, SMC, WFI). Exact: counted once per instruction.
+    pub insns: u64,
+    /// The deterministic clock, when the VM runs with one (`model::icount`): the generic
+    /// counter then counts instructions instead of host time.
+    pub vclock: Option<sysregs::VClock>,
 }
 
 /// How many UNDEFINED instructions per vCPU are logged as warnings.
@@ -132,6 +138,8 @@ impl Cpu {
             epoch,
             undef_count: Cell::new(0),
             irq: intr::IrqCtl::new(index),
+            insns: 0,
+            vclock: None,
         }
     }
 
@@ -154,6 +162,7 @@ impl Cpu {
         handler(self, word, aux)?;
         self.st.pc = self.next_pc;
         self.st.clear_btype();
+        self.insns += 1;
         Ok(())
     }
 

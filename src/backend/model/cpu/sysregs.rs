@@ -180,10 +180,24 @@ pub fn all_readable() -> Vec<SysReg> {
     v
 }
 
+/// The deterministic clock as one vCPU sees it while it holds the turn (`model::icount`):
+/// the machine's clock was `base` when this vCPU's retired-instruction count was `start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VClock {
+    pub base: u64,
+    pub start: u64,
+}
+
 impl Cpu {
-    /// Generic counter value (CNTVCT_EL0 = sys::CNTPCT_EL0; CNTVOFF is 0).
+    /// Generic counter value (CNTVCT_EL0 = sys::CNTPCT_EL0; CNTVOFF is 0): host time since
+    /// the VM's epoch at [`CNTFRQ`], or with the deterministic clock one tick per
+    /// instruction retired by any vCPU (plus the time WFI skipped; `model::icount`).
+    #[inline]
     pub fn counter(&self) -> u64 {
-        (self.epoch.elapsed().as_nanos() / (1_000_000_000 / CNTFRQ as u128)) as u64
+        match self.vclock {
+            Some(v) => v.base + (self.insns - v.start),
+            None => (self.epoch.elapsed().as_nanos() / (1_000_000_000 / CNTFRQ as u128)) as u64,
+        }
     }
 
     fn timer_ctl(&self, ctl: u64, cval: u64) -> u64 {
