@@ -140,6 +140,22 @@ impl MmioDevice for Pl011 {
         data[..n].copy_from_slice(&bytes[..n]);
     }
 
+    fn save(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new([
+            self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr, self.cr, self.ifls, self.imsc,
+            self.ris, self.dmacr,
+        ]))
+    }
+
+    fn restore(&mut self, state: &dyn std::any::Any) {
+        if let Some(&[rsr, ilpr, ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr]) =
+            state.downcast_ref::<[u32; 10]>()
+        {
+            (self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr) = (rsr, ilpr, ibrd, fbrd, lcr);
+            (self.cr, self.ifls, self.imsc, self.ris, self.dmacr) = (cr, ifls, imsc, ris, dmacr);
+        }
+    }
+
     fn write(&mut self, offset: u64, data: &[u8]) {
         let mut bytes = [0u8; 8];
         let n = data.len().min(8);

@@ -72,6 +72,7 @@ mod icount;
 mod irq;
 mod psci;
 mod regs;
+pub mod snapshot;
 mod vcpu;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -267,6 +268,18 @@ impl Vm for ModelVm {
 
     fn recorder(&self) -> Option<Arc<dyn Recorder>> {
         self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
+    }
+
+    fn save_state(&self) -> Result<super::snapshot::VmSnapshot> {
+        Ok(self.save())
+    }
+
+    fn restore_state(&self, state: &super::snapshot::VmSnapshot) -> Result<()> {
+        self.restore(state)
+    }
+
+    fn take_dirty_pages(&self) -> Result<Vec<u64>> {
+        Ok(self.dirty_pages())
     }
 }
 
