@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use kvmdbg::a64::Reg;
 use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopKind, StopReason};
@@ -15,26 +13,12 @@ use kvmdbg::machine::{Machine, MachineConfig};
 
 const DEMO: &[u8] = include_bytes!("../firmware/prebuilt/demo.elf");
 
-/// The UART's output, shared with the test.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn session(image: &[u8], cpus: usize, icount: bool) -> Session {
     let cfg = MachineConfig {
         backend: BackendKind::Model,
         vcpus: cpus,
         ram_size: 64 << 20,
-        uart_out: Box::new(Sink::default()),
+        uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks: Default::default(),
         icount,

@@ -209,6 +209,24 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_state_restores_every_register() {
+        let (mut u, _) = uart();
+        u.write(IBRD, &13u32.to_le_bytes());
+        u.write(IMSC, &INT_TX.to_le_bytes());
+        let saved = u.save().expect("the UART has state");
+        u.write(IBRD, &7u32.to_le_bytes());
+        u.write(DR, b"x");
+        u.restore(saved.as_ref());
+        assert_eq!(read(&mut u, IBRD, 4), 13);
+        assert_eq!(read(&mut u, IMSC, 4), INT_TX as u64);
+        assert_eq!(
+            read(&mut u, RIS, 4),
+            0,
+            "the transmit after the save is undone"
+        );
+    }
+
+    #[test]
     fn sub_word_and_doubleword_accesses_follow_qemu() {
         let (mut u, _) = uart();
         // A byte read anywhere in a register returns that register's low byte.

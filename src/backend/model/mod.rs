@@ -3,7 +3,8 @@
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
 //! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
-//! (`psci.rs`), and the deterministic clock with the vCPUs' turns (`icount.rs`). The
+//! (`psci.rs`), the deterministic clock with the vCPUs' turns (`icount.rs`), and snapshots
+//! with the guest's dirty-page log (`snapshot.rs`). The
 //! interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
 //! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
 //! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
