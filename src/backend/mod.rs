@@ -13,6 +13,7 @@ pub mod icount;
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 pub mod kvm;
 pub mod model;
+pub mod snapshot;
 
 pub use error::BackendError;
 
@@ -218,6 +219,15 @@ pub trait Vcpu: Send {
     fn kicker(&self) -> Arc<dyn Kick>;
 
     /// Reads a register that is at most 64 bits wide.
+    /// Saves this vCPU's complete state (stopped, outside `run`). Only the model can.
+    fn save_state(&mut self) -> Result<snapshot::VcpuSnapshot> {
+        Err(snapshot::unsupported("kvm"))
+    }
+    /// Restores a state [`Vcpu::save_state`] saved on a vCPU of the same VM; the guest-debug
+    /// configuration stays the current one.
+    fn restore_state(&mut self, _state: &snapshot::VcpuSnapshot) -> Result<()> {
+        Err(snapshot::unsupported("kvm"))
+    }
     fn get(&mut self, reg: Reg) -> Result<u64> {
         Ok(self.get_reg(reg)? as u64)
     }
@@ -238,6 +248,19 @@ pub trait Vm: Send + Sync {
     /// [`VmConfig::icount`].
     fn recorder(&self) -> Option<Arc<dyn icount::Recorder>> {
         None
+    }
+    /// Saves the VM's shared state (every vCPU stopped). Only the model can.
+    fn save_state(&self) -> Result<snapshot::VmSnapshot> {
+        Err(snapshot::unsupported(self.caps().backend))
+    }
+    /// Restores a state [`Vm::save_state`] saved on this VM.
+    fn restore_state(&self, _state: &snapshot::VmSnapshot) -> Result<()> {
+        Err(snapshot::unsupported(self.caps().backend))
+    }
+    /// The guest-physical addresses of the RAM pages (4 KiB) the guest wrote since the last
+    /// call, and clears the log. Writes the VMM makes itself are not in it.
+    fn take_dirty_pages(&self) -> Result<Vec<u64>> {
+        Err(snapshot::unsupported(self.caps().backend))
     }
 }
 

@@ -27,7 +27,10 @@ use super::{Machine, MachineError, Result, Spec};
 
 #[path = "session_reset.rs"]
 mod reset;
+#[path = "snapshot.rs"]
+mod snapshot;
 pub use reset::ResetReport;
+pub use snapshot::RecordingInfo;
 
 /// Why a debug memory access failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,8 @@ pub struct Session {
     /// Register values read during this stop.
     cache: HashMap<(usize, Reg), u128>,
     mmio_access: bool,
+    /// Snapshots and their RAM pages, once recording started (`snapshot.rs`).
+    recording: Option<snapshot::Recording>,
 }
 
 impl Session {
@@ -111,6 +116,7 @@ impl Session {
             last_resumed: 0,
             cache: HashMap::new(),
             mmio_access: false,
+            recording: None,
         })
     }
 
@@ -233,6 +239,7 @@ impl Session {
             let part = &data[range];
             if in_ram(&self.mem, pa, part.len() as u64) {
                 self.state.write_through(pa, part)?;
+                self.note_vmm_write(pa, part.len());
             } else {
                 self.device(cur, pa)?;
                 device_write(&self.bus, pa, part);

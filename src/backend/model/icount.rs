@@ -92,6 +92,36 @@ impl Sched {
     }
 }
 
+/// The clock and turns as a snapshot saves them (`model/snapshot.rs`).
+#[derive(Clone, Debug)]
+pub(crate) struct SchedSaved {
+    turn: usize,
+    parked: bool,
+    wfi: Vec<Option<Option<u64>>>,
+    clock: u64,
+}
+
+impl Sched {
+    pub fn save(&self) -> SchedSaved {
+        let st = self.lock();
+        SchedSaved {
+            turn: st.turn,
+            parked: st.parked,
+            wfi: st.wfi.clone(),
+            clock: self.now(),
+        }
+    }
+
+    /// Puts back a saved clock and turn (every vCPU stopped; called under the power lock).
+    pub fn restore(&self, s: &SchedSaved) {
+        let mut st = self.lock();
+        st.turn = s.turn;
+        st.parked = s.parked;
+        st.wfi.clone_from(&s.wfi);
+        self.clock.store(s.clock, Ordering::SeqCst);
+    }
+}
+
 impl Recorder for Sched {
     fn now(&self) -> u64 {
         self.clock.load(Ordering::SeqCst)
@@ -254,6 +284,7 @@ impl ModelVcpu {
             }
         }
         let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns)).clamp(1, BATCH as u64);
+
         if let Some(deadline) = self.cpu.timer_deadline() {
             let now = self.cpu.counter();
             if now >= deadline {
@@ -335,6 +366,7 @@ impl ModelVcpu {
         let Some(sched) = self.sched() else {
             return;
         };
+
         let stop = matches!(
             exit,
             VcpuExit::Interrupted | VcpuExit::Debug { .. } | VcpuExit::Idle

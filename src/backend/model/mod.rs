@@ -3,7 +3,8 @@
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
 //! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
-//! (`psci.rs`), and the deterministic clock with the vCPUs' turns (`icount.rs`). The
+//! (`psci.rs`), the deterministic clock with the vCPUs' turns (`icount.rs`), and snapshots
+//! with the guest's dirty-page log (`snapshot.rs`). The
 //! interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
 //! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
 //! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
@@ -72,6 +73,7 @@ mod icount;
 mod irq;
 mod psci;
 mod regs;
+pub mod snapshot;
 mod vcpu;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -267,6 +269,18 @@ impl Vm for ModelVm {
 
     fn recorder(&self) -> Option<Arc<dyn Recorder>> {
         self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
+    }
+
+    fn save_state(&self) -> Result<super::snapshot::VmSnapshot> {
+        Ok(self.save())
+    }
+
+    fn restore_state(&self, state: &super::snapshot::VmSnapshot) -> Result<()> {
+        self.restore(state)
+    }
+
+    fn take_dirty_pages(&self) -> Result<Vec<u64>> {
+        Ok(self.dirty_pages())
     }
 }
 

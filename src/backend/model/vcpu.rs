@@ -98,6 +98,18 @@ impl ModelVcpu {
         }
     }
 
+    /// The run loop's own state, for a snapshot: the MMIO access being completed, its load
+    /// result, and whether a step is complete but not reported.
+    pub(super) fn run_state(&self) -> (Option<MmioReq>, u64, bool) {
+        (self.pending, self.mmio_data, self.step_done)
+    }
+
+    pub(super) fn set_run_state(&mut self, pending: Option<MmioReq>, data: u64, step_done: bool) {
+        self.pending = pending;
+        self.mmio_data = data;
+        self.step_done = step_done;
+    }
+
     /// Consumes a pending kick.
     fn take_kick(&self) -> bool {
         self.attention.fetch_and(!ATTN_KICK, Ordering::SeqCst) & ATTN_KICK != 0
@@ -450,6 +462,14 @@ impl Vcpu for ModelVcpu {
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         self.cpu.dbg.cfg = dbg.clone();
         Ok(())
+    }
+
+    fn save_state(&mut self) -> Result<crate::backend::snapshot::VcpuSnapshot> {
+        Ok(self.save())
+    }
+
+    fn restore_state(&mut self, state: &crate::backend::snapshot::VcpuSnapshot) -> Result<()> {
+        self.restore(state)
     }
 
     fn kicker(&self) -> Arc<dyn Kick> {
