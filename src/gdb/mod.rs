@@ -17,6 +17,8 @@ mod base;
 mod breakpoints;
 mod conn;
 mod event_loop;
+pub mod guard;
+mod link;
 mod monitor;
 mod regs;
 mod resume;

@@ -1,6 +1,9 @@
-//! Listening for gdb and serving one connection after another: the guest runs (or waits, with
-//! `--wait-gdb`) until gdb attaches, is stopped while gdb is attached, runs on after a detach or
-//! a dropped connection, and the server ends when the guest powers off or gdb kills it.
+//! Listening for gdb and serving one connection after another, by the session rules of
+//! docs/user-guide.md: the guest runs (or waits, with `--wait-gdb`) until gdb attaches, which
+//! is its first valid packet, not the connection (a port probe changes nothing); it is
+//! stopped while gdb is attached; after `D` it runs on; after a dropped connection it stays
+//! stopped with every breakpoint and watchpoint removed until the next gdb attaches; the
+//! server ends when the guest powers off or gdb kills it.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
@@ -8,15 +11,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::machine::event::Resume;
 use crate::machine::session::Session;
 use crate::machine::Outcome;
 
-use super::conn::{Conn, Socket};
-use super::event_loop::EventLoop;
+use super::conn::Socket;
+use super::event_loop::{self, Ending};
+use super::link::{First, Link};
 use super::{Debugger, GdbError};
 
 /// Packet buffer size, advertised to gdb as PacketSize: 128 KiB, so a 64 KiB memory read
@@ -91,7 +94,7 @@ impl Listener {
         }
     }
 
-    fn accept(&self) -> Result<Conn, GdbError> {
+    fn accept(&self) -> Result<Socket, GdbError> {
         let sock = match self {
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().map_err(GdbError::Accept)?;
@@ -104,7 +107,7 @@ impl Listener {
                 Socket::Unix(s)
             }
         };
-        Ok(Conn::new(sock))
+        Ok(sock)
     }
 }
 
@@ -120,64 +123,52 @@ pub fn serve(session: Session, cfg: ServeConfig) -> Result<Outcome, GdbError> {
         if let Some(end) = wait_for_gdb(&listener, &mut dbg.session)? {
             return Ok(end);
         }
-        let conn = listener.accept()?;
+        let sock = listener.accept()?;
+        let mut link = match Link::new(sock) {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("gdb connection unusable: {e}");
+                continue;
+            }
+        };
+        match link.wait_first(&mut dbg.session)? {
+            First::Packet => {}
+            First::Closed => {
+                log::info!("the connection closed before any packet: not an attach");
+                continue;
+            }
+            First::GuestEnded(end) => return Ok(end),
+        }
         if let Some(end) = stop_for_gdb(&mut dbg.session)? {
             log::info!("the guest ended as gdb attached: {end:?}");
             return Ok(end);
         }
-        match serve_one(&mut dbg, conn) {
+        match event_loop::run(&mut dbg, &mut link) {
             Ending::Detached => {
                 log::info!("gdb detached; the guest runs on");
                 dbg.session.detach()?;
             }
-            Ending::Ended(out) => {
+            Ending::Dropped => {
+                log::warn!(
+                    "gdb connection lost without a detach: the guest stays stopped, every \
+                     breakpoint and watchpoint removed, until gdb attaches again"
+                );
+                dbg.session.stop_and_clear()?;
+            }
+            Ending::Killed => {
+                log::info!("gdb killed the guest");
+                let _ = dbg.session.stop_and_clear();
+                return Ok(Outcome::Killed);
+            }
+            Ending::GuestEnded(out) => {
                 let _ = dbg.session.stop_and_clear();
                 return Ok(out);
             }
+            Ending::Failed(e) => {
+                let _ = dbg.session.stop_and_clear();
+                return Err(e);
+            }
         }
-    }
-}
-
-/// What one gdb connection ended with.
-enum Ending {
-    Detached,
-    Ended(Outcome),
-}
-
-fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
-    let mut buf = vec![0u8; PACKET_SIZE];
-    let stub = match GdbStub::builder(conn).with_packet_buffer(&mut buf).build() {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("gdb stub: {e}");
-            return Ending::Detached;
-        }
-    };
-    match stub.run_blocking::<EventLoop>(dbg) {
-        Ok(DisconnectReason::Disconnect) => Ending::Detached,
-        Ok(DisconnectReason::TargetExited(_)) => {
-            Ending::Ended(dbg.guest_end.take().unwrap_or(Outcome::PowerOff))
-        }
-        Ok(DisconnectReason::TargetTerminated(sig)) => {
-            log::info!("guest terminated ({sig})");
-            Ending::Ended(Outcome::Killed)
-        }
-        Ok(DisconnectReason::Kill) => {
-            log::info!("gdb killed the guest");
-            Ending::Ended(Outcome::Killed)
-        }
-        Err(e) => {
-            report_stub_error(&e);
-            Ending::Detached
-        }
-    }
-}
-
-fn report_stub_error(e: &GdbStubError<GdbError, std::io::Error>) {
-    if e.is_connection_error() {
-        log::warn!("gdb connection lost ({e}); the guest runs on, waiting for gdb again");
-    } else {
-        log::error!("gdb session ended: {e}; the guest runs on, waiting for gdb again");
     }
 }
 
