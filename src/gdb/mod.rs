@@ -55,6 +55,13 @@ pub enum GdbError {
     Protocol(String),
 }
 
+impl GdbError {
+    /// True for errors of the user's input (a listen address that cannot be used).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, GdbError::Listen { .. })
+    }
+}
+
 /// EFAULT: the errno gdb gets for memory it cannot access (`E14`).
 pub(crate) const EFAULT: u8 = 14;
 /// ENOSPC: no hardware slot left for a breakpoint or watchpoint.

@@ -16,6 +16,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::machine::event::Resume;
 use crate::machine::session::Session;
 use crate::machine::Outcome;
+use crate::signals;
 
 use super::conn::Socket;
 use super::event_loop::{self, Ending};
@@ -52,13 +53,17 @@ pub struct ServeConfig {
 
 enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// The socket file is removed on drop, or by the exit hook if a signal ends kvmdbg.
+    Unix(UnixListener, PathBuf, Option<signals::Hook>),
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
+        if let Listener::Unix(_, path, hook) = self {
             let _ = std::fs::remove_file(path);
+            if let Some(h) = hook.take() {
+                h.cancel();
+            }
         }
     }
 }
@@ -76,10 +81,15 @@ impl Listener {
                 // 0177 around bind, so it is never reachable with wider permissions), and
                 // set so explicitly in case the file system ignores the umask.
                 use nix::sys::stat::{umask, Mode};
+                remove_stale_socket(path);
                 let old = umask(Mode::from_bits_truncate(0o177));
                 let bound = UnixListener::bind(path);
                 umask(old);
-                let owned = Listener::Unix(bound.map_err(err)?, path.clone());
+                let remove = path.clone();
+                let hook = signals::on_exit(move || {
+                    let _ = std::fs::remove_file(remove);
+                });
+                let owned = Listener::Unix(bound.map_err(err)?, path.clone(), Some(hook));
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                     .map_err(err)?;
                 Ok(owned)
@@ -90,7 +100,7 @@ impl Listener {
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l, _) => l.as_fd(),
+            Listener::Unix(l, ..) => l.as_fd(),
         }
     }
 
@@ -101,13 +111,29 @@ impl Listener {
                 log::info!("gdb connected from {peer}");
                 Socket::Tcp(s)
             }
-            Listener::Unix(l, _) => {
+            Listener::Unix(l, ..) => {
                 let (s, _) = l.accept().map_err(GdbError::Accept)?;
                 log::info!("gdb connected");
                 Socket::Unix(s)
             }
         };
         Ok(sock)
+    }
+}
+
+/// Removes `path` if it is a socket nobody listens on (left by a kvmdbg that was killed):
+/// binding would fail on it. Anything else at `path` is left for `bind` to report.
+fn remove_stale_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        return;
+    }
+    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            log::info!("removing the stale socket {}", path.display());
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
