@@ -22,6 +22,7 @@ HOST_PKGS=(
   jq                         # reads cargo --message-format=json in scripts/nested/build.sh
   lldb                       # lldb gdb-remote tests
   bc                         # arithmetic in scripts/bench-model.sh
+  g++                        # libFuzzer, built by the fuzz targets' libfuzzer-sys
 )
 ARM64_PKGS=(busybox-static:arm64)
 
@@ -69,4 +70,11 @@ if [ ! -s "$CACHE/Image" ] || [ ! -d "$CACHE/modules" ]; then
   echo "$pkg" | $SUDO tee "$CACHE/kernel-package" >/dev/null
   rm -rf "$tmp"
 fi
+# cargo-fuzz for scripts/fuzz.sh (the fuzz targets build on stable with RUSTC_BOOTSTRAP=1;
+# libfuzzer-sys compiles libFuzzer with the host C++ compiler).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
 log "ok ($(cat "$CACHE/kernel-package"))"

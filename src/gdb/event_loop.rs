@@ -35,6 +35,15 @@ type Reason = MultiThreadStopReason<u64>;
 /// EIO: the answer to a packet gdbstub failed on (after the stub was rebuilt).
 const EIO: u8 = 5;
 
+/// How many times gdbstub failed on a packet the guard let through and was rebuilt (in this
+/// process). The fuzz harness holds it at zero: every such packet is a gap in the guard.
+static REBUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// See [`REBUILDS`].
+pub fn stub_rebuilds() -> u64 {
+    REBUILDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How one gdb session ended.
 pub enum Ending {
     /// `D`: the guest runs on.
@@ -268,6 +277,7 @@ fn recover(
         return Err(Ending::Failed(GdbError::Machine(m)));
     }
     log::warn!("gdb stub failed ({text}); rebuilt it, answering E{EIO:02x}");
+    REBUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if resume {
         // Whatever part of the resume happened is undone: the stub is stopped again.
         dbg.session.interrupt();

@@ -17,7 +17,7 @@ mod base;
 mod breakpoints;
 mod conn;
 mod event_loop;
-pub mod guard;
+mod guard;
 mod link;
 mod monitor;
 mod regs;
@@ -35,7 +35,8 @@ use gdbstub::target::{Target, TargetError};
 use crate::machine::session::{Action, Session};
 use crate::machine::{MachineError, Outcome};
 
-pub use server::{serve, Listen, ServeConfig};
+pub use event_loop::stub_rebuilds;
+pub use server::{serve, serve_stream, Listen, ServeConfig};
 
 /// Errors of the gdb layer.
 #[derive(Debug, thiserror::Error)]

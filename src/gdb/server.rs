@@ -150,52 +150,67 @@ pub fn serve(session: Session, cfg: ServeConfig) -> Result<Outcome, GdbError> {
             return Ok(end);
         }
         let sock = listener.accept()?;
-        let mut link = match Link::new(sock) {
-            Ok(l) => l,
-            Err(e) => {
-                log::warn!("gdb connection unusable: {e}");
-                continue;
-            }
-        };
-        match link.wait_first(&mut dbg.session)? {
-            First::Packet => {}
-            First::Closed => {
-                log::info!("the connection closed before any packet: not an attach");
-                continue;
-            }
-            First::GuestEnded(end) => return Ok(end),
-        }
-        if let Some(end) = stop_for_gdb(&mut dbg.session)? {
-            log::info!("the guest ended as gdb attached: {end:?}");
+        if let Some(end) = serve_connection(&mut dbg, sock)? {
             return Ok(end);
         }
-        match event_loop::run(&mut dbg, &mut link) {
-            Ending::Detached => {
-                log::info!("gdb detached; the guest runs on");
-                dbg.session.detach()?;
-            }
-            Ending::Dropped => {
-                log::warn!(
-                    "gdb connection lost without a detach: the guest stays stopped, every \
-                     breakpoint and watchpoint removed, until gdb attaches again"
-                );
-                dbg.session.stop_and_clear()?;
-            }
-            Ending::Killed => {
-                log::info!("gdb killed the guest");
-                let _ = dbg.session.stop_and_clear();
-                return Ok(Outcome::Killed);
-            }
-            Ending::GuestEnded(out) => {
-                let _ = dbg.session.stop_and_clear();
-                return Ok(out);
-            }
-            Ending::Failed(e) => {
-                let _ = dbg.session.stop_and_clear();
-                return Err(e);
-            }
-        }
     }
+}
+
+/// Serves one connection already made over a Unix stream (an in-memory `UnixStream::pair`
+/// in the fuzz harness): returns how the guest ended, or None when another gdb may attach.
+pub fn serve_stream(
+    dbg: &mut Debugger,
+    stream: std::os::unix::net::UnixStream,
+) -> Result<Option<Outcome>, GdbError> {
+    serve_connection(dbg, Socket::Unix(stream))
+}
+
+/// One connection, by the session rules: attached by its first valid packet, then served
+/// until `D` (the guest runs on), a drop (the guest stays stopped, nothing planted), `k` or
+/// the guest's end (returned).
+fn serve_connection(dbg: &mut Debugger, sock: Socket) -> Result<Option<Outcome>, GdbError> {
+    let mut link = match Link::new(sock) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("gdb connection unusable: {e}");
+            return Ok(None);
+        }
+    };
+    match link.wait_first(&mut dbg.session)? {
+        First::Packet => {}
+        First::Closed => {
+            log::info!("the connection closed before any packet: not an attach");
+            return Ok(None);
+        }
+        First::GuestEnded(end) => return Ok(Some(end)),
+    }
+    if let Some(end) = stop_for_gdb(&mut dbg.session)? {
+        log::info!("the guest ended as gdb attached: {end:?}");
+        return Ok(Some(end));
+    }
+    let end = match event_loop::run(dbg, &mut link) {
+        Ending::Detached => {
+            log::info!("gdb detached; the guest runs on");
+            dbg.session.detach()?;
+            return Ok(None);
+        }
+        Ending::Dropped => {
+            log::warn!(
+                "gdb connection lost without a detach: the guest stays stopped, every \
+                 breakpoint and watchpoint removed, until gdb attaches again"
+            );
+            dbg.session.stop_and_clear()?;
+            return Ok(None);
+        }
+        Ending::Killed => {
+            log::info!("gdb killed the guest");
+            Ok(Some(Outcome::Killed))
+        }
+        Ending::GuestEnded(out) => Ok(Some(out)),
+        Ending::Failed(e) => Err(e),
+    };
+    let _ = dbg.session.stop_and_clear();
+    end
 }
 
 /// Resumes every stopped vCPU.

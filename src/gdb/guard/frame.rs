@@ -67,11 +67,6 @@ impl Framer {
         &self.body
     }
 
-    /// True while a packet has begun and not ended.
-    pub fn in_packet(&self) -> bool {
-        self.state != State::Between
-    }
-
     /// Takes one byte; returns the item it completes, if any.
     pub fn push(&mut self, b: u8) -> Option<Item> {
         match self.state {
