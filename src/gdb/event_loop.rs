@@ -247,7 +247,7 @@ fn build(dbg: &mut Debugger, link: &Link) -> Result<Stub, Ending> {
         .build()
         .map_err(|e| Ending::Failed(GdbError::Protocol(e.to_string())))?;
     let failed = |e: StubError| Ending::Failed(GdbError::Protocol(e.to_string()));
-    let mut gdb: Stub = stub.run_state_machine(dbg).map_err(failed)?.into();
+    let mut gdb: Stub = stub.run_state_machine(dbg).map_err(failed)?;
     for p in link.proto.replay() {
         gdb = feed(gdb, dbg, &p).map_err(failed)?;
     }
