@@ -17,19 +17,10 @@ use std::time::{Duration, Instant};
 use common::gdb::Stub;
 use common::rsp::{checksum, hex, Rsp, RspError, Stop};
 
-fn demo() -> PathBuf {
-    common::repo_root().join("firmware/prebuilt/demo.elf")
-}
+use common::elf::demo;
 
-/// Address of symbol `name` in the demo, and its entry point.
 fn sym(name: &str) -> u64 {
-    use object::{Object, ObjectSymbol};
-    let bytes = std::fs::read(demo()).unwrap();
-    let file = object::File::parse(&*bytes).unwrap();
-    file.symbols()
-        .find(|s| s.name() == Ok(name))
-        .unwrap_or_else(|| panic!("no symbol {name}"))
-        .address()
+    common::elf::symbol(&demo(), name)
 }
 
 fn entry() -> u64 {

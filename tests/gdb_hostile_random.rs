@@ -42,18 +42,10 @@ impl Rng {
     }
 }
 
-fn demo() -> PathBuf {
-    common::repo_root().join("firmware/prebuilt/demo.elf")
-}
+use common::elf::demo;
 
 fn fib() -> u64 {
-    use object::{Object, ObjectSymbol};
-    let bytes = std::fs::read(demo()).unwrap();
-    let file = object::File::parse(&*bytes).unwrap();
-    file.symbols()
-        .find(|s| s.name() == Ok("fib"))
-        .expect("fib")
-        .address()
+    common::elf::symbol(&demo(), "fib")
 }
 
 /// A valid packet that changes nothing in the guest.

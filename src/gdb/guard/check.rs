@@ -50,13 +50,6 @@ pub fn check(body: &[u8], proto: &Proto, m: &mut dyn Machine) -> Verdict {
     let Some((&first, rest)) = body.split_first() else {
         return Verdict::Empty;
     };
-    let ok = |good: bool| {
-        if good {
-            Verdict::Pass
-        } else {
-            Verdict::Error(EINVAL)
-        }
-    };
     match first {
         b'q' | b'Q' | b'v' => named(body, m),
         b'?' | b'g' | b'k' => ok(rest.is_empty()),
@@ -93,13 +86,6 @@ fn named(body: &[u8], m: &mut dyn Machine) -> Verdict {
         .position(|&c| matches!(c, b':' | b',' | b';' | b'?'))
         .unwrap_or(body.len());
     let (name, args) = body.split_at(end);
-    let ok = |good: bool| {
-        if good {
-            Verdict::Pass
-        } else {
-            Verdict::Error(EINVAL)
-        }
-    };
     match name {
         b"qfThreadInfo" | b"qsThreadInfo" | b"QStartNoAckMode" => ok(args.is_empty()),
         b"qAttached" => ok(args.is_empty() || args.strip_prefix(b":").is_some_and(pid)),
@@ -113,6 +99,15 @@ fn named(body: &[u8], m: &mut dyn Machine) -> Verdict {
             _ => vcont::rewrite(args, m),
         },
         _ => Verdict::Empty,
+    }
+}
+
+/// Pass when well formed, else EINVAL.
+fn ok(good: bool) -> Verdict {
+    if good {
+        Verdict::Pass
+    } else {
+        Verdict::Error(EINVAL)
     }
 }
 
