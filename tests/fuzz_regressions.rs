@@ -19,6 +19,7 @@ fn inputs(dir: &str) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn saved_gdb_packet_inputs_are_served_without_a_failure() {
+    let _ = env_logger::builder().is_test(true).try_init();
     let mut n = 0;
     for dir in ["fuzz/corpus/gdb_packets", "fuzz/regressions/gdb_packets"] {
         for f in inputs(dir) {

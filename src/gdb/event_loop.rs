@@ -156,7 +156,10 @@ fn packet(dbg: &mut Debugger, link: &mut Link, mut gdb: Stub) -> Result<Stub, St
         _ => link.framer.body(),
     };
     let resume = guard::is_resume(body);
-    let gdb = feed(gdb, dbg, body).map_err(|e| Stop::Stub(e, resume))?;
+    let gdb = feed(gdb, dbg, body).map_err(|e| {
+        log::warn!("gdb: gdbstub failed on {:?}", String::from_utf8_lossy(body));
+        Stop::Stub(e, resume)
+    })?;
     link.proto.note(body);
     Ok(gdb)
 }

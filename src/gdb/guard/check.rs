@@ -226,7 +226,12 @@ fn xfer(args: &[u8]) -> Verdict {
     let range_ok = range
         .split_once_at(b',')
         .is_some_and(|(o, l)| hex_u64(o).is_some() && hex_usize(l).is_some());
-    let annex_ok = object != b"exec-file" || annex.is_empty() || pid(annex);
+    // The memory map has no annex (E.4 "qXfer:memory-map:read::"); exec-file's is a pid.
+    let annex_ok = match object {
+        b"memory-map" => annex.is_empty(),
+        b"exec-file" => annex.is_empty() || pid(annex),
+        _ => true,
+    };
     if range_ok && annex_ok {
         Verdict::Pass
     } else {

@@ -117,6 +117,8 @@ fn malformed_packets_get_einval() {
         "qXfer:features:read:target.xml:0",
         "qXfer:features:read:target.xml:zz,1",
         "qXfer:exec-file:read:zz:0,1",
+        // Found by the fuzzer (fuzz/regressions/gdb_packets/crash-0efdc48d...).
+        "qXfer:memory-map:read:x:0,ffb",
         "qSupported;x",
         "vCont",
         "vCont;s:9",
