@@ -25,6 +25,7 @@ HOST_PKGS=(
   bc                         # arithmetic in scripts/bench-model.sh
   xz-utils                   # the 6.12 kernel's modules are .ko.xz (scripts/nested/build.sh)
   python3                    # scripts/check-doc-refs.py, scripts/nested/test.sh, bench_gdb.py
+  g++                        # libFuzzer, built by the fuzz targets' libfuzzer-sys
 )
 ARM64_PKGS=(busybox-static:arm64)
 
@@ -163,4 +164,11 @@ if [ ! -s "$CACHE/6.12/Image" ] || [ ! -d "$CACHE/6.12/modules" ]; then
   log "fetching the Debian 13 arm64 kernel package (6.12)"
   fetch_suite_kernel "$CACHE/6.12" trixie '^linux-image-6\.12\.[0-9]+\+[a-z0-9]+-arm64$'
 fi
+# cargo-fuzz for scripts/fuzz.sh (the fuzz targets build on stable with RUSTC_BOOTSTRAP=1;
+# libfuzzer-sys compiles libFuzzer with the host C++ compiler).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
 log "ok ($(cat "$CACHE/kernel-package"); $(cat "$CACHE/6.12/kernel-package"))"

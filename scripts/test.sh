@@ -37,6 +37,9 @@ bash firmware/build.sh target/firmware
 step "cargo test (host)"
 cargo test --all-targets
 
+step "fuzz smoke (about a minute)"
+bash scripts/fuzz.sh smoke 60
+
 if [ "${KVMDBG_SKIP_NESTED:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "KVMDBG_SKIP_NESTED=1: skipping the nested real-KVM suite (never skipped in CI)"
 else

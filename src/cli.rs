@@ -255,7 +255,11 @@ fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<Strin
         wait_for_gdb: wait,
         exec_file,
     };
-    finish(gdb::serve(session, cfg))
+    match gdb::serve(session, cfg) {
+        // A listen address that cannot be used is bad input.
+        Err(e) if e.is_bad_input() => usage(e),
+        end => finish(end),
+    }
 }
 
 /// Reports how a run ended (with or without gdb) and returns the exit status: 0 for power off,

@@ -217,6 +217,10 @@ pub trait Vcpu: Send {
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()>;
     /// A handle that interrupts `run` from another thread.
     fn kicker(&self) -> Arc<dyn Kick>;
+    /// True while the vCPU is powered off (PSCI: never turned on, or CPU_OFF): it executes
+    /// nothing until a CPU_ON. KVM: `KVM_GET_MP_STATE` reports `KVM_MP_STATE_STOPPED`
+    /// (api.rst 4.38 "KVM_GET_MP_STATE", arm64).
+    fn powered_off(&mut self) -> Result<bool>;
 
     /// Reads a register that is at most 64 bits wide.
     /// Saves this vCPU's complete state (stopped, outside `run`). Only the model can.

@@ -188,6 +188,11 @@ impl Session {
         Ok(())
     }
 
+    /// True while `vcpu` is powered off (it can execute nothing until a PSCI CPU_ON).
+    pub fn powered_off(&mut self, vcpu: usize) -> Result<bool> {
+        Ok(self.ctl.with_vcpu(vcpu, |v| v.powered_off())??)
+    }
+
     /// The registers this vCPU's backend can read.
     pub fn reg_list(&mut self, vcpu: usize) -> Result<Vec<Reg>> {
         Ok(self.ctl.with_vcpu(vcpu, |v| v.reg_list())??)

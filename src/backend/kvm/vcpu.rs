@@ -233,6 +233,15 @@ impl Vcpu for KvmVcpu {
         }
     }
 
+    fn powered_off(&mut self) -> Result<bool> {
+        let state = self.fd.get_mp_state().map_err(|e| BackendError::Ioctl {
+            op: "KVM_GET_MP_STATE",
+            source: std::io::Error::from_raw_os_error(e.errno()),
+        })?;
+        // api.rst 4.38: on arm64 a powered-off vCPU is KVM_MP_STATE_STOPPED.
+        Ok(state.mp_state == kvm_bindings::KVM_MP_STATE_STOPPED)
+    }
+
     fn commit_pending(&mut self) -> Result<()> {
         if !self.mmio_pending {
             return Ok(());

@@ -450,6 +450,14 @@ impl Vcpu for ModelVcpu {
         }
     }
 
+    fn powered_off(&mut self) -> Result<bool> {
+        // A CPU_ON accepted but not yet applied (`Starting`) is on: its next run executes.
+        Ok(matches!(
+            self.shared.lock_power()[self.index],
+            super::Power::Off
+        ))
+    }
+
     fn commit_pending(&mut self) -> Result<()> {
         self.complete_mmio();
         // As KVM after an `immediate_exit` run: the PC advance is committed, but the host's
