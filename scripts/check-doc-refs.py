@@ -40,6 +40,7 @@ EXTERNAL_FILES = {
     "devices/vm.rst",
     "arch/arm64/include/uapi/asm/kvm.h",
     "arch/arm64/kvm/debug.c",
+    "arch/arm64/kvm/guest.c",
     "arch/arm64/kvm/hyp/include/hyp/adjust_pc.h",
     "arch/arm64/kvm/hypercalls.c",
     "arch/arm64/kvm/mmio.c",

@@ -37,7 +37,7 @@ pub const MODE_EL1T: u64 = 0b0100;
 pub const MODE_EL1H: u64 = 0b0101;
 pub const MODE_EL2T: u64 = 0b1000;
 pub const MODE_EL2H: u64 = 0b1001;
-/// M[4:0] of AArch32 User mode (Arm ARM G1.9.1 "AArch32 PE modes": usr = 0b10000).
+/// M\[4:0\] of AArch32 User mode (Arm ARM G1.9.1 "AArch32 PE modes": usr = 0b10000).
 pub const MODE_AA32_USR: u64 = 0b1_0000;
 
 /// PSTATE after `KVM_ARM_VCPU_INIT` and at QEMU's bare-metal entry: EL1h with DAIF masked

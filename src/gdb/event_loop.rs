@@ -39,7 +39,8 @@ const EIO: u8 = 5;
 /// process). The fuzz harness holds it at zero: every such packet is a gap in the guard.
 static REBUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// See [`REBUILDS`].
+/// How many times gdbstub failed on a packet the guard let through and was rebuilt in this
+/// process (the fuzz harness holds it at zero).
 pub fn stub_rebuilds() -> u64 {
     REBUILDS.load(std::sync::atomic::Ordering::Relaxed)
 }
