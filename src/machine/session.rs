@@ -20,10 +20,11 @@ use crate::debug::translate::{self, TranslateError};
 
 use super::bus::Bus;
 use super::control::{Control, Event, Resume, StopReason};
-use super::emulate::{device_read, device_write};
 use super::loader::LoadedImage;
 use super::{Machine, MachineError, Result, Spec};
 
+#[path = "session_mem.rs"]
+mod mem;
 #[path = "session_reset.rs"]
 mod reset;
 pub use reset::ResetReport;
@@ -171,8 +172,10 @@ impl Session {
 
     /// Writes a register of a stopped vCPU.
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
+        // Dropped from the cache rather than stored: the backend may keep a value other than
+        // the one written (bits it ignores), and the next read must show what it kept.
+        self.cache.remove(&(vcpu, reg));
         self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
-        self.cache.insert((vcpu, reg), value);
         Ok(())
     }
 
@@ -195,80 +198,6 @@ impl Session {
             let t = translate::translate_traced(v, &mem, va, &mut trace);
             (t, trace)
         })
-    }
-
-    /// Reads guest memory at virtual address `va` as `vcpu` sees it.
-    pub fn read_virt(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        buf: &mut [u8],
-    ) -> std::result::Result<(), MemError> {
-        for (cur, pa, range) in self.pieces(vcpu, va, buf.len())? {
-            let part = &mut buf[range];
-            if crate::debug::guest_ram::read(&self.mem, pa, part).is_ok() {
-                self.state.shadow(pa, part);
-            } else {
-                self.device(cur, pa)?;
-                device_read(&self.bus, pa, part);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes guest memory at virtual address `va` as `vcpu` sees it (planted BRKs stay).
-    pub fn write_virt(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        data: &[u8],
-    ) -> std::result::Result<(), MemError> {
-        for (cur, pa, range) in self.pieces(vcpu, va, data.len())? {
-            let part = &data[range];
-            if in_ram(&self.mem, pa, part.len() as u64) {
-                self.state.write_through(pa, part)?;
-            } else {
-                self.device(cur, pa)?;
-                device_write(&self.bus, pa, part);
-            }
-        }
-        Ok(())
-    }
-
-    /// Splits `[va, va + len)` into pieces that translate contiguously (to the end of a page
-    /// or block): (virtual address, physical address, range in the caller's buffer). All
-    /// translations happen before any access, so a fault leaves memory untouched.
-    fn pieces(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        len: usize,
-    ) -> std::result::Result<Vec<(u64, u64, std::ops::Range<usize>)>, MemError> {
-        let regs = self
-            .ctl
-            .with_vcpu(vcpu, |v| translate::translation_regs(v))?
-            .map_err(TranslateError::from)?;
-        let mut out = Vec::new();
-        let mut done = 0usize;
-        while done < len {
-            let cur = va.wrapping_add(done as u64);
-            let t = translate::translate_with(&regs, &self.mem, cur)?;
-            let n = chunk(cur, &t, len - done);
-            out.push((cur, t.pa, done..done + n));
-            done += n;
-        }
-        Ok(out)
-    }
-
-    /// Checks that a non-RAM physical address may be accessed as a device.
-    fn device(&self, va: u64, pa: u64) -> std::result::Result<(), MemError> {
-        if !self.bus.claims(pa) {
-            return Err(MemError::Unmapped { va, pa });
-        }
-        if !self.mmio_access {
-            return Err(MemError::Device { pa });
-        }
-        Ok(())
     }
 
     // ---- breakpoints and watchpoints --------------------------------------------------------
@@ -304,11 +233,9 @@ impl Session {
     }
 
     fn ram_pa(&mut self, vcpu: usize, va: u64) -> std::result::Result<u64, MemError> {
-        let mem = self.mem.clone();
-        let t = self
-            .ctl
-            .with_vcpu(vcpu, move |v| translate::translate(v, &mem, va))??;
-        if !in_ram(&self.mem, t.pa, 4) {
+        let regs = self.translation_regs(vcpu)?;
+        let t = translate::translate_with(&regs, &self.mem, va)?;
+        if mem::ram_left(&self.mem, t.pa).is_none_or(|left| left < 4) {
             return Err(MemError::Unmapped { va, pa: t.pa });
         }
         Ok(t.pa)
@@ -486,20 +413,4 @@ impl Session {
         self.pending.clear();
         Ok(self.state.clear()?)
     }
-}
-
-/// Bytes from `va` that translate contiguously (to the end of its page or block).
-fn chunk(va: u64, t: &Translation, left: usize) -> usize {
-    let block = 1u64 << t.size_log2.min(63);
-    let to_end = block - (va & (block - 1));
-    (to_end.min(left as u64)) as usize
-}
-
-/// True when `[pa, pa + len)` lies in RAM.
-fn in_ram(mem: &GuestMemoryMmap, pa: u64, len: u64) -> bool {
-    len > 0
-        && mem.address_in_range(GuestAddress(pa))
-        && pa
-            .checked_add(len - 1)
-            .is_some_and(|last| mem.address_in_range(GuestAddress(last)))
 }
