@@ -53,7 +53,9 @@ fn huge_reads_answer_one_packet_of_the_prefix_without_an_error() {
     let mut rsp = connect(&stub);
     let max = (rsp.packet_size / 2) as u64;
     // What gdb would see in two ordinary reads.
-    let start = rsp.read_memory(RAM_BASE, max as usize).expect("ordinary read");
+    let start = rsp
+        .read_memory(RAM_BASE, max as usize)
+        .expect("ordinary read");
     // 4 GiB asked: one packet's worth answered, at once.
     let t0 = Instant::now();
     let got = read(&mut rsp, RAM_BASE, 0xffff_ffff).expect("a short reply, not an error");
@@ -93,7 +95,11 @@ fn device_reads_are_register_accesses_within_the_window() {
         regs.extend(read(&mut rsp, UART_BASE + off, 4).unwrap());
     }
     assert_eq!(whole, regs);
-    assert_eq!(whole[0x18..0x1c], 0x90u32.to_le_bytes(), "UARTFR: FIFOs empty");
+    assert_eq!(
+        whole[0x18..0x1c],
+        0x90u32.to_le_bytes(),
+        "UARTFR: FIFOs empty"
+    );
     assert!(!whole.windows(4).any(|w| w == [0xa5; 4]), "{whole:02x?}");
     // An unaligned read is cut into naturally aligned accesses (1 byte at 0x31, 2 at 0x32,
     // 4 at 0x34), each answered as the device answers that size (a PL011 sub-word access
@@ -117,9 +123,6 @@ fn device_reads_are_register_accesses_within_the_window() {
     assert_eq!(read(&mut rsp, UART_BASE + UART_SIZE, 4), Err(14));
     // A write that runs past the window changes nothing and fails.
     let r = rsp.command(&format!("M{:x},10:{}", UART_BASE + 0xff8, "00".repeat(16)));
-    assert!(
-        matches!(r, Err(RspError::Stub { code: 14, .. })),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(RspError::Stub { code: 14, .. })), "{r:?}");
     rsp.kill().unwrap();
 }
