@@ -247,11 +247,11 @@ impl Session {
     /// breakpoints first steps off it with the breakpoint lifted. If stops are still queued,
     /// nothing runs: the next [`Session::poll_stop`] reports one.
     pub fn resume(&mut self, actions: &[(usize, Action)]) -> Result<()> {
-        self.cache.clear();
         if let Some(&(first, _)) = actions.first() {
             self.last_resumed = first;
         }
         if !self.pending.is_empty() {
+            self.cache.clear();
             return Ok(());
         }
         let mut go = Vec::new();
@@ -269,6 +269,8 @@ impl Session {
             }
             go.push((vcpu, how));
         }
+        // Registers read during this stop are stale once anything runs.
+        self.cache.clear();
         for (vcpu, how) in go {
             self.ctl.resume(vcpu, how)?;
         }
@@ -291,12 +293,20 @@ impl Session {
     /// and returns the step's event. A PC that cannot be read is an error: resuming without
     /// stepping off would stop on the same breakpoint again.
     fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
-        let mem = self.mem.clone();
-        let (pc, pa) = self.ctl.with_vcpu(vcpu, move |v| {
-            let pc = v.get(Reg::Pc)?;
-            let pa = translate::translate(v, &mem, pc).ok().map(|t| t.pa);
-            Ok::<_, crate::backend::BackendError>((pc, pa))
-        })??;
+        let (sw_count, hw_count, _) = self.state.counts();
+        if sw_count == 0 && hw_count == 0 {
+            return Ok(None);
+        }
+        // The PC and the translation registers come from this stop's register cache: gdb
+        // has usually read them already, so this costs no trip to the vCPU thread.
+        let pc = self.read_reg(vcpu, Reg::Pc)? as u64;
+        let pa = match self.translation_regs(vcpu) {
+            Ok(regs) => translate::translate_with(&regs, &self.mem, pc)
+                .ok()
+                .map(|t| t.pa),
+            Err(MemError::Machine(e)) => return Err(e),
+            Err(_) => None,
+        };
         let sw = pa.filter(|pa| self.state.sw_planted(*pa));
         let hw = self.state.is_hw_bp(pc);
         if sw.is_none() && !hw {
@@ -308,6 +318,7 @@ impl Session {
         if hw {
             self.state.suspend_hw_bp(Some(pc))?;
         }
+        self.cache.clear();
         let outcome = self
             .ctl
             .resume(vcpu, Resume::Step)
