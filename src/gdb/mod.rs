@@ -17,6 +17,7 @@ mod base;
 mod breakpoints;
 mod conn;
 mod event_loop;
+mod mem_packets;
 mod monitor;
 mod regs;
 mod resume;
@@ -81,6 +82,8 @@ pub struct Debugger {
     replies: std::cell::Cell<u64>,
     /// The reply the last memory read answered.
     read_reply: Option<u64>,
+    /// Scratch buffer of the memory packets answered without gdbstub (`mem_packets`).
+    mem_buf: Vec<u8>,
 }
 
 impl Debugger {
@@ -100,6 +103,7 @@ impl Debugger {
             guest_end: None,
             replies: std::cell::Cell::new(0),
             read_reply: None,
+            mem_buf: Vec::new(),
         })
     }
 
