@@ -38,8 +38,8 @@ const UNHEX: [u8; 256] = {
 
 impl Debugger {
     /// Answers `body` when it is an `m`, `M` or `X` packet, appending the framed reply
-    /// (`$...#cs`) to `out`, with `vcpu`'s view of memory. Returns false, appending nothing,
-    /// for every other packet.
+    /// (`$...#cs`) to `out`, with `vcpu`'s view of memory (`E16` when there is no such vCPU).
+    /// Returns false, appending nothing, for every other packet.
     pub fn answer_memory_packet(&mut self, vcpu: usize, body: &[u8], out: &mut Vec<u8>) -> bool {
         let Some((&kind, args)) = body.split_first() else {
             return false;
@@ -48,6 +48,12 @@ impl Debugger {
             return false;
         }
         let mut reply = Reply::start(out);
+        if vcpu >= self.session.vcpu_count() {
+            reply.error(EINVAL);
+            reply.finish();
+            return true;
+        }
+        self.mem_vcpu = vcpu;
         match kind {
             b'm' => self.read_packet(vcpu, args, &mut reply),
             _ => self.write_packet(vcpu, kind, args, &mut reply),

@@ -74,7 +74,11 @@ fn run_length_encoding_round_trips_and_avoids_framing_characters() {
             let mut reply = Reply::start(&mut out);
             reply.hex(&data);
             reply.finish();
-            assert_eq!(expand(&payload(&out)), hex(&data).as_bytes(), "{len} x {fill}");
+            assert_eq!(
+                expand(&payload(&out)),
+                hex(&data).as_bytes(),
+                "{len} x {fill}"
+            );
             for b in data.iter_mut() {
                 if rng.below(4) == 0 {
                     *b = rng.next() as u8;
@@ -151,7 +155,10 @@ fn reads_and_writes_follow_the_gdbstub_path_rules() {
     let before = ask(&mut d, format!("m{:x},10", end - 0x10).as_bytes());
     let w = format!("M{:x},20:{}", end - 0x10, "55".repeat(0x20));
     assert_eq!(ask(&mut d, w.as_bytes()), b"E0e");
-    assert_eq!(ask(&mut d, format!("m{:x},10", end - 0x10).as_bytes()), before);
+    assert_eq!(
+        ask(&mut d, format!("m{:x},10", end - 0x10).as_bytes()),
+        before
+    );
     // Malformed: EINVAL, nothing written.
     for bad in [
         format!("M{at:x},4:a1b2c3"),
