@@ -8,7 +8,9 @@ client negotiating as gdb does: qSupported, QStartNoAckMode when offered):
   - write throughput: 8 MiB of pseudo-random data into RAM with the stub's largest write
     packets (`X` when the stub accepts it, as gdb prefers, else `M`), MB/s;
   - read throughput: the same 8 MiB read back with the largest `m` packets (PacketSize / 2
-    bytes, what gdb asks for) and compared byte for byte with what was written, MB/s;
+    bytes, what gdb asks for) and compared byte for byte with what was written, MB/s
+    (packets are built before the clock starts and replies decoded after it stops, so the
+    Python client's own encoding is not measured);
   - `stepi 2000` in gdb-multiarch (batch), seconds;
   - `next` over cdemo's `loop_1000` (1000 iterations on one source line; range stepping
     makes it one round trip on kvmdbg) in gdb, seconds (both gdb figures skipped with
@@ -19,7 +21,7 @@ server (target/release/examples/echo): the physical limit of a one-packet-per-st
 Prints one table with both stubs, kvmdbg/qemu ratios, and the step rate as a share of the
 loopback rate.
 """
-import os, random, socket, subprocess, sys, time
+import os, random, re, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
@@ -60,15 +62,16 @@ def checksum(body):
     return b"#%02x" % (sum(body) & 0xFF)
 
 
+SPECIAL = re.compile(rb"[#$}*]")
+
+
 def escape_binary(data):
     """RSP binary escaping: `}` then the byte xor 0x20 for # $ } *."""
-    out = bytearray()
-    for b in data:
-        if b in (0x23, 0x24, 0x7D, 0x2A):
-            out += bytes((0x7D, b ^ 0x20))
-        else:
-            out.append(b)
-    return bytes(out)
+    return SPECIAL.sub(lambda m: bytes((0x7D, m.group()[0] ^ 0x20)), data)
+
+
+def specials(data):
+    return sum(data.count(c) for c in (b"#", b"$", b"}", b"*"))
 
 
 class Rsp:
@@ -87,7 +90,11 @@ class Rsp:
         """Sends one packet (str or bytes payload) and returns the reply payload."""
         if isinstance(body, str):
             body = body.encode()
-        self.s.sendall(b"$" + body + checksum(body))
+        return expand_rle(self.exchange(b"$" + body + checksum(body)))
+
+    def exchange(self, frame):
+        """Sends a framed packet and returns the raw reply payload (run-length encoded)."""
+        self.s.sendall(frame)
         while True:
             start = self.buf.find(b"$")
             end = self.buf.find(b"#", start + 1) if start >= 0 else -1
@@ -96,7 +103,7 @@ class Rsp:
                 del self.buf[:end + 3]
                 if self.ack:
                     self.s.sendall(b"+")
-                return expand_rle(reply)
+                return reply
             self._read()
 
     def negotiate(self):
@@ -111,19 +118,20 @@ class Rsp:
 
 
 def expand_rle(data):
-    """Undoes run-length encoding: `c*n` repeats c (n - 29) more times."""
+    """Undoes run-length encoding: `c*n` repeats c (n - 29) more times. Python work only per
+    `*` (the count character may itself be `*`)."""
     if b"*" not in data:
         return data
     out = bytearray()
-    i = 0
-    while i < len(data):
-        if data[i] == ord("*") and out and i + 1 < len(data):
-            out += bytes([out[-1]]) * (data[i + 1] - 29)
-            i += 2
-        else:
-            out.append(data[i])
-            i += 1
-    return bytes(out)
+    at = 0
+    while True:
+        star = data.find(b"*", at)
+        if star < 0 or star + 1 >= len(data):
+            out += data[at:]
+            return bytes(out)
+        out += data[at:star]
+        out += out[-1:] * (data[star + 1] - 29)
+        at = star + 2
 
 
 def start(kind, elf, port):
@@ -137,10 +145,11 @@ def start(kind, elf, port):
                             stderr=subprocess.DEVNULL)
 
 
-def write_all(r, size, data):
-    """Writes `data` at XFER_ADDR with the largest packets `size` allows; returns the packet
-    kind used."""
+def write_packets(r, size, data):
+    """The packets that write `data` at XFER_ADDR with the largest packets `size` allows
+    (`X` when the stub accepts it, else `M`), framed; and the packet kind."""
     binary = r.command(b"X%x,0:" % XFER_ADDR) == b"OK"
+    frames = []
     off = 0
     while off < len(data):
         addr = XFER_ADDR + off
@@ -148,32 +157,48 @@ def write_all(r, size, data):
         if binary:
             header_room = len(b"$X%x,%x:#00" % (addr, len(data) - off))
             room = size - header_room
-            n, used = 0, 0
-            while off + n < len(data) and used + 2 <= room:
-                used += 2 if data[off + n] in (0x23, 0x24, 0x7D, 0x2A) else 1
-                n += 1
+            # The most bytes whose escaped form fits: shrink by the excess until it does.
+            n = min(room, len(data) - off)
+            while n + specials(data[off:off + n]) > room:
+                n -= n + specials(data[off:off + n]) - room
             pkt = b"X%x,%x:" % (addr, n) + escape_binary(data[off:off + n])
         else:
             header_room = len(b"$M%x,%x:#00" % (addr, len(data) - off))
             n = min((size - header_room) // 2, len(data) - off)
             pkt = b"M%x,%x:" % (addr, n) + data[off:off + n].hex().encode()
-        reply = r.command(pkt)
-        if reply != b"OK":
-            raise RuntimeError(f"write at {addr:#x}+{n} failed: {reply[:20]!r}")
+        frames.append(b"$" + pkt + checksum(pkt))
         off += n
-    return "X" if binary else "M"
+    return frames, "X" if binary else "M"
+
+
+def send_all(r, frames):
+    for f in frames:
+        reply = r.exchange(f)
+        if reply != b"OK":
+            raise RuntimeError(f"write {f[:24]!r} failed: {reply[:20]!r}")
 
 
 def read_all(r, size, length):
-    n = size // 2  # what gdb asks for: a hex reply of PacketSize characters
-    out = bytearray()
-    while len(out) < length:
-        want = min(n, length - len(out))
-        reply = r.command(f"m{XFER_ADDR + len(out):x},{want:x}")
-        if reply.startswith(b"E") or len(reply) == 0 or len(reply) % 2:
-            raise RuntimeError(f"read at {XFER_ADDR + len(out):#x} failed: {reply[:20]!r}")
-        out += bytes.fromhex(reply.decode())
-    return bytes(out)
+    """Reads `length` bytes at XFER_ADDR with `m` packets of what gdb asks for (a hex reply
+    of PacketSize characters); returns the raw replies, decoded later."""
+    n = size // 2
+    replies, got = [], 0
+    while got < length:
+        want = min(n, length - got)
+        reply = r.exchange(b"$" + b"m%x,%x" % (XFER_ADDR + got, want) +
+                           checksum(b"m%x,%x" % (XFER_ADDR + got, want)))
+        # Each hex digit pair is one byte; run-length encoding only shortens the text, so
+        # the byte count needs the expansion (cheap: Python work per `*` only).
+        count = len(expand_rle(reply)) // 2
+        if reply.startswith(b"E") or count == 0:
+            raise RuntimeError(f"read at {XFER_ADDR + got:#x} failed: {reply[:20]!r}")
+        replies.append(reply)
+        got += count
+    return replies
+
+
+def decode(replies):
+    return b"".join(bytes.fromhex(expand_rle(r).decode()) for r in replies)
 
 
 def cpu_seconds(pid):
@@ -202,14 +227,18 @@ def raw_figures(kind, elf):
         small_us = (time.perf_counter() - t0) / SMALL_READS * 1e6
         small_cpu_us = (cpu_seconds(proc.pid) - c0) / SMALL_READS * 1e6
         data = random.Random(SEED).randbytes(XFER_BYTES)
+        # Packets are built before the clock starts and replies decoded after it stops: the
+        # figures are the stub's and the wire's, not the Python client's encoding.
+        frames, wkind = write_packets(r, size, data)
         c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-        wkind = write_all(r, size, data)
+        send_all(r, frames)
         write_mbs = XFER_BYTES / (time.perf_counter() - t0) / 1e6
         write_cpu = cpu_seconds(proc.pid) - c0
         c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-        back = read_all(r, size, XFER_BYTES)
+        replies = read_all(r, size, XFER_BYTES)
         read_mbs = XFER_BYTES / (time.perf_counter() - t0) / 1e6
         read_cpu = cpu_seconds(proc.pid) - c0
+        back = decode(replies)
         if back != data:
             bad = next(i for i in range(XFER_BYTES) if back[i] != data[i])
             raise RuntimeError(f"{kind}: 8 MiB read back differs from what was written at +{bad:#x}")
