@@ -29,7 +29,10 @@ pub fn check(data: &[u8]) {
         );
         assert!(img.symbols.windows(2).all(|w| w[0].addr <= w[1].addr));
         if !data.starts_with(b"\x7fELF") {
-            assert_eq!((img.entry, img.end), (RAM_BASE, RAM_BASE + data.len() as u64));
+            assert_eq!(
+                (img.entry, img.end),
+                (RAM_BASE, RAM_BASE + data.len() as u64)
+            );
             let mut back = vec![0u8; data.len()];
             mem.read_slice(&mut back, GuestAddress(RAM_BASE)).unwrap();
             assert_eq!(back, data, "a raw image is loaded as it is");

@@ -113,7 +113,13 @@ pub fn check(data: &[u8]) {
     }
     let before: Vec<u128> = registers().iter().map(|r| vcpu.reg(*r)).collect();
     let fault_ipa = UART_BASE + (u64::from(data[4]) * 8) % UART_SIZE;
-    let result = emulate_nisv(&mut vcpu, &view, &bus, fault_ipa, &mut StepMachine::default());
+    let result = emulate_nisv(
+        &mut vcpu,
+        &view,
+        &bus,
+        fault_ipa,
+        &mut StepMachine::default(),
+    );
     let after: Vec<u128> = registers().iter().map(|r| vcpu.reg(*r)).collect();
     match result {
         Err(e) => assert_eq!(before, after, "{word:#010x}: {e} changed registers"),

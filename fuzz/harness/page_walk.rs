@@ -63,7 +63,11 @@ pub fn check(data: &[u8]) {
     };
     if t.mmu_enabled {
         let last = trace.steps().last().and_then(|s| s.desc);
-        assert_eq!(last, Some(t.descriptor), "the leaf is the last descriptor read");
+        assert_eq!(
+            last,
+            Some(t.descriptor),
+            "the leaf is the last descriptor read"
+        );
     }
     let m = mask(t.size_log2);
     assert_eq!(t.pa & m, va & m, "{t:?}: the offset inside the block moved");
@@ -72,6 +76,10 @@ pub fn check(data: &[u8]) {
     let other = va ^ (u64::from(flags).wrapping_mul(0x0101_0101_0101_0101) & m);
     let again = translate(&regs, other, access, el0, &mem)
         .unwrap_or_else(|f| panic!("{va:#x} maps ({t:?}) but {other:#x} in its block faults: {f}"));
-    assert_eq!(again.pa, t.pa ^ (va ^ other), "{other:#x} in the block of {va:#x}");
+    assert_eq!(
+        again.pa,
+        t.pa ^ (va ^ other),
+        "{other:#x} in the block of {va:#x}"
+    );
     assert_eq!((again.size_log2, again.level), (t.size_log2, t.level));
 }
