@@ -76,6 +76,11 @@ impl Vcpu for RegFile {
     }
 }
 
+thread_local! {
+    /// 64 KiB of guest RAM, allocated once; each input puts its word at RAM_BASE.
+    static VIEW: GuestView = GuestView::new(memory::allocate(64 << 10).expect("guest RAM"));
+}
+
 /// Every register the emulation may touch.
 fn registers() -> Vec<Reg> {
     let mut r: Vec<Reg> = (0..31).map(Reg::X).collect();
@@ -95,9 +100,8 @@ pub fn check(data: &[u8]) {
         assert!(matches!(op.size, 1 | 2 | 4 | 8 | 16), "{op:?}");
         assert!(op.regs[0].is_some(), "{op:?}");
     }
-    let mem = memory::allocate(64 << 10).expect("guest RAM");
-    mem.write_obj(word, GuestAddress(RAM_BASE)).unwrap();
-    let view = GuestView::new(mem);
+    let view = VIEW.with(|v| v.clone());
+    view.mem().write_obj(word, GuestAddress(RAM_BASE)).unwrap();
     let mut bus = Bus::new();
     bus.add(
         UART_BASE,
