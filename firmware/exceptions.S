@@ -5,6 +5,10 @@
 //   udf #0     ESR = EC 0x00 | IL,            ELR = the udf itself (handler adds 4)
 // each from a different PSTATE (NZCV, and DAIF for the brk) and checks ESR_EL1, ELR_EL1,
 // SPSR_EL1 (fields NZCV, DAIF, M), that ERET restored NZCV/DAIF, and that x0-x5 survived.
+// Then ERET to EL0 (MMU off: EL0 may run the image), where
+//   svc #0x43  ESR = EC 0x15 | IL | ISS 0x43, ELR = after the svc, SPSR.M = EL0t
+// is taken through the lower-EL vector (0x400); the handler ends the EL0 excursion by
+// returning to EL1h at el0_back.
 // Syndrome values: Arm ARM DDI 0487, ESR_EL1 (EC encodings, ISS for SVC/BRK); preferred return
 // addresses: Arm ARM D1.10 ("Exception entry": SVC returns past itself, BRK/UNDEFINED to the
 // instruction).
@@ -16,6 +20,10 @@
     .equ ESR_SVC_42,    (EC_SVC64 << ESR_EC_SHIFT) | ESR_IL | 0x42   // 0x56000042
     .equ ESR_BRK_7,     (EC_BRK64 << ESR_EC_SHIFT) | ESR_IL | 0x7    // 0xf2000007
     .equ ESR_UDF,       (EC_UNKNOWN << ESR_EC_SHIFT) | ESR_IL        // 0x02000000
+    .equ ESR_SVC_43,    (EC_SVC64 << ESR_EC_SHIFT) | ESR_IL | 0x43   // 0x56000043
+    .equ SPSR_TO_EL0,   0x600003c0          // Z, C set; D, A, I, F set; M = EL0t (0b0000)
+    .equ SPSR_M_EL_SP,  0xf                 // SPSR M[3:0]: 0 = EL0t
+    .equ SPSR_EL1H_DAIF, 0x3c5              // EL1h with D, A, I, F set
     .equ MAX_TRAPS,     8                   // more traps than this means a handler loop
 
     .section .rodata
@@ -32,8 +40,9 @@ trap_elr:   .quad 0
 trap_spsr:  .quad 0
 
     .text
-// ---- Vector table: only "current EL with SP_ELx, synchronous" (offset 0x200) is expected;
-// every other entry hands over to the matching default entry, which reports it and fails. ----
+// ---- Vector table: only "current EL with SP_ELx, synchronous" (offset 0x200) and "lower EL
+// using AArch64, synchronous" (0x400) are expected; every other entry hands over to the
+// matching default entry, which reports it and fails. ----
     .macro forward_entry offset
     .balign 0x80
     b       default_vectors + \offset       // unexpected: report via the default table
@@ -46,12 +55,18 @@ exc_vectors:
     .endr
     .balign 0x80
     b       sync_handler                    // 0x200: current EL, SP_ELx, synchronous
-    .irp off, 0x280, 0x300, 0x380, 0x400, 0x480, 0x500, 0x580, 0x600, 0x680, 0x700, 0x780
+    .irp off, 0x280, 0x300, 0x380
+    forward_entry \off
+    .endr
+    .balign 0x80
+    b       sync_handler                    // 0x400: lower EL, AArch64, synchronous
+    .irp off, 0x480, 0x500, 0x580, 0x600, 0x680, 0x700, 0x780
     forward_entry \off
     .endr
 
 // Records ESR/ELR/SPSR, skips BRK and UDF (ELR += 4), leaves SVC's ELR alone, returns with
-// ERET. Preserves every general-purpose register.
+// ERET; an SVC from EL0 returns to EL1h at el0_back instead. Preserves every general-purpose
+// register.
 sync_handler:
     stp     x0, x1, [sp, #-48]!             // save the registers used here
     stp     x2, x3, [sp, #16]               // ...
@@ -70,7 +85,7 @@ sync_handler:
     b.hi    runaway                         // yes: fail
     ubfx    x5, x0, #ESR_EC_SHIFT, #6       // EC
     cmp     x5, #EC_SVC64                   // SVC: ELR already points past it
-    b.eq    1f                              // return as is
+    b.eq    3f                              // return as is, unless from EL0
     cmp     x5, #EC_BRK64                   // BRK: ELR points at it
     b.eq    2f                              // skip it
     cbz     x5, 2f                          // unknown (UDF): skip it too
@@ -78,6 +93,13 @@ sync_handler:
     adrp    x0, reason_ec                   // FAIL reason
     add     x0, x0, :lo12:reason_ec         // ...
     b       fail                            // verdict
+3:  tst     x2, #SPSR_M_EL_SP               // SPSR.M[3:0] = 0: the SVC came from EL0t
+    b.ne    1f                              // from EL1: return past it
+    adr     x1, el0_back                    // from EL0: the excursion ends at el0_back
+    msr     elr_el1, x1                     // return address
+    mov     x1, #SPSR_EL1H_DAIF             // in EL1h, interrupts masked
+    msr     spsr_el1, x1                    // return state
+    b       1f                              // restore and return
 2:  add     x1, x1, #4                      // step over the 4-byte instruction
     msr     elr_el1, x1                     // new return address
 1:  ldp     x4, x5, [sp, #32]               // restore
@@ -173,8 +195,29 @@ udf_insn:
     check_trap 3, ESR_UDF, udf_insn, 0x300003c5, udf
 
     say     "exceptions: svc, brk, udf handled\n"
+
+    say     "exceptions: svc #0x43 from el0\n"
+    adr     x9, el0_code                    // EL0 entry point
+    msr     elr_el1, x9                     // ERET target
+    ldr     x9, =SPSR_TO_EL0                // EL0t, flags Z and C, DAIF masked
+    msr     spsr_el1, x9                    // ERET state
+    eret                                    // to EL0
+    .global el0_back
+el0_back:                                   // back in EL1h from the handler
+    check_trap 4, ESR_SVC_43, el0_svc_return, SPSR_TO_EL0, el0-svc
+    say     "exceptions: svc from el0 handled\n"
     b       pass                            // "PASS exceptions", power off
     .size main, . - main
+
+// Runs at EL0: one SVC; the handler returns to EL1 (el0_back), never here.
+    .global el0_code
+el0_code:
+    .global el0_svc_insn
+el0_svc_insn:
+    svc     #0x43                           // trap from EL0: EC 0x15, ISS 0x43
+    .global el0_svc_return
+el0_svc_return:
+    b       .                               // not reached
 
     .section .rodata
 reason_ec:

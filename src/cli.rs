@@ -66,6 +66,14 @@ pub struct RunArgs {
     /// connects).
     #[arg(short = 'S', long = "wait-gdb")]
     pub wait_gdb: bool,
+    /// Deterministic clock (model backend only): the generic timer counts instructions, WFI
+    /// skips ahead, vCPUs run in a fixed round-robin order, inputs are logged.
+    #[arg(long)]
+    pub icount: bool,
+    /// At the end of a run without gdb, print the hash of the final state (registers of
+    /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
+    #[arg(long)]
+    pub state_hash: bool,
 }
 
 /// The default gdb port (QEMU's `-s`).
@@ -173,6 +181,7 @@ fn run(args: RunArgs) -> i32 {
         uart_out: Box::new(std::io::stdout()),
         trace,
         test_hooks: Default::default(),
+        icount: args.icount,
     };
     let machine = match Machine::with_firmware(cfg, firmware) {
         Ok(m) => m,
@@ -211,10 +220,19 @@ fn run(args: RunArgs) -> i32 {
             .as_ref()
             .and_then(|p| std::fs::canonicalize(p).ok())
             .map(|p| p.display().to_string());
+        if args.state_hash {
+            return usage("--state-hash is for runs without gdb");
+        }
         return run_gdb(machine, listen, args.wait_gdb, exec_file);
     }
     if args.wait_gdb {
         return usage("-S/--wait-gdb needs --gdb or -s");
+    }
+    if args.state_hash {
+        return finish(machine.run_hashed().map(|(end, hash)| {
+            eprintln!("kvmdbg: final state hash {hash:#018x}");
+            end
+        }));
     }
     finish(machine.run())
 }
@@ -240,7 +258,11 @@ fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<Strin
         wait_for_gdb: wait,
         exec_file,
     };
-    finish(gdb::serve(session, cfg))
+    match gdb::serve(session, cfg) {
+        // A listen address that cannot be used is bad input.
+        Err(e) if e.is_bad_input() => usage(e),
+        end => finish(end),
+    }
 }
 
 /// Reports how a run ended (with or without gdb) and returns the exit status: 0 for power off,

@@ -5,13 +5,15 @@
 //! debugging session), `machine` (memory map, loader, devices, vCPU threads, the session),
 //! `debug` (breakpoints, watchpoints, stepping, decided once for every backend), `backend` (the
 //! `Vm`/`Vcpu` traits and their KVM and model implementations), `a64` (pure architecture
-//! knowledge). The binary's `cli` sits on top. See docs/architecture.md.
+//! knowledge). The binary's `cli` sits on top; `signals` (how the process ends on a signal,
+//! and the exit hooks any layer may register) stands apart. See docs/architecture.md.
 
 pub mod a64;
 pub mod backend;
 pub mod debug;
 pub mod gdb;
 pub mod machine;
+pub mod signals;
 #[cfg(test)]
 pub(crate) mod test_require;
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn gdb_on_an_unbindable_address_is_a_clear_error() {
     let spec = format!("tcp:127.0.0.1:{port}");
     let out = kvmdbg(&["run", "--backend", "model", "--gdb", &spec, "-S"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "bad input: {err}");
     assert!(err.contains("cannot listen on tcp:127.0.0.1:"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }

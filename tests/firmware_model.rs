@@ -74,6 +74,12 @@ fn cdemo_in_c_matches_qemu() {
     same_as_qemu("cdemo", 1, false);
 }
 
+/// C at -O3: vectorised loops (UADDL, UADDW, SMULL, FMLA, ADDV...) and scalar FP.
+#[test]
+fn csimd_vectorised_c_matches_qemu() {
+    same_as_qemu("csimd", 1, false);
+}
+
 #[test]
 fn compute_matches_qemu() {
     same_as_qemu("compute", 1, false);

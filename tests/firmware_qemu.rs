@@ -13,6 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const COVERED: &[&str] = &[
     "cdemo",
     "compute",
+    "csimd",
     "demo",
     "exceptions",
     "hello",
@@ -86,6 +87,11 @@ fn mmio_passes() {
 #[test]
 fn cdemo_passes() {
     run_firmware("cdemo", 1);
+}
+
+#[test]
+fn csimd_passes() {
+    run_firmware("csimd", 1);
 }
 
 #[test]

@@ -184,3 +184,171 @@ fn stepi_with_a_timer_interrupt_pending_stays_out_of_the_handler() {
     );
     assert!(all.contains("exited normally"), "runs to PASS:\n{all}");
 }
+
+/// gdb's output (and all of it as text) for `cmds` against a stub on firmware `fw`; None
+/// when the tools are missing (a failure under CI=true).
+fn gdb_on(fw: &str, cmds: &[&str]) -> Option<(common::RunOutput, String)> {
+    if !tools() {
+        return None;
+    }
+    let elf = common::firmware_elf(fw);
+    let stub = Stub::start(&elf, &[]);
+    let out = gdb_batch(stub.port, &elf, cmds);
+    let all = text(&out);
+    Some((out, all))
+}
+
+/// The `monitor caps` line for hardware breakpoints: "(N hbreak, M vector catch)".
+fn catch_slots_in_caps(all: &str) -> usize {
+    let line = all
+        .lines()
+        .find(|l| l.starts_with("hardware breakpoints:"))
+        .unwrap_or_else(|| panic!("no caps line:\n{all}"));
+    line.rsplit_once(", ")
+        .and_then(|(_, tail)| tail.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("caps line {line:?}"))
+}
+
+/// Slots a catch of `entries` vector entries takes on this backend (the model catches at
+/// exception entry without any).
+fn expected_slots(entries: usize) -> usize {
+    if common::gdb::backend_name() == "kvm" {
+        entries
+    } else {
+        0
+    }
+}
+
+#[test]
+fn vector_catch_stops_at_synchronous_exceptions_from_el1_with_their_syndrome() {
+    // firmware/exceptions.S: svc #0x42, brk #0x7 (the guest's own BRK, re-injected by
+    // kvmdbg) and udf #0 from EL1h, all to exc_vectors + 0x200; then an SVC from EL0, which
+    // is not in the set.
+    let Some((out, all)) = gdb_on(
+        "exceptions",
+        &[
+            "monitor catch exceptions sync el1",
+            "monitor caps",
+            "continue",
+            "p/x $pc",
+            "p/x (long)&exc_vectors",
+            "p/x $esr_el1",
+            "p/x $elr_el1",
+            "p/x (long)&svc_return",
+            "continue",
+            "p/x $esr_el1",
+            "p/x $elr_el1",
+            "p/x (long)&brk_insn",
+            "continue",
+            "p/x $esr_el1",
+            "p/x $elr_el1",
+            "p/x (long)&udf_insn",
+            "monitor catch",
+            "continue",
+        ],
+    ) else {
+        return;
+    };
+    let vectors = printed_u64(&out, 2);
+    assert_eq!(
+        printed_u64(&out, 1),
+        vectors + 0x200,
+        "at the vector\n{all}"
+    );
+    assert_eq!(printed_u64(&out, 3), 0x5600_0042, "{all}");
+    assert_eq!(printed_u64(&out, 4), printed_u64(&out, 5), "{all}");
+    assert_eq!(printed_u64(&out, 6), 0xf200_0007, "{all}");
+    assert_eq!(printed_u64(&out, 7), printed_u64(&out, 8), "{all}");
+    assert_eq!(printed_u64(&out, 9), 0x0200_0000, "{all}");
+    assert_eq!(printed_u64(&out, 10), printed_u64(&out, 11), "{all}");
+    assert_eq!(catch_slots_in_caps(&all), expected_slots(2), "{all}");
+    assert_eq!(
+        all.matches("received signal SIGTRAP").count(),
+        3,
+        "one stop per exception:\n{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "kvmdbg: vector catch: vCPU 0 took a synchronous exception from EL1 at vector \
+             {:#x} (SVC) ESR_EL1=0x56000042",
+            vectors + 0x200
+        )),
+        "gdb shows the catch:\n{all}"
+    );
+    assert!(all.contains("vector catch: sync el1"), "{all}");
+    assert!(
+        all.contains("last catch: vector catch: vCPU 0 took a synchronous exception from EL1")
+            && all.contains("ESR_EL1=0x2000000"),
+        "monitor catch shows the last catch:\n{all}"
+    );
+    assert!(
+        all.contains("exited normally"),
+        "the EL0 SVC is not caught:\n{all}"
+    );
+}
+
+#[test]
+fn vector_catch_stops_at_an_svc_from_el0() {
+    let Some((out, all)) = gdb_on(
+        "exceptions",
+        &[
+            "monitor catch exceptions sync el0",
+            "continue",
+            "p/x $pc",
+            "p/x (long)&exc_vectors + 0x400",
+            "p/x $esr_el1",
+            "p/x $elr_el1",
+            "p/x (long)&el0_svc_return",
+            "p/x $spsr_el1 & 0xf00003df",
+            "monitor catch none",
+            "monitor caps",
+            "continue",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
+    assert_eq!(printed_u64(&out, 3), 0x5600_0043, "{all}");
+    assert_eq!(printed_u64(&out, 4), printed_u64(&out, 5), "{all}");
+    assert_eq!(
+        printed_u64(&out, 6),
+        0x6000_03c0,
+        "NZCV, DAIF, M: from EL0t\n{all}"
+    );
+    assert!(
+        all.contains("took a synchronous exception from EL0"),
+        "{all}"
+    );
+    assert!(all.contains("vector catch: none"), "{all}");
+    assert_eq!(catch_slots_in_caps(&all), 0, "cleared\n{all}");
+    assert!(all.contains("exited normally"), "{all}");
+}
+
+#[test]
+fn vector_catch_stops_at_a_timer_irq_before_its_handler() {
+    // firmware/timer.S: the first timer IRQ is taken from EL1h right after DAIFClr #2.
+    let Some((out, all)) = gdb_on(
+        "timer",
+        &[
+            "monitor catch exceptions irq el1",
+            "monitor caps",
+            "continue",
+            "p/x $pc",
+            "p/x (long)&timer_vectors + 0x280",
+            "p/x $spsr_el1 & 0x3df",
+            "p/x *(long*)&irq_count",
+            "monitor catch clear",
+            "continue",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
+    assert_eq!(printed_u64(&out, 3), 0x345, "only I was clear\n{all}");
+    assert_eq!(printed_u64(&out, 4), 0, "before the handler ran\n{all}");
+    assert_eq!(catch_slots_in_caps(&all), expected_slots(2), "{all}");
+    assert!(all.contains("received signal SIGTRAP"), "{all}");
+    assert!(all.contains("took an IRQ from EL1"), "{all}");
+    assert!(all.contains("exited normally"), "{all}");
+}

@@ -6,24 +6,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::gdb::{backend_name, gdb_batch, printed_u64, require_gdb, text, Stub};
 
-fn demo() -> PathBuf {
-    common::repo_root().join("firmware/prebuilt/demo.elf")
-}
+use common::elf::demo;
 
 /// Address of `name` in the demo, from kvmdbg's own ELF reader (independent of gdb).
 fn sym(name: &str) -> u64 {
-    let bytes = std::fs::read(demo()).unwrap();
-    use object::{Object, ObjectSymbol};
-    let file = object::File::parse(&*bytes).unwrap();
-    file.symbols()
-        .find(|s| s.name() == Ok(name))
-        .unwrap_or_else(|| panic!("no symbol {name}"))
-        .address()
+    common::elf::symbol(&demo(), name)
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The KVM backend against real arm64 KVM, exit by exit.
 //!
 //! Expected values are the traces observed on real KVM (Debian kernel 6.1, nested in
-//! qemu-system-aarch64 TCG; see shared/reference/kvm-arm64-debug-facts.md) and the syndromes the
+//! qemu-system-aarch64 TCG; see docs/testing.md) and the syndromes the
 //! Arm ARM defines (D17.2.37 ESR_EL2: EC 0x30 breakpoint, 0x32 software step, 0x34 watchpoint,
 //! 0x3c BRK; IL = bit 25, ISV = bit 24, IFSC/DFSC 0x22 = debug event).
 //!

@@ -65,6 +65,7 @@ fn config() -> MachineConfig {
         uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks: Default::default(),
+        icount: false,
     }
 }
 
@@ -81,6 +82,7 @@ fn bare_step_rate() -> f64 {
             gic: layout::gic_layout(1),
             nisv_to_user: true,
             model_keep_ss_bug: false,
+            icount: false,
         },
     )
     .expect("VM");

@@ -48,6 +48,7 @@ fn session(kind: BackendKind, test_hooks: TestHooks) -> Session {
         uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks,
+        icount: false,
     };
     Session::new(Machine::new(cfg, &image).expect("machine")).expect("session")
 }

@@ -10,8 +10,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use kvm_support::*;
+use kvmdbg::a64::exception::VectorKind;
+use kvmdbg::a64::vcatch::{CatchSource, VectorCatch};
 use kvmdbg::a64::{sys, Reg};
-use kvmdbg::backend::{VcpuExit, Vm};
+use kvmdbg::backend::{GuestDebug, VcpuExit, Vm};
 use vm_memory::GuestAddress;
 
 #[test]
@@ -24,6 +26,10 @@ fn probe_reports_the_debug_capabilities_the_guest_sees() {
     assert_eq!(caps.api_version, 12);
     assert!(caps.guest_debug && caps.immediate_exit && caps.nisv_to_user);
     assert!(caps.preferred_target.is_some());
+    assert!(
+        !caps.exact_vector_catch,
+        "KVM catches vectors with breakpoints only"
+    );
     assert!(caps.ipa_bits >= 40, "{}", caps.ipa_bits);
     // KVM's slot counts come from ID_AA64DFR0_EL1.BRPs [15:12] and WRPs [23:20] (number - 1,
     // Arm ARM D19.2.58), the same register the guest reads.
@@ -34,6 +40,14 @@ fn probe_reports_the_debug_capabilities_the_guest_sees() {
     assert_eq!(caps.hw_breakpoints as u64, ((dfr0 >> 12) & 0xf) + 1);
     assert_eq!(caps.hw_watchpoints as u64, ((dfr0 >> 20) & 0xf) + 1);
     assert_eq!(g.vm.caps(), &caps);
+    // A vector catch at exception entry is not KVM's: refused, never silently ignored.
+    let catch = GuestDebug {
+        enable: true,
+        vector_catch: VectorCatch::NONE.with(VectorKind::Sync, CatchSource::El0),
+        ..GuestDebug::default()
+    };
+    let err = g.vcpus[0].set_guest_debug(&catch).unwrap_err();
+    assert!(err.to_string().contains("no vector catch"), "{err}");
     // The nested recipe (QEMU `-cpu max`) has 6 breakpoints and 4 watchpoints.
     if let Ok(want) = std::env::var("KVMDBG_EXPECT_HW_SLOTS") {
         let got = format!("{}/{}", caps.hw_breakpoints, caps.hw_watchpoints);
@@ -243,6 +257,7 @@ fn finalize_requires_every_vcpu() {
         gic: gic(),
         nisv_to_user: false,
         model_keep_ss_bug: false,
+        icount: false,
     };
     let vm = kvmdbg::backend::kvm::KvmVm::new(&mem, &cfg).unwrap();
     let _cpu0 = vm.create_vcpu(0).unwrap();

@@ -19,6 +19,7 @@ fn session(cpus: usize) -> Session {
         uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks: Default::default(),
+        icount: false,
     };
     Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap()
 }
@@ -181,6 +182,7 @@ fn reset_reloads_the_firmware_restarts_every_vcpu_and_keeps_breakpoints() {
         uart_out: Box::new(out.clone()),
         trace: None,
         test_hooks: Default::default(),
+        icount: false,
     };
     let mut s = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
     let entry = s.read_reg(0, Reg::Pc).unwrap() as u64;

@@ -74,6 +74,10 @@ impl Vcpu for RegFile {
     fn kicker(&self) -> Arc<dyn Kick> {
         Arc::new(NoKick)
     }
+    /// Always on: the emulation under test runs on a vCPU that took an MMIO exit.
+    fn powered_off(&mut self) -> kvmdbg::backend::Result<bool> {
+        Ok(false)
+    }
 }
 
 thread_local! {

@@ -7,12 +7,13 @@
 #   test whose target name starts with `kvm`; dev profile by default: the test binaries need the
 #   dev-profile dependencies anyway, so `kvmdbg` shares them instead of compiling them twice;
 # - stages them (debug info stripped, symbols kept for backtraces) with busybox (arm64), the
-#   virtio-net modules of the cached Debian kernel, firmware ELFs, /init (init.sh) and
-#   /guest-tests.sh and /stub-launcher.sh under OUT/root;
+#   virtio-net modules of every cached host kernel (kernels.sh), firmware ELFs, /init
+#   (init.sh) and /guest-tests.sh and /stub-launcher.sh under OUT/root;
 # - packs OUT/root into OUT/initramfs.cpio (newc; .gz with --gzip), only when something changed.
 #
 # Inputs: CARGO_TARGET_DIR (default ./target), KVMDBG_CACHE (default /var/cache/kvmdbg; filled by
-# scripts/setup.sh), KVMDBG_FIRMWARE_DIR (default target/firmware, built by firmware/build.sh).
+# scripts/setup.sh), NESTED_KERNELS (default "6.1 6.12", scripts/nested/kernels.sh),
+# KVMDBG_FIRMWARE_DIR (default target/firmware, built by firmware/build.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +22,8 @@ TRIPLE=aarch64-unknown-linux-gnu
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CACHE=${KVMDBG_CACHE:-/var/cache/kvmdbg}
 FW_DIR=${KVMDBG_FIRMWARE_DIR:-$ROOT/target/firmware}
+# shellcheck source=kernels.sh
+. "$HERE/kernels.sh"
 OUT=${KVMDBG_NESTED_DIR:-$TARGET_DIR/nested}
 GZIP=0
 PROFILE_ARGS=()
@@ -30,7 +33,7 @@ NET_MODULES=(virtio_mmio virtio_net)
 
 log() { echo "[nested-build] $*" >&2; }
 die() { echo "[nested-build] error: $*" >&2; exit 1; }
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -100,10 +103,28 @@ build_rust() {
   [ -n "$KVMDBG_EXE" ] || die "cargo reported no kvmdbg executable"
 }
 
+# The virtio-net modules of every cached host kernel (kernels.sh), staged under
+# /lib/modules/<release>/ (init.sh picks the running kernel's) with their load order, so one
+# initramfs serves them all; a kernel in NESTED_KERNELS must be cached.
 stage_modules() {
-  local moddir name f order=() seen=" "
-  moddir=$(find "$CACHE/modules" -mindepth 1 -maxdepth 1 -type d | sort -V | tail -n1)
-  [ -n "$moddir" ] || die "no kernel modules under $CACHE/modules (run scripts/setup.sh)"
+  local v
+  for v in $NESTED_KERNELS_ALL; do
+    if [ -n "$(nested_kernel_release "$v")" ]; then
+      stage_kernel_modules "$v"
+    elif [[ " $NESTED_KERNELS " == *" $v "* ]]; then
+      die "host kernel $v is not cached in $(nested_kernel_dir "$v") (run scripts/setup.sh)"
+    fi
+  done
+}
+
+# Stages the modules of kernel version $1 from its cache directory (lib/modules or, on 6.12,
+# usr/lib/modules of the package: scripts/setup.sh copies either to modules/). Compressed
+# modules (.ko.xz on 6.12) are decompressed here: busybox insmod loads plain ELF only.
+stage_kernel_modules() {
+  local release moddir name order=() seen=" "
+  release=$(nested_kernel_release "$1") || true
+  [ -n "$release" ] || die "no modules for kernel $1 under $(nested_kernel_dir "$1")/modules (run scripts/setup.sh)"
+  moddir=$(nested_kernel_dir "$1")/modules/$release
   add_module() {
     local m=$1 file ko deps d
     case $seen in *" $m "*) return ;; esac
@@ -120,14 +141,14 @@ stage_modules() {
     deps=$(aarch64-linux-gnu-objcopy -O binary --only-section=.modinfo "$ko" /dev/stdout |
       tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' ' ')
     for d in $deps; do add_module "$d"; done
-    stage "$ko" "$OUT/root/lib/modules/nested/$m.ko"
+    stage "$ko" "$OUT/root/lib/modules/$release/$m.ko"
     rm -f "$ko"
     order+=("$m")
   }
   for name in "${NET_MODULES[@]}"; do add_module "$name"; done
   printf '%s\n' "${order[@]}" >"$OUT/.order"
-  stage "$OUT/.order" "$OUT/root/lib/modules/nested/order"
-  log "net modules (load order): ${order[*]} from $(basename "$moddir")"
+  stage "$OUT/.order" "$OUT/root/lib/modules/$release/order"
+  log "net modules of $release (load order): ${order[*]}"
 }
 
 stage_firmware() {

@@ -50,13 +50,15 @@ check_kvm() {
   fi
 }
 
-# Loads the modules build.sh staged (dependencies first) and configures eth0 with QEMU user
-# networking's fixed addresses (QEMU docs, "Network emulation", user networking: guest
-# 10.0.2.15, gateway 10.0.2.2, 10.0.2.0/24).
+# Loads the modules build.sh staged for the running kernel (dependencies first) and configures
+# eth0 with QEMU user networking's fixed addresses (QEMU docs, "Network emulation", user
+# networking: guest 10.0.2.15, gateway 10.0.2.2, 10.0.2.0/24).
 net_up() {
-  local m i=0
-  for m in $(cat /lib/modules/nested/order); do
-    insmod "/lib/modules/nested/$m.ko" || { echo "nested: insmod $m failed"; return 1; }
+  local m i=0 dir
+  dir=/lib/modules/$(uname -r)
+  [ -f "$dir/order" ] || { echo "nested: no modules staged for kernel $(uname -r) (scripts/nested/build.sh)"; return 1; }
+  for m in $(cat "$dir/order"); do
+    insmod "$dir/$m.ko" || { echo "nested: insmod $m failed"; return 1; }
   done
   while [ ! -e /sys/class/net/eth0 ]; do
     i=$((i + 1))

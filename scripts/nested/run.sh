@@ -18,9 +18,12 @@
 #     --grace SECS         time the guest gets to finish after the host command (default 60)
 #     --timeout SECS       overall limit, boot included (default $NESTED_TIMEOUT or 1200)
 #     --test-timeout SECS  limit per guest test (default 300)
-#     --kernel FILE        default $KVMDBG_CACHE/Image (scripts/setup.sh caches it)
+#     --kernel VER|FILE    host kernel: a cached version (6.1, 6.12: scripts/nested/kernels.sh,
+#                          cached by scripts/setup.sh) or an Image file (default: the first of
+#                          $NESTED_KERNELS, 6.1)
 #     --initrd FILE        default <out>/initramfs (from build.sh)
-#     --log FILE           console log (default <out>/console.log)
+#     --log FILE           console log (default <out>/console-<VER>.log, or console.log with
+#                          an Image file)
 #     --smp N / --mem SIZE guest CPUs / memory (default 2 / 1G)
 #     --kernel-arg ARG     extra kernel command line argument (repeatable)
 #     --quiet              do not stream the console (it is still logged)
@@ -33,7 +36,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${KVMDBG_NESTED_DIR:-$TARGET_DIR/nested}
-KERNEL=${KVMDBG_CACHE:-/var/cache/kvmdbg}/Image
+# shellcheck source=kernels.sh
+. "$HERE/kernels.sh"
+KERNEL=""
+KVER=""
 INITRD=$OUT/initramfs
 LOG=""
 TIMEOUT=${NESTED_TIMEOUT:-1200}
@@ -52,7 +58,7 @@ ONLY=()
 KARGS=()
 
 say() { echo "[nested-run] $*" >&2; }
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 bad() { echo "[nested-run] error: $*" >&2; exit 2; }
 num() { [[ $2 =~ ^[0-9]+$ ]] || bad "$1 needs a number, got '$2'"; }
 
@@ -71,7 +77,7 @@ parse_args() {
       --grace) num "$1" "${2:-}"; GRACE=$2; shift ;;
       --timeout) num "$1" "${2:-}"; TIMEOUT=$2; shift ;;
       --test-timeout) num "$1" "${2:-}"; TEST_TIMEOUT=$2; shift ;;
-      --kernel) KERNEL=${2:?}; shift ;;
+      --kernel) KERNEL=${2:?--kernel needs a version or a file}; shift ;;
       --initrd) INITRD=${2:?}; shift ;;
       --log) LOG=${2:?}; shift ;;
       --smp) num "$1" "${2:-}"; SMP=$2; shift ;;
@@ -83,13 +89,18 @@ parse_args() {
     esac
     shift
   done
-  LOG=${LOG:-$OUT/console.log}
+  if [ -z "$KERNEL" ]; then KERNEL=${NESTED_KERNELS%% *}; fi
+  if nested_kernel_known "$KERNEL"; then
+    KVER=$KERNEL
+    KERNEL=$(nested_kernel_dir "$KVER")/Image
+  fi
+  LOG=${LOG:-$OUT/console${KVER:+-$KVER}.log}
   [ -z "$HOST_CMD" ] || [ -n "$GUEST_CMD" ] || bad "--host-cmd needs --guest-cmd (the guest side it talks to)"
   if [ -n "$HOST_CMD" ] && [ -z "$READY_PORT" ] && [ ${#FORWARDS[@]} -gt 0 ]; then
     READY_PORT=${FORWARDS[0]#*:}
   fi
   command -v qemu-system-aarch64 >/dev/null || bad "qemu-system-aarch64 not found (run scripts/setup.sh)"
-  [ -s "$KERNEL" ] || bad "kernel $KERNEL missing (run scripts/setup.sh)"
+  [ -s "$KERNEL" ] || bad "kernel ${KVER:+$KVER }$KERNEL missing (run scripts/setup.sh)"
   [ -s "$INITRD" ] || bad "initramfs $INITRD missing (run scripts/nested/build.sh)"
 }
 
@@ -191,7 +202,7 @@ supervise() {
 
 # Tallies NESTED-RESULT lines (plus host-cmd) and decides the exit status.
 judge() {
-  local results line name status rc pass=0 fail=0 skip=0 failed=() total_ms
+  local results line name status rc pass=0 fail=0 skip=0 failed=() total_ms release
   results=$(tr -d '\r' <"$LOG" | grep -oE 'NESTED-RESULT [^ ]+ (PASS|FAIL|SKIP) [-0-9]+' || true)
   if [ -n "$HOST_CMD" ]; then
     if [ -z "$HOST_RC" ]; then results+=$'\n'"NESTED-RESULT host-cmd FAIL -1"
@@ -218,7 +229,8 @@ judge() {
   if [ ${#PROBLEMS[@]} -gt 0 ] && [ "$QUIET" = 1 ]; then
     echo "[nested-run] last console lines:"; tail -n 30 "$LOG" | tr -d '\r' | sed 's/^/  | /'
   fi
-  echo "[nested-run] boot to /init: $(fmt_ms "$BOOT_MS"), total: $(fmt_ms "$total_ms"), console log: $LOG"
+  release=$(tr -d '\r' <"$LOG" | sed -n 's/^NESTED-BOOT .*kernel=\([^ ]*\).*/\1/p' | head -n1)
+  echo "[nested-run] kernel ${release:-unknown (no NESTED-BOOT)}: boot to /init: $(fmt_ms "$BOOT_MS"), total: $(fmt_ms "$total_ms"), console log: $LOG"
   echo "$pass passed, $fail failed, $skip skipped"
   [ "$fail" = 0 ] && [ ${#PROBLEMS[@]} -eq 0 ]
 }

@@ -1,5 +1,5 @@
-//! Hardware breakpoint and watchpoint registers: DBGBCR<n>_EL1 / DBGBVR<n>_EL1 and
-//! DBGWCR<n>_EL1 / DBGWVR<n>_EL1 (Arm ARM DDI 0487, D19.3 register pages; matching rules in
+//! Hardware breakpoint and watchpoint registers: `DBGBCR<n>_EL1` / `DBGBVR<n>_EL1` and
+//! `DBGWCR<n>_EL1` / `DBGWVR<n>_EL1` (Arm ARM DDI 0487, D19.3 register pages; matching rules in
 //! D2.9 "Breakpoint exceptions" and D2.10 "Watchpoint exceptions").
 //!
 //! Owns the field encoders/decoders, the value-register rules and the one matcher the
@@ -7,9 +7,9 @@
 //! programmed comparator. Pure functions; must not depend on any other kvmdbg module.
 //!
 //! Scope of the matcher (documented choices):
-//! - Addresses are the ARMv8.0 49-bit layout: DBGBVR/DBGWVR hold VA[48:2] and bits [63:49]
-//!   are RESS, a sign extension of bit 48 (D19.3 "DBGBVR<n>_EL1", "DBGWVR<n>_EL1"). FEAT_LVA
-//!   (VA[52:49]) is not modelled: comparisons use bits [48:0] only.
+//! - Addresses are the ARMv8.0 49-bit layout: DBGBVR/DBGWVR hold VA\[48:2\] and bits \[63:49\]
+//!   are RESS, a sign extension of bit 48 (D19.3 "`DBGBVR<n>_EL1`", "`DBGWVR<n>_EL1`"). FEAT_LVA
+//!   (VA\[52:49\]) is not modelled: comparisons use bits \[48:0\] only.
 //! - Privilege: a non-secure guest at EL0/EL1 without EL2 in the guest view. PMC/PAC bit 0
 //!   enables EL1, bit 1 enables EL0, for the HMC/SSC combinations that include non-secure
 //!   EL0/EL1 (D2.8 "Breakpoint and watchpoint ... security state and exception level", table
@@ -23,24 +23,24 @@
 
 /// Highest VA bit held by the value registers; bits above are its sign extension.
 pub const VA_TOP_BIT: u32 = 48;
-/// Bits [48:0]: the part of an address the comparators look at.
+/// Bits \[48:0\]: the part of an address the comparators look at.
 pub const VA_MASK: u64 = (1 << (VA_TOP_BIT + 1)) - 1;
 
-/// PMC/PAC: match at EL1 (bit 0) and at EL0 (bit 1) (D19.3 "DBGBCR<n>_EL1" field PMC).
+/// PMC/PAC: match at EL1 (bit 0) and at EL0 (bit 1) (D19.3 "`DBGBCR<n>_EL1`" field PMC).
 pub const PRIV_EL1: u8 = 0b01;
 pub const PRIV_EL0: u8 = 0b10;
 pub const PRIV_EL0_EL1: u8 = 0b11;
 
-/// DBGWCR.LSC: 0b01 loads, 0b10 stores, 0b11 both (D19.3 "DBGWCR<n>_EL1" field LSC).
+/// DBGWCR.LSC: 0b01 loads, 0b10 stores, 0b11 both (D19.3 "`DBGWCR<n>_EL1`" field LSC).
 pub const LSC_LOAD: u8 = 0b01;
 pub const LSC_STORE: u8 = 0b10;
 pub const LSC_BOTH: u8 = 0b11;
 
-/// BAS for an A64 instruction breakpoint: all four bytes (D19.3 "DBGBCR<n>_EL1" field BAS:
+/// BAS for an A64 instruction breakpoint: all four bytes (D19.3 "`DBGBCR<n>_EL1`" field BAS:
 /// "for A64 instructions ... 0b1111").
 pub const BAS_A64: u8 = 0b1111;
 /// Smallest and largest usable DBGWCR.MASK: 2^3 = 8 bytes to 2^31 bytes; 0b00001 and 0b00010
-/// are reserved (D19.3 "DBGWCR<n>_EL1" field MASK).
+/// are reserved (D19.3 "`DBGWCR<n>_EL1`" field MASK).
 pub const MASK_MIN: u8 = 3;
 pub const MASK_MAX: u8 = 31;
 
@@ -55,18 +55,18 @@ pub enum DebugRegError {
     WvrMisaligned { addr: u64 },
 }
 
-/// True when bits [63:49] of `addr` equal bit 48.
+/// True when bits \[63:49\] of `addr` equal bit 48.
 pub fn is_canonical(addr: u64) -> bool {
     sign_extend(addr) == addr
 }
 
-/// Sign-extends bit 48 into bits [63:49] (the RESS rule of the value registers).
+/// Sign-extends bit 48 into bits \[63:49\] (the RESS rule of the value registers).
 pub fn sign_extend(addr: u64) -> u64 {
     let shift = 63 - VA_TOP_BIT;
     (((addr << shift) as i64) >> shift) as u64
 }
 
-/// The DBGBVR<n>_EL1 value for an A64 instruction at `addr`.
+/// The `DBGBVR<n>_EL1` value for an A64 instruction at `addr`.
 pub fn bvr(addr: u64) -> Result<u64, DebugRegError> {
     if !is_canonical(addr) {
         return Err(DebugRegError::NonCanonical { addr });
@@ -77,8 +77,8 @@ pub fn bvr(addr: u64) -> Result<u64, DebugRegError> {
     Ok(addr)
 }
 
-/// The DBGWVR<n>_EL1 value for a doubleword-aligned base. The architecture only makes bits
-/// [1:0] RES0 and deprecates bit 2 = 1 (D19.3 "DBGWVR<n>_EL1"); we never program bit 2.
+/// The `DBGWVR<n>_EL1` value for a doubleword-aligned base. The architecture only makes bits
+/// \[1:0\] RES0 and deprecates bit 2 = 1 (D19.3 "`DBGWVR<n>_EL1`"); we never program bit 2.
 pub fn wvr(addr: u64) -> Result<u64, DebugRegError> {
     if !is_canonical(addr) {
         return Err(DebugRegError::NonCanonical { addr });
@@ -97,8 +97,8 @@ fn put(v: u8, lo: u32, width: u32) -> u64 {
     (v as u64 & ((1 << width) - 1)) << lo
 }
 
-/// DBGBCR<n>_EL1 fields (D19.3): E [0], PMC [2:1], BAS [8:5], HMC [13], SSC [15:14],
-/// LBN [19:16], BT [23:20].
+/// `DBGBCR<n>_EL1` fields (D19.3): E \[0\], PMC \[2:1\], BAS \[8:5\], HMC \[13\], SSC \[15:14\],
+/// LBN \[19:16\], BT \[23:20\].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bcr {
     pub enable: bool,
@@ -147,8 +147,8 @@ impl Bcr {
     }
 }
 
-/// DBGWCR<n>_EL1 fields (D19.3): E [0], PAC [2:1], LSC [4:3], BAS [12:5], HMC [13],
-/// SSC [15:14], LBN [19:16], WT [20], MASK [28:24].
+/// `DBGWCR<n>_EL1` fields (D19.3): E \[0\], PAC \[2:1\], LSC \[4:3\], BAS \[12:5\], HMC \[13\],
+/// SSC \[15:14\], LBN \[19:16\], WT \[20\], MASK \[28:24\].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Wcr {
     pub enable: bool,
@@ -227,7 +227,7 @@ pub fn active_at(hmc: bool, ssc: u8, pxc: u8, el: u8) -> bool {
 }
 
 /// True when an A64 instruction at `pc`, executed at `el`, hits breakpoint (bcr, bvr):
-/// enabled, unlinked address type, active at `el`, BAS = 0b1111, and PC[48:2] = BVR[48:2]
+/// enabled, unlinked address type, active at `el`, BAS = 0b1111, and PC\[48:2\] = BVR\[48:2\]
 /// (D2.9 "Breakpoint exceptions", instruction address comparisons).
 pub fn bp_matches(bcr: u64, bvr: u64, pc: u64, el: u8) -> bool {
     let c = Bcr::decode(bcr);
@@ -297,8 +297,8 @@ impl WatchedBytes {
 /// Decodes which bytes an enabled (wcr, wvr) pair watches, or `None` when it cannot match
 /// anything (disabled, LSC=0, linked, or CONSTRAINED UNPREDICTABLE programming).
 ///
-/// MASK=0: BAS selects bytes of the doubleword at WVR[48:3]; with the deprecated WVR[2]=1
-/// only BAS[3:0] is used, for the word at WVR[48:2] (D2.10 "Programming dependencies of the
+/// MASK=0: BAS selects bytes of the doubleword at WVR\[48:3\]; with the deprecated WVR\[2\]=1
+/// only BAS\[3:0\] is used, for the word at WVR\[48:2\] (D2.10 "Programming dependencies of the
 /// BAS and MASK fields"). MASK in 3..=31 with BAS=0xff: the naturally aligned 2^MASK bytes
 /// containing WVR (low WVR bits ignored).
 pub fn watched_bytes(wcr: u64, wvr: u64) -> Option<WatchedBytes> {

@@ -45,7 +45,7 @@ pub fn class(esr: u64) -> u8 {
     ((esr >> 26) & 0x3f) as u8
 }
 
-/// The instruction specific syndrome (ESR[24:0]).
+/// The instruction specific syndrome (ESR\[24:0\]).
 pub fn iss(esr: u64) -> u64 {
     esr & 0x1ff_ffff
 }

@@ -19,18 +19,41 @@ pub const VECTOR_LOWER_A64: u64 = 0x400;
 pub const VBAR_MASK: u64 = !0x7ff;
 
 /// The entry of a vector group an exception uses (Arm ARM D1.10.2: synchronous at +0x000,
-/// IRQ at +0x080 of each group).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// IRQ at +0x080, FIQ at +0x100, SError at +0x180 of each group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VectorKind {
     Sync,
     Irq,
+    Fiq,
+    SError,
 }
 
 impl VectorKind {
-    const fn offset(self) -> u64 {
+    /// Every kind, in vector order.
+    pub const ALL: [VectorKind; 4] = [
+        VectorKind::Sync,
+        VectorKind::Irq,
+        VectorKind::Fiq,
+        VectorKind::SError,
+    ];
+
+    /// The entry's offset inside its group.
+    pub const fn offset(self) -> u64 {
+        self as u64 * 0x080
+    }
+
+    /// The kind whose entry is at `offset` inside a group.
+    pub fn at_offset(offset: u64) -> Option<VectorKind> {
+        VectorKind::ALL.into_iter().find(|k| k.offset() == offset)
+    }
+
+    /// The name used in `monitor catch`: sync, irq, fiq, serror.
+    pub const fn name(self) -> &'static str {
         match self {
-            VectorKind::Sync => 0x000,
-            VectorKind::Irq => 0x080,
+            VectorKind::Sync => "sync",
+            VectorKind::Irq => "irq",
+            VectorKind::Fiq => "fiq",
+            VectorKind::SError => "serror",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Pure A64 architecture knowledge shared by every layer: register names and encodings, PSTATE,
-//! ESR and system-register fields, exception entry, debug-register encoders, instruction
+//! ESR and system-register fields, exception entry, vector catch, debug-register encoders, instruction
 //! decoding for emulation, the stage-1 walker.
 //!
 //! Must not depend on any other kvmdbg module, on I/O, or on `unsafe`.
@@ -11,6 +11,7 @@ pub mod fields;
 pub mod ldst;
 pub mod pstate;
 pub mod regs;
+pub mod vcatch;
 pub mod walk;
 
 pub use regs::{sys, Reg, SysReg};

@@ -153,19 +153,19 @@ pub mod sys {
     pub const DBGAUTHSTATUS_EL1: SysReg = SysReg::new(2, 0, 7, 14, 6);
     pub const MDCCSR_EL0: SysReg = SysReg::new(2, 3, 0, 1, 0);
 
-    /// DBGBVR<n>_EL1: op0=2, op1=0, CRn=0, CRm=n, op2=4 (Arm ARM D19.3 "DBGBVR<n>_EL1").
+    /// `DBGBVR<n>_EL1`: op0=2, op1=0, CRn=0, CRm=n, op2=4 (Arm ARM D19.3 "`DBGBVR<n>_EL1`").
     pub const fn dbgbvr(n: u8) -> SysReg {
         SysReg::new(2, 0, 0, n, 4)
     }
-    /// DBGBCR<n>_EL1: op2=5 (Arm ARM D19.3 "DBGBCR<n>_EL1").
+    /// `DBGBCR<n>_EL1`: op2=5 (Arm ARM D19.3 "`DBGBCR<n>_EL1`").
     pub const fn dbgbcr(n: u8) -> SysReg {
         SysReg::new(2, 0, 0, n, 5)
     }
-    /// DBGWVR<n>_EL1: op2=6 (Arm ARM D19.3 "DBGWVR<n>_EL1").
+    /// `DBGWVR<n>_EL1`: op2=6 (Arm ARM D19.3 "`DBGWVR<n>_EL1`").
     pub const fn dbgwvr(n: u8) -> SysReg {
         SysReg::new(2, 0, 0, n, 6)
     }
-    /// DBGWCR<n>_EL1: op2=7 (Arm ARM D19.3 "DBGWCR<n>_EL1").
+    /// `DBGWCR<n>_EL1`: op2=7 (Arm ARM D19.3 "`DBGWCR<n>_EL1`").
     pub const fn dbgwcr(n: u8) -> SysReg {
         SysReg::new(2, 0, 0, n, 7)
     }

@@ -147,11 +147,11 @@ pub struct Translation {
     pub descriptor: u64,
     /// False when SCTLR_EL1.M = 0 (flat mapping with the architected default attributes).
     pub mmu_enabled: bool,
-    /// AttrIndx[2:0] (descriptor bits 4:2).
+    /// AttrIndx\[2:0\] (descriptor bits 4:2).
     pub attr_index: u8,
     /// The MAIR_EL1 byte selected by `attr_index` (or the MMU-off default).
     pub mem_attr: u8,
-    /// Effective AP[2:1] after APTable (descriptor bits 7:6; hierarchical unless TCR.HPDx).
+    /// Effective AP\[2:1\] after APTable (descriptor bits 7:6; hierarchical unless TCR.HPDx).
     /// With the MMU off it reads 0b01 and every access is permitted at every EL.
     pub ap: u8,
     /// Effective PXN (descriptor bit 53 or any PXNTable on the way).
@@ -162,7 +162,7 @@ pub struct Translation {
     pub wxn: bool,
     /// Access flag (descriptor bit 10); always true in a returned translation.
     pub af: bool,
-    /// Shareability SH[1:0] (descriptor bits 9:8).
+    /// Shareability SH\[1:0\] (descriptor bits 9:8).
     pub sh: u8,
     /// not-Global (descriptor bit 11).
     pub ng: bool,
@@ -181,15 +181,15 @@ pub const PA_MAX_BITS: u32 = 48;
 const ADDR_MASK_48: u64 = (1 << 48) - 1;
 
 impl Translation {
-    /// EL0 (unprivileged) read permission: AP[1].
+    /// EL0 (unprivileged) read permission: AP\[1\].
     pub fn ur(&self) -> bool {
         self.ap & 1 != 0
     }
-    /// EL0 write permission: AP[2:1] == 01.
+    /// EL0 write permission: AP\[2:1\] == 01.
     pub fn uw(&self) -> bool {
         self.ap == 0b01
     }
-    /// EL1 write permission: AP[2] == 0.
+    /// EL1 write permission: AP\[2\] == 0.
     pub fn pw(&self) -> bool {
         self.ap & 0b10 == 0
     }

@@ -130,6 +130,10 @@ impl Vcpu for FakeVcpu {
     fn commit_pending(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Off once its script is exhausted and it blocks (what `block_when_done` stands for).
+    fn powered_off(&mut self) -> Result<bool> {
+        Ok(self.block_when_done && self.exits.is_empty())
+    }
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         self.debug_log.lock().unwrap().push(dbg.clone());
         Ok(())

@@ -9,9 +9,11 @@
 mod error;
 #[cfg(test)]
 pub mod fake;
+pub mod icount;
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 pub mod kvm;
 pub mod model;
+pub mod snapshot;
 
 pub use error::BackendError;
 
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use vm_memory::GuestMemoryMmap;
 
+use crate::a64::vcatch::VectorCatch;
 use crate::a64::Reg;
 
 /// Result alias for backend operations.
@@ -67,6 +70,10 @@ pub struct VmConfig {
     /// leaves PSTATE.SS set and the step not completed, as kernels did before `kvm_incr_pc`
     /// cleared it (docs/step-state-machine.md). The KVM backend ignores it.
     pub model_keep_ss_bug: bool,
+    /// The deterministic clock (model only: `model/icount.rs`): the generic counter counts
+    /// instructions, WFI skips ahead to the next timer deadline, vCPUs run in turn, and
+    /// inputs are logged ([`Vm::recorder`]). Creating a KVM VM with it fails.
+    pub icount: bool,
 }
 
 /// What a backend can do, probed once per VM.
@@ -89,6 +96,10 @@ pub struct Caps {
     pub api_version: i32,
     /// Preferred vCPU target (`KVM_ARM_PREFERRED_TARGET`), if any.
     pub preferred_target: Option<u32>,
+    /// The backend honours [`GuestDebug::vector_catch`]: it stops exactly at exception entry
+    /// (the model). Without it (KVM has no such facility) a debugger catches vectors with
+    /// hardware breakpoints on the vector entries.
+    pub exact_vector_catch: bool,
 }
 
 /// The guest-debug configuration (`KVM_SET_GUEST_DEBUG`, KVM api.rst 4.87, arm64 part).
@@ -109,6 +120,17 @@ pub struct GuestDebug {
     pub bvr: [u64; 16],
     pub wcr: [u64; 16],
     pub wvr: [u64; 16],
+    /// Vector catch at exception entry, only for a backend with [`Caps::exact_vector_catch`]
+    /// (not part of KVM's ABI: the KVM backend refuses a non-empty set). With `enable`, an
+    /// exception entry to EL1 of a kind and source in the set (sync, IRQ, FIQ, SError; from
+    /// EL0 or EL1) completes (ESR/FAR/ELR/SPSR_EL1 written, PC at the vector) and `run` then
+    /// returns exactly the exit KVM gives for a hardware breakpoint at that vector entry:
+    /// [`VcpuExit::Debug`] with a breakpoint ESR (EC 0x30, 0xc2000022) and FAR 0. So the
+    /// debug layer classifies both backends' catches with one rule, and no new exit exists.
+    /// A single step that ends at the vector reports the step instead (on KVM the software
+    /// step exception has priority over the breakpoint: Arm ARM D1, "Synchronous exception
+    /// prioritization"); an exception the VMM injects by writing registers is not caught here.
+    pub vector_catch: VectorCatch,
 }
 
 /// Why a system event exit happened (`KVM_EXIT_SYSTEM_EVENT`, KVM api.rst 5 "kvm_run").
@@ -142,7 +164,9 @@ pub enum VcpuExit {
     /// emulate the instruction at PC and any change to the processing state.
     Nisv { fault_ipa: u64, esr_iss: u64 },
     /// A debug exception routed to the VMM (`KVM_EXIT_DEBUG`): the full ESR (hsr | hsr_high)
-    /// and FAR (valid for watchpoints only).
+    /// and FAR (valid for watchpoints only). A backend's own vector catch
+    /// ([`GuestDebug::vector_catch`]) is reported as this exit too, exactly as KVM reports a
+    /// hardware breakpoint at the vector entry.
     Debug { esr: u64, far: u64 },
     /// `KVM_EXIT_SYSTEM_EVENT`.
     SystemEvent(SystemEvent),
@@ -193,8 +217,21 @@ pub trait Vcpu: Send {
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()>;
     /// A handle that interrupts `run` from another thread.
     fn kicker(&self) -> Arc<dyn Kick>;
+    /// True while the vCPU is powered off (PSCI: never turned on, or CPU_OFF): it executes
+    /// nothing until a CPU_ON. KVM: `KVM_GET_MP_STATE` reports `KVM_MP_STATE_STOPPED`
+    /// (api.rst 4.38 "KVM_GET_MP_STATE", arm64).
+    fn powered_off(&mut self) -> Result<bool>;
 
     /// Reads a register that is at most 64 bits wide.
+    /// Saves this vCPU's complete state (stopped, outside `run`). Only the model can.
+    fn save_state(&mut self) -> Result<snapshot::VcpuSnapshot> {
+        Err(snapshot::unsupported("kvm"))
+    }
+    /// Restores a state [`Vcpu::save_state`] saved on a vCPU of the same VM; the guest-debug
+    /// configuration stays the current one.
+    fn restore_state(&mut self, _state: &snapshot::VcpuSnapshot) -> Result<()> {
+        Err(snapshot::unsupported("kvm"))
+    }
     fn get(&mut self, reg: Reg) -> Result<u64> {
         Ok(self.get_reg(reg)? as u64)
     }
@@ -211,6 +248,24 @@ pub trait Vm: Send + Sync {
     fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>>;
     /// Called once after every vCPU exists (KVM: vGIC `KVM_DEV_ARM_VGIC_CTRL_INIT`).
     fn finalize(&self) -> Result<()>;
+    /// The deterministic clock and input log, when the VM was created with
+    /// [`VmConfig::icount`].
+    fn recorder(&self) -> Option<Arc<dyn icount::Recorder>> {
+        None
+    }
+    /// Saves the VM's shared state (every vCPU stopped). Only the model can.
+    fn save_state(&self) -> Result<snapshot::VmSnapshot> {
+        Err(snapshot::unsupported(self.caps().backend))
+    }
+    /// Restores a state [`Vm::save_state`] saved on this VM.
+    fn restore_state(&self, _state: &snapshot::VmSnapshot) -> Result<()> {
+        Err(snapshot::unsupported(self.caps().backend))
+    }
+    /// The guest-physical addresses of the RAM pages (4 KiB) the guest wrote since the last
+    /// call, and clears the log. Writes the VMM makes itself are not in it.
+    fn take_dirty_pages(&self) -> Result<Vec<u64>> {
+        Err(snapshot::unsupported(self.caps().backend))
+    }
 }
 
 /// Capabilities of the host's KVM without creating a VM, or an error saying why it is not

@@ -243,7 +243,7 @@ pub fn plan_breakpoints(addrs: &[u64], slots: usize) -> Result<Vec<BreakSlot>, P
 ///    DC ZVA) that also lies in FAR's naturally aligned [`MAX_ZVA_BLOCK`] block. Without a
 ///    hint only the block bounds the search.
 ///
-/// FAR and watch addresses are compared on bits [48:0] (sign-extended), so a tagged FAR
+/// FAR and watch addresses are compared on bits \[48:0\] (sign-extended), so a tagged FAR
 /// (top byte ignored) still matches.
 pub fn hit_watch(watches: &[Watch], far: u64, access_size_hint: Option<u64>) -> Option<usize> {
     hit_watch_filtered(watches, far, access_size_hint, None)
@@ -323,6 +323,18 @@ pub fn to_guest_debug(
     }
     dbg.hw = !breaks.is_empty() || !watches.is_empty();
     Ok(())
+}
+
+/// Disables every breakpoint comparator of `dbg` that matches `addr` (to execute the
+/// instruction there once), keeping the others.
+pub fn lift_breakpoint(dbg: &mut GuestDebug, addr: u64) {
+    for i in 0..MAX_SLOTS {
+        // DBGBCR<n>_EL1.E is bit 0 (Arm ARM D19.3 "DBGBCR<n>_EL1").
+        if dbg.bcr[i] & 1 != 0 && dbg.bvr[i] == addr {
+            dbg.bcr[i] = 0;
+            dbg.bvr[i] = 0;
+        }
+    }
 }
 
 #[cfg(test)]

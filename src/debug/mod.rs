@@ -5,7 +5,7 @@
 //! watch a watchpoint exception belongs to), the software breakpoint table (`swbp`: BRK #0
 //! planted in guest physical memory with reference counts and shadowed reads) and the
 //! re-injection of debug exceptions the guest owns (`inject`: an emulated EL1 synchronous
-//! exception entry).
+//! exception entry) and the vector catch (`vcatch`: stop when the guest takes an exception).
 //!
 //! Also the one translation path for accesses made on a vCPU's behalf (`translate`), and the
 //! VMM's atomic accesses to guest RAM while vCPUs run (`guest_ram`).
@@ -22,6 +22,7 @@ pub mod state;
 pub mod step;
 pub mod swbp;
 pub mod translate;
+pub mod vcatch;
 
 pub use hwplan::{
     hit_watch, hit_watch_for_esr, plan_breakpoints, plan_watchpoints, to_guest_debug, BreakSlot,

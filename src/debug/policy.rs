@@ -5,6 +5,8 @@
 //! Owns the decision types; the machine's vCPU threads call them. Must not depend on
 //! `machine` or gdb.
 
+use crate::a64::exception::VectorKind;
+use crate::a64::vcatch::CatchSource;
 use crate::backend::{GuestDebug, Vcpu};
 
 /// What the debug policy recognised a debug exception as.
@@ -17,6 +19,12 @@ pub enum StopKind {
         addr: u64,
     },
     Step,
+    /// The vCPU took an exception the vector catch stops on; it is at the vector
+    /// (`debug::vcatch`; the syndrome is in `DebugState::last_catch`).
+    VectorCatch {
+        kind: VectorKind,
+        source: CatchSource,
+    },
     /// Not the debugger's and not re-injectable: reported as is.
     Other,
 }
@@ -30,6 +38,10 @@ pub enum Verdict {
     /// running. `step_complete` is true when the handling completed a requested step (an
     /// exception taken during a step stops at the vector, as on hardware).
     Handled { step_complete: bool },
+    /// A hardware breakpoint of ours at a vector entry the guest reached without taking an
+    /// exception (`debug::vcatch`): execute that one instruction with the breakpoint lifted
+    /// and go on as before.
+    PassOver,
     /// No debugger owns this exception and it cannot be handled: a guest fault.
     Fault(String),
 }
@@ -38,9 +50,16 @@ pub enum Verdict {
 pub trait DebugPolicy: Send + Sync {
     /// Decides on a debug exit of `vcpu`; `stepping` is true when a step was requested.
     fn on_debug_exit(&self, vcpu: &mut dyn Vcpu, esr: u64, far: u64, stepping: bool) -> Verdict;
-    /// The guest-debug configuration every vCPU should run with (without single-step), and a
-    /// generation number that changes whenever it does.
-    fn guest_debug(&self) -> (u64, GuestDebug);
+    /// The guest-debug configuration a vCPU should run with (without single-step), and a
+    /// generation number that changes whenever the plan does. `vbar` is the vCPU's VBAR_EL1
+    /// when [`DebugPolicy::needs_vbar`] (the configuration then also depends on it), else
+    /// `None`.
+    fn guest_debug(&self, vbar: Option<u64>) -> (u64, GuestDebug);
+    /// True when the configuration depends on the vCPU's VBAR_EL1 (a vector catch made of
+    /// hardware breakpoints): the vCPU thread reads it before every entry into the guest.
+    fn needs_vbar(&self) -> bool {
+        false
+    }
 }
 
 /// The policy with no debugger attached: every debug exit is a guest fault.
@@ -54,7 +73,7 @@ impl DebugPolicy for NoDebugger {
             crate::a64::esr::class_name(ec)
         ))
     }
-    fn guest_debug(&self) -> (u64, GuestDebug) {
+    fn guest_debug(&self, _: Option<u64>) -> (u64, GuestDebug) {
         (0, GuestDebug::default())
     }
 }

@@ -1,7 +1,8 @@
 //! What the debugger asked for, shared by the session and every vCPU thread: software
 //! breakpoints (planted BRKs), hardware breakpoints, watchpoints, the guest-debug
-//! configuration computed from them, and the classification of debug exits (ours: stop;
-//! the guest's: re-inject as the EL1 exception the hardware would have raised).
+//! configuration computed from them (with the vector catch's slots, `vcatch`), and the
+//! classification of debug exits (ours: stop; the guest's: re-inject as the EL1 exception the
+//! hardware would have raised).
 //!
 //! Must not depend on `machine` or gdb.
 
@@ -11,6 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use vm_memory::GuestMemoryMmap;
 
 use crate::a64::esr::{self, ec};
+use crate::a64::exception::VectorKind;
+use crate::a64::vcatch::{CatchSource, VectorCatch};
 use crate::a64::Reg;
 use crate::backend::{Caps, GuestDebug, Vcpu};
 
@@ -19,6 +22,7 @@ use super::inject::inject_sync_exception;
 use super::policy::{DebugPolicy, StopKind, Verdict};
 use super::swbp::{SwBpError, SwBreakpoints};
 use super::translate;
+use super::vcatch::{self, AtVector, CatchRecord};
 
 /// Errors from breakpoint and watchpoint requests.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,12 @@ struct Inner {
     watches: Vec<Watch>,
     /// A hardware breakpoint address left out of the plan while a vCPU steps off it.
     hw_suspended: Option<u64>,
+    /// The planned user breakpoint addresses (without the suspended one).
+    bp_addrs: Vec<u64>,
+    /// Exceptions to stop on (`vcatch`).
+    catch: VectorCatch,
+    /// What the last catch saw.
+    last_catch: Option<CatchRecord>,
     dbg: GuestDebug,
 }
 
@@ -48,6 +58,9 @@ pub struct DebugState {
     mem: GuestMemoryMmap,
     bp_slots: usize,
     wp_slots: usize,
+    /// The backend catches vectors itself (`Caps::exact_vector_catch`); else hardware
+    /// breakpoints on the vector entries do.
+    exact_catch: bool,
     inner: Mutex<Inner>,
 }
 
@@ -57,6 +70,7 @@ impl DebugState {
             mem,
             bp_slots: caps.hw_breakpoints as usize,
             wp_slots: caps.hw_watchpoints as usize,
+            exact_catch: caps.exact_vector_catch,
             inner: Mutex::new(Inner::default()),
         };
         {
@@ -169,6 +183,49 @@ impl DebugState {
         self.lock().hw_bps.contains(&pc)
     }
 
+    /// True when a hardware breakpoint of ours sits at `pc` for a vCPU whose VBAR_EL1 is
+    /// `vbar`: a user's, or a vector catch entry planted as a breakpoint.
+    pub fn hw_bp_at(&self, pc: u64, vbar: u64) -> bool {
+        let g = self.lock();
+        g.hw_bps.contains(&pc) || (!self.exact_catch && g.catch.slots(vbar).contains(&pc))
+    }
+
+    /// Sets the vector catch (an empty set clears it). Fails, leaving the old set, when the
+    /// hardware breakpoints it needs (none on a backend with exact catch) do not fit beside
+    /// the user's.
+    pub fn set_catch(&self, set: VectorCatch) -> Result<(), DebugError> {
+        let mut g = self.lock();
+        let old = std::mem::replace(&mut g.catch, set);
+        if let Err(e) = self.replan(&mut g) {
+            g.catch = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn catch(&self) -> VectorCatch {
+        self.lock().catch
+    }
+
+    /// Hardware breakpoint slots the catch uses (0 when the backend catches exactly).
+    pub fn catch_slots(&self) -> usize {
+        if self.exact_catch {
+            0
+        } else {
+            self.lock().catch.slot_count()
+        }
+    }
+
+    /// True when the backend catches vectors at exception entry itself.
+    pub fn exact_catch(&self) -> bool {
+        self.exact_catch
+    }
+
+    /// What the last vector catch saw.
+    pub fn last_catch(&self) -> Option<CatchRecord> {
+        self.lock().last_catch
+    }
+
     /// Leaves hardware breakpoint `addr` out of the configuration (or puts every one back).
     pub fn suspend_hw_bp(&self, addr: Option<u64>) -> Result<(), DebugError> {
         let mut g = self.lock();
@@ -225,6 +282,7 @@ impl DebugState {
         g.hw_bps.clear();
         g.watches.clear();
         g.hw_suspended = None;
+        g.catch = VectorCatch::NONE;
         let restored = g.sw.remove_all(&self.mem);
         self.replan(&mut g)?;
         restored.map(|_| ()).map_err(DebugError::from)
@@ -238,12 +296,107 @@ impl DebugState {
             .filter(|a| Some(*a) != g.hw_suspended)
             .collect();
         let breaks = hwplan::plan_breakpoints(&bps, self.bp_slots)?;
+        let catch_slots = if self.exact_catch {
+            0
+        } else {
+            g.catch.slot_count()
+        };
+        if breaks.len() + catch_slots > self.bp_slots {
+            return Err(PlanError::OutOfBreakSlots {
+                needed: breaks.len() + catch_slots,
+                available: self.bp_slots,
+            }
+            .into());
+        }
         let watches = hwplan::plan_watchpoints(&g.watches, self.wp_slots)?;
         let mut dbg = g.dbg.clone();
         hwplan::to_guest_debug(&breaks, &watches, &mut dbg)?;
+        dbg.vector_catch = if self.exact_catch {
+            g.catch
+        } else {
+            VectorCatch::NONE
+        };
         g.dbg = dbg;
+        g.bp_addrs = bps;
         g.generation += 1;
         Ok(())
+    }
+
+    /// The configuration for a vCPU whose VBAR_EL1 is `vbar`: the plan, plus the vector
+    /// catch's entries as hardware breakpoints when the backend does not catch exactly.
+    fn config_for(&self, g: &Inner, vbar: Option<u64>) -> GuestDebug {
+        let mut dbg = g.dbg.clone();
+        let Some(vbar) = vbar.filter(|_| !self.exact_catch && !g.catch.is_empty()) else {
+            return dbg;
+        };
+        let mut addrs = g.bp_addrs.clone();
+        addrs.extend(
+            g.catch
+                .slots(vbar)
+                .into_iter()
+                .filter(|a| Some(*a) != g.hw_suspended),
+        );
+        let breaks = hwplan::plan_breakpoints(&addrs, self.bp_slots);
+        let watches = hwplan::plan_watchpoints(&g.watches, self.wp_slots);
+        match breaks.and_then(|b| Ok((b, watches?))) {
+            Ok((b, w)) => {
+                if let Err(e) = hwplan::to_guest_debug(&b, &w, &mut dbg) {
+                    log::warn!("vector catch at VBAR_EL1 {vbar:#x} not planted: {e}");
+                }
+            }
+            Err(e) => log::warn!("vector catch at VBAR_EL1 {vbar:#x} not planted: {e}"),
+        }
+        dbg
+    }
+
+    /// Records a catch and returns its stop.
+    fn caught(&self, rec: CatchRecord) -> Verdict {
+        log::info!("{}", rec.describe());
+        self.lock().last_catch = Some(rec);
+        Verdict::Stop(StopKind::VectorCatch {
+            kind: rec.kind,
+            source: rec.source,
+        })
+    }
+
+    /// A breakpoint exit at `pc`: a vector catch, one of the user's hardware breakpoints, a
+    /// vector entry reached by a branch (passed over), or the guest's own (`None`).
+    fn on_breakpoint(
+        &self,
+        vcpu: &mut dyn Vcpu,
+        pc: Option<u64>,
+    ) -> Result<Option<StopKind>, Verdict> {
+        let Some(pc) = pc else {
+            return Ok(None);
+        };
+        match vcatch::classify(vcpu, self.catch(), pc) {
+            Ok(AtVector::Caught(rec)) => Err(self.caught(rec)),
+            Ok(AtVector::Branch) if !self.is_hw_bp(pc) => Err(Verdict::PassOver),
+            Ok(_) => Ok(self.is_hw_bp(pc).then_some(StopKind::HwBreak)),
+            Err(e) => Err(Verdict::Fault(format!(
+                "vector catch: cannot read the vCPU at {pc:#x}: {e}"
+            ))),
+        }
+    }
+
+    /// After re-injecting a synchronous exception taken from `from_el`: the catch's stop at
+    /// the vector, if the set has it (KVM would also hit the entry's breakpoint on the next
+    /// entry; the model's own catch does not see injected exceptions).
+    fn catch_injected(&self, vcpu: &mut dyn Vcpu, vector: u64, from_el: u8) -> Option<Verdict> {
+        let source = if from_el == 0 {
+            CatchSource::El0
+        } else {
+            CatchSource::El1
+        };
+        if !self.catch().catches(VectorKind::Sync, source) {
+            return None;
+        }
+        Some(
+            match CatchRecord::read(vcpu, VectorKind::Sync, source, vector) {
+                Ok(rec) => self.caught(rec),
+                Err(e) => Verdict::Fault(format!("vector catch: cannot read the vCPU: {e}")),
+            },
+        )
     }
 
     /// Classifies a BRK: ours when BRK #0 sits at a planted physical address.
@@ -275,9 +428,10 @@ impl DebugPolicy for DebugState {
             ec::BRK64 => self
                 .is_our_brk(vcpu, esr_value)
                 .then_some(StopKind::SwBreak),
-            ec::BREAKPT_LOW | ec::BREAKPT_CUR => pc
-                .is_some_and(|pc| self.is_hw_bp(pc))
-                .then_some(StopKind::HwBreak),
+            ec::BREAKPT_LOW | ec::BREAKPT_CUR => match self.on_breakpoint(vcpu, pc) {
+                Ok(kind) => kind,
+                Err(verdict) => return verdict,
+            },
             ec::WATCHPT_LOW | ec::WATCHPT_CUR => {
                 let watches = self.watches();
                 hwplan::hit_watch_for_esr(&watches, esr_value, far, None)
@@ -295,9 +449,12 @@ impl DebugPolicy for DebugState {
         }
         let is_watch = matches!(esr::class(esr_value), ec::WATCHPT_LOW | ec::WATCHPT_CUR);
         match inject_sync_exception(vcpu, esr_value, is_watch.then_some(far)) {
-            // A step that raises an exception stops at the vector, as on hardware.
-            Ok(_) => Verdict::Handled {
-                step_complete: true,
+            Ok(at) => match self.catch_injected(vcpu, at.vector, at.from_el) {
+                Some(verdict) => verdict,
+                // A step that raises an exception stops at the vector, as on hardware.
+                None => Verdict::Handled {
+                    step_complete: true,
+                },
             },
             Err(e) => Verdict::Fault(format!(
                 "cannot re-inject the guest's debug exception (esr {esr_value:#x}): {e}"
@@ -305,9 +462,13 @@ impl DebugPolicy for DebugState {
         }
     }
 
-    fn guest_debug(&self) -> (u64, GuestDebug) {
+    fn guest_debug(&self, vbar: Option<u64>) -> (u64, GuestDebug) {
         let g = self.lock();
-        (g.generation, g.dbg.clone())
+        (g.generation, self.config_for(&g, vbar))
+    }
+
+    fn needs_vbar(&self) -> bool {
+        !self.exact_catch && !self.lock().catch.is_empty()
     }
 }
 

@@ -28,7 +28,11 @@ impl MultiThreadBase for Debugger {
 
     fn write_registers(&mut self, regs: &AArch64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
         let vcpu = self.vcpu_or_err(tid)?;
-        self.write_core(vcpu, regs).map_err(TargetError::Fatal)
+        // A value the vCPU refuses (a PSTATE mode it cannot be in) is gdb's error to see.
+        self.write_core(vcpu, regs).map_err(|e| {
+            log::warn!("gdb: G on vCPU {vcpu}: {e}");
+            TargetError::Errno(super::EINVAL)
+        })
     }
 
     fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, Tid, Self>> {

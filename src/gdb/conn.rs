@@ -22,6 +22,8 @@ pub struct Conn {
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
+    /// The last flush that ended with a whole packet (gdb may ask for it again with `-`).
+    sent: Vec<u8>,
 }
 
 impl Conn {
@@ -31,7 +33,13 @@ impl Conn {
             rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
+            sent: Vec::new(),
         }
+    }
+
+    /// The last flushed bytes that ended with a whole packet (see `guard::last_packet`).
+    pub fn last_sent(&self) -> &[u8] {
+        &self.sent
     }
 
     /// True when a byte has been received but not consumed yet.
@@ -99,8 +107,16 @@ impl Connection for Conn {
         }
         let out = std::mem::take(&mut self.wbuf);
         let s = self.stream();
-        s.write_all(&out)?;
-        s.flush()
+        let written = s.write_all(&out).and_then(|_| s.flush());
+        // Keep it if it ends with a packet; reuse the other buffer for the next writes.
+        let n = out.len();
+        self.wbuf = if n >= 4 && out[n - 3] == b'#' {
+            std::mem::replace(&mut self.sent, out)
+        } else {
+            out
+        };
+        self.wbuf.clear();
+        written
     }
 
     fn on_session_start(&mut self) -> io::Result<()> {

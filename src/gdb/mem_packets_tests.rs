@@ -19,6 +19,7 @@ fn debugger() -> Debugger {
         uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks: Default::default(),
+        icount: false,
     };
     let session = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
     Debugger::new(session, None).unwrap()

@@ -17,6 +17,8 @@ mod base;
 mod breakpoints;
 mod conn;
 mod event_loop;
+mod guard;
+mod link;
 mod mem_packets;
 mod monitor;
 mod regs;
@@ -34,7 +36,8 @@ use gdbstub::target::{Target, TargetError};
 use crate::machine::session::{Action, Session};
 use crate::machine::{MachineError, Outcome};
 
-pub use server::{serve, Listen, ServeConfig};
+pub use event_loop::stub_rebuilds;
+pub use server::{serve, serve_stream, Listen, ServeConfig};
 
 /// Errors of the gdb layer.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,13 @@ pub enum GdbError {
     Poll(nix::Error),
     #[error("gdb stub: protocol: {0}")]
     Protocol(String),
+}
+
+impl GdbError {
+    /// True for errors of the user's input (a listen address that cannot be used).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, GdbError::Listen { .. })
+    }
 }
 
 /// EFAULT: the errno gdb gets for memory it cannot access (`E14`).

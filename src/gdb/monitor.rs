@@ -2,9 +2,11 @@
 
 use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
 
+use crate::a64::vcatch::VectorCatch;
 use crate::a64::walk::{Translation, WalkTrace};
 use crate::a64::Reg;
 use crate::debug::translate::TranslateError;
+use crate::debug::vcatch::parse_catch;
 
 use super::target_xml::{reg_name, system_registers};
 use super::{Debugger, GdbError};
@@ -17,6 +19,11 @@ kvmdbg monitor commands:
   sysregs              fpsr, fpcr and every system register of the current vCPU
   caps                 backend, hardware breakpoint/watchpoint slots (total and in use)
   mmio-reads on|off    let gdb read and write device memory (reads have side effects)
+  catch                the vector catch set, how it is made, the last catch's syndrome
+  catch exceptions [sync|irq|fiq|serror|all]... [el0|el1]...
+                       also stop when a vCPU takes these exceptions (default: all kinds,
+                       from EL0 and EL1), at the vector
+  catch none|clear     stop catching exceptions
   reset                reset the machine: reload the firmware, every vCPU at reset
                        (breakpoints and watchpoints kept); then run
                        `maintenance flush register-cache` so gdb re-reads registers";
@@ -59,6 +66,7 @@ impl MonitorCmd for Debugger {
                 }
             ),
             (Some("reset"), _) => self.cmd_reset(&mut out),
+            (Some("catch"), arg) => self.cmd_catch(arg, words, &mut out),
             (Some(other), _) => outputln!(out, "unknown command {other:?}; try monitor help"),
         }
         Ok(())
@@ -87,6 +95,61 @@ impl Debugger {
                 );
             }
             Err(e) => outputln!(out, "reset failed: {e}"),
+        }
+    }
+}
+
+impl Debugger {
+    /// `monitor catch [exceptions ARGS | none | clear]`.
+    fn cmd_catch<'a>(
+        &mut self,
+        arg: Option<&'a str>,
+        rest: impl Iterator<Item = &'a str>,
+        out: &mut ConsoleOutput<'_>,
+    ) {
+        let state = self.session.debug_state();
+        let new = match arg {
+            None => None,
+            Some("none" | "clear") => Some(VectorCatch::NONE),
+            Some("exceptions") => match parse_catch(rest) {
+                Ok(set) => Some(state.catch().union(set)),
+                Err(e) => {
+                    outputln!(out, "catch exceptions: {e}");
+                    return;
+                }
+            },
+            Some(other) => {
+                outputln!(
+                    out,
+                    "catch: unknown {other:?}; usage: monitor catch [exceptions \
+                     [sync|irq|fiq|serror|all] [el0|el1] | none]"
+                );
+                return;
+            }
+        };
+        if let Some(set) = new {
+            if let Err(e) = state.set_catch(set) {
+                outputln!(out, "catch: not set: {e}");
+                return;
+            }
+        }
+        let set = state.catch();
+        outputln!(out, "vector catch: {}", set.describe());
+        if !set.is_empty() {
+            if state.exact_catch() {
+                outputln!(out, "  made by the backend at exception entry (exact)");
+            } else {
+                outputln!(
+                    out,
+                    "  made of {} hardware breakpoint(s) on the VBAR_EL1 vector entries \
+                     (re-read at every exit; see the user guide for the limits)",
+                    state.catch_slots()
+                );
+            }
+        }
+        match state.last_catch() {
+            Some(rec) => outputln!(out, "last catch: {}", rec.describe()),
+            None => outputln!(out, "last catch: none yet"),
         }
     }
 }
@@ -195,13 +258,16 @@ impl Debugger {
     fn cmd_caps(&mut self, out: &mut ConsoleOutput<'_>) {
         let caps = self.session.caps().clone();
         let (sw, hw_bp, wp) = self.session.debug_state().counts();
+        let catch_slots = self.session.debug_state().catch_slots();
         outputln!(out, "backend: {}", caps.backend);
         outputln!(out, "vCPUs: {}", self.session.vcpu_count());
         outputln!(
             out,
-            "hardware breakpoints: {} in use of {}",
+            "hardware breakpoints: {} in use of {} ({} hbreak, {} vector catch)",
+            hw_bp + catch_slots,
+            caps.hw_breakpoints,
             hw_bp,
-            caps.hw_breakpoints
+            catch_slots
         );
         outputln!(
             out,

@@ -8,7 +8,7 @@
 //! FPSR/FPCR order: gdb's aarch64 feature numbers fpsr 66 and fpcr 67, so a `g` packet carries
 //! fpsr first. gdbstub_arch 0.3.3 serialises its `fpcr` field first (then `fpsr`), so the
 //! value gdb calls fpsr travels in the field named `fpcr`. Checked against gdb-multiarch 13
-//! (`p $fpsr` / `p $fpcr` after writing distinct values, tests/gdb_registers.rs).
+//! (`p $fpsr` / `p $fpcr` after writing distinct values, tests/gdb_session.rs).
 
 use gdbstub::common::Tid;
 use gdbstub::target::ext::base::single_register_access::SingleRegisterAccess;
@@ -117,6 +117,11 @@ impl Debugger {
         let old = self.read_core(vcpu)?;
         let ps = old.cpsr as u64;
         let mut writes: Vec<(Reg, u128)> = Vec::new();
+        if old.cpsr != new.cpsr {
+            // First: the backend may refuse the mode (KVM: EINVAL), and then nothing changes.
+            // PSTATE is 64-bit in the backend; gdb's cpsr is its low 32 bits.
+            writes.push((Reg::Pstate, new.cpsr as u128));
+        }
         for i in 0..31 {
             if old.x[i] != new.x[i] {
                 writes.push((Reg::X(i as u8), new.x[i] as u128));
@@ -127,10 +132,6 @@ impl Debugger {
         }
         if old.pc != new.pc {
             writes.push((Reg::Pc, new.pc as u128));
-        }
-        if old.cpsr != new.cpsr {
-            // PSTATE is 64-bit in the backend; gdb's cpsr is its low 32 bits.
-            writes.push((Reg::Pstate, new.cpsr as u128));
         }
         for i in 0..32 {
             if old.v[i] != new.v[i] {
@@ -179,7 +180,9 @@ impl SingleRegisterAccess<Tid> for Debugger {
         let Some(reg) = self.reg_for(vcpu, id).map_err(TargetError::Fatal)? else {
             return Err(TargetError::Errno(super::EINVAL));
         };
-        if val.is_empty() || val.len() > 16 {
+        // The value must be the register's size: a shorter one is a malformed packet, not a
+        // value to zero-extend.
+        if val.len() != size_of(id) {
             return Err(TargetError::Errno(super::EINVAL));
         }
         let mut bytes = [0u8; 16];

@@ -1,6 +1,9 @@
-//! Listening for gdb and serving one connection after another: the guest runs (or waits, with
-//! `--wait-gdb`) until gdb attaches, is stopped while gdb is attached, runs on after a detach or
-//! a dropped connection, and the server ends when the guest powers off or gdb kills it.
+//! Listening for gdb and serving one connection after another, by the session rules of
+//! docs/user-guide.md: the guest runs (or waits, with `--wait-gdb`) until gdb attaches, which
+//! is its first valid packet, not the connection (a port probe changes nothing); it is
+//! stopped while gdb is attached; after `D` it runs on; after a dropped connection it stays
+//! stopped with every breakpoint and watchpoint removed until the next gdb attaches; the
+//! server ends when the guest powers off or gdb kills it.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
@@ -8,15 +11,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::machine::event::Resume;
 use crate::machine::session::Session;
 use crate::machine::Outcome;
+use crate::signals;
 
-use super::conn::{Conn, Socket};
-use super::event_loop::EventLoop;
+use super::conn::Socket;
+use super::event_loop::{self, Ending};
+use super::link::{First, Link};
 use super::{Debugger, GdbError};
 
 /// Packet buffer size, advertised to gdb as PacketSize: 128 KiB, so a 64 KiB memory read
@@ -49,13 +53,17 @@ pub struct ServeConfig {
 
 enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// The socket file is removed on drop, or by the exit hook if a signal ends kvmdbg.
+    Unix(UnixListener, PathBuf, Option<signals::Hook>),
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
+        if let Listener::Unix(_, path, hook) = self {
             let _ = std::fs::remove_file(path);
+            if let Some(h) = hook.take() {
+                h.cancel();
+            }
         }
     }
 }
@@ -73,10 +81,15 @@ impl Listener {
                 // 0177 around bind, so it is never reachable with wider permissions), and
                 // set so explicitly in case the file system ignores the umask.
                 use nix::sys::stat::{umask, Mode};
+                remove_stale_socket(path);
                 let old = umask(Mode::from_bits_truncate(0o177));
                 let bound = UnixListener::bind(path);
                 umask(old);
-                let owned = Listener::Unix(bound.map_err(err)?, path.clone());
+                let remove = path.clone();
+                let hook = signals::on_exit(move || {
+                    let _ = std::fs::remove_file(remove);
+                });
+                let owned = Listener::Unix(bound.map_err(err)?, path.clone(), Some(hook));
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                     .map_err(err)?;
                 Ok(owned)
@@ -87,24 +100,40 @@ impl Listener {
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l, _) => l.as_fd(),
+            Listener::Unix(l, ..) => l.as_fd(),
         }
     }
 
-    fn accept(&self) -> Result<Conn, GdbError> {
+    fn accept(&self) -> Result<Socket, GdbError> {
         let sock = match self {
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().map_err(GdbError::Accept)?;
                 log::info!("gdb connected from {peer}");
                 Socket::Tcp(s)
             }
-            Listener::Unix(l, _) => {
+            Listener::Unix(l, ..) => {
                 let (s, _) = l.accept().map_err(GdbError::Accept)?;
                 log::info!("gdb connected");
                 Socket::Unix(s)
             }
         };
-        Ok(Conn::new(sock))
+        Ok(sock)
+    }
+}
+
+/// Removes `path` if it is a socket nobody listens on (left by a kvmdbg that was killed):
+/// binding would fail on it. Anything else at `path` is left for `bind` to report.
+fn remove_stale_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        return;
+    }
+    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            log::info!("removing the stale socket {}", path.display());
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -120,65 +149,68 @@ pub fn serve(session: Session, cfg: ServeConfig) -> Result<Outcome, GdbError> {
         if let Some(end) = wait_for_gdb(&listener, &mut dbg.session)? {
             return Ok(end);
         }
-        let conn = listener.accept()?;
-        if let Some(end) = stop_for_gdb(&mut dbg.session)? {
-            log::info!("the guest ended as gdb attached: {end:?}");
+        let sock = listener.accept()?;
+        if let Some(end) = serve_connection(&mut dbg, sock)? {
             return Ok(end);
         }
-        match serve_one(&mut dbg, conn) {
-            Ending::Detached => {
-                log::info!("gdb detached; the guest runs on");
-                dbg.session.detach()?;
-            }
-            Ending::Ended(out) => {
-                let _ = dbg.session.stop_and_clear();
-                return Ok(out);
-            }
-        }
     }
 }
 
-/// What one gdb connection ended with.
-enum Ending {
-    Detached,
-    Ended(Outcome),
+/// Serves one connection already made over a Unix stream (an in-memory `UnixStream::pair`
+/// in the fuzz harness): returns how the guest ended, or None when another gdb may attach.
+pub fn serve_stream(
+    dbg: &mut Debugger,
+    stream: std::os::unix::net::UnixStream,
+) -> Result<Option<Outcome>, GdbError> {
+    serve_connection(dbg, Socket::Unix(stream))
 }
 
-fn serve_one(dbg: &mut Debugger, conn: Conn) -> Ending {
-    let mut buf = vec![0u8; PACKET_SIZE];
-    let stub = match GdbStub::builder(conn).with_packet_buffer(&mut buf).build() {
-        Ok(s) => s,
+/// One connection, by the session rules: attached by its first valid packet, then served
+/// until `D` (the guest runs on), a drop (the guest stays stopped, nothing planted), `k` or
+/// the guest's end (returned).
+fn serve_connection(dbg: &mut Debugger, sock: Socket) -> Result<Option<Outcome>, GdbError> {
+    let mut link = match Link::new(sock) {
+        Ok(l) => l,
         Err(e) => {
-            log::error!("gdb stub: {e}");
-            return Ending::Detached;
+            log::warn!("gdb connection unusable: {e}");
+            return Ok(None);
         }
     };
-    match stub.run_blocking::<EventLoop>(dbg) {
-        Ok(DisconnectReason::Disconnect) => Ending::Detached,
-        Ok(DisconnectReason::TargetExited(_)) => {
-            Ending::Ended(dbg.guest_end.take().unwrap_or(Outcome::PowerOff))
+    match link.wait_first(&mut dbg.session)? {
+        First::Packet => {}
+        First::Closed => {
+            log::info!("the connection closed before any packet: not an attach");
+            return Ok(None);
         }
-        Ok(DisconnectReason::TargetTerminated(sig)) => {
-            log::info!("guest terminated ({sig})");
-            Ending::Ended(Outcome::Killed)
+        First::GuestEnded(end) => return Ok(Some(end)),
+    }
+    if let Some(end) = stop_for_gdb(&mut dbg.session)? {
+        log::info!("the guest ended as gdb attached: {end:?}");
+        return Ok(Some(end));
+    }
+    let end = match event_loop::run(dbg, &mut link) {
+        Ending::Detached => {
+            log::info!("gdb detached; the guest runs on");
+            dbg.session.detach()?;
+            return Ok(None);
         }
-        Ok(DisconnectReason::Kill) => {
+        Ending::Dropped => {
+            log::warn!(
+                "gdb connection lost without a detach: the guest stays stopped, every \
+                 breakpoint and watchpoint removed, until gdb attaches again"
+            );
+            dbg.session.stop_and_clear()?;
+            return Ok(None);
+        }
+        Ending::Killed => {
             log::info!("gdb killed the guest");
-            Ending::Ended(Outcome::Killed)
+            Ok(Some(Outcome::Killed))
         }
-        Err(e) => {
-            report_stub_error(&e);
-            Ending::Detached
-        }
-    }
-}
-
-fn report_stub_error(e: &GdbStubError<GdbError, std::io::Error>) {
-    if e.is_connection_error() {
-        log::warn!("gdb connection lost ({e}); the guest runs on, waiting for gdb again");
-    } else {
-        log::error!("gdb session ended: {e}; the guest runs on, waiting for gdb again");
-    }
+        Ending::GuestEnded(out) => Ok(Some(out)),
+        Ending::Failed(e) => Err(e),
+    };
+    let _ = dbg.session.stop_and_clear();
+    end
 }
 
 /// Resumes every stopped vCPU.

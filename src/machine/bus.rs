@@ -11,7 +11,16 @@ pub trait MmioDevice: Send {
     fn read(&mut self, offset: u64, data: &mut [u8]);
     /// Writes `data` (little-endian) at `offset`.
     fn write(&mut self, offset: u64, data: &[u8]);
+    /// The device's guest-visible state, for a snapshot (`None`: it has none to save).
+    fn save(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
+    /// Puts back a state [`MmioDevice::save`] returned.
+    fn restore(&mut self, _state: &dyn std::any::Any) {}
 }
+
+/// The saved states of every device, in bus order.
+pub struct DeviceStates(Vec<Option<Box<dyn std::any::Any + Send>>>);
 
 struct Range {
     base: u64,
@@ -64,6 +73,20 @@ impl Bus {
         let (r, off) = self.find(addr, data.len())?;
         lock(&r.device).read(off, data);
         Ok(())
+    }
+
+    /// Saves every device's state (vCPUs stopped).
+    pub fn save(&self) -> DeviceStates {
+        DeviceStates(self.ranges.iter().map(|r| lock(&r.device).save()).collect())
+    }
+
+    /// Restores what [`Bus::save`] returned.
+    pub fn restore(&self, states: &DeviceStates) {
+        for (r, s) in self.ranges.iter().zip(&states.0) {
+            if let Some(s) = s {
+                lock(&r.device).restore(s.as_ref());
+            }
+        }
     }
 
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Unclaimed> {

@@ -22,7 +22,7 @@ impl DebugPolicy for StepPolicy {
             Verdict::Stop(StopKind::SwBreak)
         }
     }
-    fn guest_debug(&self) -> (u64, GuestDebug) {
+    fn guest_debug(&self, _: Option<u64>) -> (u64, GuestDebug) {
         (1, GuestDebug::default())
     }
 }
@@ -214,4 +214,74 @@ fn single_step_is_loaded_only_while_stepping_and_only_on_change() {
         .map(|d| (d.enable, d.single_step))
         .collect();
     assert_eq!(loaded, vec![(true, true), (false, false)]);
+}
+
+/// A policy with one hardware breakpoint at RAM_BASE whose hits are vector entries reached
+/// by a branch (`Verdict::PassOver`); steps stop as steps, BRKs as software breakpoints.
+struct PassOverPolicy;
+impl DebugPolicy for PassOverPolicy {
+    fn on_debug_exit(&self, _: &mut dyn Vcpu, esr: u64, _: u64, _: bool) -> Verdict {
+        match crate::a64::esr::class(esr) {
+            crate::a64::esr::ec::BREAKPT_LOW => Verdict::PassOver,
+            crate::a64::esr::ec::SOFTSTP_LOW => Verdict::Stop(StopKind::Step),
+            _ => Verdict::Stop(StopKind::SwBreak),
+        }
+    }
+    fn guest_debug(&self, vbar: Option<u64>) -> (u64, GuestDebug) {
+        assert_eq!(vbar, Some(0x4000_0800), "the vCPU's VBAR_EL1 is passed");
+        let mut dbg = GuestDebug {
+            enable: true,
+            hw: true,
+            ..GuestDebug::default()
+        };
+        dbg.bcr[0] = 0x1e7;
+        dbg.bvr[0] = RAM_BASE;
+        (1, dbg)
+    }
+    fn needs_vbar(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_vector_entry_reached_by_a_branch_is_stepped_over_with_its_breakpoint_lifted() {
+    let mut v = at_ram_base(FakeVcpu::new(0)).with_exits([
+        VcpuExit::Debug {
+            esr: 0xc200_0022,
+            far: 0,
+        },
+        STEP,
+        VcpuExit::Debug {
+            esr: 0xf200_0000,
+            far: 0,
+        },
+    ]);
+    v.set(Reg::Sys(crate::a64::sys::VBAR_EL1), 0x4000_0800)
+        .unwrap();
+    let log = v.debug_log.clone();
+    let ctl = Control::start(
+        vec![Box::new(v) as Box<dyn Vcpu>],
+        GuestView::new(allocate(1 << 20).unwrap()),
+        Arc::new(Bus::new()),
+        None,
+        Arc::new(PassOverPolicy),
+        Default::default(),
+    )
+    .unwrap();
+    ctl.resume(0, Resume::Continue).unwrap();
+    // The step over the entry is not reported: the run goes on to the BRK.
+    assert!(matches!(
+        ctl.next_event().unwrap().reason,
+        StopReason::Debug {
+            verdict: StopKind::SwBreak,
+            ..
+        }
+    ));
+    let loads = log.lock().unwrap().clone();
+    let summary: Vec<(bool, u64)> = loads.iter().map(|d| (d.single_step, d.bcr[0])).collect();
+    assert_eq!(
+        summary,
+        [(false, 0x1e7), (true, 0), (false, 0x1e7)],
+        "planted, lifted for one step, planted again"
+    );
 }

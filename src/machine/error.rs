@@ -44,6 +44,8 @@ pub enum MachineError {
     NothingRunning,
     #[error("cannot start vCPU thread: {0}")]
     Thread(std::io::Error),
+    #[error("recording: {0}")]
+    Recording(String),
 }
 
 pub type Result<T> = std::result::Result<T, MachineError>;

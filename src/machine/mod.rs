@@ -17,6 +17,7 @@ pub mod layout;
 pub mod loader;
 pub mod memory;
 pub mod pl011;
+pub mod record;
 mod run;
 pub mod session;
 mod test_hooks;
@@ -53,6 +54,8 @@ pub struct MachineConfig {
     pub trace: Option<TraceSink>,
     /// Mechanisms switched off by the tests that prove the suite bites (default: none).
     pub test_hooks: TestHooks,
+    /// The deterministic clock (model backend only: `backend::VmConfig::icount`).
+    pub icount: bool,
 }
 
 /// What a machine is built from, kept so that the same machine can be built again
@@ -66,6 +69,7 @@ pub struct Spec {
     uart_out: Arc<Mutex<Box<dyn Write + Send>>>,
     trace: Option<TraceSink>,
     test_hooks: TestHooks,
+    icount: bool,
 }
 
 /// One build's handle on the shared UART output.
@@ -109,6 +113,7 @@ impl Machine {
             uart_out: Arc::new(Mutex::new(cfg.uart_out)),
             trace: cfg.trace,
             test_hooks: cfg.test_hooks,
+            icount: cfg.icount,
         })
     }
 
@@ -134,6 +139,7 @@ impl Machine {
                 gic: layout::gic_layout(cfg.vcpus),
                 nisv_to_user: true,
                 model_keep_ss_bug: cfg.test_hooks.model_keep_ss,
+                icount: cfg.icount,
             },
         )?;
         let mut vcpus = Vec::with_capacity(cfg.vcpus);

@@ -140,6 +140,22 @@ impl MmioDevice for Pl011 {
         data[..n].copy_from_slice(&bytes[..n]);
     }
 
+    fn save(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new([
+            self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr, self.cr, self.ifls, self.imsc,
+            self.ris, self.dmacr,
+        ]))
+    }
+
+    fn restore(&mut self, state: &dyn std::any::Any) {
+        if let Some(&[rsr, ilpr, ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr]) =
+            state.downcast_ref::<[u32; 10]>()
+        {
+            (self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr) = (rsr, ilpr, ibrd, fbrd, lcr);
+            (self.cr, self.ifls, self.imsc, self.ris, self.dmacr) = (cr, ifls, imsc, ris, dmacr);
+        }
+    }
+
     fn write(&mut self, offset: u64, data: &[u8]) {
         let mut bytes = [0u8; 8];
         let n = data.len().min(8);
@@ -190,6 +206,24 @@ mod tests {
         assert_eq!(read(&mut u, RIS, 4), INT_TX as u64);
         u.write(ICR, &INT_TX.to_le_bytes());
         assert_eq!(read(&mut u, RIS, 4), 0);
+    }
+
+    #[test]
+    fn a_saved_state_restores_every_register() {
+        let (mut u, _) = uart();
+        u.write(IBRD, &13u32.to_le_bytes());
+        u.write(IMSC, &INT_TX.to_le_bytes());
+        let saved = u.save().expect("the UART has state");
+        u.write(IBRD, &7u32.to_le_bytes());
+        u.write(DR, b"x");
+        u.restore(saved.as_ref());
+        assert_eq!(read(&mut u, IBRD, 4), 13);
+        assert_eq!(read(&mut u, IMSC, 4), INT_TX as u64);
+        assert_eq!(
+            read(&mut u, RIS, 4),
+            0,
+            "the transmit after the save is undone"
+        );
     }
 
     #[test]

@@ -12,6 +12,13 @@ use super::Result;
 /// Runs every vCPU until the guest powers off, resets or faults. A fault is an outcome (the
 /// run ended), not an error; errors are the machine's own failures.
 pub fn run_plain(ctl: Control) -> Result<Outcome> {
+    let end = run_until_end(&ctl)?;
+    drop(ctl);
+    Ok(end)
+}
+
+/// [`run_plain`] without stopping the vCPUs that still run at the end.
+pub fn run_until_end(ctl: &Control) -> Result<Outcome> {
     for i in 0..ctl.vcpu_count() {
         ctl.resume(i, Resume::Continue)?;
     }
@@ -33,7 +40,6 @@ pub fn run_plain(ctl: Control) -> Result<Outcome> {
             other => Outcome::of_stop(vcpu, &other)
                 .unwrap_or_else(|| fault(format!("unexpected stop without a debugger: {other:?}"))),
         };
-        drop(ctl);
         return Ok(end);
     }
 }

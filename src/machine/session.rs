@@ -13,6 +13,7 @@ use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::a64::walk::{Translation, WalkTrace};
 use crate::a64::Reg;
+use crate::backend::icount::Input;
 use crate::backend::Caps;
 use crate::debug::hwplan::Watch;
 use crate::debug::state::{DebugError, DebugState};
@@ -27,7 +28,10 @@ use super::{Machine, MachineError, Result, Spec};
 mod mem;
 #[path = "session_reset.rs"]
 mod reset;
+#[path = "snapshot.rs"]
+mod snapshot;
 pub use reset::ResetReport;
+pub use snapshot::RecordingInfo;
 
 /// Why a debug memory access failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +81,8 @@ pub struct Session {
     /// Register values read during this stop.
     cache: HashMap<(usize, Reg), u128>,
     mmio_access: bool,
+    /// Snapshots and their RAM pages, once recording started (`snapshot.rs`).
+    recording: Option<snapshot::Recording>,
 }
 
 impl Session {
@@ -111,6 +117,7 @@ impl Session {
             last_resumed: 0,
             cache: HashMap::new(),
             mmio_access: false,
+            recording: None,
         })
     }
 
@@ -176,7 +183,17 @@ impl Session {
         // the one written (bits it ignores), and the next read must show what it kept.
         self.cache.remove(&(vcpu, reg));
         self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
+        super::record::note(
+            &self._vm.recorder(),
+            vcpu,
+            Input::RegisterWrite { reg, value },
+        );
         Ok(())
+    }
+
+    /// True while `vcpu` is powered off (it can execute nothing until a PSCI CPU_ON).
+    pub fn powered_off(&mut self, vcpu: usize) -> Result<bool> {
+        Ok(self.ctl.with_vcpu(vcpu, |v| v.powered_off())??)
     }
 
     /// The registers this vCPU's backend can read.
@@ -294,7 +311,7 @@ impl Session {
     /// stepping off would stop on the same breakpoint again.
     fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
         let (sw_count, hw_count, _) = self.state.counts();
-        if sw_count == 0 && hw_count == 0 {
+        if sw_count == 0 && hw_count == 0 && self.state.catch_slots() == 0 {
             return Ok(None);
         }
         // The PC and the translation registers come from this stop's register cache: gdb
@@ -307,8 +324,15 @@ impl Session {
             Err(MemError::Machine(e)) => return Err(e),
             Err(_) => None,
         };
+        // VBAR_EL1 places the vector catch's entries; without a catch nothing reads it.
+        let vbar = if self.state.catch_slots() == 0 {
+            0
+        } else {
+            self.read_reg(vcpu, Reg::Sys(crate::a64::sys::VBAR_EL1))? as u64
+        };
         let sw = pa.filter(|pa| self.state.sw_planted(*pa));
-        let hw = self.state.is_hw_bp(pc);
+        // Ours: a user's hardware breakpoint or a vector catch entry planted as one.
+        let hw = self.state.hw_bp_at(pc, vbar);
         if sw.is_none() && !hw {
             return Ok(None);
         }

@@ -121,6 +121,7 @@ impl Session {
             let part = &data[p.range.clone()];
             if p.ram {
                 self.state.write_through(p.pa, part)?;
+                self.note_vmm_write(p.pa, part.len());
             } else {
                 for (off, size) in guest_ram::pieces(p.pa, part.len()) {
                     let at = p.pa + off as u64;
@@ -130,6 +131,11 @@ impl Session {
                 }
             }
         }
+        let input = Input::MemoryWrite {
+            addr: va,
+            data: data.to_vec(),
+        };
+        super::super::record::note(&self._vm.recorder(), vcpu, input);
         Ok(())
     }
 

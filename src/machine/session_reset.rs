@@ -19,11 +19,12 @@ impl Session {
     /// the device tree loaded again, the interrupt controller, timers and devices at reset.
     /// The UART output continues on the same sink. Breakpoints and watchpoints are set again
     /// at the same virtual addresses (software ones translated by vCPU 0 at reset, so with
-    /// the MMU off; one that cannot be planted is dropped and reported). The MMIO access
-    /// setting is kept. Every vCPU is stopped afterwards.
+    /// the MMU off; one that cannot be planted is dropped and reported), and so is the vector
+    /// catch. The MMIO access setting is kept. Every vCPU is stopped afterwards.
     pub fn reset(&mut self) -> Result<ResetReport> {
         let machine = Machine::build(self.spec.clone())?;
         let (sw, hw, watches) = self.state.requests();
+        let catch = self.state.catch();
         let mmio_access = self.mmio_access;
         let fresh = Session::new(machine)?;
         // The old session's threads stop and its VM is released here.
@@ -46,6 +47,10 @@ impl Session {
             report.note(r, || {
                 format!("watchpoint at {:#x} ({} bytes)", w.addr, w.len)
             });
+        }
+        if !catch.is_empty() {
+            let r = self.state.set_catch(catch).map_err(|e| e.to_string());
+            report.note(r, || format!("vector catch ({})", catch.describe()));
         }
         Ok(report)
     }

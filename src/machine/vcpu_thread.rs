@@ -16,8 +16,9 @@ use std::thread::{self, JoinHandle};
 
 use nix::sys::eventfd::EventFd;
 
-use crate::a64::Reg;
+use crate::a64::{sys, Reg};
 use crate::backend::{BackendError, GuestDebug, Vcpu};
+use crate::debug::hwplan::lift_breakpoint;
 use crate::debug::irqmask::{self, MaskedStep, Plan};
 use crate::debug::policy::{DebugPolicy, StopKind, Verdict};
 use crate::debug::step::StepMachine;
@@ -52,6 +53,8 @@ enum ThreadError {
     LoadGuestDebug(#[source] BackendError),
     #[error("run failed: {0}")]
     Run(#[source] BackendError),
+    #[error("passing over a vector entry reached without an exception: {0}")]
+    PassOver(#[source] BackendError),
 }
 
 pub(super) struct ThreadCtx {
@@ -71,6 +74,10 @@ pub(super) struct ThreadCtx {
 struct Applied {
     generation: Option<u64>,
     step: bool,
+    /// VBAR_EL1 the configuration was made for (vector catch with hardware breakpoints).
+    vbar: Option<u64>,
+    /// The hardware breakpoint address left out while passing over it.
+    lifted: Option<u64>,
 }
 
 pub(super) fn spawn(vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) -> Result<JoinHandle<()>> {
@@ -119,6 +126,8 @@ fn run_until_stop(
     mask: &mut Option<MaskedStep>,
 ) -> StopReason {
     let mut step = StepMachine::with_vmm_completion(!ctx.hooks.no_step_completion);
+    // A vector entry the guest branched to: stepped over with its breakpoint lifted.
+    let mut pass_over: Option<u64> = None;
     if how != Resume::Continue {
         step.request();
         if let Err(e) = prepare_step(vcpu, ctx, &mut step, mask) {
@@ -129,6 +138,11 @@ fn run_until_stop(
         if step.complete() {
             if let Err(e) = release_interrupts(vcpu, mask) {
                 return fault(vcpu, e);
+            }
+            if pass_over.take().is_some() && how == Resume::Continue {
+                // Only our own step over a vector entry: run on.
+                step.clear();
+                continue;
             }
             if !keep_range_stepping(vcpu, how) {
                 return StopReason::Step;
@@ -142,7 +156,11 @@ fn run_until_stop(
         if ctx.pause.swap(false, Ordering::SeqCst) {
             return StopReason::Paused;
         }
-        if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), step.stepping(), applied) {
+        let load = Load {
+            stepping: step.stepping(),
+            lifted: pass_over,
+        };
+        if let Err(e) = sync_debug(vcpu, ctx.policy.as_ref(), load, applied) {
             return fault(vcpu, ThreadError::LoadGuestDebug(e));
         }
         let exit = match vcpu.run() {
@@ -171,6 +189,18 @@ fn run_until_stop(
                     Verdict::Handled { step_complete } => {
                         if step_complete {
                             step.exception_entered_by_vmm();
+                        }
+                    }
+                    Verdict::PassOver => {
+                        match vcpu.get(Reg::Pc) {
+                            Ok(pc) => pass_over = Some(pc),
+                            Err(e) => return fault(vcpu, ThreadError::PassOver(e)),
+                        }
+                        if !step.stepping() {
+                            step.request();
+                            if let Err(e) = prepare_step(vcpu, ctx, &mut step, mask) {
+                                return fault(vcpu, e);
+                            }
                         }
                     }
                     Verdict::Fault(reason) => return StopReason::Fault(Fault::at(vcpu, reason)),
@@ -228,23 +258,49 @@ fn keep_range_stepping(vcpu: &mut dyn Vcpu, how: Resume) -> bool {
     }
 }
 
-/// Loads the policy's guest-debug configuration, plus single-step when stepping, if either
-/// changed since the last load.
+/// What the next entry into the guest needs besides the policy's configuration.
+#[derive(Clone, Copy)]
+struct Load {
+    stepping: bool,
+    /// A hardware breakpoint address to leave out (passing over it).
+    lifted: Option<u64>,
+}
+
+/// Loads the policy's guest-debug configuration, plus single-step when stepping and minus a
+/// lifted breakpoint, if anything changed since the last load. While the configuration
+/// depends on VBAR_EL1 (`DebugPolicy::needs_vbar`) it is read before every entry, so vector
+/// catch breakpoints follow a guest that moved its vectors since the last exit.
 fn sync_debug(
     vcpu: &mut dyn Vcpu,
     policy: &dyn DebugPolicy,
-    stepping: bool,
+    load: Load,
     applied: &mut Applied,
 ) -> crate::backend::Result<()> {
-    let (generation, mut dbg): (u64, GuestDebug) = policy.guest_debug();
-    if applied.generation == Some(generation) && applied.step == stepping {
+    let vbar = if policy.needs_vbar() {
+        Some(vcpu.get(Reg::Sys(sys::VBAR_EL1))?)
+    } else {
+        None
+    };
+    let (generation, mut dbg): (u64, GuestDebug) = policy.guest_debug(vbar);
+    if applied.generation == Some(generation)
+        && applied.step == load.stepping
+        && applied.vbar == vbar
+        && applied.lifted == load.lifted
+    {
         return Ok(());
     }
-    dbg.single_step = stepping;
-    dbg.enable |= stepping;
+    if let Some(pc) = load.lifted {
+        lift_breakpoint(&mut dbg, pc);
+    }
+    dbg.single_step = load.stepping;
+    dbg.enable |= load.stepping;
     vcpu.set_guest_debug(&dbg)?;
-    applied.generation = Some(generation);
-    applied.step = stepping;
+    *applied = Applied {
+        generation: Some(generation),
+        step: load.stepping,
+        vbar,
+        lifted: load.lifted,
+    };
     Ok(())
 }
 

@@ -56,3 +56,19 @@ pub fn build(entry: u64, segments: &[Segment]) -> Vec<u8> {
     }
     out
 }
+
+/// The committed demo firmware (firmware/prebuilt/demo.elf).
+pub fn demo() -> std::path::PathBuf {
+    super::repo_root().join("firmware/prebuilt/demo.elf")
+}
+
+/// The address of symbol `name` in the ELF at `path` (read with the object crate, not gdb).
+pub fn symbol(path: &std::path::Path, name: &str) -> u64 {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = object::File::parse(&*bytes).unwrap();
+    file.symbols()
+        .find(|s| s.name() == Ok(name))
+        .unwrap_or_else(|| panic!("no symbol {name} in {}", path.display()))
+        .address()
+}

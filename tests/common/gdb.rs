@@ -73,6 +73,8 @@ fn launcher(addr: SocketAddr, line: &str) -> String {
 /// A running `kvmdbg run ... --gdb`.
 pub struct Stub {
     pub port: u16,
+    /// The Unix socket it listens on instead of `port` (`start_unix`).
+    pub unix: Option<std::path::PathBuf>,
     inner: Inner,
 }
 
@@ -113,6 +115,7 @@ impl Stub {
         assert!(answer.starts_with("READY"), "remote stub: {answer}");
         Stub {
             port,
+            unix: None,
             inner: Inner::Remote {
                 launcher: addr,
                 _turn: turn,
@@ -120,17 +123,29 @@ impl Stub {
         }
     }
 
+    /// Like `start_with`, listening on a Unix socket at `path`; None in remote mode (the
+    /// nested machine's stubs are reached over TCP only).
+    pub fn start_unix(fw: &Path, extra: &[&str], wait: bool, path: &Path) -> Option<Stub> {
+        if remote().is_some() {
+            eprintln!("skipping the Unix-socket variant: remote stubs are reached over TCP");
+            return None;
+        }
+        let spec = format!("unix:{}", path.display());
+        let mut stub = Self::start_local_on(fw, extra, wait, &spec, 0);
+        stub.unix = Some(path.to_path_buf());
+        Some(stub)
+    }
+
     fn start_local(fw: &Path, extra: &[&str], wait: bool) -> Stub {
         let port = free_port();
+        Self::start_local_on(fw, extra, wait, &format!("tcp:127.0.0.1:{port}"), port)
+    }
+
+    fn start_local_on(fw: &Path, extra: &[&str], wait: bool, spec: &str, port: u16) -> Stub {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
         cmd.arg("run")
             .arg(fw)
-            .args([
-                "--backend",
-                "model",
-                "--gdb",
-                &format!("tcp:127.0.0.1:{port}"),
-            ])
+            .args(["--backend", "model", "--gdb", spec])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -163,6 +178,7 @@ impl Stub {
         });
         let mut stub = Stub {
             port,
+            unix: None,
             inner: Inner::Local {
                 child,
                 stderr,
@@ -179,6 +195,28 @@ impl Stub {
                 let _ = child.kill();
             }
             panic!("kvmdbg did not start listening:\n{}", self.stderr());
+        }
+    }
+
+    /// The process id of a local stub (None in remote mode), e.g. to signal it.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Local { child, .. } => Some(child.id()),
+            Inner::Remote { .. } => None,
+        }
+    }
+
+    /// Waits for kvmdbg to exit (up to `timeout`); its status, or None while it runs.
+    pub fn exit_status(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

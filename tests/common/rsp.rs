@@ -6,6 +6,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +66,37 @@ pub enum BpKind {
     AccessWatch = 4,
 }
 
+/// The connection: TCP, or a Unix socket (`--gdb unix:PATH`).
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(data),
+            Stream::Unix(s) => s.write_all(data),
+        }
+    }
+}
+
 pub struct Rsp {
-    stream: TcpStream,
+    stream: Stream,
     pending: Vec<u8>,
     timeout: Duration,
     /// Largest packet the stub accepts (from qSupported PacketSize), in bytes.
@@ -134,6 +165,29 @@ impl Rsp {
         Self::from_stream(stream, timeout)
     }
 
+    /// Connects to a Unix socket, retrying until `timeout`.
+    pub fn connect_unix(path: &Path, timeout: Duration) -> Result<Self> {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(RspError::Io {
+                        op: format!("connect {}", path.display()),
+                        source: e,
+                    })
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        Ok(Rsp {
+            stream: Stream::Unix(stream),
+            pending: Vec::new(),
+            timeout,
+            packet_size: 1024,
+        })
+    }
+
     /// Wraps an already connected stream (e.g. one a stub connected to us).
     pub fn from_stream(stream: TcpStream, timeout: Duration) -> Result<Self> {
         let io = |source| RspError::Io {
@@ -142,7 +196,7 @@ impl Rsp {
         };
         stream.set_nodelay(true).map_err(io)?;
         Ok(Rsp {
-            stream,
+            stream: Stream::Tcp(stream),
             pending: Vec::new(),
             timeout,
             packet_size: 1024,
@@ -273,7 +327,13 @@ impl Rsp {
                 packet: String::from_utf8_lossy(&body).into_owned(),
             });
         }
-        self.write_raw(op, b"+")?;
+        // The stub may close the connection right after its last packet (`W`, `X`): an ack
+        // that finds it closed is not an error.
+        match self.write_raw(op, b"+") {
+            Err(RspError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            }
+            other => other?,
+        }
         expand_rle(op, &body)
     }
 

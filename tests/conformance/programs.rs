@@ -218,3 +218,21 @@ pub const WATCH_HALF: &[u32] = &[
     0x7900_0820, // +0x08 strh w0, [x1, #4] // bytes 4-5: not watched
     0x7900_0c20, // +0x0c strh w0, [x1, #6] // bytes 6-7: byte 7 is watched
 ];
+
+/// smc_calls: SMCCC calls over both conduits (Arm DEN 0028). The SMC answers differ by host
+/// kernel: 6.1 returns NOT_SUPPORTED for every SMC, 6.4+ handles an SMC with immediate 0 like
+/// the HVC (PSCI and SMCCC calls answered in the kernel).
+pub const SMC_CALLS: &[u32] = &[
+    0x52b0_8000, // +0x00 movz w0, #0x8400, lsl #16 // PSCI_VERSION
+    0xd400_0003, // +0x04 smc #0 // over the SMC conduit
+    0xaa00_03ea, // +0x08 mov x10, x0
+    0x52b0_0000, // +0x0c movz w0, #0x8000, lsl #16 // SMCCC_VERSION
+    0xd400_0003, // +0x10 smc #0
+    0xaa00_03eb, // +0x14 mov x11, x0
+    0x52b0_8000, // +0x18 movz w0, #0x8400, lsl #16 // PSCI_VERSION
+    0xd400_0023, // +0x1c smc #1 // nonzero immediate: reserved, NOT_SUPPORTED
+    0xaa00_03ec, // +0x20 mov x12, x0
+    0x52b0_8000, // +0x24 movz w0, #0x8400, lsl #16 // PSCI_VERSION
+    0xd400_0002, // +0x28 hvc #0 // over the HVC conduit
+    0xaa00_03ed, // +0x2c mov x13, x0
+];

@@ -404,5 +404,15 @@ pub fn all() -> Vec<Scenario> {
             regs: IRQ_REGS,
             ..scenario("irq_step_wfi", with_irq(IRQ_WFI), step(), Continue)
         },
+        // SMCCC calls over SMC and HVC, answered in the kernel (never an exit); the SMC answers
+        // depend on the host kernel (a per-version trace, see tests/kvm_conformance.rs).
+        Scenario {
+            regs: &[10, 11, 12, 13],
+            ..scenario("smc_calls", at_start(SMC_CALLS), none(), Continue)
+        },
+        Scenario {
+            regs: &[10, 11, 12, 13],
+            ..scenario("step_smc_calls", at_start(SMC_CALLS), step(), Continue)
+        },
     ]
 }

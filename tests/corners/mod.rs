@@ -65,6 +65,7 @@ pub fn session_hooked(
         uart_out: Box::new(out),
         trace: None,
         test_hooks,
+        icount: false,
     };
     let bytes = std::fs::read(elf).unwrap();
     Session::new(Machine::new(cfg, &bytes).unwrap()).unwrap()

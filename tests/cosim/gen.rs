@@ -12,7 +12,9 @@
 //! Device-nGnRnE, where unaligned accesses are architecturally alignment faults (Arm ARM
 //! D8.2.10) but QEMU 7.2 does not fault them, so they are not a meaningful comparison.
 
-use super::{gen_alu, gen_branch, gen_mem, gen_simd, gen_simd_int, gen_sys, mmu};
+use super::{
+    gen_alu, gen_branch, gen_fp, gen_mem, gen_simd, gen_simd_int, gen_simd_more, gen_sys, mmu,
+};
 
 /// Vector table (VBAR_EL1 must be 2 KiB aligned) at a RAM address clear of the DTB QEMU
 /// places at the RAM base 0x4000_0000 (QEMU `hw/arm/virt.c` memmap, `hw/arm/boot.c`).
@@ -327,6 +329,13 @@ pub const CLASSES: &[Class] = &[
     ("simd_shift_imm", 3, gen_simd_int::shift_imm),
     ("simd_permute", 2, gen_simd_int::permute),
     ("simd_saturating", 2, gen_simd_int::saturating),
+    ("simd_three_diff", 3, gen_simd_more::three_diff),
+    ("simd_by_element", 2, gen_simd_more::by_element),
+    ("simd_scalar_int", 3, gen_simd_more::scalar_int),
+    ("fp_special", 2, gen_fp::fp_special),
+    ("fp_scalar", 4, gen_fp::scalar),
+    ("fp_convert", 3, gen_fp::convert),
+    ("simd_fp", 4, gen_fp::vector),
     ("system", 3, gen_sys::system),
     ("exception", 1, exception),
 ];

@@ -35,7 +35,7 @@ fn v(g: &mut Gen) -> u32 {
 }
 
 /// (U, opcode, sizes) of the integer three-same group: 0 Q U 01110 size 1 Rm opcode 1 Rn Rd.
-const THREE_SAME: [(u32, u32, Sizes, &str); 44] = [
+const THREE_SAME: [(u32, u32, Sizes, &str); 45] = [
     (0, 0b00000, Sizes::Bhs, "shadd"),
     (1, 0b00000, Sizes::Bhs, "uhadd"),
     (0, 0b00001, Sizes::All, "sqadd"),
@@ -79,6 +79,7 @@ const THREE_SAME: [(u32, u32, Sizes, &str); 44] = [
     (0, 0b10101, Sizes::Bhs, "sminp"),
     (1, 0b10101, Sizes::Bhs, "uminp"),
     (0, 0b10110, Sizes::Hs, "sqdmulh"),
+    (1, 0b10110, Sizes::Hs, "sqrdmulh"),
     (0, 0b10111, Sizes::All, "addp"),
 ];
 
@@ -94,14 +95,14 @@ fn sat_misc(u: u32, opcode: u32) -> bool {
 
 /// Saturating shift-by-immediate forms.
 fn sat_shift(u: u32, opcode: u32) -> bool {
-    matches!(opcode, 0b01100 | 0b01110 | 0b10010) || (u, opcode) == (1, 0b10000)
+    matches!(opcode, 0b01100 | 0b01110 | 0b10010 | 0b10011)
+        || (u, opcode) == (1, 0b10000)
+        || (u, opcode) == (1, 0b10001)
 }
 
 /// Operations the model does not implement yet, left out by default (see
 /// `KVMDBG_COSIM_SKIP_OPS`); each is listed in the report of `survey_simd_ops`.
-pub const DEFAULT_SKIP_OPS: &str = "sqshl,uqshl,srshl,urshl,sqrshl,uqrshl,pmul,sqdmulh,addp,\
-saddlp,uaddlp,suqadd,usqadd,sadalp,uadalp,sqabs,sqneg,sqxtun,sqxtn,uqxtn,srshr,urshr,srsra,ursra,\
-sri,sli,sqshlu,sqshl_imm,uqshl_imm,sqshrun,rshrn,sqshrn,uqshrn";
+pub const DEFAULT_SKIP_OPS: &str = "";
 
 /// Operation names excluded: `KVMDBG_COSIM_SKIP_OPS` (comma-separated), unset means
 /// [`DEFAULT_SKIP_OPS`]. `KVMDBG_COSIM_ONLY_OP` restricts the tables to one name.
@@ -205,7 +206,7 @@ fn emit_three(g: &mut Gen, (u, opcode, sizes, _): (u32, u32, Sizes, &str)) {
 /// (U, opcode, sizes) of two-register miscellaneous: 0 Q U 01110 size 10000 opcode 10 Rn Rd.
 /// Narrowing forms (XTN, SQXTN, UQXTN, SQXTUN) write the low half (Q = 0) or the high half
 /// (Q = 1, the "2" forms).
-const TWO_MISC: [(u32, u32, Sizes, &str); 27] = [
+const TWO_MISC: [(u32, u32, Sizes, &str); 28] = [
     (0, 0b00000, Sizes::Bhs, "rev64"),
     (1, 0b00000, Sizes::Only(0), "rev32"),
     (1, 0b00000, Sizes::Only(1), "rev32"),
@@ -231,6 +232,7 @@ const TWO_MISC: [(u32, u32, Sizes, &str); 27] = [
     (1, 0b01011, Sizes::All, "neg"),
     (0, 0b10010, Sizes::Bhs, "xtn"),
     (1, 0b10010, Sizes::Bhs, "sqxtun"),
+    (1, 0b10011, Sizes::Bhs, "shll"),
     (0, 0b10100, Sizes::Bhs, "sqxtn"),
     (1, 0b10100, Sizes::Bhs, "uqxtn"),
 ];
@@ -295,7 +297,7 @@ pub fn across_lanes(g: &mut Gen) {
 
 /// Shift by immediate: 0 Q U 011110 immh immb opcode 1 Rn Rd (immh != 0). `narrow`
 /// forms (SHRN.., SQSHRN..) and SSHLL/USHLL take immh < 8 (no 64-bit source elements).
-const SHIFTS: [(u32, u32, bool, &str); 21] = [
+const SHIFTS: [(u32, u32, bool, &str); 24] = [
     (0, 0b00000, false, "sshr"),
     (1, 0b00000, false, "ushr"),
     (0, 0b00010, false, "ssra"),
@@ -313,6 +315,9 @@ const SHIFTS: [(u32, u32, bool, &str); 21] = [
     (0, 0b10000, true, "shrn"),
     (1, 0b10000, true, "sqshrun"),
     (0, 0b10001, true, "rshrn"),
+    (1, 0b10001, true, "sqrshrun"),
+    (0, 0b10011, true, "sqrshrn"),
+    (1, 0b10011, true, "uqrshrn"),
     (0, 0b10010, true, "sqshrn"),
     (1, 0b10010, true, "uqshrn"),
     (0, 0b10100, true, "sshll"),

@@ -107,6 +107,7 @@ fn caps(kvm: &Kvm, target: &kvm_vcpu_init) -> Caps {
         immediate_exit: extension(kvm, KVM_CAP_IMMEDIATE_EXIT) > 0,
         api_version: kvm.get_api_version(),
         preferred_target: Some(target.target),
+        exact_vector_catch: false,
     }
 }
 
@@ -131,6 +132,13 @@ impl KvmVm {
         if cfg.vcpus == 0 {
             return Err(BackendError::Unsupported(
                 "a VM needs at least one vCPU".into(),
+            ));
+        }
+        if cfg.icount {
+            return Err(BackendError::Unsupported(
+                "the deterministic clock (--icount, --record) needs the model backend: KVM \
+                 runs the guest on the host's own clock"
+                    .into(),
             ));
         }
         let kvm = open()?;

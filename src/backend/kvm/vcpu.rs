@@ -233,6 +233,15 @@ impl Vcpu for KvmVcpu {
         }
     }
 
+    fn powered_off(&mut self) -> Result<bool> {
+        let state = self.fd.get_mp_state().map_err(|e| BackendError::Ioctl {
+            op: "KVM_GET_MP_STATE",
+            source: std::io::Error::from_raw_os_error(e.errno()),
+        })?;
+        // api.rst 4.38: on arm64 a powered-off vCPU is KVM_MP_STATE_STOPPED.
+        Ok(state.mp_state == kvm_bindings::KVM_MP_STATE_STOPPED)
+    }
+
     fn commit_pending(&mut self) -> Result<()> {
         if !self.mmio_pending {
             return Ok(());
@@ -272,6 +281,15 @@ impl Vcpu for KvmVcpu {
     /// `KVM_SET_GUEST_DEBUG` (api.rst 4.87), arm64: control flags ENABLE, SINGLESTEP, USE_SW_BP,
     /// USE_HW, and `kvm_guest_debug_arch` with DBGBCR/DBGBVR/DBGWCR/DBGWVR values.
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
+        if !dbg.vector_catch.is_empty() {
+            // Not in KVM's ABI (`Caps::exact_vector_catch` is false): the debug layer plants
+            // hardware breakpoints on the vector entries instead.
+            return Err(BackendError::Unsupported(format!(
+                "vCPU {}: KVM has no vector catch at exception entry ({})",
+                self.index,
+                dbg.vector_catch.describe()
+            )));
+        }
         let mut control = 0;
         for (on, flag) in [
             (dbg.enable, KVM_GUESTDBG_ENABLE),

@@ -93,20 +93,31 @@ impl ModelVcpu {
         self.step_event(StepEvent::Completed);
         self.cpu.irq.mark_dirty();
         self.poll_irq();
+        // The step exit has priority over a vector catch at the same vector.
+        self.cpu.dbg.caught = false;
         self.step_event(StepEvent::Reported);
         Self::step_exit(true)
+    }
+
+    /// A waiting WFI looks again: `None` when the GIC has an interrupt that wakes it, else
+    /// `Some` with the timer deadline it may wait for (if one is armed).
+    pub(super) fn wfi_still_waits(&mut self) -> Option<Option<u64>> {
+        self.cpu.irq.mark_dirty();
+        self.refresh_irq();
+        if self.cpu.bus.gic().wakes_from_wfi(self.index) {
+            return None;
+        }
+        Some(self.cpu.timer_deadline())
     }
 
     /// WFI that did not complete in the guest (PC already past it): blocks as KVM's
     /// `kvm_vcpu_wfi` does. `None` to go on running; `Idle` when nothing can wake it.
     pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
+        if self.shared.sched.is_some() {
+            return self.wfi_icount();
+        }
         loop {
-            self.cpu.irq.mark_dirty();
-            self.refresh_irq();
-            if self.cpu.bus.gic().wakes_from_wfi(self.index) {
-                return None;
-            }
-            let deadline = self.cpu.timer_deadline();
+            let deadline = self.wfi_still_waits()?;
             let power = self.shared.lock_power();
             let attention = self.attention.load(Ordering::SeqCst);
             if attention & ATTN_IRQ != 0 {

@@ -3,7 +3,9 @@
 //!
 //! Owns the VM object (RAM as the machine's `GuestMemoryMmap`, the state shared by all vCPUs:
 //! power states, kick and interrupt flags, the counter epoch, WFI sleepers) and PSCI
-//! (`psci.rs`). The interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
+//! (`psci.rs`), the deterministic clock with the vCPUs' turns (`icount.rs`), and snapshots
+//! with the guest's dirty-page log (`snapshot.rs`). The
+//! interpreter is in `cpu/`, the in-model GICv3 in `gic/`, the `Vcpu`
 //! implementation and run loop in `vcpu.rs`, interrupt delivery and WFI in `irq.rs`, register
 //! access in `regs.rs`. Must not depend on `machine`, `debug` or `gdb`, nor on any KVM type.
 //!
@@ -45,6 +47,10 @@
 //!   returns `Idle` with the PC past the WFI. Under nested KVM on QEMU TCG a single-stepped
 //!   WFI never sleeps (QEMU's `aarch64_tr_tb_stop`: "single stepping WFI doesn't halt the
 //!   CPU"); the model, like KVM on hardware, sleeps.
+//! - Deterministic clock (`VmConfig::icount`, `icount.rs`): the counter counts retired
+//!   instructions (one tick each at CNTFRQ), the vCPUs take turns of `icount::QUANTUM`
+//!   instructions round-robin, WFI never sleeps (the clock skips to the next deadline when
+//!   every vCPU waits), and inputs are logged (`Vm::recorder`).
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - Decoded-instruction cache (`cpu/decode.rs`): each word is decoded once into a handler
@@ -63,9 +69,11 @@
 
 pub(crate) mod cpu;
 pub mod gic;
+mod icount;
 mod irq;
 mod psci;
 mod regs;
+pub mod snapshot;
 mod vcpu;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -74,6 +82,7 @@ use std::time::Instant;
 
 use vm_memory::GuestMemoryMmap;
 
+use super::icount::Recorder;
 use super::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
 use cpu::bus::Bus;
 
@@ -111,6 +120,8 @@ pub(crate) struct Shared {
     pub stalls: AtomicU64,
     /// `VmConfig::model_keep_ss_bug` (a test hook).
     pub keep_ss_bug: bool,
+    /// The deterministic clock and the vCPUs' turns (`VmConfig::icount`, `icount.rs`).
+    pub sched: Option<Arc<icount::Sched>>,
 }
 
 impl Shared {
@@ -129,13 +140,27 @@ impl Shared {
         if let Some(a) = self.attention.get(index) {
             a.fetch_or(ATTN_IRQ, Ordering::SeqCst);
         }
-        self.wake_all();
+        self.woken(index);
+    }
+
+    /// Wakes every waiting vCPU; with the deterministic clock, vCPU `index` no longer counts
+    /// as waiting in WFI.
+    fn woken(&self, index: usize) {
+        let power = self.lock_power();
+        if let Some(s) = &self.sched {
+            s.woken(index);
+        }
+        drop(power);
+        self.cv.notify_all();
     }
 
     /// Flags a power change for vCPU `index` and wakes it.
     pub fn power_changed(&self, index: usize) {
         if let Some(a) = self.attention.get(index) {
             a.fetch_or(ATTN_POWER, Ordering::SeqCst);
+        }
+        if self.sched.is_some() {
+            self.woken(index);
         }
         self.cv.notify_all();
     }
@@ -162,6 +187,7 @@ pub fn caps() -> Caps {
         immediate_exit: true,
         api_version: 0,
         preferred_target: None,
+        exact_vector_catch: true,
     }
 }
 
@@ -193,6 +219,7 @@ impl ModelVm {
             sleepers: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
             keep_ss_bug: cfg.model_keep_ss_bug,
+            sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
         });
         let bus = Bus::new(mem, cfg.gic);
         let waker = shared.clone();
@@ -238,6 +265,22 @@ impl Vm for ModelVm {
 
     fn finalize(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn recorder(&self) -> Option<Arc<dyn Recorder>> {
+        self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
+    }
+
+    fn save_state(&self) -> Result<super::snapshot::VmSnapshot> {
+        Ok(self.save())
+    }
+
+    fn restore_state(&self, state: &super::snapshot::VmSnapshot) -> Result<()> {
+        self.restore(state)
+    }
+
+    fn take_dirty_pages(&self) -> Result<Vec<u64>> {
+        Ok(self.dirty_pages())
     }
 }
 

@@ -35,11 +35,12 @@ pub(super) fn tools_present() -> bool {
 }
 
 /// A random word of the integer data-processing classes (or, with `simd`, of the Advanced
-/// SIMD class) with its register fields below 28.
-fn random_word(rng: &mut Rng, simd: bool) -> u32 {
+/// SIMD vector groups, op0 = 0xx0; with `scalar` too, of the scalar FP and Advanced SIMD
+/// scalar groups, op0 = x0x1 / 01x1) with its register fields below 28.
+fn random_word(rng: &mut Rng, simd: bool, scalar: bool) -> u32 {
     let r = rng.next() as u32;
     let mut w = if simd {
-        (r & !(1 << 31) & !(0xf << 25)) | (0b0111 << 25)
+        (r & !(1 << 31) & !(0xf << 25)) | (0b0111 << 25) | (scalar as u32) << 28
     } else if r & 1 == 0 {
         (r & !(0b111 << 26)) | (0b100 << 26)
     } else {
@@ -115,7 +116,7 @@ fn program(words: &[u32]) -> String {
 }
 
 /// Runs `TESTS` random words of one class on QEMU and on the model and compares.
-fn diff_against_qemu(simd: bool, seed: u64) {
+fn diff_against_qemu(simd: bool, scalar: bool, seed: u64) {
     if !tools_present() {
         return;
     }
@@ -123,12 +124,12 @@ fn diff_against_qemu(simd: bool, seed: u64) {
     let mut words = Vec::new();
     let (mut pre, pre_mem) = super::testutil::cpu_with(&[0]);
     while words.len() < TESTS {
-        let w = random_word(&mut rng, simd);
+        let w = random_word(&mut rng, simd, scalar);
         if model_defines(&mut pre, &pre_mem, w) {
             words.push(w);
         }
     }
-    let (bytes, stdout) = run_under_qemu_user(&format!("diff-{simd}"), &program(&words));
+    let (bytes, stdout) = run_under_qemu_user(&format!("diff-{simd}-{scalar}"), &program(&words));
     assert_eq!(stdout.len(), TESTS * REC);
     let file = object::File::parse(&*bytes).unwrap();
     let mem = load_into_ram(&file);
@@ -196,12 +197,18 @@ fn diff_against_qemu(simd: bool, seed: u64) {
 
 #[test]
 fn data_processing_matches_qemu() {
-    diff_against_qemu(false, 0xfeed_beef_cafe_f00d);
+    diff_against_qemu(false, false, 0xfeed_beef_cafe_f00d);
 }
 
 #[test]
 fn advanced_simd_integer_matches_qemu() {
-    diff_against_qemu(true, 0x9876_5432_1fed_cba9);
+    diff_against_qemu(true, false, 0x9876_5432_1fed_cba9);
+}
+
+/// Scalar floating point (FPSR flags included) and the Advanced SIMD scalar groups.
+#[test]
+fn scalar_fp_and_simd_scalar_match_qemu() {
+    diff_against_qemu(true, true, 0x5ca1_ab1e_f00d_0001);
 }
 
 /// Assembles and links `source` (a qemu-user harness) and runs it under `qemu-aarch64-static`;

@@ -69,6 +69,14 @@ pub(super) fn write(cpu: &mut Cpu, index: usize, reg: Reg, value: u128) -> Resul
         Reg::X(n) => st.x[n as usize] = v,
         Reg::Sp => st.sp_el0 = v,
         Reg::Pc => st.pc = v,
+        // The model has no EL2 and no AArch32: KVM refuses such a PSTATE with EINVAL.
+        Reg::Pstate if !crate::a64::pstate::mode_allowed(v, false, false) => {
+            return Err(reg_error(
+                index,
+                reg,
+                &format!("PSTATE {v:#x}: a mode this vCPU cannot be in (EINVAL on KVM)"),
+            ))
+        }
         Reg::Pstate => st.pstate = v,
         Reg::SpEl1 => st.sp_el1 = v,
         Reg::ElrEl1 => st.sys.elr = v,

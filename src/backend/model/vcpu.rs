@@ -35,6 +35,10 @@ pub struct ModelVcpu {
     step_done: bool,
     /// The GIC signals an IRQ to this vCPU (cached, see `irq.rs`).
     pub(super) irq_line: bool,
+    /// Deterministic clock (`icount.rs`): this vCPU holds the turn, until its retired
+    /// instruction count reaches `quantum_end`.
+    pub(super) holds_turn: bool,
+    pub(super) quantum_end: u64,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -74,9 +78,14 @@ enum Next {
 impl ModelVcpu {
     pub(super) fn new(index: usize, bus: Bus, shared: Arc<Shared>, nisv_to_user: bool) -> Self {
         let attention = shared.attention[index].clone();
+        let mut cpu = Cpu::new(index, bus, shared.epoch);
+        if shared.sched.is_some() {
+            // The deterministic clock, at 0 until this vCPU first takes the turn.
+            cpu.vclock = Some(Default::default());
+        }
         ModelVcpu {
             index,
-            cpu: Cpu::new(index, bus, shared.epoch),
+            cpu,
             shared,
             attention,
             nisv_to_user,
@@ -84,7 +93,21 @@ impl ModelVcpu {
             mmio_data: 0,
             step_done: false,
             irq_line: false,
+            holds_turn: false,
+            quantum_end: 0,
         }
+    }
+
+    /// The run loop's own state, for a snapshot: the MMIO access being completed, its load
+    /// result, and whether a step is complete but not reported.
+    pub(super) fn run_state(&self) -> (Option<MmioReq>, u64, bool) {
+        (self.pending, self.mmio_data, self.step_done)
+    }
+
+    pub(super) fn set_run_state(&mut self, pending: Option<MmioReq>, data: u64, step_done: bool) {
+        self.pending = pending;
+        self.mmio_data = data;
+        self.step_done = step_done;
     }
 
     /// Consumes a pending kick.
@@ -96,7 +119,8 @@ impl ModelVcpu {
     /// if kicked while waiting.
     fn wait_powered_on(&mut self) -> Option<VcpuExit> {
         self.attention.fetch_and(!ATTN_POWER, Ordering::SeqCst);
-        let mut power = self.shared.lock_power();
+        let shared = self.shared.clone();
+        let mut power = shared.lock_power();
         loop {
             match power[self.index] {
                 Power::On => return None,
@@ -114,6 +138,8 @@ impl ModelVcpu {
                     return None;
                 }
                 Power::Off => {
+                    // With the deterministic clock a powered-off vCPU never holds the turn.
+                    self.pass_turn(&power);
                     if self.take_kick() {
                         return Some(VcpuExit::Interrupted);
                     }
@@ -134,6 +160,7 @@ impl ModelVcpu {
     pub(super) fn skip_instruction(&mut self) {
         let st = &mut self.cpu.st;
         st.pc = st.pc.wrapping_add(4);
+        self.cpu.insns += 1;
         if self.shared.keep_ss_bug {
             st.pstate &= !pstate::BTYPE_MASK;
             return;
@@ -182,6 +209,18 @@ impl ModelVcpu {
         }
     }
 
+    /// After an exception entry: the VMM's vector catch exit, if the entry matched
+    /// (`GuestDebug::vector_catch`), with the PC at the vector.
+    pub(super) fn catch_exit(&mut self) -> Option<VcpuExit> {
+        let (esr, far) = self.cpu.dbg.take_catch()?;
+        log::debug!(
+            "model: vCPU {} vector catch at {:#x}",
+            self.index,
+            self.cpu.st.pc
+        );
+        Some(VcpuExit::Debug { esr, far })
+    }
+
     pub(super) fn step_exit(emulated: bool) -> VcpuExit {
         VcpuExit::Debug {
             esr: debug::step_esr(emulated),
@@ -189,9 +228,40 @@ impl ModelVcpu {
         }
     }
 
+    /// `run` proper: powered on, the MMIO completed, the turn taken (deterministic clock),
+    /// a kick honoured, then the guest.
+    fn run_entry(&mut self) -> Result<VcpuExit> {
+        if let Some(exit) = self.wait_powered_on() {
+            return Ok(exit);
+        }
+        // The holder of a pending MMIO access always holds the turn (it keeps it across
+        // exits), so the completion is counted on the machine's clock.
+        if let Some(exit) = self.acquire_turn() {
+            return Ok(exit);
+        }
+        self.complete_mmio();
+        if self.take_kick() {
+            return Ok(VcpuExit::Interrupted);
+        }
+        // KVM evaluates the timers and the GIC whenever it enters the guest.
+        self.cpu.irq.mark_dirty();
+        // Entering the guest is an exception return: a step exception the guest's own step
+        // machine takes next did not follow a stepped instruction (ISV = 0).
+        self.cpu.dbg.stepped = None;
+        if self.step_complete() {
+            return Ok(self.finish_emulated_step());
+        }
+        self.run_guest()
+    }
+
     /// The run loop proper.
     fn run_guest(&mut self) -> Result<VcpuExit> {
         loop {
+            // The deterministic clock's turn and batch length (`icount.rs`).
+            let limit = match self.icount_slice() {
+                Ok(limit) => limit,
+                Err(exit) => return Ok(exit),
+            };
             let attention = self.attention.load(Ordering::Relaxed);
             if attention != 0 {
                 if attention & ATTN_IRQ != 0 {
@@ -208,6 +278,9 @@ impl ModelVcpu {
                 }
             }
             if self.poll_irq() {
+                if let Some(exit) = self.catch_exit() {
+                    return Ok(exit);
+                }
                 if self.step_complete() {
                     // Taken before any instruction of this step: the step ends at the vector.
                     self.step_event(StepEvent::Reported);
@@ -231,7 +304,7 @@ impl ModelVcpu {
             let ran = if stepped.is_some() {
                 self.cpu.step()
             } else {
-                self.cpu.run_batch(&self.attention)
+                self.cpu.run_batch(&self.attention, limit)
             };
             match ran {
                 Ok(()) => {
@@ -271,7 +344,10 @@ impl ModelVcpu {
                 self.cpu.take_exception(&e);
                 // The step completes on exception entry: stop at the vector, ISV=0.
                 self.step_event(StepEvent::Completed);
-                Ok(Next::Continue)
+                Ok(match self.catch_exit() {
+                    Some(exit) => Next::Exit(exit),
+                    None => Next::Continue,
+                })
             }
             Stop::Mmio(req) => {
                 self.pending = Some(req);
@@ -345,22 +421,17 @@ impl Vcpu for ModelVcpu {
     }
 
     fn run(&mut self) -> Result<VcpuExit> {
-        if let Some(exit) = self.wait_powered_on() {
-            return Ok(exit);
+        let exit = self.run_entry();
+        // With the deterministic clock: what the VMM applies at this exit is stamped with
+        // the exact count, and a kick that stopped the running vCPU is an input.
+        self.commit_clock();
+        if let Ok(VcpuExit::Interrupted) = exit {
+            self.record_kick();
         }
-        self.complete_mmio();
-        if self.take_kick() {
-            return Ok(VcpuExit::Interrupted);
+        if let Ok(e) = &exit {
+            self.park_if_stopped(e);
         }
-        // KVM evaluates the timers and the GIC whenever it enters the guest.
-        self.cpu.irq.mark_dirty();
-        // Entering the guest is an exception return: a step exception the guest's own step
-        // machine takes next did not follow a stepped instruction (ISV = 0).
-        self.cpu.dbg.stepped = None;
-        if self.step_complete() {
-            return Ok(self.finish_emulated_step());
-        }
-        self.run_guest()
+        exit
     }
 
     fn set_mmio_data(&mut self, data: &[u8]) -> Result<()> {
@@ -379,6 +450,14 @@ impl Vcpu for ModelVcpu {
         }
     }
 
+    fn powered_off(&mut self) -> Result<bool> {
+        // A CPU_ON accepted but not yet applied (`Starting`) is on: its next run executes.
+        Ok(matches!(
+            self.shared.lock_power()[self.index],
+            super::Power::Off
+        ))
+    }
+
     fn commit_pending(&mut self) -> Result<()> {
         self.complete_mmio();
         // As KVM after an `immediate_exit` run: the PC advance is committed, but the host's
@@ -391,6 +470,14 @@ impl Vcpu for ModelVcpu {
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()> {
         self.cpu.dbg.cfg = dbg.clone();
         Ok(())
+    }
+
+    fn save_state(&mut self) -> Result<crate::backend::snapshot::VcpuSnapshot> {
+        Ok(self.save())
+    }
+
+    fn restore_state(&mut self, state: &crate::backend::snapshot::VcpuSnapshot) -> Result<()> {
+        self.restore(state)
     }
 
     fn kicker(&self) -> Arc<dyn Kick> {

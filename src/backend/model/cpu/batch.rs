@@ -24,7 +24,9 @@ impl Cpu {
     /// (see the module docs). Like [`Cpu::step`], an error leaves the PC at the instruction
     /// that stopped, after the earlier ones of the batch completed.
     #[inline]
-    pub fn run_batch(&mut self, attention: &AtomicU32) -> Result<(), Stop> {
+    /// At most `limit` (at least 1) instructions run: the deterministic clock ends batches
+    /// at its quantum and timer deadlines (`model::icount`); otherwise it is [`BATCH`].
+    pub fn run_batch(&mut self, attention: &AtomicU32, limit: u32) -> Result<(), Stop> {
         if !self.debug_quiet() {
             return self.step();
         }
@@ -35,7 +37,7 @@ impl Cpu {
         let mut page_va = u64::MAX;
         let mut page_pa = 0;
         let mut page_ram = None;
-        for _ in 0..BATCH {
+        for _ in 0..limit.clamp(1, BATCH) {
             let pc = self.st.pc;
             // Same page and 4-byte aligned (bits 1:0 are kept by the mask).
             let pa = if pc & !0xffc == page_va {
@@ -62,6 +64,7 @@ impl Cpu {
             handler(self, word, aux)?;
             self.st.pc = self.next_pc;
             self.st.clear_btype();
+            self.insns += 1;
             if sync || attention.load(Ordering::Relaxed) != 0 {
                 break;
             }

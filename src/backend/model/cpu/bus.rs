@@ -62,6 +62,11 @@ impl Bus {
         }
     }
 
+    /// The pages the guest wrote since the last snapshot.
+    pub fn dirty(&self) -> &Arc<crate::backend::model::snapshot::DirtyPages> {
+        self.fast.dirty()
+    }
+
     /// The VM's GIC.
     pub fn gic(&self) -> &Gic {
         &self.gic_model
@@ -129,6 +134,7 @@ impl Bus {
     /// equals `expected`; returns the old value. `None` if `pa` is not RAM.
     pub fn cas(&self, pa: u64, len: usize, expected: u64, new: u64) -> Option<u64> {
         let slice = self.mem.get_slice(GuestAddress(pa), len).ok()?;
+        self.fast.dirty().mark(pa, len as u64);
         let old = match len {
             1 => {
                 let a = slice.get_atomic_ref::<AtomicU8>(0).ok()?;

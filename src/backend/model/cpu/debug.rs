@@ -37,8 +37,9 @@
 
 use crate::a64::debugregs::{self, AccessKind, DataAccess};
 use crate::a64::esr::{self, ec};
-use crate::a64::exception::class_for_el;
+use crate::a64::exception::{class_for_el, VectorKind};
 use crate::a64::fields::mdscr;
+use crate::a64::vcatch::CatchSource;
 use crate::a64::{pstate, SysReg};
 use crate::backend::model::cpu::sysregs::{NUM_BRPS, NUM_WRPS};
 use crate::backend::model::gic::Icc;
@@ -54,6 +55,9 @@ pub struct DebugCtl {
     /// The guest's step machine: the last instruction was stepped in the guest (the next step
     /// exception reports ISV = 1), and whether it was a load-exclusive (EX).
     pub stepped: Option<bool>,
+    /// The last exception entry matched the VMM's vector catch
+    /// ([`GuestDebug::vector_catch`]): the run loop reports it before the next instruction.
+    pub caught: bool,
 }
 
 /// ESR of a software-step exit: EC 0x32, IL, ISV=1 (EX=0), IFSC 0x22 after an instruction
@@ -109,6 +113,20 @@ impl DebugCtl {
 
     pub fn single_step(&self) -> bool {
         self.cfg.enable && self.cfg.single_step
+    }
+
+    /// At an exception entry of `kind` taken from PSTATE `old`: records whether the VMM's
+    /// vector catch stops on it.
+    pub fn note_entry(&mut self, kind: VectorKind, old: u64) {
+        self.caught = self.cfg.enable && self.cfg.vector_catch.catches(kind, CatchSource::of(old));
+    }
+
+    /// Consumes a recorded catch: `Some(exit syndrome)` when the entry must be reported (as
+    /// KVM reports a hardware breakpoint at the vector entry), unless a VMM single step is in
+    /// progress (its step exception at the vector has priority, see `GuestDebug`).
+    pub fn take_catch(&mut self) -> Option<(u64, u64)> {
+        let caught = std::mem::take(&mut self.caught);
+        (caught && !self.single_step()).then(|| (breakpoint_esr(), 0))
     }
 }
 

@@ -207,7 +207,10 @@ fn batches_match_single_steps() {
         b.st = a.st.clone();
         b.dbg.cfg = a.dbg.cfg.clone();
         for stop in 0..16 {
-            let sa = (0..400).find_map(|_| a.run_batch(&attention).err());
+            let sa = (0..400).find_map(|_| {
+                a.run_batch(&attention, crate::backend::model::cpu::batch::BATCH)
+                    .err()
+            });
             let sb =
                 (0..400 * crate::backend::model::cpu::batch::BATCH).find_map(|_| b.step().err());
             if sa.is_none() && sb.is_none() {

@@ -106,13 +106,15 @@ impl Cpu {
     /// Exception entry to EL1h (`a64::exception`): ELR = `ret`, SPSR = PSTATE with SS = `ss`,
     /// PSTATE = EL1h with NZCV kept and DAIF set (the model implements no feature that sets
     /// more on entry), PC = the vector of `kind` for the current state. A step exception
-    /// after this one reports ISV = 0.
+    /// after this one reports ISV = 0. The VMM's vector catch is noted (`DebugCtl::note_entry`)
+    /// for the run loop to report.
     fn enter_el1(&mut self, ret: u64, ss: bool, kind: VectorKind) {
         let old = self.st.pstate & PSTATE_IMPLEMENTED;
         let s = &mut self.st.sys;
         s.spsr = entry_spsr(self.st.pstate, ss);
         s.elr = ret;
         self.dbg.stepped = None;
+        self.dbg.note_entry(kind, old);
         self.st.pstate = entry_pstate(old, EntryFeatures::default(), s.sctlr);
         self.st.pc = vector(s.vbar, old, kind);
     }

@@ -69,7 +69,18 @@ impl Cpu {
             }
             sp
         };
-        Some(match MODE {
+        Some(self.mode_addr::<MODE, SIZE>(base, i, aux))
+    }
+
+    /// The access address and the writeback value of `MODE` from a usable `base`.
+    #[inline(always)]
+    fn mode_addr<const MODE: u8, const SIZE: u32>(
+        &self,
+        base: u64,
+        i: u32,
+        aux: u64,
+    ) -> (u64, u64) {
+        match MODE {
             OFFSET => (base.wrapping_add(aux), 0),
             PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
             POST => (base, base.wrapping_add(aux)),
@@ -78,7 +89,7 @@ impl Cpu {
                 let m = self.st.xr((i >> 16) & 31);
                 (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
             }
-        })
+        }
     }
 
     /// The access address and the writeback value, with the base register check.
@@ -90,17 +101,15 @@ impl Cpu {
         self.base((i >> 5) & 31)?;
         // The base is now known to be usable: the plain computation applies.
         let rn = (i >> 5) & 31;
-        let base = self.st.xsp(rn);
-        Ok(match MODE {
-            OFFSET => (base.wrapping_add(aux), 0),
-            PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
-            POST => (base, base.wrapping_add(aux)),
-            _ => {
-                let sh = if (i >> 12) & 1 == 1 { SIZE } else { 0 };
-                let m = self.st.xr((i >> 16) & 31);
-                (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
-            }
-        })
+        Ok(self.mode_addr::<MODE, SIZE>(self.st.xsp(rn), i, aux))
+    }
+
+    /// Base-register writeback of the pre- and post-index modes (a no-op for the others).
+    #[inline(always)]
+    fn writeback<const MODE: u8>(&mut self, i: u32, wb: u64) {
+        if MODE == PRE || MODE == POST {
+            self.st.set_xsp((i >> 5) & 31, wb);
+        }
     }
 }
 
@@ -110,9 +119,7 @@ impl Cpu {
 pub fn store<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
     if let Some((addr, wb)) = c.plain_addr::<MODE, SIZE>(i, aux) {
         if c.write_ram_fast(addr, 1 << SIZE, c.st.xr(i & 31)) {
-            if MODE == PRE || MODE == POST {
-                c.st.set_xsp((i >> 5) & 31, wb);
-            }
+            c.writeback::<MODE>(i, wb);
             return Ok(());
         }
     }
@@ -129,9 +136,7 @@ fn store_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) ->
     let isv = MODE == OFFSET || MODE == REGISTER;
     let val = c.st.xr(rt);
     c.write_mem(addr, 1 << size, val, isv.then_some(syn), false)?;
-    if MODE == PRE || MODE == POST {
-        c.st.set_xsp((i >> 5) & 31, wb);
-    }
+    c.writeback::<MODE>(i, wb);
     Ok(())
 }
 
@@ -152,9 +157,7 @@ fn load_ext(size: u32, i: u32) -> Option<Ext> {
 pub fn load<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> Result<(), Stop> {
     if let (Some((addr, wb)), Some(ext)) = (c.plain_addr::<MODE, SIZE>(i, aux), load_ext(SIZE, i)) {
         if let Some(raw) = c.read_ram_fast(addr, 1 << SIZE) {
-            if MODE == PRE || MODE == POST {
-                c.st.set_xsp((i >> 5) & 31, wb);
-            }
+            c.writeback::<MODE>(i, wb);
             c.st.set_x(i & 31, extend_loaded(raw, SIZE, ext));
             return Ok(());
         }
@@ -174,9 +177,7 @@ fn load_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> 
     let isv = MODE == OFFSET || MODE == REGISTER;
     let syn = load_syndrome(rt, size, ext);
     let raw = c.read_mem(addr, 1 << size, isv.then_some(syn), false)?;
-    if MODE == PRE || MODE == POST {
-        c.st.set_xsp((i >> 5) & 31, wb);
-    }
+    c.writeback::<MODE>(i, wb);
     c.st.set_x(rt, extend_loaded(raw, size, ext));
     Ok(())
 }

@@ -191,9 +191,9 @@ impl Cpu {
     /// An EL0 access to a generic timer register that CNTKCTL_EL1 does not allow: trapped to
     /// EL1 with EC 0x18 (Arm ARM D11.2.2 "Accessing the timer registers" and D19.2
     /// ESR_ELx "ISS encoding for an exception from MSR, MRS, or System instruction": Op0
-    /// [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5], CRm [4:1], Direction [0] =
-    /// 1 for a read). `None` for any other disallowed access (UNDEFINED), including writes
-    /// to the read-only counters.
+    /// \[21:20\], Op2 \[19:17\], Op1 \[16:14\], CRn \[13:10\], Rt \[9:5\], CRm \[4:1\],
+    /// Direction \[0\] = 1 for a read). `None` for any other disallowed access (UNDEFINED),
+    /// including writes to the read-only counters.
     pub(super) fn el0_timer_trap(&self, reg: SysReg, read: bool, rt: u32) -> Option<Exc> {
         let timer = reg.op0() == 3 && reg.op1() == 3 && reg.crn() == 14;
         // CRm = 0: CNTFRQ_EL0, CNTPCT_EL0, CNTVCT_EL0, read-only at EL0.

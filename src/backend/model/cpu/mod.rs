@@ -18,6 +18,10 @@ pub(crate) mod decode;
 pub(crate) mod exception;
 pub(crate) mod fast;
 pub(crate) mod fast_mem;
+pub(crate) mod fp;
+pub(crate) mod fp_arith;
+pub(crate) mod fp_conv;
+pub(crate) mod fp_scalar;
 pub(crate) mod intr;
 pub(crate) mod ldst;
 pub(crate) mod ldst_atomic;
@@ -25,9 +29,15 @@ pub(crate) mod mmu;
 pub(crate) mod muldiv;
 pub(crate) mod ram;
 pub(crate) mod simd;
+pub(crate) mod simd_across;
+pub(crate) mod simd_elem;
+pub(crate) mod simd_fp;
+pub(crate) mod simd_indexed;
 pub(crate) mod simd_int;
 pub(crate) mod simd_ldst;
 pub(crate) mod simd_perm;
+pub(crate) mod simd_shift_imm;
+pub(crate) mod simd_three_diff;
 pub(crate) mod state;
 pub(crate) mod sysregs;
 pub(crate) mod system;
@@ -103,6 +113,12 @@ pub struct Cpu {
     undef_count: Cell<u32>,
     /// Interrupt bookkeeping (timer lines, GIC index, re-evaluation flag): `intr.rs`.
     pub irq: intr::IrqCtl,
+    /// Instructions this vCPU retired (completed in the guest, or by the backend outside
+    /// it: MMIO completion, HVC, SMC, WFI). Exact: counted once per instruction.
+    pub insns: u64,
+    /// The deterministic clock, when the VM runs with one (`model::icount`): the generic
+    /// counter then counts instructions instead of host time.
+    pub vclock: Option<sysregs::VClock>,
 }
 
 /// How many UNDEFINED instructions per vCPU are logged as warnings.
@@ -122,6 +138,8 @@ impl Cpu {
             epoch,
             undef_count: Cell::new(0),
             irq: intr::IrqCtl::new(index),
+            insns: 0,
+            vclock: None,
         }
     }
 
@@ -144,6 +162,7 @@ impl Cpu {
         handler(self, word, aux)?;
         self.st.pc = self.next_pc;
         self.st.clear_btype();
+        self.insns += 1;
         Ok(())
     }
 

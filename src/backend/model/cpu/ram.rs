@@ -64,6 +64,8 @@ pub struct Ram {
     /// Offsets below this in the first window can be fetched as a whole aligned word: its
     /// length minus 3, or 0 if its host address is not 4-byte aligned.
     fetch_end: u64,
+    /// The pages the guest wrote since the last snapshot (`model/snapshot.rs`).
+    dirty: Arc<super::super::snapshot::DirtyPages>,
 }
 
 impl Ram {
@@ -91,6 +93,7 @@ impl Ram {
             0
         };
         Ram {
+            dirty: Arc::new(super::super::snapshot::DirtyPages::new(mem)),
             _keep: mem.clone(),
             first,
             rest: windows.into_iter().skip(1).collect(),
@@ -182,11 +185,18 @@ impl Ram {
         }
     }
 
-    /// Writes the low `len` (1 to 8) bytes of `val` at `pa`; None unless all are RAM.
+    /// The guest's dirty-page log, shared by every clone of this `Ram`.
+    pub fn dirty(&self) -> &Arc<super::super::snapshot::DirtyPages> {
+        &self.dirty
+    }
+
+    /// Writes the low `len` (1 to 8) bytes of `val` at `pa`; None unless all are RAM. The
+    /// page (both pages of a straddling access) is marked dirty.
     #[inline(always)]
     pub fn write(&self, pa: u64, len: usize, val: u64) -> Option<()> {
         let len = len.min(8);
         let h = self.host(pa, len as u64)?;
+        self.dirty.mark(pa, len as u64);
         // SAFETY: as in `read`: in bounds of a mapped window, exactly `len` bytes, aligned
         // per type, atomic.
         unsafe {

@@ -1,8 +1,8 @@
-//! The SIMD&FP instructions compilers emit for moves and bit operations: FMOV (general,
-//! register, immediate), MOVI/MVNI/ORR/BIC (vector immediate), DUP, INS, UMOV, SMOV,
-//! and the dispatch to the vector integer groups (`simd_int.rs`, `simd_perm.rs`) (Arm ARM
-//! C4.1.90 "Data Processing -- Scalar Floating-Point and Advanced SIMD").
-//! Floating-point arithmetic is not implemented (UNDEFINED with a warning).
+//! The dispatch of "Data Processing -- Scalar Floating-Point and Advanced SIMD" (Arm ARM
+//! C4.1.90) to its encoding groups (scalar FP in `fp_scalar.rs`, the Advanced SIMD groups in
+//! `simd_*.rs`), and the moves: FMOV (general), MOVI/MVNI/ORR/BIC/FMOV (vector immediate),
+//! DUP, INS, UMOV, SMOV. Encodings of features the model does not advertise (FP16, crypto,
+//! dot product, RDM, FCMA) are UNDEFINED.
 
 use crate::a64::esr::ec;
 
@@ -22,7 +22,7 @@ fn replicate(v: u64, esize: u32) -> u128 {
 }
 
 /// VFPExpandImm for a 16/32/64-bit float.
-fn vfp_expand(imm8: u32, bits: u32) -> u64 {
+pub(super) fn vfp_expand(imm8: u32, bits: u32) -> u64 {
     let (e, f) = match bits {
         16 => (5, 10),
         32 => (8, 23),
@@ -66,6 +66,34 @@ fn simd_expand(op: u32, cmode: u32, imm8: u32) -> u64 {
     }
 }
 
+type Group = fn(&mut Cpu, u32) -> Result<(), Stop>;
+
+/// Advanced SIMD vector groups (op0 = 0xx0): (mask, value, handler), first match wins.
+const VECTOR: &[(u32, u32, Group)] = &[
+    (0xbfe0_8c00, 0x0e00_0000, Cpu::simd_tbl), // table lookup: TBL, TBX (op2 = 00)
+    (0xbf20_8c00, 0x0e00_0800, Cpu::simd_permute), // permute: UZP, TRN, ZIP
+    (0xbfe0_8400, 0x2e00_0000, Cpu::simd_ext), // extract: EXT
+    (0x9fe0_8400, 0x0e00_0400, Cpu::simd_copy), // copy: DUP, INS, SMOV, UMOV
+    (0x9f3e_0c00, 0x0e20_0800, Cpu::simd_two_misc), // two-register miscellaneous
+    (0x9f3e_0c00, 0x0e30_0800, Cpu::simd_across), // across lanes
+    (0x9f20_0c00, 0x0e20_0000, Cpu::simd_three_diff), // three different
+    (0x9f20_0400, 0x0e20_0400, Cpu::simd_three_same), // three same
+    (0x9ff8_0400, 0x0f00_0400, Cpu::simd_mod_imm), // modified immediate
+    (0x9f80_0400, 0x0f00_0400, Cpu::simd_shift_imm), // shift by immediate (immh != 0)
+    (0x9f00_0400, 0x0f00_0000, Cpu::simd_indexed), // vector x indexed element
+];
+
+/// Advanced SIMD scalar groups (op0 = 01x1).
+const SCALAR: &[(u32, u32, Group)] = &[
+    (0xffe0_fc00, 0x5e00_0400, Cpu::simd_copy), // scalar copy: DUP (element), op 0, imm4 0000
+    (0xdf3e_0c00, 0x5e20_0800, Cpu::simd_two_misc), // scalar two-register misc
+    (0xdf3e_0c00, 0x5e30_0800, Cpu::simd_scalar_pairwise), // scalar pairwise
+    (0xdf20_0c00, 0x5e20_0000, Cpu::simd_three_diff), // scalar three different
+    (0xdf20_0400, 0x5e20_0400, Cpu::simd_three_same), // scalar three same
+    (0xdf80_0400, 0x5f00_0400, Cpu::simd_shift_imm), // scalar shift by immediate
+    (0xdf00_0400, 0x5f00_0000, Cpu::simd_indexed), // scalar x indexed element
+];
+
 impl Cpu {
     /// Traps SIMD&FP use that CPACR_EL1.FPEN disables (EC 0x07, Arm ARM D19.2.30).
     pub fn fp_check(&self) -> Result<(), Stop> {
@@ -78,106 +106,38 @@ impl Cpu {
         }
     }
 
+    /// Data Processing -- Scalar Floating-Point and Advanced SIMD: the group `i` belongs to
+    /// (Arm ARM C4.1.90 top-level table, by op0 = bits 31:28 and the group's fixed bits).
     pub(super) fn simd_dp(&mut self, i: u32) -> Result<(), Stop> {
         self.fp_check()?;
-        let (rd, rn) = ((i & 31) as usize, ((i >> 5) & 31) as usize);
-        // Scalar FP <-> general, FMOV register, FMOV immediate.
-        if i & 0x5f20_0000 == 0x1e20_0000 {
-            if (i >> 10) & 63 == 0 {
-                return self.fmov_general(i);
+        if (i >> 30) & 1 == 0 && (i >> 28) & 1 == 1 {
+            return self.fp_scalar(i); // op0 = x0x1: scalar floating-point
+        }
+        let table = if (i >> 28) & 1 == 1 { SCALAR } else { VECTOR };
+        for &(mask, value, handler) in table {
+            if i & mask == value {
+                return handler(self, i);
             }
-            let ftype = (i >> 22) & 3;
-            let bits = match ftype {
-                0 => 32,
-                1 => 64,
-                3 => 16,
-                _ => return Err(self.undef(i)),
-            };
-            if (i >> 10) & 0x7ff == 0x010 && (i >> 15) & 0x3f == 0 {
-                // FMOV (register)
-                self.st.v[rd] = self.st.v[rn] & ones(bits) as u128;
-                return Ok(());
-            }
-            if (i >> 10) & 7 == 4 && (i >> 5) & 31 == 0 {
-                // FMOV (scalar, immediate)
-                self.st.v[rd] = vfp_expand((i >> 13) & 0xff, bits) as u128;
-                return Ok(());
-            }
-            return Err(self.undef(i));
-        }
-        let q = (i >> 30) & 1 == 1;
-        let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
-        if i & 0x9ff8_0400 == 0x0f00_0400 {
-            // Modified immediate: MOVI, MVNI, ORR, BIC, FMOV (vector)
-            let op = (i >> 29) & 1;
-            let cmode = (i >> 12) & 15;
-            let imm8 = ((i >> 16) & 7) << 5 | ((i >> 5) & 31);
-            // o2 (bit 11) = 1 is FMOV (vector, half-precision): FEAT_FP16 is not implemented.
-            if (op == 1 && cmode == 15 && !q) || (i >> 11) & 1 == 1 {
-                return Err(self.undef(i));
-            }
-            let imm = replicate(simd_expand(op, cmode, imm8), 64);
-            let logical = cmode < 12 && cmode & 1 == 1;
-            let v = self.st.v[rd];
-            let r = match (logical, op) {
-                (true, 0) => v | imm,
-                (true, _) => v & !imm,
-                (false, 1) if cmode < 14 => !imm,
-                _ => imm,
-            };
-            self.st.v[rd] = r & lanes_mask;
-            return Ok(());
-        }
-        if i & 0x9fe0_8400 == 0x0e00_0400 {
-            return self.simd_copy(i);
-        }
-        if i & 0x9f20_0400 == 0x0e20_0400 {
-            return self.simd_three_same(i);
-        }
-        if i & 0x9f3e_0c00 == 0x0e20_0800 {
-            return self.simd_two_misc(i);
-        }
-        if i & 0x9f3e_0c00 == 0x0e30_0800 {
-            return self.simd_across(i);
-        }
-        if i & 0x9f80_0400 == 0x0f00_0400 && (i >> 19) & 15 != 0 {
-            return self.simd_shift_imm(i);
-        }
-        if i & 0xbf20_8c00 == 0x0e00_0800 {
-            return self.simd_permute(i);
-        }
-        if i & 0xbfe0_8400 == 0x2e00_0000 {
-            return self.simd_ext(i);
-        }
-        if i & 0xbfe0_8c00 == 0x0e00_0000 {
-            return self.simd_tbl(i);
         }
         Err(self.undef(i))
     }
 
-    /// FMOV between general and FP registers (incl. the top half of V.D[1]).
-    fn fmov_general(&mut self, i: u32) -> Result<(), Stop> {
+    /// FMOV between general and FP registers (incl. the top half of V.D\[1\]); the
+    /// half-precision forms need FEAT_FP16 (not implemented: UNDEFINED).
+    pub(super) fn fmov_general(&mut self, i: u32) -> Result<(), Stop> {
         let sf = i >> 31;
         let ftype = (i >> 22) & 3;
         let rmode = (i >> 19) & 3;
         let opcode = (i >> 16) & 7;
         let (rd, rn) = (i & 31, (i >> 5) & 31);
         match (sf, ftype, rmode, opcode) {
-            (0, 0, 0, 6) | (1, 1, 0, 6) | (_, 3, 0, 6) => {
-                let bits = match ftype {
-                    0 => 32,
-                    1 => 64,
-                    _ => 16,
-                };
+            (0, 0, 0, 6) | (1, 1, 0, 6) => {
+                let bits = if ftype == 0 { 32 } else { 64 };
                 let v = self.st.v[rn as usize] as u64 & ones(bits);
                 self.st.set_x(rd, v);
             }
-            (0, 0, 0, 7) | (1, 1, 0, 7) | (_, 3, 0, 7) => {
-                let bits = match ftype {
-                    0 => 32,
-                    1 => 64,
-                    _ => 16,
-                };
+            (0, 0, 0, 7) | (1, 1, 0, 7) => {
+                let bits = if ftype == 0 { 32 } else { 64 };
                 self.st.v[rd as usize] = (self.st.xr(rn) & ones(bits)) as u128;
             }
             (1, 2, 1, 6) => {
@@ -193,8 +153,45 @@ impl Cpu {
         Ok(())
     }
 
-    /// Advanced SIMD copy: DUP (element, general), INS (general, element), SMOV, UMOV.
+    /// Modified immediate: MOVI, MVNI, ORR, BIC, FMOV (vector, immediate).
+    fn simd_mod_imm(&mut self, i: u32) -> Result<(), Stop> {
+        let rd = (i & 31) as usize;
+        let q = (i >> 30) & 1 == 1;
+        let lanes_mask = if q { u128::MAX } else { u64::MAX as u128 };
+        let op = (i >> 29) & 1;
+        let cmode = (i >> 12) & 15;
+        let imm8 = ((i >> 16) & 7) << 5 | ((i >> 5) & 31);
+        // o2 (bit 11) = 1 is FMOV (vector, half-precision): FEAT_FP16 is not implemented.
+        if (op == 1 && cmode == 15 && !q) || (i >> 11) & 1 == 1 {
+            return Err(self.undef(i));
+        }
+        let imm = replicate(simd_expand(op, cmode, imm8), 64);
+        let logical = cmode < 12 && cmode & 1 == 1;
+        let v = self.st.v[rd];
+        let r = match (logical, op) {
+            (true, 0) => v | imm,
+            (true, _) => v & !imm,
+            (false, 1) if cmode < 14 => !imm,
+            _ => imm,
+        };
+        self.st.v[rd] = r & lanes_mask;
+        Ok(())
+    }
+
+    /// Advanced SIMD copy: DUP (element, general), INS (general, element), SMOV, UMOV, and
+    /// the scalar DUP (element).
     fn simd_copy(&mut self, i: u32) -> Result<(), Stop> {
+        if (i >> 28) & 1 == 1 {
+            let imm5 = (i >> 16) & 31;
+            let size = imm5.trailing_zeros();
+            if size > 3 {
+                return Err(self.undef(i));
+            }
+            let esize = 8u32 << size;
+            let e = super::simd_elem::el(self.vreg(i >> 5), imm5 >> (size + 1), esize);
+            self.st.v[(i & 31) as usize] = e as u128;
+            return Ok(());
+        }
         let q = (i >> 30) & 1 == 1;
         let op = (i >> 29) & 1;
         let imm5 = (i >> 16) & 31;

@@ -1,97 +1,9 @@
-//! Advanced SIMD shifts by immediate (SHL, S/USHR, S/USRA, S/USHLL, SHRN), permutes (UZP1/2,
-//! TRN1/2, ZIP1/2), EXT and TBL/TBX (Arm ARM C4.1.90).
+//! Advanced SIMD permutes (UZP1/2, TRN1/2, ZIP1/2), EXT and TBL/TBX (Arm ARM C4.1.90).
 
-use super::alu::ones;
-use super::branch::sext;
+use super::simd_elem::{el, put};
 use super::{Cpu, Stop};
 
-fn el(v: u128, i: u32, esize: u32) -> u64 {
-    (v >> (i * esize)) as u64 & ones(esize)
-}
-
-fn put(acc: &mut u128, i: u32, esize: u32, val: u64) {
-    *acc |= ((val & ones(esize)) as u128) << (i * esize);
-}
-
 impl Cpu {
-    /// Shift by immediate (0 Q U 011110 immh immb opcode 1 Rn Rd), immh != 0.
-    pub(super) fn simd_shift_imm(&mut self, i: u32) -> Result<(), Stop> {
-        let q = (i >> 30) & 1 == 1;
-        let u = (i >> 29) & 1 == 1;
-        let immh = (i >> 19) & 15;
-        let immhb = (i >> 16) & 127;
-        let op = (i >> 11) & 31;
-        let esize = 8u32 << (31 - immh.leading_zeros());
-        let (n, d) = (
-            self.st.v[((i >> 5) & 31) as usize],
-            self.st.v[(i & 31) as usize],
-        );
-        let rd = (i & 31) as usize;
-        let mut r = 0u128;
-        match (op, u) {
-            (0b00000, _) | (0b00010, _) | (0b01010, false) => {
-                if esize == 64 && !q {
-                    return Err(self.undef(i));
-                }
-                let count = if q { 128 } else { 64 } / esize;
-                for k in 0..count {
-                    let a = el(n, k, esize);
-                    let v = if op == 0b01010 {
-                        a << (immhb - esize)
-                    } else {
-                        let sh = 2 * esize - immhb;
-                        let shifted = if u {
-                            if sh >= 64 {
-                                0
-                            } else {
-                                a >> sh
-                            }
-                        } else {
-                            (sext(a, esize) as i64 >> sh.min(63)) as u64
-                        };
-                        if op == 0b00010 {
-                            el(d, k, esize).wrapping_add(shifted)
-                        } else {
-                            shifted
-                        }
-                    };
-                    put(&mut r, k, esize, v);
-                }
-                self.st.v[rd] = if q { r } else { r & u64::MAX as u128 };
-            }
-            (0b10100, _) => {
-                // S/USHLL{2}: widen the low or high half, shift left.
-                if esize == 64 {
-                    return Err(self.undef(i));
-                }
-                let sh = immhb - esize;
-                let base = if q { 64 / esize } else { 0 };
-                for k in 0..64 / esize {
-                    let a = el(n, base + k, esize);
-                    let w = if u { a } else { sext(a, esize) };
-                    put(&mut r, k, 2 * esize, w << sh);
-                }
-                self.st.v[rd] = r;
-            }
-            (0b10000, false) => {
-                // SHRN{2}: narrow 2*esize elements shifted right.
-                if esize == 64 {
-                    return Err(self.undef(i));
-                }
-                let sh = 2 * esize - immhb;
-                let half = 64 / esize;
-                let mut out = if q { d & u64::MAX as u128 } else { 0 };
-                let base = if q { half } else { 0 };
-                for k in 0..half {
-                    put(&mut out, base + k, esize, el(n, k, 2 * esize) >> sh);
-                }
-                self.st.v[rd] = out;
-            }
-            _ => return Err(self.undef(i)),
-        }
-        Ok(())
-    }
-
     /// UZP1/2, TRN1/2, ZIP1/2 (0 Q 0 01110 size 0 Rm 0 opcode 10 Rn Rd).
     pub(super) fn simd_permute(&mut self, i: u32) -> Result<(), Stop> {
         let q = (i >> 30) & 1 == 1;

@@ -66,7 +66,7 @@ pub struct CpuState {
     pub sp_el0: u64,
     pub sp_el1: u64,
     pub pc: u64,
-    /// PSTATE in SPSR_EL1 layout (NZCV, SS, IL, BTYPE, DAIF, M[3:0]).
+    /// PSTATE in SPSR_EL1 layout (NZCV, SS, IL, BTYPE, DAIF, M\[3:0\]).
     pub pstate: u64,
     pub v: [u128; 32],
     pub fpcr: u64,
@@ -107,7 +107,7 @@ impl CpuState {
         pstate::el(self.pstate)
     }
 
-    /// Reads X<n>, with 31 meaning XZR.
+    /// Reads `X<n>`, with 31 meaning XZR.
     #[inline]
     pub fn xr(&self, n: u32) -> u64 {
         if n == 31 {
@@ -117,7 +117,7 @@ impl CpuState {
         }
     }
 
-    /// Writes X<n>, with 31 meaning XZR (discarded).
+    /// Writes `X<n>`, with 31 meaning XZR (discarded).
     #[inline]
     pub fn set_x(&mut self, n: u32, v: u64) {
         if n != 31 {
@@ -125,7 +125,7 @@ impl CpuState {
         }
     }
 
-    /// Writes W<n> or X<n> (`sf` = 64-bit): W writes zero the upper half.
+    /// Writes `W<n>` or `X<n>` (`sf` = 64-bit): W writes zero the upper half.
     #[inline]
     pub fn set_xw(&mut self, n: u32, v: u64, sf: bool) {
         self.set_x(n, if sf { v } else { v & 0xffff_ffff });
@@ -150,7 +150,7 @@ impl CpuState {
         }
     }
 
-    /// Reads X<n>, with 31 meaning the current SP.
+    /// Reads `X<n>`, with 31 meaning the current SP.
     #[inline]
     pub fn xsp(&self, n: u32) -> u64 {
         if n == 31 {
@@ -160,7 +160,7 @@ impl CpuState {
         }
     }
 
-    /// Writes X<n>, with 31 meaning the current SP.
+    /// Writes `X<n>`, with 31 meaning the current SP.
     #[inline]
     pub fn set_xsp(&mut self, n: u32, v: u64) {
         if n == 31 {

@@ -43,7 +43,7 @@ const CNT_CTL_ENABLE: u64 = 1 << 0;
 const CNT_CTL_IMASK: u64 = 1 << 1;
 const CNT_CTL_WRITABLE: u64 = CNT_CTL_ENABLE | CNT_CTL_IMASK;
 const CNT_CTL_ISTATUS: u64 = 1 << 2;
-/// PSTATE.SP (M[0]) as SPSel reads and writes it (Arm ARM C5.2.16 "SPSel").
+/// PSTATE.SP (M\[0\]) as SPSel reads and writes it (Arm ARM C5.2.16 "SPSel").
 const SPSEL_SP: u64 = 1 << 0;
 
 /// Registers `get_reg`/`reg_list` expose besides the debug register banks.
@@ -117,8 +117,8 @@ pub const LISTED: &[SysReg] = &[
 pub const NUM_BRPS: u8 = 6;
 pub const NUM_WRPS: u8 = 4;
 
-/// The four banks of breakpoint and watchpoint registers (Arm ARM D19.3: DBGBVR<n>_EL1,
-/// DBGBCR<n>_EL1, DBGWVR<n>_EL1, DBGWCR<n>_EL1 are op0=2, op1=0, CRn=0, CRm=n with op2 = 4,
+/// The four banks of breakpoint and watchpoint registers (Arm ARM D19.3: `DBGBVR<n>_EL1`,
+/// `DBGBCR<n>_EL1`, `DBGWVR<n>_EL1`, `DBGWCR<n>_EL1` are op0=2, op1=0, CRn=0, CRm=n with op2 = 4,
 /// 5, 6, 7; see `a64::sys::dbgbvr` and its neighbours).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DebugBank {
@@ -180,10 +180,24 @@ pub fn all_readable() -> Vec<SysReg> {
     v
 }
 
+/// The deterministic clock as one vCPU sees it while it holds the turn (`model::icount`):
+/// the machine's clock was `base` when this vCPU's retired-instruction count was `start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VClock {
+    pub base: u64,
+    pub start: u64,
+}
+
 impl Cpu {
-    /// Generic counter value (CNTVCT_EL0 = sys::CNTPCT_EL0; CNTVOFF is 0).
+    /// Generic counter value (CNTVCT_EL0 = sys::CNTPCT_EL0; CNTVOFF is 0): host time since
+    /// the VM's epoch at [`CNTFRQ`], or with the deterministic clock one tick per
+    /// instruction retired by any vCPU (plus the time WFI skipped; `model::icount`).
+    #[inline]
     pub fn counter(&self) -> u64 {
-        (self.epoch.elapsed().as_nanos() / (1_000_000_000 / CNTFRQ as u128)) as u64
+        match self.vclock {
+            Some(v) => v.base + (self.insns - v.start),
+            None => (self.epoch.elapsed().as_nanos() / (1_000_000_000 / CNTFRQ as u128)) as u64,
+        }
     }
 
     fn timer_ctl(&self, ctl: u64, cval: u64) -> u64 {

@@ -10,8 +10,8 @@ use super::state::{GicState, BPR0_MIN, BPR1_MIN, PRIO_MASK, SPURIOUS};
 /// ICC_SRE_EL1: SRE, DFB, DIB set and fixed (KVM 6.1 reads 0x7; the memory-mapped CPU
 /// interface is not offered).
 const SRE: u64 = 0x7;
-/// ICC_CTLR_EL1 read-only fields: A3V (15), IDbits 0b001 (24-bit INTIDs, [13:11]), PRIbits
-/// 0b100 (5 priority bits, [10:8]) (KVM 6.1 reads 0x8c00).
+/// ICC_CTLR_EL1 read-only fields: A3V (15), IDbits 0b001 (24-bit INTIDs, \[13:11\]), PRIbits
+/// 0b100 (5 priority bits, \[10:8\]) (KVM 6.1 reads 0x8c00).
 const CTLR_RO: u64 = 1 << 15 | 1 << 11 | 4 << 8;
 const CTLR_CBPR: u64 = 1 << 0;
 const CTLR_EOIMODE: u64 = 1 << 1;

@@ -13,18 +13,18 @@ use super::state::{GicState, NR_IRQS, PRIVATE};
 const CTLR_GRP1: u64 = 1 << 1;
 const CTLR_ARE: u64 = 1 << 4;
 const CTLR_DS: u64 = 1 << 6;
-/// GICD_TYPER: IDbits = 9 (10-bit INTIDs) in [23:19], ITLinesNumber = NR_IRQS / 32 - 1
+/// GICD_TYPER: IDbits = 9 (10-bit INTIDs) in \[23:19\], ITLinesNumber = NR_IRQS / 32 - 1
 /// (KVM 6.1 with 288 INTIDs: 0x0048_0008).
 const TYPER: u64 = 9 << 19 | (NR_IRQS as u64 / 32 - 1);
 /// GICD_IIDR: ProductID 0x4b, Revision 3, Implementer 0x43b (Arm) (KVM 6.1).
 const IIDR: u64 = 0x4b00_343b;
-/// GICD_PIDR2 / GICR_PIDR2: ArchRev 3 (GICv3) in [7:4], JEP106 bits 0xb (IHI 0069 12.1.4).
+/// GICD_PIDR2 / GICR_PIDR2: ArchRev 3 (GICv3) in \[7:4\], JEP106 bits 0xb (IHI 0069 12.1.4).
 pub const PIDR2: u64 = 0x3b;
 /// Offset of PIDR2 in both frames.
 pub const PIDR2_OFFSET: u64 = 0xffe8;
 /// The identification registers' range (PIDR4..CIDR3); all but PIDR2 read 0 (KVM 6.1).
 pub const IDREGS: std::ops::Range<u64> = 0xffd0..0x1_0000;
-/// GICD_IROUTER<n> for SPIs: 64 bits at 0x6000 + 8n.
+/// `GICD_IROUTER<n>` for SPIs: 64 bits at 0x6000 + 8n.
 const IROUTER: std::ops::Range<u64> = 0x6000 + 8 * PRIVATE as u64..0x6000 + 8 * NR_IRQS as u64;
 /// KVM 6.1 keeps Aff2.Aff1.Aff0 of IROUTER (no Aff3, no 1-of-N routing).
 const ROUTE_MASK: u64 = 0x00ff_ffff;

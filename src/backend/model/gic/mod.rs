@@ -41,6 +41,10 @@ pub const REDIST_STRIDE: u64 = 0x2_0000;
 pub const VTIMER_INTID: usize = 27;
 pub const PTIMER_INTID: usize = 30;
 
+/// A saved GIC state (opaque outside the GIC).
+#[derive(Clone, Debug)]
+pub struct GicSaved(GicState);
+
 /// Called with a vCPU index after another vCPU changed what that vCPU may be signalled.
 pub type Notifier = Box<dyn Fn(usize) + Send + Sync>;
 
@@ -67,6 +71,21 @@ impl Gic {
             state: Mutex::new(GicState::new(&affinities)),
             notify: OnceLock::new(),
         }
+    }
+
+    /// The whole GIC state, for a snapshot (`model/snapshot.rs`).
+    pub fn save(&self) -> GicSaved {
+        GicSaved(self.lock().clone())
+    }
+
+    /// Puts back a state [`Gic::save`] returned and wakes every vCPU to re-evaluate.
+    pub fn restore(&self, saved: &GicSaved) {
+        let n = {
+            let mut st = self.lock();
+            st.clone_from(&saved.0);
+            st.cpus.len()
+        };
+        self.notify(0..n);
     }
 
     /// Installs the function that wakes a vCPU (once; later calls are ignored).

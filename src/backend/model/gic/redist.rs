@@ -19,7 +19,7 @@ const IIDR: u64 = 0x4b00_043b;
 /// GICR_TYPER.Last (bit 4): the last redistributor of the region.
 const TYPER_LAST: u64 = 1 << 4;
 
-/// GICR_TYPER of vCPU `cpu`: Affinity_Value [63:32], Processor_Number [23:8],
+/// GICR_TYPER of vCPU `cpu`: Affinity_Value \[63:32\], Processor_Number \[23:8\],
 /// Last; no physical LPIs, no direct LPI injection.
 fn typer(st: &GicState, cpu: usize) -> u64 {
     let last = if cpu + 1 == st.cpus.len() {

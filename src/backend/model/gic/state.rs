@@ -18,7 +18,7 @@ pub const PRIVATE: usize = 32;
 /// SGIs are INTIDs 0-15.
 pub const SGIS: usize = 16;
 /// Priority bits implemented: 5 (ICC_CTLR_EL1.PRIbits = 4, KVM 6.1 `VGIC_PRI_BITS`), so every
-/// priority and the priority mask keep bits [7:3].
+/// priority and the priority mask keep bits \[7:3\].
 pub const PRIO_MASK: u8 = 0xf8;
 /// The INTID of "no interrupt" (IHI 0069 2.2.1 "Special INTIDs").
 pub const SPURIOUS: u32 = 1023;
@@ -42,7 +42,7 @@ pub struct Irq {
     pub priority: u8,
     /// Edge-triggered (ICFGR bit 1 of the field).
     pub edge: bool,
-    /// SPIs: the routing affinity, Aff2.Aff1.Aff0 of GICD_IROUTER (KVM keeps bits [23:0]).
+    /// SPIs: the routing affinity, Aff2.Aff1.Aff0 of GICD_IROUTER (KVM keeps bits \[23:0\]).
     pub route: u32,
 }
 
@@ -110,7 +110,7 @@ impl Default for CpuIf {
 }
 
 impl CpuIf {
-    /// The group priority of a group 1 priority: bits [7:BPR1] (IHI 0069 4.8.1, table 4-5:
+    /// The group priority of a group 1 priority: bits \[7:BPR1\] (IHI 0069 4.8.1, table 4-5:
     /// group 1 uses one more group-priority bit than group 0 for the same value), or
     /// bits [7:BPR0+1] with CBPR set.
     pub fn group_priority(&self, priority: u8) -> u8 {

@@ -10,11 +10,12 @@ use crate::backend::model::testutil::{asm, config, load, ram};
 use crate::backend::GuestDebug;
 
 /// GICD on (EnableGrp1), INTIDs 27 and 30 enabled in redistributor 0, PMR open, group 1 on.
-const GIC_ON: &str = "ldr x1, =0x08000000\n mov w0, #2\n str w0, [x1]\n \
+pub(super) const GIC_ON: &str = "ldr x1, =0x08000000\n mov w0, #2\n str w0, [x1]\n \
      ldr x1, =0x080b0000\n ldr w0, =0x48000000\n str w0, [x1, #0x100]\n \
      mov x0, #0xff\n msr icc_pmr_el1, x0\n mov x0, #1\n msr icc_igrpen1_el1, x0\n isb";
 /// The virtual timer due at once (CVAL 0), enabled.
-const TIMER_DUE: &str = "msr cntv_cval_el0, xzr\n mov x0, #1\n msr cntv_ctl_el0, x0\n isb";
+pub(super) const TIMER_DUE: &str =
+    "msr cntv_cval_el0, xzr\n mov x0, #1\n msr cntv_ctl_el0, x0\n isb";
 
 /// `program` then SYSTEM_OFF at RAM, VBAR at RAM + 0x800 with: IRQ entries for EL1t (x20 =
 /// 0x80), EL1h (0x280) and EL0 (0x480) sharing a handler that records INTID (x21), ELR
@@ -38,7 +39,7 @@ fn irq_program(program: &str) -> Vec<u32> {
 
 /// A model VM of `vcpus` vCPUs running `program` (see [`irq_program`]) on vCPU 0; None
 /// without the assembler.
-fn irq_setup(program: &str, vcpus: usize) -> Option<Setup> {
+pub(super) fn irq_setup(program: &str, vcpus: usize) -> Option<Setup> {
     let words = irq_program(program);
     if words.is_empty() {
         return None;

@@ -1,0 +1,46 @@
+//! The deterministic clock's interface to the rest of kvmdbg: the guest clock in instructions
+//! and the log of inputs from outside the guest, each stamped with the guest clock at which
+//! it took effect.
+//!
+//! Owns the value types ([`Input`], [`InputEvent`]) and the [`Recorder`] trait a backend with a
+//! deterministic clock implements (the model with `VmConfig::icount`; see
+//! `model/icount.rs` for the clock and the vCPU interleaving). Devices and the debugger
+//! session record what they apply through a `Recorder`; nothing here depends on them.
+
+use crate::a64::Reg;
+
+/// An input from outside the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes a console device received from its host side (made visible to the guest).
+    Console { device: u64, bytes: Vec<u8> },
+    /// The debugger wrote guest memory (`len` bytes at the virtual address `addr` of the
+    /// vCPU the event names).
+    MemoryWrite { addr: u64, data: Vec<u8> },
+    /// The debugger wrote a register.
+    RegisterWrite { reg: Reg, value: u128 },
+    /// A kick (Ctrl-C, a debugger's pause) stopped a vCPU that was executing instructions.
+    Interrupt,
+}
+
+/// One recorded input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputEvent {
+    /// The guest clock (instructions executed by all vCPUs, plus the time WFI skipped) at
+    /// which the input took effect.
+    pub at: u64,
+    /// The vCPU it applied to, if any.
+    pub vcpu: Option<usize>,
+    pub input: Input,
+}
+
+/// A backend's deterministic clock and input log (see the module docs).
+pub trait Recorder: Send + Sync {
+    /// The guest clock now: the count committed by the vCPU that last ran (exact whenever no
+    /// vCPU is executing instructions, e.g. at every stop and every exit to the VMM).
+    fn now(&self) -> u64;
+    /// Records `input` as taking effect now; returns the clock value stamped on it.
+    fn record(&self, vcpu: Option<usize>, input: Input) -> u64;
+    /// Every input recorded so far, oldest first.
+    fn inputs(&self) -> Vec<InputEvent>;
+}

@@ -1,0 +1,406 @@
+//! The model's deterministic clock (`VmConfig::icount`): instruction counting, the vCPUs'
+//! turns, WFI that skips ahead, and the input log.
+//!
+//! - Clock: one generic-counter tick per instruction retired by any vCPU (`Cpu::insns`, an
+//!   exact count), at the architected [`CNTFRQ`] of 62.5 MHz: the guest sees a CPU that
+//!   retires 62.5 million instructions per second, whatever the host's speed. A WFI with
+//!   nothing pending never sleeps: when every powered-on vCPU waits, the clock jumps to the
+//!   earliest timer deadline among them.
+//! - Interleaving: the vCPU threads pass a turn (a baton) round-robin in index order; only the
+//!   holder executes instructions. The holder keeps the turn for [`QUANTUM`] instructions,
+//!   across its exits to the VMM (MMIO, PSCI, debug stops), and passes it to the next vCPU
+//!   that is not powered off when the quantum ends, when it waits in WFI, or when it powers
+//!   itself off. A vCPU whose timer is armed ends its batches at the deadline, so its own
+//!   timer interrupt is taken at the exact tick; another vCPU's timer is seen when that vCPU
+//!   gets its turn (at most a quantum per other vCPU later), always at the same tick.
+//! - Inputs from outside the guest are recorded with the clock at which they took effect
+//!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
+//!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
+//!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
+//!
+//! Locking: the turn state is only changed under the power lock (then this module's lock),
+//! and vCPUs wait for their turn on the power condition variable, so kicks and power changes
+//! wake them as before. Must not depend on `machine`, `debug` or `gdb`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::backend::icount::{Input, InputEvent, Recorder};
+use crate::backend::VcpuExit;
+
+use super::cpu::batch::BATCH;
+use super::cpu::sysregs::VClock;
+#[cfg(doc)]
+use super::cpu::sysregs::CNTFRQ;
+use super::vcpu::ModelVcpu;
+use super::{Power, ATTN_IRQ, ATTN_KICK};
+
+/// Instructions a vCPU runs before passing the turn: long enough that a handover (a thread
+/// switch, a few microseconds) costs little, short enough that spinning vCPUs see each other
+/// within a millisecond of guest time (QUANTUM / CNTFRQ = 160 us).
+pub const QUANTUM: u64 = 10_000;
+
+/// The machine's clock and turn (one per VM with the deterministic clock).
+pub(crate) struct Sched {
+    state: Mutex<TurnState>,
+    /// The clock committed by the last holder of the turn.
+    clock: AtomicU64,
+    inputs: Mutex<Vec<InputEvent>>,
+}
+
+struct TurnState {
+    /// The vCPU that may execute instructions.
+    turn: usize,
+    /// The holder stopped for the debugger (it left `run` with a stop, not an exit the VMM
+    /// completes): a vCPU resumed alone may take the turn from it.
+    parked: bool,
+    /// Per vCPU: waiting in WFI since its last turn, with its timer deadline if armed.
+    wfi: Vec<Option<Option<u64>>>,
+}
+
+/// How waiting for the turn ended.
+enum Waited {
+    Turn,
+    Kicked,
+    /// Every vCPU waits with nothing armed (another vCPU found it).
+    Idle,
+}
+
+impl Sched {
+    pub fn new(vcpus: usize) -> Self {
+        Sched {
+            state: Mutex::new(TurnState {
+                turn: 0,
+                parked: false,
+                wfi: vec![None; vcpus],
+            }),
+            clock: AtomicU64::new(0),
+            inputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TurnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// vCPU `index` may have something to wake it (an interrupt, a power change): it is no
+    /// longer counted as waiting. Called with the power lock held.
+    pub fn woken(&self, index: usize) {
+        if let Some(w) = self.lock().wfi.get_mut(index) {
+            *w = None;
+        }
+    }
+}
+
+/// The clock and turns as a snapshot saves them (`model/snapshot.rs`).
+#[derive(Clone, Debug)]
+pub(crate) struct SchedSaved {
+    turn: usize,
+    parked: bool,
+    wfi: Vec<Option<Option<u64>>>,
+    clock: u64,
+}
+
+impl Sched {
+    pub fn save(&self) -> SchedSaved {
+        let st = self.lock();
+        SchedSaved {
+            turn: st.turn,
+            parked: st.parked,
+            wfi: st.wfi.clone(),
+            clock: self.now(),
+        }
+    }
+
+    /// Puts back a saved clock and turn (every vCPU stopped; called under the power lock).
+    pub fn restore(&self, s: &SchedSaved) {
+        let mut st = self.lock();
+        st.turn = s.turn;
+        st.parked = s.parked;
+        st.wfi.clone_from(&s.wfi);
+        self.clock.store(s.clock, Ordering::SeqCst);
+    }
+}
+
+impl Recorder for Sched {
+    fn now(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, vcpu: Option<usize>, input: Input) -> u64 {
+        let at = self.now();
+        log::debug!("icount: input at {at} (vcpu {vcpu:?}): {input:?}");
+        self.inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(InputEvent { at, vcpu, input });
+        at
+    }
+
+    fn inputs(&self) -> Vec<InputEvent> {
+        self.inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The vCPU after `me`, round-robin, that is not powered off (`me` if there is none).
+fn next_turn(power: &[Power], me: usize) -> usize {
+    let n = power.len();
+    (1..=n)
+        .map(|k| (me + k) % n)
+        .find(|&j| power[j] != Power::Off)
+        .unwrap_or(me)
+}
+
+impl ModelVcpu {
+    fn sched(&self) -> Option<&Sched> {
+        self.shared.sched.as_deref()
+    }
+
+    /// Publishes this vCPU's clock as the machine's (while it holds the turn).
+    pub(super) fn commit_clock(&mut self) {
+        let Some(sched) = self.shared.sched.as_deref() else {
+            return;
+        };
+        if !self.holds_turn {
+            return;
+        }
+        let now = self.cpu.counter();
+        sched.clock.store(now, Ordering::SeqCst);
+        self.cpu.vclock = Some(VClock {
+            base: now,
+            start: self.cpu.insns,
+        });
+    }
+
+    /// At the start of `run`: waits for the turn unless this vCPU holds it. `Interrupted`
+    /// if kicked first (the kick is consumed), `Idle` never.
+    pub(super) fn acquire_turn(&mut self) -> Option<VcpuExit> {
+        let sched = self.shared.sched.clone()?;
+        let shared = self.shared.clone();
+        let power = shared.lock_power();
+        if self.holds_turn {
+            let mut st = sched.lock();
+            if st.turn == self.index {
+                st.parked = false;
+                return None;
+            }
+            // Taken while this vCPU was stopped for the debugger.
+            self.holds_turn = false;
+        }
+        // Entering `run` afresh: whatever WFI this vCPU waited in is over.
+        if let Some(s) = self.sched() {
+            s.woken(self.index);
+        }
+        match self.wait_turn(power, None) {
+            Waited::Turn => None,
+            Waited::Kicked | Waited::Idle => {
+                self.attention.fetch_and(!ATTN_KICK, Ordering::SeqCst);
+                Some(VcpuExit::Interrupted)
+            }
+        }
+    }
+
+    /// Blocks until the turn is this vCPU's (then takes it), a kick arrives, or (with
+    /// `stalls`, the stall count when it began waiting in WFI) every vCPU was found idle.
+    fn wait_turn(&mut self, mut power: MutexGuard<'_, Vec<Power>>, stalls: Option<u64>) -> Waited {
+        loop {
+            let Some(sched) = self.shared.sched.clone() else {
+                return Waited::Turn;
+            };
+            let mine = {
+                let mut st = sched.lock();
+                if st.parked && st.turn != self.index {
+                    // The holder is stopped for the debugger and this vCPU was resumed.
+                    st.turn = self.index;
+                    st.parked = false;
+                }
+                st.turn == self.index
+            };
+            if mine {
+                sched.lock().wfi[self.index] = None;
+                drop(power);
+                self.holds_turn = true;
+                self.cpu.vclock = Some(VClock {
+                    base: sched.now(),
+                    start: self.cpu.insns,
+                });
+                self.quantum_end = self.cpu.insns + QUANTUM;
+                return Waited::Turn;
+            }
+            if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
+                return Waited::Kicked;
+            }
+            if stalls.is_some_and(|s| self.shared.stalls.load(Ordering::SeqCst) != s) {
+                return Waited::Idle;
+            }
+            power = self
+                .shared
+                .cv
+                .wait(power)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Hands the turn to the next vCPU that is not powered off (keeps it if there is none).
+    /// Called with the power lock held (`power`).
+    pub(super) fn pass_turn(&mut self, power: &[Power]) {
+        let Some(sched) = self.shared.sched.clone() else {
+            return;
+        };
+        if !self.holds_turn {
+            return;
+        }
+        self.commit_clock();
+        let next = next_turn(power, self.index);
+        if next == self.index && power[self.index] != Power::Off {
+            self.quantum_end = self.cpu.insns + QUANTUM;
+            return;
+        }
+        sched.lock().turn = next;
+        self.holds_turn = false;
+        self.shared.cv.notify_all();
+    }
+
+    /// Before a batch: passes the turn when the quantum is over, and returns how many
+    /// instructions the next batch may run (to the quantum's end and the next timer
+    /// deadline; a reached deadline flags the interrupt state for re-evaluation). `Err` with
+    /// the exit when kicked while waiting for the turn back.
+    pub(super) fn icount_slice(&mut self) -> Result<u32, VcpuExit> {
+        if self.sched().is_none() {
+            return Ok(BATCH);
+        }
+        if self.cpu.insns >= self.quantum_end {
+            let shared = self.shared.clone();
+            let power = shared.lock_power();
+            self.pass_turn(&power);
+            if !self.holds_turn {
+                if let Waited::Kicked | Waited::Idle = self.wait_turn(power, None) {
+                    self.attention.fetch_and(!ATTN_KICK, Ordering::SeqCst);
+                    return Err(VcpuExit::Interrupted);
+                }
+            }
+        }
+        let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns)).clamp(1, BATCH as u64);
+
+        if let Some(deadline) = self.cpu.timer_deadline() {
+            let now = self.cpu.counter();
+            if now >= deadline {
+                self.cpu.irq.mark_dirty();
+            } else {
+                limit = limit.min(deadline - now);
+            }
+        }
+        Ok(limit as u32)
+    }
+
+    /// WFI with the deterministic clock (PC already past it): never sleeps on the host. Goes
+    /// on at once when an interrupt wakes it; otherwise passes the turn and re-checks at each
+    /// turn; when every powered-on vCPU waits, the clock jumps to the earliest deadline, or
+    /// with none armed every vCPU reports `Idle`. `None` to go on running (a kick included:
+    /// the run loop reports it).
+    pub(super) fn wfi_icount(&mut self) -> Option<VcpuExit> {
+        loop {
+            let deadline = self.wfi_still_waits()?;
+            self.commit_clock();
+            let shared = self.shared.clone();
+            let power = shared.lock_power();
+            let attention = self.attention.load(Ordering::SeqCst);
+            if attention & ATTN_IRQ != 0 {
+                self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
+                continue;
+            }
+            if attention != 0 {
+                return None;
+            }
+            let sched = self.shared.sched.clone()?;
+            let mut st = sched.lock();
+            st.wfi[self.index] = Some(deadline);
+            let waiting = |j: usize| power[j] == Power::Off || st.wfi[j].is_some();
+            if (0..power.len()).all(waiting) {
+                let earliest = (0..power.len())
+                    .filter(|&j| power[j] != Power::Off)
+                    .filter_map(|j| st.wfi[j].flatten())
+                    .min();
+                let Some(d) = earliest else {
+                    // Nothing armed anywhere: nothing can ever wake them.
+                    st.wfi[self.index] = None;
+                    drop(st);
+                    self.shared.stalls.fetch_add(1, Ordering::SeqCst);
+                    drop(power);
+                    self.shared.cv.notify_all();
+                    return Some(VcpuExit::Idle);
+                };
+                // Nothing runs until the earliest deadline: skip to it.
+                let now = sched.now().max(d);
+                sched.clock.store(now, Ordering::SeqCst);
+                self.cpu.vclock = Some(VClock {
+                    base: now,
+                    start: self.cpu.insns,
+                });
+                if deadline == Some(d) {
+                    st.wfi[self.index] = None;
+                    continue;
+                }
+            }
+            drop(st);
+            let stalls = self.shared.stalls.load(Ordering::SeqCst);
+            self.pass_turn(&power);
+            if self.holds_turn {
+                continue;
+            }
+            match self.wait_turn(power, Some(stalls)) {
+                Waited::Turn | Waited::Kicked => {}
+                Waited::Idle => return Some(VcpuExit::Idle),
+            }
+            if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
+                return None;
+            }
+        }
+    }
+
+    /// After `run` returned `exit`: a holder that stops for the debugger parks the turn.
+    pub(super) fn park_if_stopped(&self, exit: &VcpuExit) {
+        let Some(sched) = self.sched() else {
+            return;
+        };
+
+        let stop = matches!(
+            exit,
+            VcpuExit::Interrupted | VcpuExit::Debug { .. } | VcpuExit::Idle
+        );
+        if self.holds_turn && stop {
+            let power = self.shared.lock_power();
+            sched.lock().parked = true;
+            drop(power);
+            self.shared.cv.notify_all();
+        }
+    }
+
+    /// Records a kick that stopped this vCPU while it held the turn.
+    pub(super) fn record_kick(&self) {
+        if let (Some(sched), true) = (self.sched(), self.holds_turn) {
+            sched.record(Some(self.index), Input::Interrupt);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_turn_goes_round_robin_skipping_powered_off_vcpus() {
+        let p = [Power::On, Power::Off, Power::On, Power::Off];
+        assert_eq!(next_turn(&p, 0), 2);
+        assert_eq!(next_turn(&p, 2), 0);
+        let starting = Power::Starting {
+            entry: 0,
+            context: 0,
+        };
+        assert_eq!(next_turn(&[Power::On, starting], 0), 1);
+        assert_eq!(next_turn(&[Power::On, Power::Off], 0), 0);
+    }
+}

@@ -1,0 +1,251 @@
+//! Recording: snapshots of the whole machine taken while it is stopped, and restoring one.
+//!
+//! A snapshot holds every vCPU's saved state and the VM's (`backend::snapshot`: registers,
+//! system and debug registers, the model's clock and turns, the GIC, power states), the
+//! userspace devices' state (`bus::MmioDevice::save`) and the RAM pages that changed since the
+//! previous snapshot. The first snapshot copies every page that is not all zeros; each later
+//! one copies only the pages the guest wrote (`Vm::take_dirty_pages`, the model's per-page
+//! bitmap) or the debugger wrote (`Session::write_virt`) since the previous one. Pages are
+//! saved as the guest sees them (planted BRKs replaced by their original words) and restored
+//! through the breakpoint table, so breakpoints stay planted across a restore.
+//!
+//! Restoring snapshot k writes back, for every page that may differ from it (a page saved by
+//! a later snapshot, or dirty since the newest), its newest copy at or before k (a page with
+//! no copy was all zeros). Later snapshots stay valid: the machine is a pure function of its
+//! state and inputs (`--icount`), so running forward from k reaches them again.
+//!
+//! Owns the page store and the snapshot list; the backend owns what a vCPU's or VM's state is.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+
+use crate::backend::snapshot::{VcpuSnapshot, VmSnapshot};
+use crate::machine::bus::DeviceStates;
+
+use super::{MachineError, Result, Session};
+
+/// Page size of the store: the dirty log's (4 KiB granule).
+const PAGE: u64 = 0x1000;
+
+/// One snapshot of the machine.
+struct Snap {
+    /// The machine's clock (instructions retired by all vCPUs) when it was taken.
+    at: u64,
+    vm: VmSnapshot,
+    vcpus: Vec<Arc<VcpuSnapshot>>,
+    devices: DeviceStates,
+}
+
+/// A page's saved contents: `None` when all zeros.
+type PageCopy = Option<Arc<[u8]>>;
+
+/// The snapshots of one recording and their pages.
+#[derive(Default)]
+pub(super) struct Recording {
+    snaps: Vec<Snap>,
+    /// Per page (guest-physical address): (snapshot index, contents then), oldest first.
+    pages: HashMap<u64, Vec<(usize, PageCopy)>>,
+    /// Pages the debugger wrote, or that a restore put back, since the newest snapshot.
+    pending: BTreeSet<u64>,
+    /// Bytes of page copies held.
+    bytes: usize,
+}
+
+/// What `monitor record` shows about a recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordingInfo {
+    /// The clock of the first and the newest snapshot.
+    pub first: u64,
+    pub last: u64,
+    pub snapshots: usize,
+    /// Bytes of RAM page copies held.
+    pub page_bytes: usize,
+    /// Pages held (copies of non-zero pages).
+    pub pages: usize,
+}
+
+impl Recording {
+    /// The newest copy of `page` at or before snapshot `k` (`None`: zeros).
+    fn page_at(&self, page: u64, k: usize) -> Option<&Arc<[u8]>> {
+        let versions = self.pages.get(&page)?;
+        versions
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= k)
+            .and_then(|(_, c)| c.as_ref())
+    }
+
+    /// Pages some snapshot after `k` saved.
+    fn changed_after(&self, k: usize) -> impl Iterator<Item = u64> + '_ {
+        self.pages
+            .iter()
+            .filter(move |(_, v)| v.iter().any(|(i, _)| *i > k))
+            .map(|(p, _)| *p)
+    }
+}
+
+impl Session {
+    /// The machine's clock (instructions retired by all vCPUs), with `--icount`.
+    pub fn clock(&self) -> Option<u64> {
+        self._vm.recorder().map(|r| r.now())
+    }
+
+    /// Starts recording: takes the first snapshot (every non-zero RAM page). Needs the
+    /// deterministic clock (`--icount`, the model backend) and every vCPU stopped.
+    pub fn start_recording(&mut self) -> Result<()> {
+        if self._vm.recorder().is_none() {
+            return Err(MachineError::Recording(
+                "recording needs the deterministic clock (--icount or --record, model backend)"
+                    .into(),
+            ));
+        }
+        self._vm.take_dirty_pages()?;
+        let mut all = BTreeSet::new();
+        for r in self.mem.iter() {
+            let start = r.start_addr().0;
+            all.extend((0..r.len().div_ceil(PAGE)).map(|i| start + i * PAGE));
+        }
+        self.recording = Some(Recording {
+            pending: all,
+            ..Recording::default()
+        });
+        self.take_snapshot().map(|_| ())
+    }
+
+    /// What the recording holds, if one was started.
+    pub fn recording(&self) -> Option<RecordingInfo> {
+        let r = self.recording.as_ref()?;
+        Some(RecordingInfo {
+            first: r.snaps.first().map_or(0, |s| s.at),
+            last: r.snaps.last().map_or(0, |s| s.at),
+            snapshots: r.snaps.len(),
+            page_bytes: r.bytes,
+            pages: r
+                .pages
+                .values()
+                .flatten()
+                .filter(|(_, c)| c.is_some())
+                .count(),
+        })
+    }
+
+    /// The clock of snapshot `k`.
+    pub fn snapshot_clock(&self, k: usize) -> Option<u64> {
+        self.recording.as_ref()?.snaps.get(k).map(|s| s.at)
+    }
+
+    fn stopped_for(&self, what: &str) -> Result<()> {
+        if self.ctl.any_running() {
+            return Err(MachineError::Recording(format!(
+                "{what} needs every vCPU stopped"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes a snapshot now (recording started, every vCPU stopped); returns its index. A
+    /// snapshot at the clock of the newest one replaces nothing and is not taken again.
+    pub fn take_snapshot(&mut self) -> Result<usize> {
+        self.stopped_for("a snapshot")?;
+        let at = self.clock().unwrap_or(0);
+        let Some(rec) = self.recording.as_mut() else {
+            return Err(MachineError::Recording("no recording was started".into()));
+        };
+        if let Some(last) = rec.snaps.last() {
+            if last.at == at && rec.pending.is_empty() {
+                return Ok(rec.snaps.len() - 1);
+            }
+        }
+        let mut dirty = std::mem::take(&mut rec.pending);
+        dirty.extend(self._vm.take_dirty_pages()?);
+        let mut vcpus = Vec::with_capacity(self.ctl.vcpu_count());
+        for i in 0..self.ctl.vcpu_count() {
+            vcpus.push(Arc::new(self.ctl.with_vcpu(i, |v| v.save_state())??));
+        }
+        let vm = self._vm.save_state()?;
+        let devices = self.bus.save();
+        let k = self.recording.as_ref().map_or(0, |r| r.snaps.len());
+        let mut buf = vec![0u8; PAGE as usize];
+        let mut copies = Vec::with_capacity(dirty.len());
+        for page in dirty {
+            crate::debug::guest_ram::read(&self.mem, page, &mut buf)
+                .map_err(|e| MachineError::Recording(format!("saving page {page:#x}: {e}")))?;
+            self.state.shadow(page, &mut buf);
+            let copy: PageCopy = buf.iter().any(|&b| b != 0).then(|| Arc::from(&buf[..]));
+            copies.push((page, copy));
+        }
+        let rec = self.recording.as_mut().expect("checked above");
+        for (page, copy) in copies {
+            let versions = rec.pages.entry(page).or_default();
+            let before = versions.last().map(|(_, c)| c.clone()).unwrap_or(None);
+            if before.as_deref() == copy.as_deref() {
+                continue;
+            }
+            rec.bytes += copy.as_ref().map_or(0, |c| c.len());
+            versions.push((k, copy));
+        }
+        rec.snaps.push(Snap {
+            at,
+            vm,
+            vcpus,
+            devices,
+        });
+        log::debug!("record: snapshot {k} at clock {at}");
+        Ok(k)
+    }
+
+    /// Puts the whole machine back in the state of snapshot `k` (every vCPU stopped); returns
+    /// its clock. Queued stops and cached registers of the abandoned present are dropped.
+    pub fn restore_snapshot(&mut self, k: usize) -> Result<u64> {
+        self.stopped_for("restoring a snapshot")?;
+        let rec = self
+            .recording
+            .as_ref()
+            .ok_or_else(|| MachineError::Recording("no recording was started".into()))?;
+        let snap = rec.snaps.get(k).ok_or_else(|| {
+            MachineError::Recording(format!("no snapshot {k} ({} taken)", rec.snaps.len()))
+        })?;
+        let mut pages: BTreeSet<u64> = rec.pending.clone();
+        pages.extend(self._vm.take_dirty_pages()?);
+        pages.extend(rec.changed_after(k));
+        let zeros = vec![0u8; PAGE as usize];
+        for &page in &pages {
+            let data = rec.page_at(page, k).map_or(&zeros[..], |c| &c[..]);
+            self.state.write_through(page, data)?;
+        }
+        for (i, s) in snap.vcpus.iter().enumerate() {
+            let s = s.clone();
+            self.ctl.with_vcpu(i, move |v| v.restore_state(&s))??;
+        }
+        self._vm.restore_state(&snap.vm)?;
+        self.bus.restore(&snap.devices);
+        let at = snap.at;
+        // The pages put back may differ from the newest snapshot: the next one saves them.
+        if let Some(rec) = self.recording.as_mut() {
+            rec.pending = pages;
+        }
+        self.pending.clear();
+        self.cache.clear();
+        self.idle.clear();
+        self.interrupted = false;
+        log::debug!("record: restored snapshot {k} (clock {at})");
+        Ok(at)
+    }
+
+    /// The hash of every vCPU's registers and RAM (as `--state-hash`; every vCPU stopped).
+    pub fn state_hash(&mut self) -> Result<u64> {
+        self.stopped_for("a state hash")?;
+        super::super::record::hash_state(&self.ctl, &self.mem)
+    }
+
+    /// Notes a debugger write to RAM for the next snapshot.
+    pub(super) fn note_vmm_write(&mut self, pa: u64, len: usize) {
+        if let Some(rec) = self.recording.as_mut() {
+            let last = pa + len.max(1) as u64 - 1;
+            rec.pending
+                .extend((pa / PAGE..=last / PAGE).map(|p| p * PAGE));
+        }
+    }
+}

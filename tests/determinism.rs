@@ -1,0 +1,145 @@
+//! The deterministic clock (`--icount`, docs/architecture.md "Deterministic clock"): two runs
+//! of the same firmware print the same bytes and end in the same state (the final-state hash
+//! of every vCPU's registers and RAM), with 4 vCPUs racing for a spinlock and the UART
+//! (`smp`), and with timer interrupts and WFI (`timer`); and the inputs a debugger applies are
+//! logged with the guest clock at which they took effect.
+
+mod common;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvmdbg::a64::Reg;
+use kvmdbg::backend::icount::Input;
+use kvmdbg::backend::BackendKind;
+use kvmdbg::machine::session::Session;
+use kvmdbg::machine::{Machine, MachineConfig};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `name` with `--icount --state-hash`; (stdout, the hash line).
+fn icount_run(name: &str, cpus: u32) -> Option<(String, String)> {
+    if !common::require_firmware_tools() {
+        return None;
+    }
+    let elf = common::firmware_elf(name);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
+    cmd.arg("run").arg(&elf).args([
+        "--backend",
+        "model",
+        "--cpus",
+        &cpus.to_string(),
+        "--icount",
+        "--state-hash",
+    ]);
+    let out = common::run_with_timeout(&mut cmd, TIMEOUT);
+    assert!(out.success(), "{name} --icount failed\n{}", out.describe());
+    assert_eq!(out.verdicts(), [format!("PASS {name}").as_str()]);
+    let hash = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("final state hash"))
+        .unwrap_or_else(|| panic!("no state hash\n{}", out.describe()))
+        .to_string();
+    Some((out.stdout, hash))
+}
+
+fn twice_identical(name: &str, cpus: u32) {
+    let Some(first) = icount_run(name, cpus) else {
+        return;
+    };
+    let second = icount_run(name, cpus).expect("tools checked");
+    assert_eq!(
+        first.0, second.0,
+        "{name} --cpus {cpus}: output bytes differ"
+    );
+    assert_eq!(
+        first.1, second.1,
+        "{name} --cpus {cpus}: final states differ"
+    );
+}
+
+#[test]
+fn smp_with_four_vcpus_is_reproducible() {
+    twice_identical("smp", 4);
+}
+
+#[test]
+fn timer_interrupts_and_wfi_are_reproducible() {
+    twice_identical("timer", 1);
+    twice_identical("timer", 4);
+}
+
+#[test]
+fn cdemo_is_reproducible() {
+    twice_identical("cdemo", 2);
+}
+
+/// A shared UART sink.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn machine(icount: bool) -> Option<Machine> {
+    if !common::require_firmware_tools() {
+        return None;
+    }
+    let bytes = std::fs::read(common::firmware_elf("demo")).unwrap();
+    let cfg = MachineConfig {
+        backend: BackendKind::Model,
+        vcpus: 1,
+        ram_size: 128 << 20,
+        uart_out: Box::new(Sink::default()),
+        trace: None,
+        test_hooks: Default::default(),
+        icount,
+    };
+    Some(Machine::new(cfg, &bytes).unwrap())
+}
+
+#[test]
+fn debugger_writes_are_logged_with_the_guest_clock() {
+    let Some(m) = machine(true) else {
+        return;
+    };
+    let rec = m.recorder().expect("--icount machines have an input log");
+    let mut s = Session::new(m).unwrap();
+    let entry = s.image().entry;
+    s.write_reg(0, Reg::X(3), 0x1234).unwrap();
+    s.write_virt(0, entry + 0x100, &[1, 2, 3, 4]).unwrap();
+    let log = rec.inputs();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].vcpu, Some(0));
+    assert_eq!(log[0].at, 0, "nothing ran yet");
+    assert_eq!(
+        log[0].input,
+        Input::RegisterWrite {
+            reg: Reg::X(3),
+            value: 0x1234
+        }
+    );
+    assert_eq!(
+        log[1].input,
+        Input::MemoryWrite {
+            addr: entry + 0x100,
+            data: vec![1, 2, 3, 4]
+        }
+    );
+}
+
+#[test]
+fn without_icount_there_is_no_log() {
+    if let Some(m) = machine(false) {
+        assert!(m.recorder().is_none());
+    }
+}
