@@ -14,10 +14,7 @@ use crate::machine::layout;
 
 use super::{tid_of, Debugger, EFAULT};
 
-/// The most bytes one `m` reply carries: its hex form (two characters a byte) is at most the
-/// packet size advertised in qSupported (gdb asks for exactly this much, remote.c
-/// `remote_read_bytes_1`: the memory read packet size halved).
-pub(crate) const MAX_READ: usize = super::server::PACKET_SIZE / 2;
+pub(crate) use super::guard::check::MAX_READ;
 
 impl MultiThreadBase for Debugger {
     fn read_registers(&mut self, regs: &mut AArch64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
@@ -41,15 +38,11 @@ impl MultiThreadBase for Debugger {
 
     fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
         let vcpu = self.vcpu_or_err(tid)?;
-        // gdbstub 0.7 answers one `m` with as many calls as the request has packet-buffer
-        // sized chunks, all into one reply, and cannot take an error once data is in it. The
-        // first call of a reply answers it (at most MAX_READ bytes, the readable prefix: a
-        // shorter reply than asked is valid RSP); later calls of the same reply add nothing.
-        let reply = self.replies.get();
-        if self.read_reply == Some(reply) {
-            return Ok(0);
-        }
-        self.read_reply = Some(reply);
+        // The event loop answers `m` itself (`mem_packets`); this is gdbstub's path, kept
+        // equal. gdbstub 0.7 answers one `m` with a call per packet-buffer sized chunk, all
+        // into one reply that cannot take an error once data is in it; the guard cuts every
+        // length to MAX_READ, less than that buffer, so this is the one call of its reply:
+        // the readable prefix (a shorter reply than asked is valid RSP) or an error.
         let want = data.len().min(MAX_READ);
         self.session
             .read_virt_prefix(vcpu, start, &mut data[..want])

@@ -88,10 +88,6 @@ pub struct Debugger {
     exec_file: Option<String>,
     /// Set when gdb was told the guest exited: power off or reset.
     guest_end: Option<Outcome>,
-    /// Replies gdbstub has started so far (see [`Target::use_rle`] below).
-    replies: std::cell::Cell<u64>,
-    /// The reply the last memory read answered.
-    read_reply: Option<u64>,
     /// Scratch buffer of the memory packets answered without gdbstub (`mem_packets`).
     mem_buf: Vec<u8>,
 }
@@ -111,8 +107,6 @@ impl Debugger {
             memory_map,
             exec_file,
             guest_end: None,
-            replies: std::cell::Cell::new(0),
-            read_reply: None,
             mem_buf: Vec::new(),
         })
     }
@@ -146,15 +140,6 @@ impl Target for Debugger {
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
         BaseOps::MultiThread(self)
-    }
-
-    /// Run-length encoding stays on. gdbstub 0.7 asks this once for every reply it starts
-    /// (`GdbStubImpl::handle_packet`, before handling the packet; and for each stop
-    /// report), so counting the calls numbers the replies: a memory read uses the count to
-    /// tell a new `m` packet from the next chunk of the one it is answering.
-    fn use_rle(&self) -> bool {
-        self.replies.set(self.replies.get().wrapping_add(1));
-        true
     }
 
     fn support_breakpoints(
