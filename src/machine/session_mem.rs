@@ -9,7 +9,7 @@
 //! reachable; a partial read ([`Session::read_virt_prefix`]) reads exactly the reachable
 //! prefix and nothing beyond it. RAM is copied once, straight into the caller's buffer.
 //! Devices are accessed in naturally aligned pieces of 8, 4, 2 or 1 bytes (the sizes
-//! [`MmioDevice`](super::bus::MmioDevice) implements), never past the window that claims them.
+//! [`MmioDevice`](crate::machine::bus::MmioDevice) implements), never past the window that claims them.
 
 use std::ops::Range;
 

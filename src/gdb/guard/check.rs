@@ -14,8 +14,8 @@ use super::syntax::{hex_u64, hex_usize, is_hex_bytes, thread_id, Proto, Sel};
 use super::vcont;
 
 /// The most bytes an `m` reply carries: its hex form (two characters a byte) fills the packet
-/// size advertised in qSupported (gdb asks for at most this much, remote.c
-/// `remote_read_bytes_1`: the memory read packet size halved).
+/// size advertised in qSupported (gdb asks for at most this much: its remote target's
+/// `remote_read_bytes_1` halves the memory read packet size).
 pub const MAX_READ: usize = crate::gdb::server::PACKET_SIZE / 2;
 
 /// What the checks need to know about the machine.
