@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig};
 use kvmdbg::machine::session::Session;
-use kvmdbg::machine::{memory, Machine, MachineConfig, MachineError, Outcome, TraceSink};
+use kvmdbg::machine::{
+    file_input, memory, Machine, MachineConfig, MachineError, Outcome, TraceSink,
+};
 
 /// Process exit status for a run that ended in a guest fault or a runtime error.
 pub const EXIT_FAILURE: i32 = 1;
@@ -154,12 +156,13 @@ fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let firmware = match &args.firmware {
-        Some(path) => match std::fs::read(path) {
+    let firmware: Arc<[u8]> = match &args.firmware {
+        // A firmware image cannot be larger than the RAM it is loaded into.
+        Some(path) => match file_input::read_bounded(path, ram_size, "guest RAM (--memory)") {
             Ok(b) => b,
             Err(e) => return usage(format!("cannot read firmware {}: {e}", path.display())),
         },
-        None => DEMO_FIRMWARE.to_vec(),
+        None => DEMO_FIRMWARE.into(),
     };
     let backend = match args.backend {
         BackendChoice::Auto => backend::auto_kind(),
@@ -180,7 +183,7 @@ fn run(args: RunArgs) -> i32 {
         test_hooks: Default::default(),
         icount: args.icount,
     };
-    let machine = match Machine::new(cfg, &firmware) {
+    let machine = match Machine::with_firmware(cfg, firmware) {
         Ok(m) => m,
         Err(e) => {
             use MachineError as E;

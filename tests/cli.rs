@@ -147,3 +147,35 @@ fn unix_socket_is_private_and_serves_gdb() {
     assert!(status.success(), "{status:?}");
     assert!(!sock.exists(), "socket removed on exit");
 }
+
+#[test]
+fn special_and_oversized_firmware_files_are_refused_before_reading() {
+    let fifo = std::env::temp_dir().join(format!("kvmdbg-cli-{}-fifo", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let dir = std::env::temp_dir();
+    for (path, kind) in [
+        ("/dev/zero", "a character device"),
+        (fifo.to_str().unwrap(), "a FIFO"),
+        (dir.to_str().unwrap(), "a directory"),
+    ] {
+        let out = kvmdbg(&["run", path, "--backend", "model"]);
+        assert_one_line_error(&out, 2, &format!("{kind}, not a regular file"));
+    }
+    let _ = std::fs::remove_file(&fifo);
+    // A file larger than RAM: refused by its size (a sparse file: nothing is written).
+    let big = temp_file("big.bin", b"");
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    let out = kvmdbg(&["run", big.to_str().unwrap(), "--memory", "1M"]);
+    assert_one_line_error(
+        &out,
+        2,
+        "2097152 bytes, more than the 1048576 bytes of guest RAM",
+    );
+}

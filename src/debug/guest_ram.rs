@@ -24,7 +24,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError, Guest
 
 /// The naturally aligned pieces of `[pa, pa + len)`: (offset in the range, size), each size
 /// 8, 4, 2 or 1 and a divisor of its address.
-fn pieces(pa: u64, len: usize) -> impl Iterator<Item = (usize, usize)> {
+pub fn pieces(pa: u64, len: usize) -> impl Iterator<Item = (usize, usize)> {
     let mut off = 0usize;
     std::iter::from_fn(move || {
         if off >= len {

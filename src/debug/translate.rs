@@ -30,15 +30,35 @@ pub enum TranslateError {
     Fault { va: u64, fault: Fault },
 }
 
+/// The registers that control a vCPU's stage-1 translation of the EL1&0 regime, in the order
+/// [`regs_from_values`] takes their values.
+pub const TRANSLATION_REGS: [Reg; 5] = [
+    Reg::Sys(sys::SCTLR_EL1),
+    Reg::Sys(sys::TCR_EL1),
+    Reg::Sys(sys::TTBR0_EL1),
+    Reg::Sys(sys::TTBR1_EL1),
+    Reg::Sys(sys::MAIR_EL1),
+];
+
+/// The translation registers from the values of [`TRANSLATION_REGS`] (read elsewhere, e.g.
+/// from a register cache); values are the 64-bit registers' low bits.
+pub fn regs_from_values(v: [u128; 5]) -> TranslationRegs {
+    TranslationRegs {
+        sctlr: v[0] as u64,
+        tcr: v[1] as u64,
+        ttbr0: v[2] as u64,
+        ttbr1: v[3] as u64,
+        mair: v[4] as u64,
+    }
+}
+
 /// The registers that control a vCPU's stage-1 translation of the EL1&0 regime.
 pub fn translation_regs(vcpu: &mut dyn Vcpu) -> Result<TranslationRegs, BackendError> {
-    Ok(TranslationRegs {
-        sctlr: vcpu.get(Reg::Sys(sys::SCTLR_EL1))?,
-        tcr: vcpu.get(Reg::Sys(sys::TCR_EL1))?,
-        ttbr0: vcpu.get(Reg::Sys(sys::TTBR0_EL1))?,
-        ttbr1: vcpu.get(Reg::Sys(sys::TTBR1_EL1))?,
-        mair: vcpu.get(Reg::Sys(sys::MAIR_EL1))?,
-    })
+    let mut v = [0u128; 5];
+    for (value, reg) in v.iter_mut().zip(TRANSLATION_REGS) {
+        *value = vcpu.get_reg(reg)?;
+    }
+    Ok(regs_from_values(v))
 }
 
 /// Translates `va` for a debug access through `regs`.

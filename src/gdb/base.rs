@@ -11,9 +11,10 @@ use gdbstub::target::{TargetError, TargetResult};
 use gdbstub_arch::aarch64::reg::AArch64CoreRegs;
 
 use crate::machine::layout;
-use crate::machine::session::Session;
 
 use super::{tid_of, Debugger, EFAULT};
+
+pub(crate) use super::guard::check::MAX_READ;
 
 impl MultiThreadBase for Debugger {
     fn read_registers(&mut self, regs: &mut AArch64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
@@ -37,46 +38,25 @@ impl MultiThreadBase for Debugger {
 
     fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
         let vcpu = self.vcpu_or_err(tid)?;
-        if data.is_empty() {
-            return Ok(0);
-        }
-        // Read what is readable from the start: gdb gets the prefix, or E14 if none is.
-        match self.session.read_virt(vcpu, start, data) {
-            Ok(()) => Ok(data.len()),
-            Err(first) => {
-                let n = readable_prefix(&mut self.session, vcpu, start, data);
-                if n == 0 {
-                    log::debug!("gdb: read {:#x}+{}: {first}", start, data.len());
-                    Err(TargetError::Errno(EFAULT))
-                } else {
-                    Ok(n)
-                }
-            }
-        }
+        // The event loop answers `m` itself (`mem_packets`); this is gdbstub's path, kept
+        // equal. gdbstub 0.7 answers one `m` with a call per packet-buffer sized chunk, all
+        // into one reply that cannot take an error once data is in it; the guard cuts every
+        // length to MAX_READ, less than that buffer, so this is the one call of its reply:
+        // the readable prefix (a shorter reply than asked is valid RSP) or an error.
+        let want = data.len().min(MAX_READ);
+        self.session
+            .read_virt_prefix(vcpu, start, &mut data[..want])
+            .map_err(|e| {
+                log::debug!("gdb: read {start:#x}+{want}: {e}");
+                TargetError::Errno(EFAULT)
+            })
     }
 
     fn write_addrs(&mut self, start: u64, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
         let vcpu = self.vcpu_or_err(tid)?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        // Check the whole range first, so a failing write changes nothing (a device read has
-        // side effects, so with device access on the write goes ahead unchecked).
-        if start.checked_add(data.len() as u64 - 1).is_none() {
-            return Err(TargetError::Errno(EFAULT));
-        }
-        let mut probe = vec![0u8; data.len()];
-        let probed = if self.session.mmio_access() {
-            Ok(())
-        } else {
-            self.session.read_virt(vcpu, start, &mut probe)
-        };
-        if let Err(e) = probed {
-            log::debug!("gdb: write {:#x}+{}: {e}", start, data.len());
-            return Err(TargetError::Errno(EFAULT));
-        }
+        // The session checks the whole range before writing: a failing write changes nothing.
         self.session.write_virt(vcpu, start, data).map_err(|e| {
-            log::warn!("gdb: write {:#x}+{}: {e}", start, data.len());
+            log::debug!("gdb: write {start:#x}+{}: {e}", data.len());
             TargetError::Errno(EFAULT)
         })
     }
@@ -98,23 +78,6 @@ impl MultiThreadBase for Debugger {
     fn support_thread_extra_info(&mut self) -> Option<ThreadExtraInfoOps<'_, Self>> {
         Some(self)
     }
-}
-
-/// How many bytes from `start` can be read, by halving (at most ~64 reads for any length).
-fn readable_prefix(s: &mut Session, vcpu: usize, start: u64, data: &mut [u8]) -> usize {
-    let (mut ok, mut bad) = (0usize, data.len());
-    while bad - ok > 1 {
-        let mid = ok + (bad - ok) / 2;
-        if s.read_virt(vcpu, start, &mut data[..mid]).is_ok() {
-            ok = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    if ok > 0 && s.read_virt(vcpu, start, &mut data[..ok]).is_err() {
-        return 0;
-    }
-    ok
 }
 
 impl ThreadExtraInfo for Debugger {

@@ -42,6 +42,12 @@ impl Conn {
         &self.sent
     }
 
+    /// The bytes written but not flushed yet, to append a reply to in place (the memory
+    /// packets build theirs here: no copy between the reply and the socket).
+    pub fn pending_out(&mut self) -> &mut Vec<u8> {
+        &mut self.wbuf
+    }
+
     /// True when a byte has been received but not consumed yet.
     pub fn has_buffered(&self) -> bool {
         self.rpos < self.rbuf.len()

@@ -2,7 +2,8 @@
 //! connection and the session's event fd together (poll(2)), never spinning; a queued stop
 //! raises no event, so `poll_stop` runs first.
 //!
-//! Every packet goes through `guard::check` first; what gdbstub gets is well formed. Should
+//! Every packet goes through `guard::check` first; what gdbstub gets is well formed. Memory
+//! packets (`m`, `M`, `X`) are then answered here by `mem_packets`, without gdbstub. Should
 //! gdbstub still fail with anything but a connection error, the stub is rebuilt and put back
 //! in its protocol state (no-ack mode, qSupported features, Hg/Hc threads) by replaying the
 //! recorded packets into a throw-away connection, the packet is answered `E05` (EIO), and the
@@ -13,7 +14,8 @@
 //! acted on: another packet is acknowledged and ignored, since any reply would be taken for
 //! the stop reply. An interrupt while stopped is ignored (nothing to stop).
 //!
-//! Used by `server`; depends on the `Debugger`, the session, `link` and `guard`.
+//! Used by `server`; depends on the `Debugger` (and its `mem_packets`), the session, `link`
+//! and `guard`.
 
 use gdbstub::conn::Connection;
 use gdbstub::stub::state_machine::{state, GdbStubStateMachine, GdbStubStateMachineInner};
@@ -22,6 +24,7 @@ use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError, MultiThreadStopReas
 use crate::machine::{MachineError, Outcome};
 
 use super::conn::{Conn, Socket};
+use super::guard::syntax::Sel;
 use super::guard::{self, Item, Verdict};
 use super::link::{self, wait_readable, Link};
 use super::server::PACKET_SIZE;
@@ -156,6 +159,9 @@ fn packet(dbg: &mut Debugger, link: &mut Link, mut gdb: Stub) -> Result<Stub, St
         Verdict::Rewrite(b) => b.as_slice(),
         _ => link.framer.body(),
     };
+    if memory_packet(dbg, link, &mut gdb, body)? {
+        return Ok(gdb);
+    }
     let resume = guard::is_resume(body);
     let gdb = feed(gdb, dbg, body).map_err(|e| {
         log::warn!("gdb: gdbstub failed on {:?}", String::from_utf8_lossy(body));
@@ -163,6 +169,33 @@ fn packet(dbg: &mut Debugger, link: &mut Link, mut gdb: Stub) -> Result<Stub, St
     })?;
     link.proto.note(body);
     Ok(gdb)
+}
+
+/// Answers `m`, `M` and `X` without gdbstub (`mem_packets`: gdbstub's byte-at-a-time state
+/// machine and response writer are most of the cost of a large transfer), with the memory of
+/// the thread gdbstub would use: the `Hg` thread, the first thread for `Hg0` (gdbstub's
+/// "any" thread is the first it lists, vCPU 0). The reply is built in the connection's
+/// output buffer, after the ack, and flushed as one write. False for every other packet.
+fn memory_packet(
+    dbg: &mut Debugger,
+    link: &Link,
+    gdb: &mut Stub,
+    body: &[u8],
+) -> std::io::Result<bool> {
+    if !matches!(body.first(), Some(b'm' | b'M' | b'X')) {
+        return Ok(false);
+    }
+    let vcpu = match link.proto.mem {
+        Sel::One(tid) => tid.wrapping_sub(1),
+        Sel::Any => 0,
+        // Never the memory thread: the guard refuses `Hg-1`.
+        Sel::All => return Ok(false),
+    };
+    let conn = conn_of(gdb);
+    link::ack(conn, link.proto.no_ack)?;
+    dbg.answer_memory_packet(vcpu, body, conn.pending_out());
+    conn.flush()?;
+    Ok(true)
 }
 
 /// Hands one packet body to gdbstub, framed.

@@ -19,6 +19,7 @@ mod conn;
 mod event_loop;
 mod guard;
 mod link;
+mod mem_packets;
 mod monitor;
 mod regs;
 mod resume;
@@ -87,6 +88,8 @@ pub struct Debugger {
     exec_file: Option<String>,
     /// Set when gdb was told the guest exited: power off or reset.
     guest_end: Option<Outcome>,
+    /// Scratch buffer of the memory packets answered without gdbstub (`mem_packets`).
+    mem_buf: Vec<u8>,
 }
 
 impl Debugger {
@@ -104,6 +107,7 @@ impl Debugger {
             memory_map,
             exec_file,
             guest_end: None,
+            mem_buf: Vec::new(),
         })
     }
 

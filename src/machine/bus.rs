@@ -58,6 +58,12 @@ impl Bus {
             .ok_or(Unclaimed(addr))
     }
 
+    /// Bytes from `addr` to the end of the device window that claims it; None when no device
+    /// does.
+    pub fn window_left(&self, addr: u64) -> Option<u64> {
+        self.find(addr, 1).ok().map(|(r, off)| r.size - off)
+    }
+
     /// True when some device claims `addr`.
     pub fn claims(&self, addr: u64) -> bool {
         self.find(addr, 1).is_ok()

@@ -81,13 +81,25 @@ pub fn handle_exit(
 
 /// Makes a sign-extending MMIO load's result right even on hosts whose data-abort syndrome
 /// omits ISS.SSE (observed: arm64 KVM nested in QEMU 7.2 TCG loads `ldrsb w1, [x]` from a
-/// device zero-extended). Only sign-extending loads pay: the completion is committed without
-/// running the guest and the destination is re-checked against our own decode; on a correct
-/// host it already holds the right value and nothing is written.
+/// device zero-extended).
 ///
-/// Committing advances the PC outside the guest, so it completes a step in progress (KVM
-/// re-arms PSTATE.SS on the next entry after an `immediate_exit` run: re-entering would run
-/// one more instruction before the step exception).
+/// Where it can matter, and only there, is decided before any register is read:
+/// - a load of 8 bytes has nothing to extend (it fills the whole register);
+/// - when the data's top bit is clear, sign and zero extension give the same value, so even a
+///   host that ignores SSE leaves the right result (a UART status read such as UARTFR = 0x90
+///   through a 16- or 32-bit load is such a case);
+/// - a host seen once to sign-extend by itself always does: ISS.SSE is part of the syndrome
+///   whenever ISS.ISV is 1 (Arm ARM D17.2.40 ESR_EL2, ISS encoding for a Data Abort: "SSE,
+///   bit 21 ... when ISV is 1") and KVM applies it (`kvm_handle_mmio_return`, Linux
+///   arch/arm64/kvm/mmio.c), so only an emulated host gets it wrong; from then on this check
+///   is off for the machine (`GuestView::host_sign_extends`).
+///
+/// Otherwise the instruction is fetched (PC and translation registers: six register reads on
+/// KVM) and decoded; for a sign-extending load the completion is committed without running
+/// the guest and the destination is checked against our own extension, which teaches the
+/// view what the host does. Committing advances the PC outside the guest, so it completes a
+/// step in progress (KVM re-arms PSTATE.SS on the next entry after an `immediate_exit` run:
+/// re-entering would run one more instruction before the step exception).
 fn fix_sign_extension(
     vcpu: &mut dyn Vcpu,
     view: &GuestView,
@@ -95,6 +107,10 @@ fn fix_sign_extension(
     step: &mut StepMachine,
 ) -> crate::backend::Result<()> {
     use crate::a64::ldst::{self, XferReg};
+    let top_bit_set = data.last().is_some_and(|b| b & 0x80 != 0);
+    if data.len() >= 8 || !top_bit_set || view.host_sign_extends() == Some(true) {
+        return Ok(());
+    }
     let Ok(pc) = vcpu.get(Reg::Pc) else {
         return Ok(());
     };
@@ -122,7 +138,11 @@ fn fix_sign_extension(
     };
     vcpu.commit_pending()?;
     step.pc_advanced_by_vmm();
-    if vcpu.get(Reg::X(n))? != want {
+    // The top bit is set, so `want` differs from the zero-extended value: what the register
+    // holds tells which the host did.
+    let host_extended = vcpu.get(Reg::X(n))? == want;
+    view.note_host_sign_extends(host_extended);
+    if !host_extended {
         log::debug!("host did not sign-extend the MMIO load at {pc:#x}; fixing x{n}");
         vcpu.set(Reg::X(n), want)?;
     }
@@ -244,6 +264,59 @@ mod tests {
         assert_eq!(r.vcpu.mmio_data, vec![vec![0x11, 0, 0, 0]]);
         // The backend applies the PC advance, not the VMM.
         assert_eq!(r.vcpu.reg(Reg::Pc) as u64, RAM_BASE + 0x10);
+    }
+
+    /// Puts `word` at the PC (RAM_BASE + 0x10) and completes an MMIO read of `len` bytes at
+    /// the UART's PCellID1 (0xf0, top bit set) or UARTFR (0x90 in the low byte) with x1 =
+    /// `x1` beforehand (what the host left there); returns x1 afterwards.
+    fn load_into_x1(r: &mut Rig, word: u32, addr: u64, len: usize, x1: u64) -> u64 {
+        use vm_memory::{Bytes, GuestAddress};
+        r.view
+            .mem()
+            .write_obj(word, GuestAddress(RAM_BASE + 0x10))
+            .unwrap();
+        r.vcpu.set(Reg::X(1), x1).unwrap();
+        assert_eq!(r.handle(VcpuExit::MmioRead { addr, len }), Flow::Continue);
+        r.vcpu.reg(Reg::X(1)) as u64
+    }
+
+    /// `ldrsb w1, [x0]` (Arm ARM C6.2.176 LDRSB (immediate), unsigned offset, opc 11: 32-bit).
+    const LDRSB_W1: u32 = 0x39c0_0001;
+    /// `ldrb w1, [x0]` (Arm ARM C6.2.174 LDRB (immediate), unsigned offset).
+    const LDRB_W1: u32 = 0x3940_0001;
+    /// `ldrsh w1, [x0]` (Arm ARM C6.2.178 LDRSH (immediate), unsigned offset, opc 11: 32-bit).
+    const LDRSH_W1: u32 = 0x79c0_0001;
+    const PCELLID1: u64 = UART_BASE + 0xff4;
+
+    #[test]
+    fn sign_extension_is_repaired_only_where_it_can_matter() {
+        // The fake host never extends: a sign-extending byte load of 0xf0 is repaired.
+        let mut r = rig();
+        assert_eq!(
+            load_into_x1(&mut r, LDRSB_W1, PCELLID1, 1, 0xf0),
+            0xffff_fff0
+        );
+        assert_eq!(r.view.host_sign_extends(), Some(false));
+        // A zero-extending load of the same byte is left alone.
+        assert_eq!(load_into_x1(&mut r, LDRB_W1, PCELLID1, 1, 0xf0), 0xf0);
+        // A sign-extending halfword load of UARTFR's low half (0x0090, top bit clear): sign
+        // and zero extension agree, so nothing is read or repaired. The sentinel in x1 shows
+        // the register was not even compared (a check would have written 0x90).
+        let fr = UART_BASE + 0x18;
+        assert_eq!(load_into_x1(&mut r, LDRSH_W1, fr, 2, 0x5555), 0x5555);
+    }
+
+    #[test]
+    fn a_host_seen_to_sign_extend_is_trusted_from_then_on() {
+        let mut r = rig();
+        // The host extended by itself: nothing to repair, and the host is known to be right.
+        assert_eq!(
+            load_into_x1(&mut r, LDRSB_W1, PCELLID1, 1, 0xffff_fff0),
+            0xffff_fff0
+        );
+        assert_eq!(r.view.host_sign_extends(), Some(true));
+        // From then on, no check at all (the sentinel stays).
+        assert_eq!(load_into_x1(&mut r, LDRSB_W1, PCELLID1, 1, 0x5555), 0x5555);
     }
 
     #[test]

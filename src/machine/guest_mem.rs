@@ -4,6 +4,9 @@
 //! Owns virtual-to-physical translation for VMM accesses (the stage-1 walker itself lives in
 //! `a64::walk`); must not depend on gdb.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
 use vm_memory::{GuestMemoryError, GuestMemoryMmap};
 
 use crate::backend::Vcpu;
@@ -29,15 +32,42 @@ pub enum FetchError {
     },
 }
 
-/// Guest RAM plus translation.
+/// Guest RAM plus translation, and what the vCPU threads learned about the host (shared by
+/// every clone: one machine, one host).
 #[derive(Clone)]
 pub struct GuestView {
     mem: GuestMemoryMmap,
+    /// Whether the host sign-extends MMIO loads itself: [`SSE_UNKNOWN`], [`SSE_REPORTED`] or
+    /// [`SSE_OMITTED`].
+    sse: Arc<AtomicU8>,
 }
+
+const SSE_UNKNOWN: u8 = 0;
+const SSE_REPORTED: u8 = 1;
+const SSE_OMITTED: u8 = 2;
 
 impl GuestView {
     pub fn new(mem: GuestMemoryMmap) -> Self {
-        GuestView { mem }
+        GuestView {
+            mem,
+            sse: Arc::new(AtomicU8::new(SSE_UNKNOWN)),
+        }
+    }
+
+    /// Whether the host was seen to sign-extend a sign-extending MMIO load itself (Some(true))
+    /// or to leave it zero-extended (Some(false)); None until such a load was seen.
+    pub fn host_sign_extends(&self) -> Option<bool> {
+        match self.sse.load(Ordering::Relaxed) {
+            SSE_REPORTED => Some(true),
+            SSE_OMITTED => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records what a sign-extending MMIO load showed about the host.
+    pub fn note_host_sign_extends(&self, yes: bool) {
+        let v = if yes { SSE_REPORTED } else { SSE_OMITTED };
+        self.sse.store(v, Ordering::Relaxed);
     }
 
     pub fn mem(&self) -> &GuestMemoryMmap {

@@ -91,7 +91,7 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
     }
     let (ram_start, ram_stop) = (RAM_BASE, ram_end(mem));
     let mut end = 0u64;
-    let mut loaded_any = false;
+    let mut placed: Vec<(usize, u64, u64)> = Vec::new();
     for (index, ph) in elf.elf_program_headers().iter().enumerate() {
         if ph.p_type(endian) != PT_LOAD || ph.p_memsz(endian) == 0 {
             continue;
@@ -118,12 +118,17 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
                 ram_end: ram_stop,
             });
         }
+        if let Some(&(other, a, b)) = placed.iter().find(|&&(_, a, b)| start < b && a < seg_end) {
+            return Err(bad(format!(
+                "segments {other} [{a:#x}, {b:#x}) and {index} [{start:#x}, {seg_end:#x}) overlap"
+            )));
+        }
+        placed.push((index, start, seg_end));
         write(mem, start, data)?;
         zero(mem, start + data.len() as u64, memsz - data.len() as u64)?;
         end = end.max(seg_end);
-        loaded_any = true;
     }
-    if !loaded_any {
+    if placed.is_empty() {
         return Err(bad("no loadable segment".into()));
     }
     let entry = elf.entry();

@@ -114,3 +114,30 @@ fn empty_and_oversized_raw_images_are_rejected() {
         Err(MachineError::ImageTooLarge { .. })
     ));
 }
+
+#[test]
+fn overlapping_loadable_segments_are_refused() {
+    let mem = ram();
+    let word = 0xd503_201fu32.to_le_bytes(); // nop
+                                             // The second segment's bss [0x1000, 0x1100) covers the first's bytes at 0x1080.
+    let img = elf(
+        AARCH64,
+        RAM_BASE + 0x1000,
+        &[
+            (RAM_BASE + 0x1080, &word, 4),
+            (RAM_BASE + 0x1000, &word, 0x100),
+        ],
+    );
+    let e = load(&mem, &img).unwrap_err();
+    assert!(
+        matches!(&e, MachineError::BadElf(m) if m.contains("overlap")),
+        "{e}"
+    );
+    // Segments that only touch are fine.
+    let img = elf(
+        AARCH64,
+        RAM_BASE + 0x1000,
+        &[(RAM_BASE + 0x1000, &word, 4), (RAM_BASE + 0x1004, &word, 4)],
+    );
+    load(&mem, &img).unwrap();
+}

@@ -11,6 +11,7 @@ mod error;
 pub mod event;
 pub mod exit;
 pub mod fdt;
+pub mod file_input;
 pub mod guest_mem;
 pub mod layout;
 pub mod loader;
@@ -98,11 +99,17 @@ pub struct Machine {
 impl Machine {
     /// Builds the machine and loads `firmware` (ELF or raw binary).
     pub fn new(cfg: MachineConfig, firmware: &[u8]) -> Result<Machine> {
+        Machine::with_firmware(cfg, firmware.into())
+    }
+
+    /// Like [`Machine::new`], keeping `firmware` without copying it (a large image read from a
+    /// file is held once).
+    pub fn with_firmware(cfg: MachineConfig, firmware: Arc<[u8]>) -> Result<Machine> {
         Machine::build(Spec {
             backend: cfg.backend,
             vcpus: cfg.vcpus,
             ram_size: cfg.ram_size,
-            firmware: firmware.into(),
+            firmware,
             uart_out: Arc::new(Mutex::new(cfg.uart_out)),
             trace: cfg.trace,
             test_hooks: cfg.test_hooks,

@@ -21,10 +21,11 @@ use crate::debug::translate::{self, TranslateError};
 
 use super::bus::Bus;
 use super::control::{Control, Event, Resume, StopReason};
-use super::emulate::{device_read, device_write};
 use super::loader::LoadedImage;
 use super::{Machine, MachineError, Result, Spec};
 
+#[path = "session_mem.rs"]
+mod mem;
 #[path = "session_reset.rs"]
 mod reset;
 #[path = "snapshot.rs"]
@@ -178,8 +179,10 @@ impl Session {
 
     /// Writes a register of a stopped vCPU.
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
+        // Dropped from the cache rather than stored: the backend may keep a value other than
+        // the one written (bits it ignores), and the next read must show what it kept.
+        self.cache.remove(&(vcpu, reg));
         self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??;
-        self.cache.insert((vcpu, reg), value);
         super::record::note(
             &self._vm.recorder(),
             vcpu,
@@ -212,86 +215,6 @@ impl Session {
             let t = translate::translate_traced(v, &mem, va, &mut trace);
             (t, trace)
         })
-    }
-
-    /// Reads guest memory at virtual address `va` as `vcpu` sees it.
-    pub fn read_virt(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        buf: &mut [u8],
-    ) -> std::result::Result<(), MemError> {
-        for (cur, pa, range) in self.pieces(vcpu, va, buf.len())? {
-            let part = &mut buf[range];
-            if crate::debug::guest_ram::read(&self.mem, pa, part).is_ok() {
-                self.state.shadow(pa, part);
-            } else {
-                self.device(cur, pa)?;
-                device_read(&self.bus, pa, part);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes guest memory at virtual address `va` as `vcpu` sees it (planted BRKs stay).
-    pub fn write_virt(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        data: &[u8],
-    ) -> std::result::Result<(), MemError> {
-        for (cur, pa, range) in self.pieces(vcpu, va, data.len())? {
-            let part = &data[range];
-            if in_ram(&self.mem, pa, part.len() as u64) {
-                self.state.write_through(pa, part)?;
-                self.note_vmm_write(pa, part.len());
-            } else {
-                self.device(cur, pa)?;
-                device_write(&self.bus, pa, part);
-            }
-        }
-        let input = Input::MemoryWrite {
-            addr: va,
-            data: data.to_vec(),
-        };
-        super::record::note(&self._vm.recorder(), vcpu, input);
-        Ok(())
-    }
-
-    /// Splits `[va, va + len)` into pieces that translate contiguously (to the end of a page
-    /// or block): (virtual address, physical address, range in the caller's buffer). All
-    /// translations happen before any access, so a fault leaves memory untouched.
-    fn pieces(
-        &mut self,
-        vcpu: usize,
-        va: u64,
-        len: usize,
-    ) -> std::result::Result<Vec<(u64, u64, std::ops::Range<usize>)>, MemError> {
-        let regs = self
-            .ctl
-            .with_vcpu(vcpu, |v| translate::translation_regs(v))?
-            .map_err(TranslateError::from)?;
-        let mut out = Vec::new();
-        let mut done = 0usize;
-        while done < len {
-            let cur = va.wrapping_add(done as u64);
-            let t = translate::translate_with(&regs, &self.mem, cur)?;
-            let n = chunk(cur, &t, len - done);
-            out.push((cur, t.pa, done..done + n));
-            done += n;
-        }
-        Ok(out)
-    }
-
-    /// Checks that a non-RAM physical address may be accessed as a device.
-    fn device(&self, va: u64, pa: u64) -> std::result::Result<(), MemError> {
-        if !self.bus.claims(pa) {
-            return Err(MemError::Unmapped { va, pa });
-        }
-        if !self.mmio_access {
-            return Err(MemError::Device { pa });
-        }
-        Ok(())
     }
 
     // ---- breakpoints and watchpoints --------------------------------------------------------
@@ -327,11 +250,9 @@ impl Session {
     }
 
     fn ram_pa(&mut self, vcpu: usize, va: u64) -> std::result::Result<u64, MemError> {
-        let mem = self.mem.clone();
-        let t = self
-            .ctl
-            .with_vcpu(vcpu, move |v| translate::translate(v, &mem, va))??;
-        if !in_ram(&self.mem, t.pa, 4) {
+        let regs = self.translation_regs(vcpu)?;
+        let t = translate::translate_with(&regs, &self.mem, va)?;
+        if mem::ram_left(&self.mem, t.pa).is_none_or(|left| left < 4) {
             return Err(MemError::Unmapped { va, pa: t.pa });
         }
         Ok(t.pa)
@@ -343,11 +264,11 @@ impl Session {
     /// breakpoints first steps off it with the breakpoint lifted. If stops are still queued,
     /// nothing runs: the next [`Session::poll_stop`] reports one.
     pub fn resume(&mut self, actions: &[(usize, Action)]) -> Result<()> {
-        self.cache.clear();
         if let Some(&(first, _)) = actions.first() {
             self.last_resumed = first;
         }
         if !self.pending.is_empty() {
+            self.cache.clear();
             return Ok(());
         }
         let mut go = Vec::new();
@@ -365,6 +286,8 @@ impl Session {
             }
             go.push((vcpu, how));
         }
+        // Registers read during this stop are stale once anything runs.
+        self.cache.clear();
         for (vcpu, how) in go {
             self.ctl.resume(vcpu, how)?;
         }
@@ -387,13 +310,26 @@ impl Session {
     /// and returns the step's event. A PC that cannot be read is an error: resuming without
     /// stepping off would stop on the same breakpoint again.
     fn step_off_breakpoint(&mut self, vcpu: usize) -> Result<Option<Event>> {
-        let mem = self.mem.clone();
-        let (pc, pa, vbar) = self.ctl.with_vcpu(vcpu, move |v| {
-            let pc = v.get(Reg::Pc)?;
-            let pa = translate::translate(v, &mem, pc).ok().map(|t| t.pa);
-            let vbar = v.get(Reg::Sys(crate::a64::sys::VBAR_EL1))?;
-            Ok::<_, crate::backend::BackendError>((pc, pa, vbar))
-        })??;
+        let (sw_count, hw_count, _) = self.state.counts();
+        if sw_count == 0 && hw_count == 0 && self.state.catch_slots() == 0 {
+            return Ok(None);
+        }
+        // The PC and the translation registers come from this stop's register cache: gdb
+        // has usually read them already, so this costs no trip to the vCPU thread.
+        let pc = self.read_reg(vcpu, Reg::Pc)? as u64;
+        let pa = match self.translation_regs(vcpu) {
+            Ok(regs) => translate::translate_with(&regs, &self.mem, pc)
+                .ok()
+                .map(|t| t.pa),
+            Err(MemError::Machine(e)) => return Err(e),
+            Err(_) => None,
+        };
+        // VBAR_EL1 places the vector catch's entries; without a catch nothing reads it.
+        let vbar = if self.state.catch_slots() == 0 {
+            0
+        } else {
+            self.read_reg(vcpu, Reg::Sys(crate::a64::sys::VBAR_EL1))? as u64
+        };
         let sw = pa.filter(|pa| self.state.sw_planted(*pa));
         // Ours: a user's hardware breakpoint or a vector catch entry planted as one.
         let hw = self.state.hw_bp_at(pc, vbar);
@@ -406,6 +342,7 @@ impl Session {
         if hw {
             self.state.suspend_hw_bp(Some(pc))?;
         }
+        self.cache.clear();
         let outcome = self
             .ctl
             .resume(vcpu, Resume::Step)
@@ -511,20 +448,4 @@ impl Session {
         self.pending.clear();
         Ok(self.state.clear()?)
     }
-}
-
-/// Bytes from `va` that translate contiguously (to the end of its page or block).
-fn chunk(va: u64, t: &Translation, left: usize) -> usize {
-    let block = 1u64 << t.size_log2.min(63);
-    let to_end = block - (va & (block - 1));
-    (to_end.min(left as u64)) as usize
-}
-
-/// True when `[pa, pa + len)` lies in RAM.
-fn in_ram(mem: &GuestMemoryMmap, pa: u64, len: u64) -> bool {
-    len > 0
-        && mem.address_in_range(GuestAddress(pa))
-        && pa
-            .checked_add(len - 1)
-            .is_some_and(|last| mem.address_in_range(GuestAddress(last)))
 }

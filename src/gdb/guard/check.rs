@@ -13,6 +13,11 @@
 use super::syntax::{hex_u64, hex_usize, is_hex_bytes, thread_id, Proto, Sel};
 use super::vcont;
 
+/// The most bytes an `m` reply carries: its hex form (two characters a byte) fills the packet
+/// size advertised in qSupported (gdb asks for at most this much: its remote target's
+/// `remote_read_bytes_1` halves the memory read packet size).
+pub const MAX_READ: usize = crate::gdb::server::PACKET_SIZE / 2;
+
 /// What the checks need to know about the machine.
 pub trait Machine {
     /// Number of threads (vCPUs); thread ids are 1..=threads.
@@ -60,7 +65,7 @@ pub fn check(body: &[u8], proto: &Proto, m: &mut dyn Machine) -> Verdict {
             Some((_, Sel::One(_))) => Verdict::Pass,
             _ => Verdict::Error(EINVAL),
         },
-        b'm' => ok(addr_len(rest).is_some()),
+        b'm' => read(rest),
         b'M' => ok(write_hex(rest)),
         b'X' => ok(write_binary(rest)),
         b'p' => ok(hex_usize(rest).is_some()),
@@ -120,6 +125,24 @@ fn pid(s: &[u8]) -> bool {
 fn addr_len(s: &[u8]) -> Option<(u64, usize)> {
     let (a, l) = s.split_once_at(b',')?;
     Some((hex_u64(a)?, hex_usize(l)?))
+}
+
+/// `ADDR,LENGTH` (m). A length above [`MAX_READ`] is cut down to it: its hex reply would not
+/// fit the packet size advertised in qSupported, and a shorter reply than asked is valid RSP
+/// (GDB manual E.2, `m`: "The reply may contain fewer addressable memory units than
+/// requested"). So no reader, gdbstub or `mem_packets`, ever loops over a huge length. An
+/// address written with more than 16 digits (leading zeros) is written shortly too: gdbstub
+/// keeps the decoded address in its packet buffer, which would leave less than MAX_READ for
+/// the data and split the read in two.
+fn read(rest: &[u8]) -> Verdict {
+    let Some((addr, len)) = addr_len(rest) else {
+        return Verdict::Error(EINVAL);
+    };
+    let addr_digits = rest.iter().position(|&c| c == b',').unwrap_or(rest.len());
+    if len <= MAX_READ && addr_digits <= 16 {
+        return Verdict::Pass;
+    }
+    Verdict::Rewrite(format!("m{addr:x},{:x}", len.min(MAX_READ)).into_bytes())
 }
 
 /// `ADDR,LENGTH:HEXDATA` (M).

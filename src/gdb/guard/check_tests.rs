@@ -30,7 +30,7 @@ fn well_formed_packets_pass() {
         "D",
         "D;1",
         "m40000000,40",
-        "m0000000000000000000040000000,4",
+        "m0000000040000000,10020",
         "M40000000,2:0aff",
         "M40000000,0:",
         "X40000000,2:}]a",
@@ -170,6 +170,29 @@ fn packets_gdbstub_mishandles_are_rewritten() {
     assert_eq!(verdict("vCont;s"), to("vCont;s:1;s:2"));
     assert_eq!(verdict("s"), to("vCont;s:1"));
     assert_eq!(verdict("c"), to("vCont;c:1"));
+}
+
+#[test]
+fn reads_are_cut_to_one_packet() {
+    let to = |s: String| Verdict::Rewrite(s.into_bytes());
+    assert_eq!(MAX_READ, 0x10020);
+    assert_eq!(
+        verdict("m40000000,10021"),
+        to(format!("m40000000,{MAX_READ:x}"))
+    );
+    assert_eq!(
+        verdict("m40000000,ffffffff"),
+        to(format!("m40000000,{MAX_READ:x}"))
+    );
+    assert_eq!(
+        verdict("mffffffffffffffff,ffffffffffffffff"),
+        to(format!("mffffffffffffffff,{MAX_READ:x}"))
+    );
+    // Leading zeros beyond 16 digits would shrink gdbstub's buffer for the data.
+    assert_eq!(
+        verdict("m0000000000000000000040000000,4"),
+        to("m40000000,4".into())
+    );
 }
 
 #[test]
