@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig, ServeOutcome};
 use kvmdbg::machine::session::Session;
-use kvmdbg::machine::{memory, Machine, MachineConfig, MachineError, Outcome, TraceSink};
+use kvmdbg::machine::{
+    self, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome, TraceSink,
+};
 
 /// Process exit status for a run that ended in a guest fault or a runtime error.
 pub const EXIT_FAILURE: i32 = 1;
@@ -31,16 +33,51 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Boot FIRMWARE (an AArch64 ELF, or a raw binary loaded at the start of RAM); without
-    /// FIRMWARE, boot the embedded demo.
+    /// Boot FIRMWARE (an arm64 Linux kernel Image, gzip'd or not; an AArch64 ELF; or a raw
+    /// binary loaded at the start of RAM); without FIRMWARE, boot the embedded demo.
     Run(RunArgs),
+    /// Write the device tree a `run` with the same arguments would boot with to FILE, and exit
+    /// (as QEMU's `-machine dumpdtb=FILE`).
+    Dumpdtb(DumpDtbArgs),
     /// Print the host's KVM capabilities.
     Info,
 }
 
+/// What the guest boots with besides its image.
+#[derive(clap::Args, Debug, Default)]
+pub struct BootArgs {
+    /// Initrd / initramfs to load after the image (its range goes to /chosen/linux,initrd-*).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (/chosen/bootargs).
+    #[arg(long, value_name = "STRING")]
+    pub append: Option<String>,
+    /// Boot with this device tree blob instead of the generated one (kvmdbg still sets
+    /// /chosen bootargs and initrd range).
+    #[arg(long, value_name = "FILE")]
+    pub dtb: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DumpDtbArgs {
+    /// Where to write the DTB.
+    pub output: PathBuf,
+    /// The image the DTB is for (it decides where the initrd goes); the embedded demo if
+    /// absent.
+    pub firmware: Option<PathBuf>,
+    /// Number of vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub cpus: usize,
+    /// Guest RAM size at 0x4000_0000, e.g. 128M or 1G.
+    #[arg(long, default_value = "128M")]
+    pub memory: String,
+    #[command(flatten)]
+    pub boot: BootArgs,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Firmware to boot (ELF or raw binary).
+    /// Image to boot (arm64 kernel Image, ELF or raw binary).
     pub firmware: Option<PathBuf>,
     /// Which backend runs the vCPUs.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -64,6 +101,8 @@ pub struct RunArgs {
     /// connects).
     #[arg(short = 'S', long = "wait-gdb")]
     pub wait_gdb: bool,
+    #[command(flatten)]
+    pub boot: BootArgs,
 }
 
 /// The default gdb port (QEMU's `-s`).
@@ -137,8 +176,67 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     };
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Dumpdtb(args) => dumpdtb(args),
         Command::Info => info(),
     }
+}
+
+/// Reads the image (or takes the demo) and the boot files; the error is one line for
+/// [`usage`].
+fn read_inputs(
+    firmware: &Option<PathBuf>,
+    boot: &BootArgs,
+) -> Result<(Vec<u8>, BootConfig), String> {
+    let read = |what: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    };
+    let image = match firmware {
+        Some(path) => read("firmware", path)?,
+        None => DEMO_FIRMWARE.to_vec(),
+    };
+    let initrd = boot
+        .initrd
+        .as_ref()
+        .map(|p| read("initrd", p))
+        .transpose()?;
+    let dtb = boot.dtb.as_ref().map(|p| read("DTB", p)).transpose()?;
+    Ok((
+        image,
+        BootConfig {
+            initrd: initrd.map(Into::into),
+            cmdline: boot.append.clone(),
+            dtb: dtb.map(Into::into),
+        },
+    ))
+}
+
+/// Exit status and message for a machine that could not be built.
+fn build_error(e: MachineError) -> i32 {
+    eprintln!("kvmdbg: error: {e}");
+    if e.is_bad_input() {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+fn dumpdtb(args: DumpDtbArgs) -> i32 {
+    let ram_size = match memory::parse_size(&args.memory) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let (image, boot) = match read_inputs(&args.firmware, &args.boot) {
+        Ok(v) => v,
+        Err(e) => return usage(e),
+    };
+    let dtb = match machine::boot_dtb(args.cpus, ram_size, &image, &boot) {
+        Ok(d) => d,
+        Err(e) => return build_error(e),
+    };
+    if let Err(e) = std::fs::write(&args.output, &dtb) {
+        return usage(format!("cannot write {}: {e}", args.output.display()));
+    }
+    0
 }
 
 fn run(args: RunArgs) -> i32 {
@@ -146,12 +244,9 @@ fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let firmware = match &args.firmware {
-        Some(path) => match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => return usage(format!("cannot read firmware {}: {e}", path.display())),
-        },
-        None => DEMO_FIRMWARE.to_vec(),
+    let (firmware, boot) = match read_inputs(&args.firmware, &args.boot) {
+        Ok(v) => v,
+        Err(e) => return usage(e),
     };
     let backend = match args.backend {
         BackendChoice::Auto => backend::auto_kind(),
@@ -170,22 +265,9 @@ fn run(args: RunArgs) -> i32 {
         uart_out: Box::new(std::io::stdout()),
         trace,
     };
-    let machine = match Machine::new(cfg, &firmware) {
+    let machine = match Machine::with_boot(cfg, &firmware, boot) {
         Ok(m) => m,
-        Err(e) => {
-            use MachineError as E;
-            let bad_input = matches!(
-                e,
-                E::BadElf(_)
-                    | E::SegmentOutsideRam { .. }
-                    | E::ImageTooLarge { .. }
-                    | E::VcpuCount(..)
-                    | E::MemorySize(..)
-                    | E::NoRoomForDtb { .. }
-            );
-            eprintln!("kvmdbg: error: {e}");
-            return if bad_input { EXIT_USAGE } else { EXIT_FAILURE };
-        }
+        Err(e) => return build_error(e),
     };
     log::info!(
         "booting on the {} backend: entry {:#x}, DTB at {:#x}",

@@ -73,7 +73,7 @@ use std::time::Instant;
 
 use vm_memory::GuestMemoryMmap;
 
-use super::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
+use super::{BackendError, Caps, IrqLine, Result, Vcpu, Vm, VmConfig};
 use cpu::bus::Bus;
 
 pub use vcpu::ModelVcpu;
@@ -204,9 +204,28 @@ impl ModelVm {
     }
 }
 
+/// The in-model GIC's SPI inputs.
+struct ModelIrqLine(Bus);
+
+impl IrqLine for ModelIrqLine {
+    fn set_level(&self, intid: u32, level: bool) -> Result<()> {
+        if self.0.gic().set_spi_level(intid as usize, level) {
+            Ok(())
+        } else {
+            Err(BackendError::Unsupported(format!(
+                "INTID {intid} is not an SPI of the model's GIC"
+            )))
+        }
+    }
+}
+
 impl Vm for ModelVm {
     fn caps(&self) -> &Caps {
         &self.caps
+    }
+
+    fn irq_line(&self) -> Arc<dyn IrqLine> {
+        Arc::new(ModelIrqLine(self.bus.clone()))
     }
 
     fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>> {

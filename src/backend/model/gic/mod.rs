@@ -152,6 +152,28 @@ impl Gic {
         }
     }
 
+    /// Drives the input line of SPI `intid` (a device's interrupt): a level-sensitive SPI is
+    /// pending while it is high, an edge-triggered one latches on a rising edge (IHI 0069
+    /// 4.2.1 "Level-sensitive and edge-triggered interrupts"). Wakes the vCPUs; false if
+    /// `intid` is not an SPI.
+    pub fn set_spi_level(&self, intid: usize, level: bool) -> bool {
+        let mut st = self.lock();
+        let n = st.cpus.len();
+        let Some(i) = intid
+            .checked_sub(state::PRIVATE)
+            .and_then(|spi| st.spis.get_mut(spi))
+        else {
+            return false;
+        };
+        if i.edge && level && !i.level {
+            i.latch = true;
+        }
+        i.level = level;
+        drop(st);
+        self.notify(0..n);
+        true
+    }
+
     /// Whether the CPU interface signals an IRQ to vCPU `cpu` (ISR_EL1.I; taken when
     /// PSTATE.I is clear).
     pub fn signalled(&self, cpu: usize) -> bool {
