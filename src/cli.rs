@@ -12,7 +12,7 @@ use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig, ServeOutcome};
 use kvmdbg::machine::session::Session;
 use kvmdbg::machine::{
-    self, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome, TraceSink,
+    self, console, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome, TraceSink,
 };
 
 /// Process exit status for a run that ended in a guest fault or a runtime error.
@@ -270,11 +270,19 @@ fn run(args: RunArgs) -> i32 {
         Err(e) => return build_error(e),
     };
     log::info!(
-        "booting on the {} backend: entry {:#x}, DTB at {:#x}",
+        "booting on the {} backend: entry {:#x}, DTB at {:#x}, initrd {:x?}",
         machine.caps().backend,
         machine.image().entry,
-        machine.dtb_addr()
+        machine.dtb_addr(),
+        machine.initrd()
     );
+    let _terminal = match start_console(&machine) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kvmdbg: error: console input: {e}");
+            return EXIT_FAILURE;
+        }
+    };
     let listen = args.gdb.clone().or_else(|| {
         args.gdb_default.then(|| {
             Listen::Tcp(std::net::SocketAddr::from((
@@ -308,6 +316,32 @@ fn run(args: RunArgs) -> i32 {
             EXIT_FAILURE
         }
     }
+}
+
+/// Feeds stdin to the guest's UART (raw terminal with `Ctrl-A x` to quit, or bytes from a
+/// pipe); the returned guard restores the terminal when the run ends.
+fn start_console(machine: &Machine) -> std::io::Result<Option<console::TerminalGuard>> {
+    let mut mode = console::stdin_mode();
+    let guard = match mode {
+        console::Mode::Terminal => match console::TerminalGuard::enter() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                log::warn!("cannot put the terminal in raw mode ({e}); reading it line by line");
+                mode = console::Mode::Bytes;
+                None
+            }
+        },
+        _ => None,
+    };
+    let quit = Box::new(|| {
+        eprintln!("\r\nkvmdbg: terminated (Ctrl-A x)");
+        std::process::exit(0);
+    });
+    console::spawn_stdin(mode, machine.serial_input(), quit)?;
+    if guard.is_some() {
+        eprintln!("kvmdbg: console on this terminal; Ctrl-A x quits");
+    }
+    Ok(guard)
 }
 
 fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<String>) -> i32 {

@@ -6,6 +6,7 @@
 
 pub mod boot;
 pub mod bus;
+pub mod console;
 pub mod control;
 pub mod emulate;
 mod error;

@@ -20,13 +20,18 @@
 //! Transmission is instant: the transmit FIFO is always empty.
 //!
 //! Input flow control: host bytes wait in the [`SerialInput`] backlog and enter the receive
-//! FIFO only while it has room and the guest receives: UARTEN and RXE set, and the receive
-//! interrupts unmasked once the guest has written UARTIMSC (a polling guest that never does
-//! gets input as soon as the UART is enabled). Nothing is ever dropped: a guest that masks
-//! its receive interrupts (Linux while throttled, or while it drains the FIFO before enabling
-//! them when a port is opened) holds the sender back, as a serial line with flow control
-//! would. The interrupt output drives the GIC SPI the device tree names, through the
-//! backend's [`IrqLine`].
+//! FIFO only while it has room and the guest is ready to receive, so nothing is ever dropped
+//! (a serial line with flow control). Ready means UARTEN and RXE set and either the guest never
+//! wrote UARTIMSC (a polling guest: input flows once it enables the UART), or its last
+//! UARTIMSC write unmasked a receive interrupt while the UART was enabled. That last rule
+//! follows what Linux's amba-pl011 does when a port is opened (`pl011_startup`): it unmasks
+//! the receive interrupts before enabling the UART, then enables it, reads the FIFO empty and
+//! throws the bytes away (`pl011_enable_interrupts`), and only then writes UARTIMSC again;
+//! input delivered before that last write would be lost, as it is on hardware or QEMU. A
+//! guest that masks its receive interrupts (Linux while throttled) holds the sender back. A
+//! guest that unmasks them only before enabling the UART and never writes UARTIMSC again
+//! gets no input: write UARTIMSC after UARTCR. The interrupt output drives the GIC SPI the
+//! device tree names, through the backend's [`IrqLine`].
 //!
 //! Owns UART state only; must not depend on backends beyond the `IrqLine` handle.
 
@@ -135,6 +140,8 @@ pub struct Pl011 {
     rx: VecDeque<u8>,
     /// UARTIMSC was written since reset (see the module docs' flow control).
     imsc_written: bool,
+    /// The last UARTIMSC write unmasked a receive interrupt with the UART enabled.
+    rx_armed: bool,
     rsr: u32,
     ilpr: u32,
     ibrd: u32,
@@ -158,6 +165,7 @@ impl Pl011 {
             irq_level: false,
             rx: VecDeque::with_capacity(FIFO_DEPTH),
             imsc_written: false,
+            rx_armed: false,
             rsr: 0,
             ilpr: 0,
             ibrd: 0,
@@ -210,9 +218,13 @@ impl Pl011 {
         FIFO_DEPTH * eighths / 8
     }
 
+    fn enabled(&self) -> bool {
+        self.cr & CR_UARTEN != 0 && self.cr & CR_RXE != 0
+    }
+
+    /// Whether host input may enter the FIFO (module docs, flow control).
     fn receiving(&self) -> bool {
-        let enabled = self.cr & CR_UARTEN != 0 && self.cr & CR_RXE != 0;
-        enabled && (!self.imsc_written || self.imsc & (INT_RX | INT_RT) != 0)
+        self.enabled() && (!self.imsc_written || self.rx_armed)
     }
 
     /// Moves backlog bytes into the FIFO while it has room and the guest receives.
@@ -226,6 +238,7 @@ impl Pl011 {
             }
         }
         if got {
+            log::trace!("pl011: {} byte(s) in the receive FIFO", self.rx.len());
             if self.rx.len() >= self.trigger() {
                 self.ris |= INT_RX;
             }
@@ -241,6 +254,7 @@ impl Pl011 {
             return;
         }
         self.irq_level = level;
+        log::trace!("pl011: interrupt line {}", if level { "high" } else { "low" });
         if let Some(irq) = &self.irq {
             if let Err(e) = irq.line.set_level(irq.intid, level) {
                 log::warn!("pl011: cannot drive interrupt INTID {}: {e}", irq.intid);
@@ -295,6 +309,9 @@ impl Pl011 {
     }
 
     fn write_reg(&mut self, offset: u64, value: u32) {
+        if offset != DR {
+            log::trace!("pl011: write {value:#x} to {offset:#x}");
+        }
         match offset {
             DR => {
                 let byte = value as u8;
@@ -315,6 +332,7 @@ impl Pl011 {
             IMSC => {
                 self.imsc = value & INT_ALL;
                 self.imsc_written = true;
+                self.rx_armed = self.enabled() && self.imsc & (INT_RX | INT_RT) != 0;
             }
             ICR => self.ris &= !value,
             DMACR => self.dmacr = value,

@@ -153,20 +153,45 @@ fn input_beyond_the_fifo_waits_in_the_backlog_and_arrives_in_order() {
 }
 
 #[test]
-fn input_waits_until_the_receiver_is_enabled_and_unmasked() {
+fn input_waits_for_linux_to_open_the_port_and_survives_its_fifo_drain() {
     let (u, input, _) = wired();
     input.push(b"early");
     let u = &mut *u.lock().unwrap();
     // Reset: UARTEN clear, nothing enters the FIFO.
     assert_eq!(read(u, FR, 4) as u32 & FR_RXFE, FR_RXFE);
-    // A driver masks everything at probe and drains the FIFO when a port opens: still held.
+    // amba-pl011's probe masks everything; pl011_hwinit unmasks RX/RT with the UART still
+    // disabled; pl011_startup enables it; pl011_enable_interrupts drains the FIFO, then
+    // writes UARTIMSC again.
     write32(u, IMSC, 0);
-    write32(u, CR, CR_UARTEN | CR_RXE);
-    assert!(drain(u).is_empty());
+    write32(u, ICR, INT_ALL);
+    write32(u, IMSC, INT_RX | INT_RT);
+    write32(u, LCR_H, LCR_FEN | 0x60);
+    write32(u, CR, CR_UARTEN | CR_RXE | (1 << 8));
+    write32(u, ICR, INT_RX | INT_RT);
+    assert!(drain(u).is_empty(), "bytes reached the drain loop");
     assert_eq!(input.pending(), 5);
-    // Unmasking the receive interrupts lets the bytes in.
     write32(u, IMSC, INT_RX | INT_RT);
     assert_eq!(drain(u), b"early");
+}
+
+#[test]
+fn masking_the_receive_interrupts_holds_input_back() {
+    let (u, input, _) = wired();
+    open_port(&mut u.lock().unwrap());
+    let u = &mut *u.lock().unwrap();
+    write32(u, IMSC, 0); // throttled
+    input.lock().backlog.extend(b"held");
+    u.refill();
+    assert!(drain(u).is_empty());
+    write32(u, IMSC, INT_RX | INT_RT); // unthrottled
+    assert_eq!(drain(u), b"held");
+    // Disabling and enabling the UART keeps the receiver armed.
+    write32(u, CR, 0);
+    input.lock().backlog.extend(b"!");
+    u.refill();
+    assert!(drain(u).is_empty());
+    write32(u, CR, CR_UARTEN | CR_RXE);
+    assert_eq!(drain(u), b"!");
 }
 
 #[test]
