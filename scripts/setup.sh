@@ -22,6 +22,7 @@ HOST_PKGS=(
   jq                         # reads cargo --message-format=json in scripts/nested/build.sh
   lldb                       # lldb gdb-remote tests
   bc                         # arithmetic in scripts/bench-model.sh
+  device-tree-compiler       # dtc: checks the generated DTB (tests/linux_inputs.rs)
 )
 ARM64_PKGS=(busybox-static:arm64)
 

@@ -21,7 +21,9 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, OnceLock};
 
 use nix::libc;
-use nix::sys::termios::{self, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices};
+use nix::sys::termios::{
+    self, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices,
+};
 
 use super::pl011::SerialInput;
 
@@ -154,7 +156,12 @@ impl TerminalGuard {
             prev(info);
         }));
         use nix::sys::signal::{signal, SigHandler, Signal};
-        for sig in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT] {
+        for sig in [
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+        ] {
             // SAFETY: the handler only calls async-signal-safe functions (tcsetattr, signal,
             // raise) on a static initialized before it is installed.
             if let Err(e) = unsafe { signal(sig, SigHandler::Handler(restore_and_reraise)) } {
@@ -171,8 +178,11 @@ impl TerminalGuard {
             | InputFlags::ICRNL
             | InputFlags::IXON);
         raw.output_flags |= OutputFlags::OPOST;
-        raw.local_flags &=
-            !(LocalFlags::ECHO | LocalFlags::ECHONL | LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN);
+        raw.local_flags &= !(LocalFlags::ECHO
+            | LocalFlags::ECHONL
+            | LocalFlags::ICANON
+            | LocalFlags::ISIG
+            | LocalFlags::IEXTEN);
         raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)

@@ -105,6 +105,9 @@ fn gic(f: &mut FdtWriter, vcpus: usize) -> FdtResult<()> {
     let node = f.begin_node(&format!("intc@{GIC_DIST_BASE:x}"))?;
     f.property_string("compatible", "arm,gic-v3")?;
     f.property_u32("#interrupt-cells", 3)?;
+    // No child nodes (no ITS). dtc's interrupt_provider check wants #address-cells on every
+    // interrupt controller (interrupt-map parsing reads it); 0 as the binding allows.
+    f.property_u32("#address-cells", 0)?;
     f.property_null("interrupt-controller")?;
     f.property_u32("#redistributor-regions", 1)?;
     f.property_array_u64(

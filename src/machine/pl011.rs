@@ -254,7 +254,10 @@ impl Pl011 {
             return;
         }
         self.irq_level = level;
-        log::trace!("pl011: interrupt line {}", if level { "high" } else { "low" });
+        log::trace!(
+            "pl011: interrupt line {}",
+            if level { "high" } else { "low" }
+        );
         if let Some(irq) = &self.irq {
             if let Err(e) = irq.line.set_level(irq.intid, level) {
                 log::warn!("pl011: cannot drive interrupt INTID {}: {e}", irq.intid);
