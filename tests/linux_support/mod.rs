@@ -376,20 +376,45 @@ pub fn boot_session(kernel: &Path, busybox: &Path, backend: &str, cpus: usize) -
 }
 
 /// Boots the exiting initramfs: the kernel panics, `panic=-1` resets, kvmdbg ends with 0.
+/// The command line comes from a DTB: `kvmdbg dumpdtb` writes the generated one with
+/// [`CMDLINE`] in `/chosen/bootargs`, and the run boots it with `--dtb` and no `--append`
+/// (without `panic=-1` from the file the kernel would wait forever and the test time out).
 pub fn boot_panic_reset(kernel: &Path, busybox: &Path, backend: &str) -> Run {
     let (_, exiting) = initrds(busybox);
+    let (k, rd) = (kernel.to_str().unwrap(), exiting.to_str().unwrap());
+    let dtb = temp_file(&format!("panic-{backend}.dtb"), b"");
+    let dump = kvmdbg(
+        &[
+            "dumpdtb",
+            dtb.to_str().unwrap(),
+            k,
+            "--memory",
+            MEMORY,
+            "--initrd",
+            rd,
+            "--append",
+            CMDLINE,
+        ],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert!(
+        dump.status.is_some_and(|s| s.success()),
+        "{}",
+        dump.describe()
+    );
     let run = kvmdbg(
         &[
             "run",
-            kernel.to_str().unwrap(),
+            k,
             "--backend",
             backend,
             "--memory",
             MEMORY,
             "--initrd",
-            exiting.to_str().unwrap(),
-            "--append",
-            CMDLINE,
+            rd,
+            "--dtb",
+            dtb.to_str().unwrap(),
         ],
         b"",
         BOOT_TIMEOUT,
@@ -398,6 +423,11 @@ pub fn boot_panic_reset(kernel: &Path, busybox: &Path, backend: &str) -> Run {
     assert!(
         run.status.is_some_and(|s| s.success()),
         "expected a reset and exit 0\n{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.contains(CMDLINE),
+        "bootargs not from the DTB\n{}",
         run.describe()
     );
     assert!(
