@@ -60,10 +60,11 @@ need_subcommand() {
   return 1
 }
 
-# Says so when test $1, started at $2 (epoch seconds), ran into the per-test timeout (busybox
-# timeout sends SIGTERM; the test then exits 143).
+# Says so when test $1, started at $2 (epoch seconds), ran into its timeout, $3 seconds
+# (default: the per-test timeout; busybox timeout sends SIGTERM; the test then exits 143).
 timed_out() {
-  [ $(($(date +%s) - $2)) -ge "$TIMEOUT" ] && echo "nested: $1: killed by the ${TIMEOUT}s per-test timeout"
+  local limit=${3:-$TIMEOUT}
+  [ $(($(date +%s) - $2)) -ge "$limit" ] && echo "nested: $1: killed by the ${limit}s per-test timeout"
   return 0
 }
 
@@ -88,7 +89,7 @@ run_test_binaries() {
     limit=$(binary_timeout "$name")
     timeout "$limit" "$t" --test-threads=1
     rc=$?
-    TIMEOUT=$limit timed_out "$name" "$start"
+    timed_out "$name" "$start" "$limit"
     if [ $rc = 0 ]; then result "$name" PASS 0; else result "$name" FAIL $rc; fi
   done
 }
