@@ -270,3 +270,41 @@ fn check_granule(vcpu: &mut dyn Vcpu, page: linux_image::PageSize) -> Result<()>
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fake::FakeVcpu;
+    use linux_image::PageSize;
+
+    fn vcpu_with_mmfr0(v: u64) -> FakeVcpu {
+        let mut c = FakeVcpu::new(0);
+        c.regs.insert(Reg::Sys(sys::ID_AA64MMFR0_EL1), v as u128);
+        c
+    }
+
+    #[test]
+    fn a_kernel_for_a_granule_the_vcpu_lacks_is_refused() {
+        // The model's value: 4K, 16K and 64K supported.
+        let mut all = vcpu_with_mmfr0(0x0010_0025);
+        for p in [
+            PageSize::K4,
+            PageSize::K16,
+            PageSize::K64,
+            PageSize::Unspecified,
+        ] {
+            check_granule(&mut all, p).unwrap();
+        }
+        // TGran16 0 (not supported), TGran4 and TGran64 0xf (not supported).
+        let mut none = vcpu_with_mmfr0(0xff00_0025);
+        for (p, name) in [
+            (PageSize::K4, "4K"),
+            (PageSize::K16, "16K"),
+            (PageSize::K64, "64K"),
+        ] {
+            let e = check_granule(&mut none, p).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().contains(name), "{e}");
+        }
+        check_granule(&mut none, PageSize::Unspecified).unwrap();
+    }
+}
