@@ -220,7 +220,12 @@ fn pump(mode: Mode, input: &SerialInput, on_quit: Box<dyn FnOnce() + Send>) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                log::warn!("console input: cannot read stdin: {e}");
+                // A closed fd 0 (EBADF) is "no input", not a problem worth a warning.
+                if e.raw_os_error() == Some(libc::EBADF) {
+                    log::debug!("console input: no stdin: {e}");
+                } else {
+                    log::warn!("console input: cannot read stdin: {e}");
+                }
                 return;
             }
         };
