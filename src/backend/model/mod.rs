@@ -32,7 +32,8 @@
 //!   EL1 vectors with EC 0x30-0x35 and the architected ISS, FAR and SPSR; BRK always.
 //! - Interrupts: a GICv3 at the VM's `GicLayout` served in the model, never as an MMIO exit
 //!   (KVM's vGICv3 values and semantics, see `gic/mod.rs`), the virtual and physical timers
-//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs. The IRQ exception is taken before
+//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs, and SPIs whose input lines the
+//!   VMM's devices drive through [`Vm::irq_line`] (as `KVM_IRQ_LINE`). The IRQ exception is taken before
 //!   an instruction when the GIC signals one and PSTATE.I is clear (ELR = that instruction).
 //!   Stepping: an executed instruction ends its step first (ISV = 1); the IRQ comes at the
 //!   next entry and the step ends at the vector (ISV = 0); after an instruction completed

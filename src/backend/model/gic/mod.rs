@@ -4,7 +4,8 @@
 //! Owns the GIC state of one VM behind one lock (`state`), the decoding of the distributor
 //! (`dist`), redistributor (`redist`) and CPU interface (`cpuif`) registers, and the wake-up
 //! of vCPUs whose interrupts another vCPU changed (a notifier the VM installs). The timers'
-//! lines are driven by each vCPU's interpreter (`cpu::intr`); delivery of the IRQ exception
+//! lines are driven by each vCPU's interpreter (`cpu::intr`), the SPI lines by the VMM's
+//! devices (`set_spi_level`, behind the backend's `IrqLine`); delivery of the IRQ exception
 //! is the run loop's (`model::irq`). Must not depend on the interpreter or the run loop.
 //!
 //! What a guest sees is what a guest read on KVM 6.1 (nested machine, one and two vCPUs):
