@@ -181,12 +181,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     }
 }
 
-/// Reads the image (or takes the demo) and the boot files; the error is one line for
+/// The RAM size, the image (or the demo) and the boot files; the error is one line for
 /// [`usage`].
 fn read_inputs(
+    memory: &str,
     firmware: &Option<PathBuf>,
     boot: &BootArgs,
-) -> Result<(Vec<u8>, BootConfig), String> {
+) -> Result<(u64, Vec<u8>, BootConfig), String> {
+    let ram_size = memory::parse_size(memory).map_err(|e| e.to_string())?;
     let read = |what: &str, path: &PathBuf| {
         std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
     };
@@ -201,6 +203,7 @@ fn read_inputs(
         .transpose()?;
     let dtb = boot.dtb.as_ref().map(|p| read("DTB", p)).transpose()?;
     Ok((
+        ram_size,
         image,
         BootConfig {
             initrd: initrd.map(Into::into),
@@ -221,11 +224,7 @@ fn build_error(e: MachineError) -> i32 {
 }
 
 fn dumpdtb(args: DumpDtbArgs) -> i32 {
-    let ram_size = match memory::parse_size(&args.memory) {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    let (image, boot) = match read_inputs(&args.firmware, &args.boot) {
+    let (ram_size, image, boot) = match read_inputs(&args.memory, &args.firmware, &args.boot) {
         Ok(v) => v,
         Err(e) => return usage(e),
     };
@@ -240,11 +239,7 @@ fn dumpdtb(args: DumpDtbArgs) -> i32 {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let ram_size = match memory::parse_size(&args.memory) {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    let (firmware, boot) = match read_inputs(&args.firmware, &args.boot) {
+    let (ram_size, firmware, boot) = match read_inputs(&args.memory, &args.firmware, &args.boot) {
         Ok(v) => v,
         Err(e) => return usage(e),
     };

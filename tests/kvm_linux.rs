@@ -9,7 +9,7 @@
 
 mod linux_support;
 
-use linux_support::{boot_panic_reset, boot_session, busybox, kernel, require};
+use linux_support::{boot_panic_reset, boot_session, require};
 
 /// `/dev/kvm` opens read-write (what the KVM backend needs first).
 fn kvm() -> Result<(), String> {
@@ -21,9 +21,10 @@ fn kvm() -> Result<(), String> {
         .map_err(|e| format!("cannot open /dev/kvm: {e}"))
 }
 
+/// KVM, the kernel and busybox, or `None` when `test` skips.
 fn prerequisites(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     require(test, kvm())?;
-    Some((require(test, kernel())?, require(test, busybox())?))
+    linux_support::prerequisites(test)
 }
 
 #[test]

@@ -9,15 +9,11 @@
 
 mod linux_support;
 
-use linux_support::{boot_panic_reset, boot_session, busybox, kernel, require, temp_file};
+use linux_support::{boot_panic_reset, boot_session, prerequisites, temp_file};
 
 #[test]
 fn one_vcpu_boots_to_a_shell_that_runs_typed_commands_then_powers_off() {
-    let test = "one_vcpu_boots_to_a_shell";
-    let Some(kernel) = require(test, kernel()) else {
-        return;
-    };
-    let Some(busybox) = require(test, busybox()) else {
+    let Some((kernel, busybox)) = prerequisites("one_vcpu_boots_to_a_shell") else {
         return;
     };
     boot_session(&kernel, &busybox, "model", 1);
@@ -25,11 +21,7 @@ fn one_vcpu_boots_to_a_shell_that_runs_typed_commands_then_powers_off() {
 
 #[test]
 fn four_vcpus_boot_a_gzip_compressed_kernel_to_the_same_session() {
-    let test = "four_vcpus_boot_a_gzip_compressed_kernel";
-    let Some(kernel) = require(test, kernel()) else {
-        return;
-    };
-    let Some(busybox) = require(test, busybox()) else {
+    let Some((kernel, busybox)) = prerequisites("four_vcpus_boot_a_gzip_kernel") else {
         return;
     };
     let image = std::fs::read(&kernel).unwrap();
@@ -41,11 +33,7 @@ fn four_vcpus_boot_a_gzip_compressed_kernel_to_the_same_session() {
 
 #[test]
 fn a_kernel_panic_with_panic_minus_one_resets_and_ends_kvmdbg() {
-    let test = "a_kernel_panic_with_panic_minus_one_resets";
-    let Some(kernel) = require(test, kernel()) else {
-        return;
-    };
-    let Some(busybox) = require(test, busybox()) else {
+    let Some((kernel, busybox)) = prerequisites("a_kernel_panic_resets") else {
         return;
     };
     boot_panic_reset(&kernel, &busybox, "model");

@@ -20,11 +20,14 @@ fn kvmdbg(args: &[&str]) -> Output {
         .expect("kvmdbg runs")
 }
 
+/// Writes a fresh file (a new name per call: the tests run in parallel).
 fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("linux-inputs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = dir.join(format!("{n}-{name}"));
     std::fs::write(&p, bytes).unwrap();
     p
 }

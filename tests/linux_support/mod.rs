@@ -72,6 +72,11 @@ pub fn kernel() -> Result<PathBuf, String> {
     }
 }
 
+/// The kernel and busybox, or `None` when `test` skips (see [`require`]).
+pub fn prerequisites(test: &str) -> Option<(PathBuf, PathBuf)> {
+    Some((require(test, kernel())?, require(test, busybox())?))
+}
+
 /// True when `path` is an AArch64 ELF (e_machine 183 at offset 18, ELF for the Arm 64-bit
 /// Architecture 5.1).
 fn is_aarch64_elf(path: &Path) -> bool {
@@ -206,15 +211,22 @@ echo "KVMDBG-TEST-INIT cmdline=$(/bin/busybox cat /proc/cmdline)"
 exit 3
 "#;
 
-/// Writes `bytes` to a fresh file in the test's temporary directory.
+/// Writes `bytes` to a new file in the test's temporary directory (cargo's, or the system's
+/// where that does not exist: the nested machine runs binaries built elsewhere).
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!(
         "{}-{}",
         env!("CARGO_CRATE_NAME"),
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    // A new name per call: the tests run in parallel.
+    let p = dir.join(format!("{n}-{name}"));
     std::fs::write(&p, bytes).unwrap();
     p
 }
@@ -442,9 +454,11 @@ pub fn boot_panic_reset(kernel: &Path, busybox: &Path, backend: &str) -> Run {
         "expected a reset and exit 0\n{}",
         run.describe()
     );
+    // The init prints the command line: the one in the DTB.
+    let marker = format!("{INIT_MARKER} cmdline={CMDLINE}");
     assert!(
-        run.stdout.contains(CMDLINE),
-        "bootargs not from the DTB\n{}",
+        run.lines().contains(&marker.as_str()),
+        "no {marker:?}: bootargs not from the DTB\n{}",
         run.describe()
     );
     assert!(
