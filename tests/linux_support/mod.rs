@@ -203,11 +203,13 @@ echo "KVMDBG-TEST-SHELL-ENDED"
 poweroff -f
 "#;
 
-/// An init that prints the command line it was booted with, then exits: the kernel panics
-/// ("Attempted to kill init!").
+/// An init that prints the command line it was booted with, gives the console a second to
+/// send it (tty output is buffered; the panic would cut it off), then exits: the kernel
+/// panics ("Attempted to kill init!").
 pub const EXITING_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 echo "KVMDBG-TEST-INIT cmdline=$(/bin/busybox cat /proc/cmdline)"
+/bin/busybox sleep 1
 exit 3
 "#;
 
