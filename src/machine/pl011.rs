@@ -130,6 +130,19 @@ pub struct IrqOut {
     pub intid: u32,
 }
 
+/// Everything a guest can observe of the UART (registers, the receive FIFO, the flow
+/// control and interrupt-line state), for snapshots. The host's [`SerialInput`] backlog is
+/// not part of it: it is input still to come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pl011State {
+    /// RSR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, DMACR.
+    pub regs: [u32; 10],
+    pub rx: Vec<u8>,
+    pub imsc_written: bool,
+    pub rx_armed: bool,
+    pub irq_level: bool,
+}
+
 /// PL011 state.
 pub struct Pl011 {
     out: Box<dyn Write + Send>,
@@ -192,6 +205,31 @@ impl Pl011 {
         input.attach(&u);
         u.lock().unwrap_or_else(|p| p.into_inner()).refill();
         u
+    }
+
+    /// The guest-visible state (see [`Pl011State`]).
+    pub fn state(&self) -> Pl011State {
+        Pl011State {
+            regs: [
+                self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr, self.cr, self.ifls, self.imsc,
+                self.ris, self.dmacr,
+            ],
+            rx: self.rx.iter().copied().collect(),
+            imsc_written: self.imsc_written,
+            rx_armed: self.rx_armed,
+            irq_level: self.irq_level,
+        }
+    }
+
+    /// Puts back a state from [`Pl011::state`]. The interrupt line is not driven: the
+    /// interrupt controller's state (the line level included) is restored with it.
+    pub fn set_state(&mut self, st: &Pl011State) {
+        let [rsr, ilpr, ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr] = st.regs;
+        (self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr) = (rsr, ilpr, ibrd, fbrd, lcr);
+        (self.cr, self.ifls, self.imsc, self.ris, self.dmacr) = (cr, ifls, imsc, ris, dmacr);
+        self.rx = st.rx.iter().copied().collect();
+        (self.imsc_written, self.rx_armed, self.irq_level) =
+            (st.imsc_written, st.rx_armed, st.irq_level);
     }
 
     /// FIFO depth as configured: 16 with UARTLCR_H.FEN, else a one-character holding register.

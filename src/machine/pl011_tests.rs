@@ -218,3 +218,27 @@ fn without_the_fifo_one_character_is_held_and_triggers_at_once() {
     assert_eq!(read(u, FR, 4) as u32 & FR_RXFF, FR_RXFF);
     assert_eq!(drain(u), b"12");
 }
+
+#[test]
+fn a_saved_state_restores_registers_fifo_and_flow_control() {
+    let (u, input, line) = wired();
+    let u = &mut *u.lock().unwrap();
+    open_port(u);
+    input.lock().backlog.extend(b"ab");
+    u.refill();
+    let saved = u.state();
+    assert_eq!(saved.rx, b"ab");
+    assert!(saved.rx_armed && saved.irq_level);
+    drain(u);
+    write32(u, IMSC, 0);
+    write32(u, IBRD, 9);
+    let driven = line.0.lock().unwrap().len();
+    u.set_state(&saved);
+    assert_eq!(u.state(), saved);
+    assert_eq!(
+        line.0.lock().unwrap().len(),
+        driven,
+        "restoring drives no line"
+    );
+    assert_eq!(drain(u), b"ab");
+}
