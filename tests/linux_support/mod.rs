@@ -427,7 +427,7 @@ pub fn boot_panic_reset(kernel: &Path, busybox: &Path, backend: &str) -> Run {
             CMDLINE,
         ],
         b"",
-        Duration::from_secs(60),
+        BOOT_TIMEOUT,
     );
     assert!(
         dump.status.is_some_and(|s| s.success()),
