@@ -60,36 +60,25 @@ need_subcommand() {
   return 1
 }
 
-# Says so when test $1, started at $2 (epoch seconds), ran into its timeout, $3 seconds
-# (default: the per-test timeout; busybox timeout sends SIGTERM; the test then exits 143).
+# Says so when test $1, started at $2 (epoch seconds), ran into the per-test timeout (busybox
+# timeout sends SIGTERM; the test then exits 143).
 timed_out() {
-  local limit=${3:-$TIMEOUT}
-  [ $(($(date +%s) - $2)) -ge "$limit" ] && echo "nested: $1: killed by the ${limit}s per-test timeout"
+  [ $(($(date +%s) - $2)) -ge "$TIMEOUT" ] && echo "nested: $1: killed by the ${TIMEOUT}s per-test timeout"
   return 0
-}
-
-# The time limit of test binary $1: the per-test timeout, twice that for kvm_linux (three
-# Linux boots under nested KVM: about 140 s on an idle 2-core host, more under load).
-binary_timeout() {
-  case $1 in
-    test:kvm_linux) echo $((TIMEOUT * 2)) ;;
-    *) echo "$TIMEOUT" ;;
-  esac
 }
 
 # Runs every cargo test binary, one test thread each for a deterministic console.
 run_test_binaries() {
-  local t name rc start limit
+  local t name rc start
   for t in /tests/*; do
     [ -x "$t" ] || continue
     name=test:${t##*/}
     selected "$name" || continue
     echo "nested: === $name"
     start=$(date +%s)
-    limit=$(binary_timeout "$name")
-    timeout "$limit" "$t" --test-threads=1
+    timeout "$TIMEOUT" "$t" --test-threads=1
     rc=$?
-    timed_out "$name" "$start" "$limit"
+    timed_out "$name" "$start"
     if [ $rc = 0 ]; then result "$name" PASS 0; else result "$name" FAIL $rc; fi
   done
 }
