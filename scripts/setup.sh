@@ -26,6 +26,7 @@ HOST_PKGS=(
   xz-utils                   # the 6.12 kernel's modules are .ko.xz (scripts/nested/build.sh)
   python3                    # scripts/check-doc-refs.py, scripts/nested/test.sh, bench_gdb.py
   g++                        # libFuzzer, built by the fuzz targets' libfuzzer-sys
+  device-tree-compiler       # dtc: checks the generated DTB (tests/linux_inputs.rs)
 )
 ARM64_PKGS=(busybox-static:arm64)
 

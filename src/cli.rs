@@ -12,7 +12,8 @@ use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig};
 use kvmdbg::machine::session::Session;
 use kvmdbg::machine::{
-    file_input, memory, Machine, MachineConfig, MachineError, Outcome, TraceSink,
+    self, console, file_input, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome,
+    TraceSink,
 };
 
 /// Process exit status for a run that ended in a guest fault or a runtime error.
@@ -33,16 +34,51 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Boot FIRMWARE (an AArch64 ELF, or a raw binary loaded at the start of RAM); without
-    /// FIRMWARE, boot the embedded demo.
+    /// Boot FIRMWARE (an arm64 Linux kernel Image, gzip'd or not; an AArch64 ELF; or a raw
+    /// binary loaded at the start of RAM); without FIRMWARE, boot the embedded demo.
     Run(RunArgs),
+    /// Write the device tree a `run` with the same arguments would boot with to FILE, and exit
+    /// (as QEMU's `-machine dumpdtb=FILE`).
+    Dumpdtb(DumpDtbArgs),
     /// Print the host's KVM capabilities.
     Info,
 }
 
+/// What the guest boots with besides its image.
+#[derive(clap::Args, Debug, Default)]
+pub struct BootArgs {
+    /// Initrd / initramfs to load after the image (its range goes to /chosen/linux,initrd-*).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (/chosen/bootargs).
+    #[arg(long, value_name = "STRING")]
+    pub append: Option<String>,
+    /// Boot with this device tree blob instead of the generated one (kvmdbg still sets
+    /// /chosen bootargs and initrd range).
+    #[arg(long, value_name = "FILE")]
+    pub dtb: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DumpDtbArgs {
+    /// Where to write the DTB.
+    pub output: PathBuf,
+    /// The image the DTB is for (it decides where the initrd goes); the embedded demo if
+    /// absent.
+    pub firmware: Option<PathBuf>,
+    /// Number of vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub cpus: usize,
+    /// Guest RAM size at 0x4000_0000, e.g. 128M or 1G.
+    #[arg(long, default_value = "128M")]
+    pub memory: String,
+    #[command(flatten)]
+    pub boot: BootArgs,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Firmware to boot (ELF or raw binary).
+    /// Image to boot (arm64 kernel Image, ELF or raw binary).
     pub firmware: Option<PathBuf>,
     /// Which backend runs the vCPUs.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -74,6 +110,8 @@ pub struct RunArgs {
     /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
     #[arg(long)]
     pub state_hash: bool,
+    #[command(flatten)]
+    pub boot: BootArgs,
 }
 
 /// The default gdb port (QEMU's `-s`).
@@ -147,22 +185,74 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     };
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Dumpdtb(args) => dumpdtb(args),
         Command::Info => info(),
     }
 }
 
-fn run(args: RunArgs) -> i32 {
-    let ram_size = match memory::parse_size(&args.memory) {
-        Ok(s) => s,
+/// The RAM size, the image (or the demo) and the boot files; the error is one line for
+/// [`usage`].
+fn read_inputs(
+    memory: &str,
+    firmware: &Option<PathBuf>,
+    boot: &BootArgs,
+) -> Result<(u64, Arc<[u8]>, BootConfig), String> {
+    let ram_size = memory::parse_size(memory).map_err(|e| e.to_string())?;
+    // Nothing loaded into RAM can be larger than RAM; files are read with that bound.
+    let read = |what: &str, path: &PathBuf| {
+        file_input::read_bounded(path, ram_size, "guest RAM (--memory)")
+            .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    };
+    let image: Arc<[u8]> = match firmware {
+        Some(path) => read("firmware", path)?,
+        None => DEMO_FIRMWARE.into(),
+    };
+    let initrd = boot
+        .initrd
+        .as_ref()
+        .map(|p| read("initrd", p))
+        .transpose()?;
+    let dtb = boot.dtb.as_ref().map(|p| read("DTB", p)).transpose()?;
+    Ok((
+        ram_size,
+        image,
+        BootConfig {
+            initrd,
+            cmdline: boot.append.clone(),
+            dtb,
+        },
+    ))
+}
+
+/// Exit status and message for a machine that could not be built.
+fn build_error(e: MachineError) -> i32 {
+    eprintln!("kvmdbg: error: {e}");
+    if e.is_bad_input() {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+fn dumpdtb(args: DumpDtbArgs) -> i32 {
+    let (ram_size, image, boot) = match read_inputs(&args.memory, &args.firmware, &args.boot) {
+        Ok(v) => v,
         Err(e) => return usage(e),
     };
-    let firmware: Arc<[u8]> = match &args.firmware {
-        // A firmware image cannot be larger than the RAM it is loaded into.
-        Some(path) => match file_input::read_bounded(path, ram_size, "guest RAM (--memory)") {
-            Ok(b) => b,
-            Err(e) => return usage(format!("cannot read firmware {}: {e}", path.display())),
-        },
-        None => DEMO_FIRMWARE.into(),
+    let dtb = match machine::boot_dtb(args.cpus, ram_size, &image, &boot) {
+        Ok(d) => d,
+        Err(e) => return build_error(e),
+    };
+    if let Err(e) = std::fs::write(&args.output, &dtb) {
+        return usage(format!("cannot write {}: {e}", args.output.display()));
+    }
+    0
+}
+
+fn run(args: RunArgs) -> i32 {
+    let (ram_size, firmware, boot) = match read_inputs(&args.memory, &args.firmware, &args.boot) {
+        Ok(v) => v,
+        Err(e) => return usage(e),
     };
     let backend = match args.backend {
         BackendChoice::Auto => backend::auto_kind(),
@@ -183,29 +273,24 @@ fn run(args: RunArgs) -> i32 {
         test_hooks: Default::default(),
         icount: args.icount,
     };
-    let machine = match Machine::with_firmware(cfg, firmware) {
+    let machine = match Machine::with_boot(cfg, firmware, boot) {
         Ok(m) => m,
-        Err(e) => {
-            use MachineError as E;
-            let bad_input = matches!(
-                e,
-                E::BadElf(_)
-                    | E::SegmentOutsideRam { .. }
-                    | E::ImageTooLarge { .. }
-                    | E::VcpuCount(..)
-                    | E::MemorySize(..)
-                    | E::NoRoomForDtb { .. }
-            );
-            eprintln!("kvmdbg: error: {e}");
-            return if bad_input { EXIT_USAGE } else { EXIT_FAILURE };
-        }
+        Err(e) => return build_error(e),
     };
     log::info!(
-        "booting on the {} backend: entry {:#x}, DTB at {:#x}",
+        "booting on the {} backend: entry {:#x}, DTB at {:#x}, initrd {:x?}",
         machine.caps().backend,
         machine.image().entry,
-        machine.dtb_addr()
+        machine.dtb_addr(),
+        machine.initrd()
     );
+    let _terminal = match start_console(&machine) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kvmdbg: error: console input: {e}");
+            return EXIT_FAILURE;
+        }
+    };
     let listen = args.gdb.clone().or_else(|| {
         args.gdb_default.then(|| {
             Listen::Tcp(std::net::SocketAddr::from((
@@ -235,6 +320,32 @@ fn run(args: RunArgs) -> i32 {
         }));
     }
     finish(machine.run())
+}
+
+/// Feeds stdin to the guest's UART (raw terminal with `Ctrl-A x` to quit, or bytes from a
+/// pipe); the returned guard restores the terminal when the run ends.
+fn start_console(machine: &Machine) -> std::io::Result<Option<console::TerminalGuard>> {
+    let mut mode = console::stdin_mode();
+    let guard = match mode {
+        console::Mode::Terminal => match console::TerminalGuard::enter() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                log::warn!("cannot put the terminal in raw mode ({e}); reading it line by line");
+                mode = console::Mode::Bytes;
+                None
+            }
+        },
+        _ => None,
+    };
+    let quit = Box::new(|| {
+        eprintln!("\r\nkvmdbg: terminated (Ctrl-A x)");
+        std::process::exit(0);
+    });
+    console::spawn_stdin(mode, machine.serial_input(), quit)?;
+    if guard.is_some() {
+        eprintln!("kvmdbg: console on this terminal; Ctrl-A x quits");
+    }
+    Ok(guard)
 }
 
 fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<String>) -> i32 {

@@ -7,8 +7,9 @@
 #   test whose target name starts with `kvm`; dev profile by default: the test binaries need the
 #   dev-profile dependencies anyway, so `kvmdbg` shares them instead of compiling them twice;
 # - stages them (debug info stripped, symbols kept for backtraces) with busybox (arm64), the
-#   virtio-net modules of every cached host kernel (kernels.sh), firmware ELFs, /init
-#   (init.sh) and /guest-tests.sh and /stub-launcher.sh under OUT/root;
+#   virtio-net modules of every cached host kernel (kernels.sh), the 6.1 kernel itself
+#   gzip-compressed as /linux/Image.gz (the guest kernel of tests/kvm_linux.rs), firmware ELFs,
+#   /init (init.sh) and /guest-tests.sh and /stub-launcher.sh under OUT/root;
 # - packs OUT/root into OUT/initramfs.cpio (newc; .gz with --gzip), only when something changed.
 #
 # Inputs: CARGO_TARGET_DIR (default ./target), KVMDBG_CACHE (default /var/cache/kvmdbg; filled by
@@ -151,6 +152,19 @@ stage_kernel_modules() {
   log "net modules of $release (load order): ${order[*]}"
 }
 
+# The cached kernel, gzip'd (deterministic: no name or time in the header), as the guest
+# kernel that tests/kvm_linux.rs boots with kvmdbg on KVM.
+stage_kernel() {
+  local gz
+  [ -s "$CACHE/Image" ] || die "no kernel at $CACHE/Image (run scripts/setup.sh)"
+  gz=$OUT/.Image.gz
+  if [ ! -s "$gz" ] || [ "$CACHE/Image" -nt "$gz" ]; then
+    gzip -n -6 <"$CACHE/Image" >"$gz.tmp" && mv "$gz.tmp" "$gz"
+  fi
+  stage "$gz" "$OUT/root/linux/Image.gz"
+  log "guest kernel: /linux/Image.gz ($(du -h "$gz" | cut -f1)) from $CACHE/Image"
+}
+
 stage_firmware() {
   local f n=0
   if [ ! -d "$FW_DIR" ]; then
@@ -209,6 +223,7 @@ main() {
   done <<<"$TEST_EXES"
   log "test binaries: $(cd "$OUT/root/tests" && echo *)"
   stage_modules
+  stage_kernel
   stage_firmware
   prune
   pack

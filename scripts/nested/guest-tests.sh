@@ -17,6 +17,8 @@ export PATH=/bin
 export KVMDBG_REQUIRE_KVM=1
 # Test binaries that boot firmware find the prebuilt ELFs here (no assembler in the guest).
 export KVMDBG_FIRMWARE_DIR=/fw
+# The kernel tests/kvm_linux.rs boots as kvmdbg's guest (staged by build.sh).
+export KVMDBG_LINUX_IMAGE=/linux/Image.gz
 export RUST_BACKTRACE=1
 TIMEOUT=${NESTED_TEST_TIMEOUT:-300}
 CI_MODE=${NESTED_CI:-0}

@@ -241,9 +241,21 @@ pub trait Vcpu: Send {
     }
 }
 
+/// Drives the interrupt controller's shared peripheral interrupt (SPI) inputs from any thread:
+/// how a device model raises its interrupt. KVM: `KVM_IRQ_LINE` (api.rst 4.25, arm64: irq_type
+/// `KVM_ARM_IRQ_TYPE_SPI`, irq_id = the INTID); model: the in-model GIC's input line.
+pub trait IrqLine: Send + Sync {
+    /// Sets the level of the SPI with GIC INTID `intid` (32..1020). A level-sensitive SPI is
+    /// pending while the line is high; an edge-triggered one latches on a rising edge.
+    fn set_level(&self, intid: u32, level: bool) -> Result<()>;
+}
+
 /// A virtual machine: memory, interrupt controller, vCPU factory.
 pub trait Vm: Send + Sync {
     fn caps(&self) -> &Caps;
+    /// A handle on the interrupt controller's SPI inputs, usable from any thread for as long
+    /// as it is held.
+    fn irq_line(&self) -> Arc<dyn IrqLine>;
     /// Creates vCPU `index`; vCPU 0 starts runnable at reset state, others powered off.
     fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>>;
     /// Called once after every vCPU exists (KVM: vGIC `KVM_DEV_ARM_VGIC_CTRL_INIT`).

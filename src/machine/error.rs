@@ -26,6 +26,22 @@ pub enum MachineError {
     ImageTooLarge { size: u64, ram: u64 },
     #[error("no room for the device tree ({size} bytes) after the firmware image")]
     NoRoomForDtb { size: usize },
+    #[error("kernel Image: {0}")]
+    BadImage(String),
+    #[error("initrd of {size} bytes does not fit: {room} bytes free between the kernel and the device tree (use a larger --memory)")]
+    InitrdTooLarge { size: u64, room: u64 },
+    #[error("command line of {len} bytes is longer than the kernel accepts ({max} bytes)")]
+    CmdlineTooLong { len: usize, max: usize },
+    #[error("command line: {0}")]
+    BadCmdline(String),
+    #[error("DTB: {0}")]
+    BadDtb(String),
+    #[error("cannot write {len} bytes to guest RAM at {addr:#x}: {reason}")]
+    WriteRam {
+        addr: u64,
+        len: usize,
+        reason: String,
+    },
     #[error("device tree: {0}")]
     Fdt(String),
     #[error("backend: {0}")]
@@ -46,6 +62,28 @@ pub enum MachineError {
     Thread(std::io::Error),
     #[error("recording: {0}")]
     Recording(String),
+}
+
+impl MachineError {
+    /// Whether the error comes from what the user gave (files, arguments), as opposed to a
+    /// failure of the host or the guest: the CLI exits with its usage status for these.
+    pub fn is_bad_input(&self) -> bool {
+        use MachineError as E;
+        matches!(
+            self,
+            E::BadElf(_)
+                | E::SegmentOutsideRam { .. }
+                | E::ImageTooLarge { .. }
+                | E::VcpuCount(..)
+                | E::MemorySize(..)
+                | E::NoRoomForDtb { .. }
+                | E::BadImage(_)
+                | E::InitrdTooLarge { .. }
+                | E::CmdlineTooLong { .. }
+                | E::BadCmdline(_)
+                | E::BadDtb(_)
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, MachineError>;

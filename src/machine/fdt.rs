@@ -24,9 +24,14 @@ const IRQ_LEVEL_HIGH: u32 = 4;
 const UART_CLOCK_HZ: u32 = 24_000_000;
 
 /// What the device tree describes.
+#[derive(Clone, Debug, Default)]
 pub struct FdtConfig {
     pub ram_size: u64,
     pub vcpus: usize,
+    /// `/chosen/bootargs`.
+    pub bootargs: Option<String>,
+    /// `/chosen/linux,initrd-start` and `linux,initrd-end` (two cells each).
+    pub initrd: Option<std::ops::Range<u64>>,
 }
 
 /// Builds the DTB.
@@ -43,9 +48,7 @@ fn build_inner(cfg: &FdtConfig) -> FdtResult<Vec<u8>> {
     f.property_u32("interrupt-parent", PHANDLE_GIC)?;
     f.property_string("model", "kvmdbg virt-compatible machine")?;
 
-    let chosen = f.begin_node("chosen")?;
-    f.property_string("stdout-path", &format!("/pl011@{UART_BASE:x}"))?;
-    f.end_node(chosen)?;
+    chosen(&mut f, cfg)?;
 
     let memory = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
     f.property_string("device_type", "memory")?;
@@ -64,6 +67,22 @@ fn build_inner(cfg: &FdtConfig) -> FdtResult<Vec<u8>> {
     uart(&mut f)?;
     f.end_node(root)?;
     f.finish()
+}
+
+/// `/chosen` (Documentation/devicetree/bindings/chosen.txt in the Linux tree, and the
+/// Devicetree Specification 3.6): the console for `earlycon` without arguments and the
+/// kernel's, the command line, the initrd range.
+fn chosen(f: &mut FdtWriter, cfg: &FdtConfig) -> FdtResult<()> {
+    let node = f.begin_node("chosen")?;
+    f.property_string("stdout-path", &format!("/pl011@{UART_BASE:x}"))?;
+    if let Some(args) = &cfg.bootargs {
+        f.property_string("bootargs", args)?;
+    }
+    if let Some(r) = &cfg.initrd {
+        f.property_u64("linux,initrd-start", r.start)?;
+        f.property_u64("linux,initrd-end", r.end)?;
+    }
+    f.end_node(node)
 }
 
 fn cpus(f: &mut FdtWriter, vcpus: usize) -> FdtResult<()> {
@@ -86,6 +105,9 @@ fn gic(f: &mut FdtWriter, vcpus: usize) -> FdtResult<()> {
     let node = f.begin_node(&format!("intc@{GIC_DIST_BASE:x}"))?;
     f.property_string("compatible", "arm,gic-v3")?;
     f.property_u32("#interrupt-cells", 3)?;
+    // No child nodes (no ITS). dtc's interrupt_provider check wants #address-cells on every
+    // interrupt controller (interrupt-map parsing reads it); 0 as the binding allows.
+    f.property_u32("#address-cells", 0)?;
     f.property_null("interrupt-controller")?;
     f.property_u32("#redistributor-regions", 1)?;
     f.property_array_u64(
@@ -147,6 +169,7 @@ mod tests {
         let dtb = build(&FdtConfig {
             ram_size: 128 << 20,
             vcpus: 2,
+            ..FdtConfig::default()
         })
         .unwrap();
         // FDT magic 0xd00dfeed, big-endian (Devicetree Specification 5.2).

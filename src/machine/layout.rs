@@ -20,6 +20,9 @@ pub const UART_BASE: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = 0x1000;
 /// The UART's SPI number in the `virt` board (`a15irqmap[VIRT_UART]` = 1).
 pub const UART_SPI: u32 = 1;
+/// INTID of SPI 0: SPIs are INTIDs 32-1019 (GICv3 architecture specification, IHI 0069,
+/// 2.2.1 "INTIDs"); the device tree numbers SPIs from 0.
+pub const SPI_BASE: u32 = 32;
 
 /// GICv3 distributor (`base_memmap[VIRT_GIC_DIST]`), 64 KiB.
 pub const GIC_DIST_BASE: u64 = 0x0800_0000;

@@ -1,8 +1,10 @@
-//! Firmware loading: AArch64 ELF (segments to their physical addresses, entry = PC, symbols
-//! kept) or a raw binary (copied to the start of RAM, entry = RAM base).
+//! Image loading: an arm64 Linux kernel Image (at a 2 MiB aligned base plus `text_offset`,
+//! `image_size` bytes reserved; gzip or EFI zboot gzip unpacked first), an AArch64 ELF
+//! (segments to their physical addresses, entry = PC, symbols kept) or a raw binary (copied
+//! to the start of RAM, entry = RAM base).
 //!
-//! Owns image parsing and placement in guest RAM. Uses the `object` crate for ELF; must not
-//! depend on backends.
+//! Owns image placement in guest RAM; the Image header format is `linux_image`'s. Uses the
+//! `object` crate for ELF; must not depend on backends.
 
 use object::elf::{EM_AARCH64, PT_LOAD};
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
@@ -11,6 +13,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::error::{MachineError, Result};
 use super::layout::RAM_BASE;
+use super::linux_image::{self, ImageHeader};
 use super::memory::ram_end;
 
 /// A function or data symbol from the firmware's symbol table.
@@ -30,6 +33,8 @@ pub struct LoadedImage {
     pub end: u64,
     /// Symbols sorted by address (empty for raw binaries).
     pub symbols: Vec<Symbol>,
+    /// The arm64 Image header, when the image was a Linux kernel Image.
+    pub linux: Option<ImageHeader>,
 }
 
 impl LoadedImage {
@@ -47,13 +52,46 @@ impl LoadedImage {
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
 
-/// Loads `bytes` into guest RAM: an ELF if it starts with the ELF magic, else a raw binary.
+/// Loads `bytes` into guest RAM: an ELF if it starts with the ELF magic; an arm64 Image if
+/// it has the Image magic, after unpacking a gzip or EFI zboot (gzip) wrapper; else a raw
+/// binary (an unpacked wrapper without an Image inside too, as QEMU's `-kernel` does).
 pub fn load(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
     if bytes.starts_with(ELF_MAGIC) {
-        load_elf(mem, bytes)
-    } else {
-        load_raw(mem, bytes)
+        return load_elf(mem, bytes);
     }
+    let unpacked = linux_image::unpack(bytes, ram_end(mem) - RAM_BASE)?;
+    if linux_image::is_image(&unpacked) {
+        load_linux(mem, &unpacked)
+    } else {
+        load_raw(mem, &unpacked)
+    }
+}
+
+/// Places a kernel Image at the lowest 2 MiB aligned base, the start of RAM, which satisfies
+/// both placements of flags bit 3 (as close as possible to the start of DRAM; anywhere in the
+/// 48-bit range). The `image_size` bytes the kernel uses from its start must fit in RAM.
+fn load_linux(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
+    const _: () = assert!(RAM_BASE % linux_image::BASE_ALIGN == 0);
+    let header = linux_image::parse_header(bytes)?;
+    let start = RAM_BASE + header.text_offset;
+    let size = header.text_offset + header.reserved(bytes.len());
+    let ram = ram_end(mem) - RAM_BASE;
+    if size > ram {
+        return Err(MachineError::ImageTooLarge { size, ram });
+    }
+    write(mem, start, bytes)?;
+    log::info!(
+        "arm64 Image at {start:#x}: {} bytes, image_size {:#x}, {:?} pages",
+        bytes.len(),
+        header.image_size,
+        header.page_size
+    );
+    Ok(LoadedImage {
+        entry: start,
+        end: RAM_BASE + size,
+        symbols: Vec::new(),
+        linux: Some(header),
+    })
 }
 
 fn load_raw(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
@@ -72,6 +110,7 @@ fn load_raw(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
         entry: RAM_BASE,
         end: RAM_BASE + bytes.len() as u64,
         symbols: Vec::new(),
+        linux: None,
     })
 }
 
@@ -139,6 +178,7 @@ fn load_elf(mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<LoadedImage> {
         entry,
         end,
         symbols: symbols(&elf),
+        linux: None,
     })
 }
 

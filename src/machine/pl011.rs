@@ -1,19 +1,46 @@
 //! The PL011 UART at [`UART_BASE`](super::layout::UART_BASE): transmit to an output sink,
-//! registers readable and writable as QEMU's `virt` board models them.
+//! receive from the host's [`SerialInput`] through a FIFO with its interrupts, registers
+//! readable and writable as QEMU's `virt` board models them.
 //!
-//! Register map and reset values: Arm PrimeCell UART (PL011) Technical Reference Manual,
+//! Register map, bits and reset values: Arm PrimeCell UART (PL011) Technical Reference Manual,
 //! DDI 0183, 3.2 "Summary of registers" (UARTFR reset 0x90 with empty FIFOs, UARTCR 0x300,
-//! UARTIFLS 0x12, UARTPeriphID0-3 = 0x11 0x10 0x14 0x00 for r1p5, UARTPCellID0-3 = 0x0d 0xf0
-//! 0x05 0xb1). Access-size behaviour follows QEMU (`hw/char/pl011.c`, 32-bit-only
+//! UARTIFLS 0x12, UARTPeriphID0-3 = 0x11 0x10 0x14 0x00, UARTPCellID0-3 = 0x0d 0xf0 0x05 0xb1),
+//! 3.3 "Register descriptions" (UARTFR RXFE bit 4, TXFF 5, RXFF 6, TXFE 7; UARTLCR_H FEN bit 4;
+//! UARTCR UARTEN bit 0, RXE bit 9; UARTIFLS RXIFLSEL bits 5:3 = 1/8, 1/4, 1/2, 3/4, 7/8 full;
+//! UARTIMSC/RIS/MIS/ICR RXIM bit 4, TXIM 5, RTIM 6) and 2.8 "Interrupts" (the receive
+//! interrupt asserts when the FIFO reaches its trigger level and clears when reads take it
+//! below; the receive timeout asserts while data waits in the FIFO and clears when it empties
+//! or through UARTICR). Access-size behaviour follows QEMU (`hw/char/pl011.c`, 32-bit-only
 //! implementation behind `memory.c` `access_with_adjusted_size`): an access of 1, 2 or 4 bytes
-//! addresses the 32-bit register at `offset & !3` and transfers its low bytes; an 8-byte access
-//! is two 32-bit accesses, low word first. No receive path (input is not modelled).
+//! addresses the 32-bit register at `offset & !3` and transfers its low bytes; an 8-byte
+//! access is two 32-bit accesses, low word first.
 //!
-//! Owns UART state only; must not depend on backends.
+//! The receive FIFO is 16 entries deep: the revision field of UARTPeriphID2 (bits 7:4) is 1,
+//! and Linux's amba-pl011 driver (`get_fifosize_arm`) sizes the FIFO at 16 below revision 3.
+//! Transmission is instant: the transmit FIFO is always empty.
+//!
+//! Input flow control: host bytes wait in the [`SerialInput`] backlog and enter the receive
+//! FIFO only while it has room and the guest is ready to receive, so nothing is ever dropped
+//! (a serial line with flow control). Ready means UARTEN and RXE set and either the guest never
+//! wrote UARTIMSC (a polling guest: input flows once it enables the UART), or its last
+//! UARTIMSC write unmasked a receive interrupt while the UART was enabled. That last rule
+//! follows what Linux's amba-pl011 does when a port is opened (`pl011_startup`): it unmasks
+//! the receive interrupts before enabling the UART, then enables it, reads the FIFO empty and
+//! throws the bytes away (`pl011_enable_interrupts`), and only then writes UARTIMSC again;
+//! input delivered before that last write would be lost, as it is on hardware or QEMU. A
+//! guest that masks its receive interrupts (Linux while throttled) holds the sender back. A
+//! guest that unmasks them only before enabling the UART and never writes UARTIMSC again
+//! gets no input: write UARTIMSC after UARTCR. The interrupt output drives the GIC SPI the
+//! device tree names, through the backend's [`IrqLine`].
+//!
+//! Owns UART state only; must not depend on backends beyond the `IrqLine` handle.
 
+use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::bus::MmioDevice;
+use crate::backend::IrqLine;
 
 const DR: u64 = 0x000;
 const RSR_ECR: u64 = 0x004;
@@ -32,14 +59,102 @@ const DMACR: u64 = 0x048;
 const ID_BASE: u64 = 0xfe0;
 const ID: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
-/// UARTFR: TXFE (bit 7) and RXFE (bit 4) set: both FIFOs empty.
-const FR_IDLE: u32 = 0x90;
-/// Transmit interrupt bit in RIS/MIS/IMSC/ICR (TXRIS, bit 5).
-const INT_TX: u32 = 1 << 5;
+const FR_RXFE: u32 = 1 << 4;
+const FR_RXFF: u32 = 1 << 6;
+const FR_TXFE: u32 = 1 << 7;
+const LCR_FEN: u32 = 1 << 4;
+const CR_UARTEN: u32 = 1 << 0;
+const CR_RXE: u32 = 1 << 9;
+/// Interrupt bits in RIS/MIS/IMSC/ICR: receive (RXRIS), transmit (TXRIS), receive timeout
+/// (RTRIS); the 11 defined bits.
+pub const INT_RX: u32 = 1 << 4;
+pub const INT_TX: u32 = 1 << 5;
+pub const INT_RT: u32 = 1 << 6;
+const INT_ALL: u32 = 0x7ff;
+/// Receive FIFO depth (see module docs).
+pub const FIFO_DEPTH: usize = 16;
+
+/// The host side of the serial line: bytes typed or piped in, waiting for the UART. Shared by
+/// every build of the machine (input survives `monitor reset`).
+#[derive(Default)]
+pub struct SerialInput {
+    inner: Mutex<InputState>,
+}
+
+#[derive(Default)]
+struct InputState {
+    backlog: VecDeque<u8>,
+    /// The UART of the current build.
+    uart: Weak<Mutex<Pl011>>,
+}
+
+impl SerialInput {
+    pub fn new() -> Arc<SerialInput> {
+        Arc::new(SerialInput::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InputState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues bytes for the guest and moves what fits into the UART's FIFO.
+    pub fn push(&self, bytes: &[u8]) {
+        let uart = {
+            let mut st = self.lock();
+            st.backlog.extend(bytes);
+            st.uart.clone()
+        };
+        // Lock order: UART, then input (the UART pulls from the backlog under its own lock).
+        if let Some(u) = uart.upgrade() {
+            u.lock().unwrap_or_else(|p| p.into_inner()).refill();
+        }
+    }
+
+    /// Bytes not yet taken by the guest.
+    pub fn pending(&self) -> usize {
+        self.lock().backlog.len()
+    }
+
+    fn attach(&self, uart: &Arc<Mutex<Pl011>>) {
+        self.lock().uart = Arc::downgrade(uart);
+    }
+
+    fn pop(&self) -> Option<u8> {
+        self.lock().backlog.pop_front()
+    }
+}
+
+/// The interrupt output: an SPI of the VM's GIC.
+pub struct IrqOut {
+    pub line: Arc<dyn IrqLine>,
+    pub intid: u32,
+}
+
+/// Everything a guest can observe of the UART (registers, the receive FIFO, the flow
+/// control and interrupt-line state), for snapshots. The host's [`SerialInput`] backlog is
+/// not part of it: it is input still to come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pl011State {
+    /// RSR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, DMACR.
+    pub regs: [u32; 10],
+    pub rx: Vec<u8>,
+    pub imsc_written: bool,
+    pub rx_armed: bool,
+    pub irq_level: bool,
+}
 
 /// PL011 state.
 pub struct Pl011 {
     out: Box<dyn Write + Send>,
+    input: Option<Arc<SerialInput>>,
+    irq: Option<IrqOut>,
+    /// The level last driven on the interrupt line.
+    irq_level: bool,
+    rx: VecDeque<u8>,
+    /// UARTIMSC was written since reset (see the module docs' flow control).
+    imsc_written: bool,
+    /// The last UARTIMSC write unmasked a receive interrupt with the UART enabled.
+    rx_armed: bool,
     rsr: u32,
     ilpr: u32,
     ibrd: u32,
@@ -53,10 +168,17 @@ pub struct Pl011 {
 }
 
 impl Pl011 {
-    /// A UART at reset that writes transmitted bytes to `out`.
+    /// A UART at reset that writes transmitted bytes to `out`, with no input and no interrupt
+    /// line.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         Pl011 {
             out,
+            input: None,
+            irq: None,
+            irq_level: false,
+            rx: VecDeque::with_capacity(FIFO_DEPTH),
+            imsc_written: false,
+            rx_armed: false,
             rsr: 0,
             ilpr: 0,
             ibrd: 0,
@@ -70,11 +192,145 @@ impl Pl011 {
         }
     }
 
-    fn read_reg(&self, offset: u64) -> u32 {
+    /// A UART at reset wired to `input` and `irq`, shared as the bus and the input need it.
+    pub fn connected(
+        out: Box<dyn Write + Send>,
+        input: Arc<SerialInput>,
+        irq: Option<IrqOut>,
+    ) -> Arc<Mutex<Pl011>> {
+        let mut u = Pl011::new(out);
+        u.input = Some(input.clone());
+        u.irq = irq;
+        let u = Arc::new(Mutex::new(u));
+        input.attach(&u);
+        u.lock().unwrap_or_else(|p| p.into_inner()).refill();
+        u
+    }
+
+    /// The guest-visible state (see [`Pl011State`]).
+    pub fn state(&self) -> Pl011State {
+        Pl011State {
+            regs: [
+                self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr, self.cr, self.ifls, self.imsc,
+                self.ris, self.dmacr,
+            ],
+            rx: self.rx.iter().copied().collect(),
+            imsc_written: self.imsc_written,
+            rx_armed: self.rx_armed,
+            irq_level: self.irq_level,
+        }
+    }
+
+    /// Puts back a state from [`Pl011::state`]. The interrupt line is not driven: the
+    /// interrupt controller's state (the line level included) is restored with it.
+    pub fn set_state(&mut self, st: &Pl011State) {
+        let [rsr, ilpr, ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr] = st.regs;
+        (self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr) = (rsr, ilpr, ibrd, fbrd, lcr);
+        (self.cr, self.ifls, self.imsc, self.ris, self.dmacr) = (cr, ifls, imsc, ris, dmacr);
+        self.rx = st.rx.iter().copied().collect();
+        (self.imsc_written, self.rx_armed, self.irq_level) =
+            (st.imsc_written, st.rx_armed, st.irq_level);
+    }
+
+    /// FIFO depth as configured: 16 with UARTLCR_H.FEN, else a one-character holding register.
+    fn depth(&self) -> usize {
+        if self.lcr & LCR_FEN != 0 {
+            FIFO_DEPTH
+        } else {
+            1
+        }
+    }
+
+    /// The receive interrupt's trigger level (UARTIFLS.RXIFLSEL; reserved values read as 1/2).
+    fn trigger(&self) -> usize {
+        if self.lcr & LCR_FEN == 0 {
+            return 1;
+        }
+        let eighths = match (self.ifls >> 3) & 7 {
+            0 => 1,
+            1 => 2,
+            3 => 6,
+            4 => 7,
+            _ => 4,
+        };
+        FIFO_DEPTH * eighths / 8
+    }
+
+    fn enabled(&self) -> bool {
+        self.cr & CR_UARTEN != 0 && self.cr & CR_RXE != 0
+    }
+
+    /// Whether host input may enter the FIFO (module docs, flow control).
+    fn receiving(&self) -> bool {
+        self.enabled() && (!self.imsc_written || self.rx_armed)
+    }
+
+    /// Moves backlog bytes into the FIFO while it has room and the guest receives.
+    fn refill(&mut self) {
+        let mut got = false;
+        if let Some(input) = self.input.clone() {
+            while self.receiving() && self.rx.len() < self.depth() {
+                let Some(b) = input.pop() else { break };
+                self.rx.push_back(b);
+                got = true;
+            }
+        }
+        if got {
+            log::trace!("pl011: {} byte(s) in the receive FIFO", self.rx.len());
+            if self.rx.len() >= self.trigger() {
+                self.ris |= INT_RX;
+            }
+            self.ris |= INT_RT;
+        }
+        self.update_irq();
+    }
+
+    /// Drives the interrupt line with UARTMIS != 0.
+    fn update_irq(&mut self) {
+        let level = self.ris & self.imsc != 0;
+        if level == self.irq_level {
+            return;
+        }
+        self.irq_level = level;
+        log::trace!(
+            "pl011: interrupt line {}",
+            if level { "high" } else { "low" }
+        );
+        if let Some(irq) = &self.irq {
+            if let Err(e) = irq.line.set_level(irq.intid, level) {
+                log::warn!("pl011: cannot drive interrupt INTID {}: {e}", irq.intid);
+            }
+        }
+    }
+
+    fn flags(&self) -> u32 {
+        let mut fr = FR_TXFE;
+        if self.rx.is_empty() {
+            fr |= FR_RXFE;
+        }
+        if self.rx.len() >= self.depth() {
+            fr |= FR_RXFF;
+        }
+        fr
+    }
+
+    fn read_data(&mut self) -> u32 {
+        let v = self.rx.pop_front().map_or(0, u32::from);
+        if self.rx.len() < self.trigger() {
+            self.ris &= !INT_RX;
+        }
+        if self.rx.is_empty() {
+            self.ris &= !INT_RT;
+        }
+        self.refill();
+        v
+    }
+
+    fn read_reg(&mut self, offset: u64) -> u32 {
         match offset {
-            DR => 0,
+            DR => self.read_data(),
             RSR_ECR => self.rsr,
-            FR => FR_IDLE,
+            FR => self.flags(),
             ILPR => self.ilpr,
             IBRD => self.ibrd,
             FBRD => self.fbrd,
@@ -94,6 +350,9 @@ impl Pl011 {
     }
 
     fn write_reg(&mut self, offset: u64, value: u32) {
+        if offset != DR {
+            log::trace!("pl011: write {value:#x} to {offset:#x}");
+        }
         match offset {
             DR => {
                 let byte = value as u8;
@@ -111,11 +370,18 @@ impl Pl011 {
             LCR_H => self.lcr = value,
             CR => self.cr = value,
             IFLS => self.ifls = value,
-            IMSC => self.imsc = value,
+            IMSC => {
+                self.imsc = value & INT_ALL;
+                self.imsc_written = true;
+                self.rx_armed = self.enabled() && self.imsc & (INT_RX | INT_RT) != 0;
+            }
             ICR => self.ris &= !value,
             DMACR => self.dmacr = value,
             o => log::warn!("pl011: write {value:#x} to unknown/read-only register {o:#x}"),
         }
+        // Enabling the receiver or its interrupts may let input in; any write may change
+        // the interrupt output.
+        self.refill();
     }
 }
 
@@ -141,18 +407,12 @@ impl MmioDevice for Pl011 {
     }
 
     fn save(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        Some(Box::new([
-            self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr, self.cr, self.ifls, self.imsc,
-            self.ris, self.dmacr,
-        ]))
+        Some(Box::new(self.state()))
     }
 
     fn restore(&mut self, state: &dyn std::any::Any) {
-        if let Some(&[rsr, ilpr, ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr]) =
-            state.downcast_ref::<[u32; 10]>()
-        {
-            (self.rsr, self.ilpr, self.ibrd, self.fbrd, self.lcr) = (rsr, ilpr, ibrd, fbrd, lcr);
-            (self.cr, self.ifls, self.imsc, self.ris, self.dmacr) = (cr, ifls, imsc, ris, dmacr);
+        if let Some(st) = state.downcast_ref::<Pl011State>() {
+            self.set_state(st);
         }
     }
 
@@ -170,78 +430,5 @@ impl MmioDevice for Pl011 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn uart() -> (Pl011, Sink) {
-        let sink = Sink::default();
-        (Pl011::new(Box::new(sink.clone())), sink)
-    }
-
-    fn read(u: &mut Pl011, off: u64, len: usize) -> u64 {
-        let mut d = [0u8; 8];
-        u.read(off, &mut d[..len]);
-        u64::from_le_bytes(d)
-    }
-
-    #[test]
-    fn transmit_reaches_the_sink_and_raises_txris() {
-        let (mut u, sink) = uart();
-        u.write(DR, b"A");
-        u.write(DR, &[b'\n', 0, 0, 0]);
-        assert_eq!(&*sink.0.lock().unwrap(), b"A\n");
-        assert_eq!(read(&mut u, RIS, 4), INT_TX as u64);
-        u.write(ICR, &INT_TX.to_le_bytes());
-        assert_eq!(read(&mut u, RIS, 4), 0);
-    }
-
-    #[test]
-    fn a_saved_state_restores_every_register() {
-        let (mut u, _) = uart();
-        u.write(IBRD, &13u32.to_le_bytes());
-        u.write(IMSC, &INT_TX.to_le_bytes());
-        let saved = u.save().expect("the UART has state");
-        u.write(IBRD, &7u32.to_le_bytes());
-        u.write(DR, b"x");
-        u.restore(saved.as_ref());
-        assert_eq!(read(&mut u, IBRD, 4), 13);
-        assert_eq!(read(&mut u, IMSC, 4), INT_TX as u64);
-        assert_eq!(
-            read(&mut u, RIS, 4),
-            0,
-            "the transmit after the save is undone"
-        );
-    }
-
-    #[test]
-    fn sub_word_and_doubleword_accesses_follow_qemu() {
-        let (mut u, _) = uart();
-        // A byte read anywhere in a register returns that register's low byte.
-        assert_eq!(read(&mut u, 0xff4, 1), 0xf0);
-        assert_eq!(read(&mut u, 0xff5, 1), 0xf0);
-        // An 8-byte read is two 32-bit registers.
-        assert_eq!(read(&mut u, 0xff0, 8), 0xf0_0000_000d);
-        // An 8-byte write writes two registers: IBRD and FBRD.
-        u.write(IBRD, &0x0000_0003_0000_0027u64.to_le_bytes());
-        assert_eq!(read(&mut u, IBRD, 4), 0x27);
-        assert_eq!(read(&mut u, FBRD, 4), 3);
-        // A byte write replaces the whole register.
-        u.write(IMSC, &0x7ffu32.to_le_bytes());
-        u.write(IMSC + 1, &[0x12]);
-        assert_eq!(read(&mut u, IMSC, 4), 0x12);
-        assert_eq!(read(&mut u, FR, 4), FR_IDLE as u64);
-    }
-}
+#[path = "pl011_tests.rs"]
+mod tests;

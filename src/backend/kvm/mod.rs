@@ -14,13 +14,13 @@ mod regs;
 mod run;
 mod vcpu;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
     kvm_enable_cap, kvm_userspace_memory_region, kvm_vcpu_init, KVM_API_VERSION,
-    KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_NISV_TO_USER,
-    KVM_CAP_ARM_VM_IPA_SIZE, KVM_CAP_GUEST_DEBUG_HW_BPS, KVM_CAP_GUEST_DEBUG_HW_WPS,
-    KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SET_GUEST_DEBUG,
+    KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI, KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2,
+    KVM_CAP_ARM_NISV_TO_USER, KVM_CAP_ARM_VM_IPA_SIZE, KVM_CAP_GUEST_DEBUG_HW_BPS,
+    KVM_CAP_GUEST_DEBUG_HW_WPS, KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SET_GUEST_DEBUG,
 };
 use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -29,7 +29,7 @@ pub use gic::{NR_IRQS, REDIST_SIZE_PER_VCPU};
 pub use kick::{kick_signal, KICK_SIGNAL_OFFSET};
 pub use vcpu::KvmVcpu;
 
-use crate::backend::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
+use crate::backend::{BackendError, Caps, IrqLine, Result, Vcpu, Vm, VmConfig};
 
 /// IPA size KVM gives a VM when `KVM_CAP_ARM_VM_IPA_SIZE` is absent (api.rst 4.2
 /// "KVM_CREATE_VM": "the default IPA size of 40 bits").
@@ -114,7 +114,8 @@ fn caps(kvm: &Kvm, target: &kvm_vcpu_init) -> Caps {
 /// A KVM virtual machine with one memslot per guest-memory region and an in-kernel GICv3.
 pub struct KvmVm {
     // Field order is drop order: the fds close before the last reference to the memory goes.
-    vm: VmFd,
+    // Shared with the `IrqLine` handles (which only inject interrupts, never touch memory).
+    vm: Arc<VmFd>,
     gic: gic::Vgic,
     caps: Caps,
     /// `KVM_ARM_PREFERRED_TARGET`, the base of every vCPU's `KVM_ARM_VCPU_INIT`.
@@ -153,7 +154,7 @@ impl KvmVm {
         }
         let gic = gic::Vgic::create(&vm, &cfg.gic, cfg.vcpus)?;
         Ok(KvmVm {
-            vm,
+            vm: Arc::new(vm),
             gic,
             caps,
             target,
@@ -222,9 +223,32 @@ fn enable_nisv_to_user(vm: &VmFd, caps: &Caps) -> Result<()> {
         .map_err(ioctl_err("KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER)"))
 }
 
+/// `KVM_IRQ_LINE` on the VM fd (api.rst 4.25): for arm64 the irq field is
+/// irq_type << `KVM_ARM_IRQ_TYPE_SHIFT` | irq_id, with `KVM_ARM_IRQ_TYPE_SPI` and the INTID
+/// (32..1019) as irq_id; the vGIC applies the level as the SPI's configured trigger requires.
+struct KvmIrqLine(Arc<VmFd>);
+
+impl IrqLine for KvmIrqLine {
+    fn set_level(&self, intid: u32, level: bool) -> Result<()> {
+        if !(32..1020).contains(&intid) {
+            return Err(BackendError::Unsupported(format!(
+                "KVM_IRQ_LINE: INTID {intid} is not an SPI"
+            )));
+        }
+        let irq = KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT | intid;
+        self.0
+            .set_irq_line(irq, level)
+            .map_err(ioctl_err("KVM_IRQ_LINE"))
+    }
+}
+
 impl Vm for KvmVm {
     fn caps(&self) -> &Caps {
         &self.caps
+    }
+
+    fn irq_line(&self) -> Arc<dyn IrqLine> {
+        Arc::new(KvmIrqLine(self.vm.clone()))
     }
 
     /// `KVM_CREATE_VCPU` + `KVM_ARM_VCPU_INIT` (api.rst 4.82) with the preferred target, PSCI

@@ -35,7 +35,8 @@
 //!   EL1 vectors with EC 0x30-0x35 and the architected ISS, FAR and SPSR; BRK always.
 //! - Interrupts: a GICv3 at the VM's `GicLayout` served in the model, never as an MMIO exit
 //!   (KVM's vGICv3 values and semantics, see `gic/mod.rs`), the virtual and physical timers
-//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs. The IRQ exception is taken before
+//!   as level-sensitive PPIs 27 and 30, SGIs between vCPUs, and SPIs whose input lines the
+//!   VMM's devices drive through [`Vm::irq_line`] (as `KVM_IRQ_LINE`). The IRQ exception is taken before
 //!   an instruction when the GIC signals one and PSTATE.I is clear (ELR = that instruction).
 //!   Stepping: an executed instruction ends its step first (ISV = 1); the IRQ comes at the
 //!   next entry and the step ends at the vector (ISV = 0); after an instruction completed
@@ -83,7 +84,7 @@ use std::time::Instant;
 use vm_memory::GuestMemoryMmap;
 
 use super::icount::Recorder;
-use super::{BackendError, Caps, Result, Vcpu, Vm, VmConfig};
+use super::{BackendError, Caps, IrqLine, Result, Vcpu, Vm, VmConfig};
 use cpu::bus::Bus;
 
 pub use vcpu::ModelVcpu;
@@ -235,9 +236,28 @@ impl ModelVm {
     }
 }
 
+/// The in-model GIC's SPI inputs.
+struct ModelIrqLine(Bus);
+
+impl IrqLine for ModelIrqLine {
+    fn set_level(&self, intid: u32, level: bool) -> Result<()> {
+        if self.0.gic().set_spi_level(intid as usize, level) {
+            Ok(())
+        } else {
+            Err(BackendError::Unsupported(format!(
+                "INTID {intid} is not an SPI of the model's GIC"
+            )))
+        }
+    }
+}
+
 impl Vm for ModelVm {
     fn caps(&self) -> &Caps {
         &self.caps
+    }
+
+    fn irq_line(&self) -> Arc<dyn IrqLine> {
+        Arc::new(ModelIrqLine(self.bus.clone()))
     }
 
     fn create_vcpu(&self, index: usize) -> Result<Box<dyn Vcpu>> {

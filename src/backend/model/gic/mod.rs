@@ -4,7 +4,8 @@
 //! Owns the GIC state of one VM behind one lock (`state`), the decoding of the distributor
 //! (`dist`), redistributor (`redist`) and CPU interface (`cpuif`) registers, and the wake-up
 //! of vCPUs whose interrupts another vCPU changed (a notifier the VM installs). The timers'
-//! lines are driven by each vCPU's interpreter (`cpu::intr`); delivery of the IRQ exception
+//! lines are driven by each vCPU's interpreter (`cpu::intr`), the SPI lines by the VMM's
+//! devices (`set_spi_level`, behind the backend's `IrqLine`); delivery of the IRQ exception
 //! is the run loop's (`model::irq`). Must not depend on the interpreter or the run loop.
 //!
 //! What a guest sees is what a guest read on KVM 6.1 (nested machine, one and two vCPUs):
@@ -169,6 +170,28 @@ impl Gic {
                 i.level = level;
             }
         }
+    }
+
+    /// Drives the input line of SPI `intid` (a device's interrupt): a level-sensitive SPI is
+    /// pending while it is high, an edge-triggered one latches on a rising edge (IHI 0069
+    /// 4.2.1 "Level-sensitive and edge-triggered interrupts"). Wakes the vCPUs; false if
+    /// `intid` is not an SPI.
+    pub fn set_spi_level(&self, intid: usize, level: bool) -> bool {
+        let mut st = self.lock();
+        let n = st.cpus.len();
+        let Some(i) = intid
+            .checked_sub(state::PRIVATE)
+            .and_then(|spi| st.spis.get_mut(spi))
+        else {
+            return false;
+        };
+        if i.edge && level && !i.level {
+            i.latch = true;
+        }
+        i.level = level;
+        drop(st);
+        self.notify(0..n);
+        true
     }
 
     /// Whether the CPU interface signals an IRQ to vCPU `cpu` (ISR_EL1.I; taken when

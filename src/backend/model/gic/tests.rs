@@ -225,3 +225,30 @@ fn timer_lines_drive_ppis_27_and_30() {
     g.set_timer_lines(0, [false, false]);
     assert!(!g.signalled(0) && !g.wakes_from_wfi(0));
 }
+
+#[test]
+fn spi_lines_are_level_or_edge_as_configured_and_wake_the_vcpus() {
+    let g = gic(2);
+    let woken = Arc::new(Mutex::new(Vec::new()));
+    let w = woken.clone();
+    g.set_notifier(Box::new(move |i| w.lock().unwrap().push(i)));
+    g.mmio_write(0, GICD, 4, 2); // GICD_CTLR.EnableGrp1
+    g.mmio_write(0, GICD + 0x104, 4, 0b11); // GICD_ISENABLER1: INTIDs 32, 33
+    g.mmio_write(0, GICD + 0xc08, 4, 0b10); // GICD_ICFGR2: 32 edge, 33 level
+    g.icc_write(0, Icc::Igrpen1, 1).unwrap();
+    g.icc_write(0, Icc::Pmr, 0xff).unwrap();
+    woken.lock().unwrap().clear();
+    // Level-sensitive 33: pending exactly while the line is high.
+    assert!(g.set_spi_level(33, true));
+    assert_eq!(*woken.lock().unwrap(), vec![0, 1]);
+    assert_eq!(g.mmio_read(GICD + 0x204, 4), 0b10, "GICD_ISPENDR1");
+    assert!(g.set_spi_level(33, false));
+    assert!(!g.signalled(0));
+    // Edge-triggered 32: a rising edge latches; the line going low keeps it pending.
+    assert!(g.set_spi_level(32, true));
+    assert!(g.set_spi_level(32, false));
+    assert_eq!(g.icc_read(0, Icc::Iar1), Some(32));
+    // Not SPIs.
+    assert!(!g.set_spi_level(27, true));
+    assert!(!g.set_spi_level(32 + 256, true));
+}
