@@ -22,6 +22,7 @@
 //! and vCPUs wait for their turn on the power condition variable, so kicks and power changes
 //! wake them as before. Must not depend on `machine`, `debug` or `gdb`.
 
+use super::irq::WaitAttention;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -33,7 +34,7 @@ use super::cpu::sysregs::VClock;
 #[cfg(doc)]
 use super::cpu::sysregs::CNTFRQ;
 use super::vcpu::ModelVcpu;
-use super::{Power, ATTN_IRQ, ATTN_KICK};
+use super::{Power, ATTN_KICK};
 
 /// Instructions a vCPU runs before passing the turn: long enough that a handover (a thread
 /// switch, a few microseconds) costs little, short enough that spinning vCPUs see each other
@@ -307,13 +308,10 @@ impl ModelVcpu {
             self.commit_clock();
             let shared = self.shared.clone();
             let power = shared.lock_power();
-            let attention = self.attention.load(Ordering::SeqCst);
-            if attention & ATTN_IRQ != 0 {
-                self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
-                continue;
-            }
-            if attention != 0 {
-                return None;
+            match self.wait_attention() {
+                WaitAttention::Interrupt => continue,
+                WaitAttention::Request => return None,
+                WaitAttention::None => {}
             }
             let sched = self.shared.sched.clone()?;
             let mut st = sched.lock();

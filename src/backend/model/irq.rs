@@ -110,6 +110,21 @@ impl ModelVcpu {
         Some(self.cpu.timer_deadline())
     }
 
+    /// The vCPU's attention bits as a waiting WFI sees them: an interrupt became pending
+    /// (consumed: look again), another request (a kick, a pause: back to the run loop), or
+    /// nothing.
+    pub(super) fn wait_attention(&self) -> WaitAttention {
+        let attention = self.attention.load(Ordering::SeqCst);
+        if attention & ATTN_IRQ != 0 {
+            self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
+            WaitAttention::Interrupt
+        } else if attention != 0 {
+            WaitAttention::Request
+        } else {
+            WaitAttention::None
+        }
+    }
+
     /// WFI that did not complete in the guest (PC already past it): blocks as KVM's
     /// `kvm_vcpu_wfi` does. `None` to go on running; `Idle` when nothing can wake it.
     pub(super) fn wait_for_interrupt(&mut self) -> Option<VcpuExit> {
@@ -119,13 +134,10 @@ impl ModelVcpu {
         loop {
             let deadline = self.wfi_still_waits()?;
             let power = self.shared.lock_power();
-            let attention = self.attention.load(Ordering::SeqCst);
-            if attention & ATTN_IRQ != 0 {
-                self.attention.fetch_and(!ATTN_IRQ, Ordering::SeqCst);
-                continue;
-            }
-            if attention != 0 {
-                return None;
+            match self.wait_attention() {
+                WaitAttention::Interrupt => continue,
+                WaitAttention::Request => return None,
+                WaitAttention::None => {}
             }
             match deadline {
                 Some(cval) => {
@@ -160,4 +172,11 @@ impl ModelVcpu {
             }
         }
     }
+}
+
+/// See [`ModelVcpu::wait_attention`].
+pub(super) enum WaitAttention {
+    Interrupt,
+    Request,
+    None,
 }
