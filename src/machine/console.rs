@@ -5,7 +5,8 @@
 //!   raw mode for the run (no echo, no line editing, no signals from keys: Ctrl-C goes to the
 //!   guest; output processing stays on so kvmdbg's own messages keep their line breaks) and
 //!   restored on every exit path: normal return ([`TerminalGuard`]'s drop), a panic in any
-//!   thread (a panic hook), SIGTERM/SIGHUP/SIGINT/SIGQUIT (handlers that restore and re-raise).
+//!   thread (a panic hook), SIGTERM/SIGHUP/SIGINT (an exit hook of `crate::signals`), SIGQUIT (a
+//!   handler that restores and re-raises).
 //!   `Ctrl-A x` ends kvmdbg and `Ctrl-A Ctrl-A` sends one Ctrl-A, as in QEMU's `-nographic`.
 //! - stdin not a terminal: read as bytes and passed on untouched; end of input just ends the
 //!   reading (the guest keeps running).
@@ -134,11 +135,14 @@ extern "C" fn restore_and_reraise(sig: libc::c_int) {
 }
 
 /// Keeps the terminal in raw mode while alive; restores it when dropped.
-pub struct TerminalGuard(());
+pub struct TerminalGuard(Option<crate::signals::Hook>);
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_saved();
+        if let Some(hook) = self.0.take() {
+            hook.cancel();
+        }
     }
 }
 
@@ -155,18 +159,16 @@ impl TerminalGuard {
             restore_saved();
             prev(info);
         }));
+        // SIGTERM, SIGINT and SIGHUP are handled by `crate::signals` (blocked everywhere, one
+        // thread runs the exit hooks, then exits 128 + signo): the restore is such a hook.
+        // SIGQUIT keeps its default action (a core dump) after a restore here.
+        let hook = crate::signals::on_exit(restore_saved);
         use nix::sys::signal::{signal, SigHandler, Signal};
-        for sig in [
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-        ] {
-            // SAFETY: the handler only calls async-signal-safe functions (tcsetattr, signal,
-            // raise) on a static initialized before it is installed.
-            if let Err(e) = unsafe { signal(sig, SigHandler::Handler(restore_and_reraise)) } {
-                log::warn!("cannot install the {sig} handler that restores the terminal: {e}");
-            }
+        // SAFETY: the handler only calls async-signal-safe functions (tcsetattr, signal,
+        // raise) on a static initialized before it is installed.
+        if let Err(e) = unsafe { signal(Signal::SIGQUIT, SigHandler::Handler(restore_and_reraise)) }
+        {
+            log::warn!("cannot install the SIGQUIT handler that restores the terminal: {e}");
         }
         let mut raw = saved;
         raw.input_flags &= !(InputFlags::IGNBRK
@@ -187,7 +189,7 @@ impl TerminalGuard {
         raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
             .map_err(|e| format!("tcsetattr: {e}"))?;
-        Ok(TerminalGuard(()))
+        Ok(TerminalGuard(Some(hook)))
     }
 }
 
