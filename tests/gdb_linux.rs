@@ -173,7 +173,7 @@ fn checks(idle: u64) -> String {
     // wakes the vCPU, and must end after the WFI, not in the vector the interrupt takes.
     s += "delete\nset scheduler-locking step\n";
     for _ in 0..STEPS {
-        s += "stepi\nprintf \"KG-STEP 0x%lx\\n\", $pc\n";
+        s += "stepi\nprintf \"KG-STEP 0x%lx 0x%x\\n\", $pc, *(unsigned int *)($pc - 4)\n";
     }
     s += "printf \"KG-DONE\\n\"\n";
     s
@@ -262,10 +262,25 @@ fn gdb_interrupts_an_idle_kernel_breaks_steps_and_translates() {
     check_translate(&format!("{out}\n{err}"), idle, &all);
     let hit = tagged(&out, "KG-HIT ");
     assert_eq!(hit, vec![vec![idle]], "hbreak on cpu_do_idle\n{all}");
-    let steps: Vec<u64> = tagged(&out, "KG-STEP ").into_iter().flatten().collect();
+    let steps = tagged(&out, "KG-STEP ");
+    check_steps(&steps, idle, vectors, &all);
+}
+
+/// Each `stepi` moved, stayed in the kernel and out of the vectors, and one of them executed
+/// the WFI: it ended on the instruction after it (an interrupt woke the vCPU; the step ends
+/// where the interrupted code resumes, not in the handler).
+fn check_steps(steps: &[Vec<u64>], idle: u64, vectors: u64, all: &str) {
     assert_eq!(steps.len(), STEPS, "{all}");
-    assert_ne!(steps[0], idle, "stepi did not move\n{all}");
-    for &pc in &steps {
+    assert_ne!(steps[0][0], idle, "stepi did not move\n{all}");
+    let pcs: Vec<u64> = std::iter::once(idle)
+        .chain(steps.iter().map(|v| v[0]))
+        .collect();
+    let crossed = steps
+        .iter()
+        .zip(&pcs)
+        .any(|(v, &before)| v[1] == WFI && v[0] == before + 4);
+    assert!(crossed, "no stepi executed the WFI\n{all}");
+    for &pc in &pcs[1..] {
         assert!(is_kernel_va(pc), "stepi left the kernel: {pc:#x}\n{all}");
         assert!(
             !(vectors..vectors + VECTORS_SIZE).contains(&pc),
