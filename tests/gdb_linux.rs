@@ -25,15 +25,15 @@ use linux_support::{initramfs, kvmdbg_exe, prerequisites, temp_file, BOOT_TIMEOU
 /// The command line: `nokaslr` so the kernel's addresses are those of the Image's link
 /// (Documentation/admin-guide/kernel-parameters.txt); `quiet` keeps console traps few.
 const CMDLINE: &str = "console=ttyAMA0 rdinit=/init nokaslr cryptomgr.notests quiet";
-/// Guest RAM base (QEMU `virt` layout, docs/architecture.md) and the size the test boots with.
+/// Guest RAM base (QEMU `virt` layout, docs/architecture.md) and its size ([`MEMORY`]).
 const RAM_BASE: u64 = 0x4000_0000;
 const RAM_SIZE: u64 = 256 << 20;
-/// The vector table is 16 entries of 0x80 bytes (Arm ARM D1.3.1, "Exception vectors").
+/// The vector table is 16 entries of 0x80 bytes (Arm ARM D1.10.2 "Exception vectors").
 const VECTORS_SIZE: u64 = 0x800;
-/// `WFI` (Arm ARM C6.2.xxx "WFI": hint #3, 0xd503207f).
+/// The `WFI` instruction word (Arm ARM C6.2 "WFI": HINT with CRm 0, op2 3).
 const WFI: u64 = 0xd503_207f;
-/// How many `stepi`s from the breakpoint: enough to cross cpu_do_idle's WFI (a few
-/// instructions in; Documentation has no layout for it, so more than needed).
+/// How many `stepi`s from the breakpoint: Linux's `cpu_do_idle` reaches its WFI within a few
+/// instructions (three in Debian 12's build); six leave room for other builds.
 const STEPS: usize = 6;
 /// Kernel (TTBR1) addresses have their top bits set (Arm ARM D8.2 "Translation table
 /// base": VA bit 55 selects TTBR1; Linux's kernel VAs start at 0xffff_0000_0000_0000 with
