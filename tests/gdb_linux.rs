@@ -5,7 +5,8 @@
 //! remote interrupt, as Ctrl-C does) and checks, in the same gdb session: the stop, one
 //! thread per vCPU each at a kernel (TTBR1) address, `monitor translate` of a kernel address
 //! giving a PA in guest RAM, a hardware breakpoint on `cpu_do_idle` hit at exactly that
-//! address, and `stepi` from there never landing in the exception vectors.
+//! address, and `stepi` from there (only that vCPU) across the idle loop's WFI, which an
+//! interrupt ends: the step stops after the WFI, never in the exception vectors.
 //!
 //! Needs the cached kernel, Debian's `busybox-static:arm64` and gdb-multiarch: missing, the
 //! test fails under CI=true and skips elsewhere. Real KVM (nested) and watchpoints on data
@@ -219,24 +220,15 @@ fn gdb_interrupts_an_idle_kernel_breaks_steps_and_translates() {
         panic!("kvmdbg did not start listening:\n{err}");
     }
     let script = temp_file("gdb-linux-checks.gdb", b"");
-    let gdb = Proc::spawn(Command::new(common::gdb::GDB).args([
-        "-nx",
-        "-batch",
-        "-ex",
-        "set pagination off",
-        "-ex",
-        "set confirm off",
-        "-ex",
-        "set width 0",
-        "-ex",
-        "set architecture aarch64",
-        "-ex",
-        &format!("target remote 127.0.0.1:{port}"),
-        "-ex",
-        "continue",
-        "-ex",
-        &format!("source {}", script.display()),
-    ]));
+    // gdb has no program file: the stub's target description gives the architecture.
+    let gdb = Proc::spawn(
+        common::gdb::batch_command(&format!("target remote 127.0.0.1:{port}")).args([
+            "-ex",
+            "continue",
+            "-ex",
+            &format!("source {}", script.display()),
+        ]),
+    );
     let Some(boot) = kvmdbg.wait_line("KVMDBG-GDB-READY", BOOT_TIMEOUT) else {
         let (_, gout, gerr) = gdb.finish(Duration::ZERO);
         let (_, out, err) = kvmdbg.finish(Duration::ZERO);
