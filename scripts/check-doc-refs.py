@@ -51,6 +51,8 @@ EXTERNAL_FILES = {
     "arch/arm64/kernel/head.S",
     "Documentation/driver-api/early-userspace/buffer-format.rst",
     "buffer-format.rst",
+    "Documentation/arch/arm64/memory.rst",
+    "vmlinux-gdb.py",
     "arch/arm64/kvm/hyp/include/hyp/adjust_pc.h",
     "arch/arm64/kvm/hypercalls.c",
     "arch/arm64/kvm/mmio.c",

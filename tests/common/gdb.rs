@@ -316,17 +316,7 @@ pub fn gdb_batch(port: u16, elf: &Path, cmds: &[&str]) -> RunOutput {
 /// Runs gdb-multiarch in batch mode on `elf`: `target` (a `target remote ...` command), then
 /// `cmds`. The working directory is the repository root, where the firmware's sources resolve.
 pub fn gdb_batch_target(target: &str, elf: &Path, cmds: &[&str]) -> RunOutput {
-    let mut cmd = Command::new(GDB);
-    cmd.current_dir(super::repo_root())
-        .args([
-            "-nx",
-            "-batch",
-            "-ex",
-            "set pagination off",
-            "-ex",
-            "set confirm off",
-        ])
-        .args(["-ex", "set width 0", "-ex", target]);
+    let mut cmd = batch_command(target);
     for c in cmds {
         cmd.args(["-ex", c]);
     }
@@ -334,6 +324,24 @@ pub fn gdb_batch_target(target: &str, elf: &Path, cmds: &[&str]) -> RunOutput {
     let out = run_with_timeout(&mut cmd, gdb_timeout());
     assert!(out.status.is_some(), "gdb timed out:\n{}", out.describe());
     out
+}
+
+/// gdb-multiarch in batch mode, no init files, no paging or confirmation, unlimited width,
+/// then `target` (a `target remote ...` command); the working directory is the repository
+/// root. Add `-ex` commands and the program file.
+pub fn batch_command(target: &str) -> Command {
+    let mut cmd = Command::new(GDB);
+    cmd.current_dir(super::repo_root())
+        .args(["-nx", "-batch", "-ex", "set pagination off"])
+        .args([
+            "-ex",
+            "set confirm off",
+            "-ex",
+            "set width 0",
+            "-ex",
+            target,
+        ]);
+    cmd
 }
 
 /// Everything gdb printed, stdout then stderr.
