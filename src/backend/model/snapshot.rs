@@ -16,7 +16,7 @@
 //!
 //! Must not depend on `machine`, `debug` or `gdb`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
@@ -48,6 +48,9 @@ struct Region {
 pub struct DirtyPages {
     regions: Vec<Region>,
     bits: Box<[AtomicU64]>,
+    /// Logging is on from the first [`DirtyPages::take`] (a recording starts with one and its
+    /// first snapshot copies every page anyway); until then a guest store costs one load.
+    on: AtomicBool,
 }
 
 impl DirtyPages {
@@ -67,6 +70,7 @@ impl DirtyPages {
         DirtyPages {
             regions,
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            on: AtomicBool::new(false),
         }
     }
 
@@ -92,6 +96,9 @@ impl DirtyPages {
     /// Marks the pages of `len` bytes at `pa` (RAM only; at most two pages for a guest access).
     #[inline(always)]
     pub fn mark(&self, pa: u64, len: u64) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
         let Some(first) = self.bit(pa) else {
             return;
         };
@@ -106,6 +113,7 @@ impl DirtyPages {
 
     /// The guest-physical addresses of the dirty pages, lowest first; clears the log.
     pub fn take(&self) -> Vec<u64> {
+        self.on.store(true, Ordering::Relaxed);
         let mut out = Vec::new();
         for (i, w) in self.bits.iter().enumerate() {
             let mut v = w.swap(0, Ordering::Relaxed);
@@ -246,6 +254,11 @@ mod tests {
         ])
         .expect("guest memory");
         let d = DirtyPages::new(&mem);
+        d.mark(0x4000_0010, 4);
+        assert!(
+            d.take().is_empty(),
+            "nothing is logged before the first take"
+        );
         d.mark(0x4000_0ffc, 8);
         d.mark(0x8000_0010, 4);
         d.mark(0x9000_0000, 4);
