@@ -7,7 +7,7 @@
 # Then, unless BENCH_KERNEL=0, a kernel-boot figure: Debian's arm64 kernel (the one
 # scripts/setup.sh caches, KERNEL= to override) with a busybox initramfs whose /init powers
 # off at once (`poweroff -f`: PSCI SYSTEM_OFF), 1 vCPU, 512 MiB, on the model and on QEMU TCG
-# (`-M virt,gic-version=3 -cpu max`), wall time from start to exit, best of RUNS.
+# (`-M virt,gic-version=3 -cpu max`, `-nic none` as above: no NIC, no option ROM), wall time from start to exit, best of RUNS.
 #
 #   scripts/bench-model.sh [RUNS]
 #   BENCH_KERNEL=0 scripts/bench-model.sh [RUNS]
@@ -88,7 +88,7 @@ boot_best() {
 m_boot=$(boot_best "$KVMDBG" run "$KERNEL" --initrd "$INITRD" --append "$APPEND" \
   --cpus 1 --memory 512M --backend model)
 q_boot=$(boot_best qemu-system-aarch64 -M virt,gic-version=3 -cpu max -m 512M -nographic \
-  -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
+  -no-reboot -nic none -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
 printf '%-34s %11.3fs %11.3fs %10.3f\n' "kernel boot to poweroff (best of $RUNS)" "$m_boot" \
   "$q_boot" "$(echo "$q_boot / $m_boot" | bc -l)"
 echo "kernel: $KERNEL, 1 vCPU, 512 MiB, append \"$APPEND\", /init = poweroff -f"
