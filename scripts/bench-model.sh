@@ -7,7 +7,8 @@
 # Then, unless BENCH_KERNEL=0, a kernel-boot figure: Debian's arm64 kernel (the one
 # scripts/setup.sh caches, KERNEL= to override) with a busybox initramfs whose /init powers
 # off at once (`poweroff -f`: PSCI SYSTEM_OFF), 1 vCPU, 512 MiB, on the model and on QEMU TCG
-# (`-M virt,gic-version=3 -cpu max`, `-nic none` as above: no NIC, no option ROM), wall time from start to exit, best of RUNS.
+# (`-M virt,gic-version=3 -cpu max`, `-nic none` as above: no NIC, no option ROM), wall time
+# from start to exit, best of RUNS.
 #
 #   scripts/bench-model.sh [RUNS]
 #   BENCH_KERNEL=0 scripts/bench-model.sh [RUNS]
