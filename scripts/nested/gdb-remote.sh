@@ -14,7 +14,7 @@ export KVMDBG_TEST_STUB_LAUNCHER=127.0.0.1:$NESTED_LAUNCHER_PORT
 export KVMDBG_TEST_STUB_GDB_PORT=$NESTED_GDB_PORT
 cd "$ROOT"
 rc=0
-cargo test --no-fail-fast --test gdb_protocol --test gdb_session --test gdb_firmware --test gdb_vs_qemu \
+cargo test --no-fail-fast --test gdb_protocol --test gdb_session --test gdb_firmware --test gdb_vs_qemu --test gdb_mi \
   --test lldb_session -- --test-threads=1 || rc=$?
 echo "gdb-remote: cargo test exit status $rc"
 # Stop the launcher (and any stub still running): the guest command ends, then the machine.

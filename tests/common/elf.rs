@@ -72,3 +72,18 @@ pub fn symbol(path: &std::path::Path, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no symbol {name} in {}", path.display()))
         .address()
 }
+
+/// `n` little-endian 32-bit words at virtual address `va` in the ELF at `path`, from the
+/// section that holds them (read with the object crate, not gdb).
+pub fn read_words(path: &std::path::Path, va: u64, n: usize) -> Vec<u32> {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = object::File::parse(&*bytes).unwrap();
+    let data = file
+        .sections()
+        .find_map(|s| s.data_range(va, 4 * n as u64).ok().flatten())
+        .unwrap_or_else(|| panic!("no section holds {va:#x} in {}", path.display()));
+    data.chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect()
+}
