@@ -6,9 +6,11 @@
 //!
 //! The test interrupts gdb twice (SIGINT: gdb sends the remote interrupt, as Ctrl-C does),
 //! in one gdb session (the phases are in `tests/kernel_gdb/mod.rs`):
-//! 1. while the program runs: a hardware watchpoint on `jiffies_64` stops with the old and
-//!    new value; `stepi` to the next `bl` of that kernel code and `nexti` over it, never in a
-//!    vector; `hbreak` on the program's loop (a user address); `monitor translate` of its
+//! 1. while the program runs: a hardware watchpoint on `jiffies_64` (its address from the
+//!    Image's export table, `tests/kernel_gdb/ksymtab.rs`) stops with the old and new value;
+//!    `stepi` to the next `bl` of that kernel code, into the call and back over it (a
+//!    thread-specific `tbreak` at LR: without symbols gdb's `nexti` stops in the callee),
+//!    never in a vector; `hbreak` on the program's loop (a user address); `monitor translate` of its
 //!    buffer; a watchpoint on the buffer stops after the kernel's `sttr` (copy_to_user) with
 //!    the old and new value; gdb writes the program's flag, the program exits.
 //! 2. once every vCPU idles in WFI: the stop, one thread per vCPU each at a kernel (TTBR1)
@@ -29,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use kernel_gdb::stub::{KernelStub, Proc};
 use kernel_gdb::{
-    check_kernel_pc, check_translate, is_kernel_va, tagged, tagged_one, user, watch_values,
-    Symbols, BL_BITS, BL_MASK, IDLE_STEPS, INIT, MIN_JIFFIES, STTR_BITS, STTR_MASK, WFI,
+    bl_target, check_kernel_pc, check_translate, is_kernel_va, tagged, tagged_one, user,
+    watch_values, Symbols, BL_BITS, BL_MASK, IDLE_STEPS, INIT, MIN_JIFFIES, STTR_BITS, STTR_MASK,
+    WFI,
 };
 use linux_support::{initramfs_with, prerequisites, temp_file, BOOT_TIMEOUT};
 
@@ -162,14 +165,22 @@ fn check_busy_phase(out: &str, err: &str, s: &Symbols, all: &str) {
     assert!(new > old, "jiffies went forward\n{all}");
     assert!(old >= MIN_JIFFIES, "{old:#x} is not a jiffies value\n{all}");
     check_kernel_pc(jhit[0], s, "the jiffies watchpoint stop", all);
-    // stepi to a `bl`, nexti over it: back at the next instruction, never in a vector.
+    // stepi to a `bl`, into the callee (LR = the return address), and back over the call
+    // (the callee runs with interrupts arriving): never in a vector.
     for v in tagged(out, "KG-KSTEP ") {
         check_kernel_pc(v[0], s, "stepi", all);
     }
     let bl = tagged_one(out, "KG-BL ", all);
     assert_eq!(bl[1] & BL_MASK, BL_BITS, "no bl within the search\n{all}");
-    let after = tagged_one(out, "KG-NEXTI ", all)[0];
-    assert_eq!(after, bl[0] + 4, "nexti over the bl at {:#x}\n{all}", bl[0]);
+    let callee = tagged_one(out, "KG-CALLEE ", all);
+    assert_eq!(
+        callee,
+        vec![bl_target(bl[0], bl[1]), bl[0] + 4],
+        "stepi into the bl at {:#x}: the callee, LR the return address\n{all}",
+        bl[0]
+    );
+    let back = tagged_one(out, "KG-RETURNED ", all)[0];
+    assert_eq!(back, bl[0] + 4, "over the call at {:#x}\n{all}", bl[0]);
     // The user breakpoint and the translation of the buffer (TTBR0).
     assert_eq!(tagged_one(out, "KG-UHIT ", all), vec![user::LOOP], "{all}");
     check_translate(err, user::BUF, all);

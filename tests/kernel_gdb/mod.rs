@@ -33,6 +33,12 @@ pub const WFI: u64 = 0xd503_207f;
 /// `BL imm26`: bits \[31:26\] = 0b100101 (Arm ARM C6.2 "BL").
 pub const BL_MASK: u64 = 0xfc00_0000;
 pub const BL_BITS: u64 = 0x9400_0000;
+
+/// Where the `bl` word `insn` at `pc` branches: PC + SignExtend(imm26) * 4.
+pub fn bl_target(pc: u64, insn: u64) -> u64 {
+    let imm = ((insn as i64) << 38) >> 36;
+    pc.wrapping_add(imm as u64)
+}
 /// STTR, STTRB, STTRH: size \[31:30\] any, bits \[29:21\] = 0b111000000 (opc 00: a store),
 /// bits \[11:10\] = 0b10 (Arm ARM C6.2 "STTR", "STTRB", "STTRH").
 pub const STTR_MASK: u64 = 0x3fe0_0c00;
@@ -120,8 +126,13 @@ pub fn phase1(s: &Symbols) -> String {
          set $kg_n = $kg_n + 1\n\
          end\n"
     );
-    g += "printf \"KG-BL 0x%lx 0x%x\\n\", $pc, *(unsigned int *)$pc\nnexti\n";
-    g += "printf \"KG-NEXTI 0x%lx\\n\", $pc\n";
+    // Without symbols gdb cannot tell the callee's frame from the caller's, so `nexti`
+    // stops in the callee; what it would do by hand: step into the call, then run this
+    // vCPU to the return address (LR) with a breakpoint for this thread only.
+    g += "printf \"KG-BL 0x%lx 0x%x\\n\", $pc, *(unsigned int *)$pc\nstepi\n";
+    g += "printf \"KG-CALLEE 0x%lx 0x%lx\\n\", $pc, $lr\n";
+    g += "eval \"tbreak *0x%lx thread %d\", $lr, $_thread\ncontinue\n";
+    g += "printf \"KG-RETURNED 0x%lx\\n\", $pc\n";
     // A user address: the program's loop, then its buffer.
     g += &format!("hbreak *{lp:#x}\ncontinue\nprintf \"KG-UHIT 0x%lx\\n\", $pc\ndelete\n");
     g += &format!("monitor translate {buf:#x}\n");
@@ -218,4 +229,19 @@ pub fn check_kernel_pc(pc: u64, s: &Symbols, what: &str, all: &str) {
         "{what} landed in a vector: {pc:#x} (vectors at {:#x})\n{all}",
         s.vectors
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bl_target_sign_extends_imm26() {
+        // Seen in Debian's 6.1 kernel: a backward call, and stepping into it landed there.
+        assert_eq!(
+            bl_target(0xffff_8000_0817_8370, 0x97fe_4c08),
+            0xffff_8000_0810_b390
+        );
+        assert_eq!(bl_target(0x1000, 0x9400_0004), 0x1010, "forward");
+    }
 }

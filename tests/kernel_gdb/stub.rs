@@ -24,12 +24,20 @@ const NESTED_KERNEL: &str = "/linux/Image.gz";
 const POLL: Duration = Duration::from_millis(500);
 
 /// A child whose stdout lines arrive on a channel and whose stderr is collected.
+/// Killed when dropped (a failed assertion must not leave it running).
 pub struct Proc {
     pub child: Child,
     pub lines: Receiver<String>,
     pub err_lines: Receiver<String>,
-    out: JoinHandle<String>,
-    err: JoinHandle<String>,
+    out: Option<JoinHandle<String>>,
+    err: Option<JoinHandle<String>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Proc {
@@ -50,8 +58,8 @@ impl Proc {
             child,
             lines,
             err_lines,
-            out,
-            err,
+            out: Some(out),
+            err: Some(err),
         }
     }
 
@@ -67,11 +75,9 @@ impl Proc {
         };
         let _ = self.child.kill();
         let _ = self.child.wait();
-        (
-            exited,
-            self.out.join().unwrap_or_default(),
-            self.err.join().unwrap_or_default(),
-        )
+        let join =
+            |h: Option<JoinHandle<String>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
+        (exited, join(self.out.take()), join(self.err.take()))
     }
 }
 
