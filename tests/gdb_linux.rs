@@ -112,7 +112,11 @@ fn gdb_debugs_a_kernel_watchpoints_user_buffer_idle_interrupt_and_steps() {
     // gdb prints monitor output on stderr: one translation per phase, in order.
     check_busy_phase(one, &err, &syms, &all);
     check_idle_phase(two, &err, &syms, &all);
-    eprintln!("kernel gdb session passed on {backend}");
+    let transcript: Vec<&str> = out.lines().filter(|l| l.starts_with("KG-")).collect();
+    eprintln!(
+        "kernel gdb session passed on {backend}:\n{}",
+        transcript.join("\n")
+    );
 }
 
 /// Stops both and fails with everything they printed.
