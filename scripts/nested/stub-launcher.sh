@@ -6,8 +6,13 @@
 # firmware and options each test needs:
 #   start WAIT FIRMWARE [ARGS...]  stop the previous stub, start
 #                                  `kvmdbg run /fw/FIRMWARE --backend kvm
-#                                  --gdb tcp:0.0.0.0:$STUB_GDB_PORT [-S if WAIT=1] ARGS`;
-#                                  answers READY once it listens, else FAILED and its stderr
+#                                  --gdb tcp:0.0.0.0:$STUB_GDB_PORT [-S if WAIT=1] ARGS`
+#                                  (FIRMWARE with a leading / is that file, e.g. the staged
+#                                  kernel /linux/Image.gz); answers READY once it listens,
+#                                  else FAILED and its stderr
+#   put NAME                       the rest of the connection's input (up to the client's
+#                                  end of input) becomes the file /tmp/stub/files/NAME (an
+#                                  initramfs or DTB a test made); answers STORED <bytes>
 #   status                         RUNNING, or EXITED <exit status>
 #   stdout | stderr                what the stub printed so far
 #   stop                           stop the stub; answers STOPPED
@@ -38,11 +43,12 @@ start_stub() {
   rm -f "$DIR/rc" "$DIR/out" "$DIR/err" "$DIR/pid"
   s=""
   [ "$wait_flag" = 1 ] && s=-S
+  case $fw in /*) image=$fw ;; *) image=/fw/$fw ;; esac
   # A new session (setsid), so stop_stub can signal its whole process group: the shell
   # records its own pid (the group id) and kvmdbg's exit status. None of its descriptors may
   # stay on this connection (the client reads the answer to EOF). $0 is the state directory.
   RUST_LOG=info setsid sh -c 'echo $$ >"$0/pid"; kvmdbg run "$@" >"$0/out" 2>"$0/err"; echo $? >"$0/rc.new"; mv "$0/rc.new" "$0/rc"' \
-    "$DIR" "/fw/$fw" --backend kvm --gdb "tcp:0.0.0.0:$STUB_GDB_PORT" $s "$@" </dev/null >/dev/null 2>&1 &
+    "$DIR" "$image" --backend kvm --gdb "tcp:0.0.0.0:$STUB_GDB_PORT" $s "$@" </dev/null >/dev/null 2>&1 &
   i=0
   while [ $i -lt 600 ]; do
     if grep -q "waiting for gdb on" "$DIR/err" 2>/dev/null; then
@@ -72,6 +78,12 @@ case $cmd in
     else echo "EXITED killed"; tail -n 5 "$DIR/err"; fi ;;
   stdout) cat "$DIR/out" 2>/dev/null ;;
   stderr) cat "$DIR/err" 2>/dev/null ;;
+  put)
+    # One plain file name: no directories, nothing hidden.
+    case $args in ''|*/*|.*|*' '*) echo "BAD NAME"; exit 0 ;; esac
+    mkdir -p "$DIR/files"
+    cat >"$DIR/files/$args"
+    echo "STORED $(wc -c <"$DIR/files/$args")" ;;
   stop) stop_stub; echo STOPPED ;;
   quit) stop_stub; echo BYE; kill "$(cat "$DIR/server.pid" 2>/dev/null)" 2>/dev/null ;;
   *) echo "UNKNOWN $cmd" ;;

@@ -264,8 +264,29 @@ pub struct DataAccess {
     pub addr: u64,
     pub size: u64,
     pub kind: AccessKind,
-    /// The privilege the access is checked at (an unprivileged LDTR/STTR at EL1 counts as 0).
+    /// The privilege the access is checked at ([`access_el`]: an unprivileged LDTR/STTR at EL1
+    /// counts as 0).
     pub el: u8,
+}
+
+/// The Exception level a data access is checked at for watchpoint matching, for an access
+/// made at `el` by an unprivileged instruction (`unprivileged`: LDTR/STTR and their byte,
+/// halfword and signed forms) or not, with PSTATE.UAO = `uao`.
+///
+/// Arm ARM DDI 0487, C6.2 "LDTR"/"STTR": executed at EL1 (without FEAT_NV's
+/// HCR_EL2.{NV, NV1} = {1, 1}, which a guest without EL2 never has) the access is made as if
+/// at EL0, unless PSTATE.UAO is 1 (FEAT_UAO), when it is an ordinary EL1 access; at EL0 it is
+/// an EL0 access anyway. D2.10 "Watchpoint exceptions" checks an access's privilege, not the
+/// PE's: in the pseudocode `AArch64.CheckWatchpoint` passes `ispriv = FALSE` for an
+/// unprivileged access type and `AArch64.StateMatch` then uses only the EL0 bit of PAC
+/// (bit 1). So a watchpoint with PAC = 0b01 (EL1 only) misses a `copy_to_user` store, PAC =
+/// 0b10 (EL0 only) catches it although the PE is at EL1, and 0b11 catches it either way.
+pub fn access_el(el: u8, unprivileged: bool, uao: bool) -> u8 {
+    if unprivileged && el == 1 && !uao {
+        0
+    } else {
+        el
+    }
 }
 
 /// The bytes a watchpoint watches, in the comparator's 49-bit address space.

@@ -255,6 +255,43 @@ fn pac_filters_privilege() {
 }
 
 #[test]
+fn unprivileged_accesses_at_el1_match_pac_as_el0() {
+    // LDTR/STTR at EL1 (PSTATE.UAO 0) are checked as EL0 accesses; with UAO 1, and any
+    // ordinary access, at the PE's EL. For each PAC: (plain EL1, STTR at EL1, STTR with UAO,
+    // STTR at EL0) hit or not. PAC 0b00 is reserved with HMC 0, SSC 0b00: never matches here.
+    let a = 0x4010_0000;
+    let want = [
+        (0b00, [false, false, false, false]),
+        (PRIV_EL1, [true, false, true, false]),
+        (PRIV_EL0, [false, true, false, true]),
+        (PRIV_EL0_EL1, [true, true, true, true]),
+    ];
+    for (pac, hits) in want {
+        let wcr = Wcr::bytes(pac, LSC_BOTH, 0xff).encode();
+        let cases = [
+            access_el(1, false, false),
+            access_el(1, true, false),
+            access_el(1, true, true),
+            access_el(0, true, false),
+        ];
+        for (kind, (el, hit)) in [AccessKind::Load, AccessKind::Store]
+            .into_iter()
+            .flat_map(|k| cases.into_iter().zip(hits).map(move |c| (k, c)))
+        {
+            let access = DataAccess {
+                el,
+                ..acc(a, 8, kind)
+            };
+            assert_eq!(
+                wp_matches(wcr, a, &access),
+                hit,
+                "PAC {pac:#b} {kind:?} at EL{el}"
+            );
+        }
+    }
+}
+
+#[test]
 fn disabled_linked_or_empty_watchpoints_never_match() {
     let a = 0x4010_0000;
     let ok = Wcr::bytes(PRIV_EL0_EL1, LSC_BOTH, 0xff);

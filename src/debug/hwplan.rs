@@ -180,6 +180,13 @@ fn watch_end(index: usize, w: &Watch) -> Result<u128, PlanError> {
 
 /// Plans watchpoint comparators for all `watches` (EL0 and EL1, unlinked), in watch order.
 /// Fails only on an invalid watch or when more than `slots` comparators are needed.
+///
+/// PAC is 0b11 (EL0 and EL1): a kernel writes user memory with unprivileged stores (STTR in
+/// Linux's `copy_to_user`), which watchpoints match as EL0 accesses although the PE is at
+/// EL1 (`debugregs::access_el`, Arm ARM D2.10 "Watchpoint exceptions"); PAC 0b01 would miss
+/// them, 0b10 would miss the kernel's own stores. With both bits set a watch stops on every
+/// write, whoever makes it and however, on hardware that checks the access's privilege (KVM)
+/// as on one that checks the PE's (QEMU's TCG, the nested test machine's CPU).
 pub fn plan_watchpoints(watches: &[Watch], slots: usize) -> Result<Vec<WatchSlot>, PlanError> {
     let mut out = Vec::new();
     for (index, w) in watches.iter().enumerate() {

@@ -300,3 +300,26 @@ fn guest_debug_is_filled_and_stale_slots_cleared() {
         })
     );
 }
+
+#[test]
+fn planned_watches_catch_kernel_and_user_stores_and_copy_to_user() {
+    // A watch on a user buffer stops on the kernel's STTR into it (an EL0-privilege access
+    // at EL1: debugregs::access_el), on the user's own store and on a kernel STR; a MASK
+    // slot (64 bytes) as much as a byte-select one.
+    let user_buf = 0x0041_0008;
+    for len in [8, 64] {
+        let slots = plan_watchpoints(&[w(user_buf, len)], 4).unwrap();
+        for (el, unpriv) in [(1, true), (0, false), (1, false)] {
+            let access = DataAccess {
+                addr: user_buf,
+                size: 8,
+                kind: AccessKind::Store,
+                el: debugregs::access_el(el, unpriv, false),
+            };
+            assert!(
+                slots.iter().any(|s| wp_matches(s.wcr, s.wvr, &access)),
+                "len {len}: EL{el} unprivileged {unpriv}"
+            );
+        }
+    }
+}

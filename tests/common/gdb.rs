@@ -31,7 +31,7 @@ pub fn free_port() -> u16 {
 }
 
 /// The launcher's address and the forwarded gdb port, in remote mode.
-fn remote() -> Option<(SocketAddr, u16)> {
+pub fn remote() -> Option<(SocketAddr, u16)> {
     let launcher = std::env::var("KVMDBG_TEST_STUB_LAUNCHER").ok()?;
     let port = std::env::var("KVMDBG_TEST_STUB_GDB_PORT").ok()?;
     Some((
@@ -60,11 +60,21 @@ fn gdb_timeout() -> Duration {
 static REMOTE: Mutex<()> = Mutex::new(());
 
 /// Sends one command line to the launcher and returns its whole answer.
-fn launcher(addr: SocketAddr, line: &str) -> String {
+pub fn launcher(addr: SocketAddr, line: &str) -> String {
+    launcher_with(addr, line, &[])
+}
+
+/// Sends one command line and then `data` (the launcher's `put` reads it to the end of the
+/// connection's input), and returns the whole answer.
+pub fn launcher_with(addr: SocketAddr, line: &str, data: &[u8]) -> String {
     let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("stub launcher at {addr}: {e}"));
     c.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
     c.write_all(format!("{line}\n").as_bytes()).unwrap();
+    if !data.is_empty() {
+        c.write_all(data).unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+    }
     let mut answer = String::new();
     let _ = c.read_to_string(&mut answer);
     answer

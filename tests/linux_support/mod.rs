@@ -180,6 +180,11 @@ impl Cpio {
 /// `/dev/console` (character device 5:1, Documentation/admin-guide/devices.txt) so init has
 /// its console from the start.
 pub fn initramfs(busybox: &Path, init_script: &str) -> Vec<u8> {
+    initramfs_with(busybox, init_script, &[])
+}
+
+/// [`initramfs`] plus executables: (path without the leading `/`, contents) each.
+pub fn initramfs_with(busybox: &Path, init_script: &str, programs: &[(&str, &[u8])]) -> Vec<u8> {
     let bb = std::fs::read(busybox).unwrap_or_else(|e| panic!("{}: {e}", busybox.display()));
     let mut c = Cpio::default();
     for d in ["bin", "dev", "proc", "sys", "tmp"] {
@@ -188,6 +193,9 @@ pub fn initramfs(busybox: &Path, init_script: &str) -> Vec<u8> {
     c.char_dev("dev/console", 5, 1)
         .file("bin/busybox", 0o755, &bb)
         .file("init", 0o755, init_script.as_bytes());
+    for (path, bytes) in programs {
+        c.file(path, 0o755, bytes);
+    }
     c.finish()
 }
 

@@ -256,6 +256,8 @@ impl Cpu {
     }
 
     fn watchpoint_slow(&self, va: u64, size: usize, write: bool) -> Result<(), Stop> {
+        // The EL the access is checked at: an LDTR/STTR at EL1 runs with the EL0 view
+        // (`debugregs::access_el`, set up in ldst.rs), so PAC matches it as an EL0 access.
         let el = self.st.el();
         let access = DataAccess {
             addr: va,

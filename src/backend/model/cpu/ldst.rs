@@ -8,6 +8,7 @@
 //! data-abort syndrome (ISV=1: SAS, SSE, SRT, SF, WnR), everything else ISV=0 (Arm ARM
 //! D19.2.37 "ISS encoding for an exception from a Data Abort", ISV).
 
+use crate::a64::debugregs;
 use crate::a64::esr::{ec, DabtSyndrome};
 use crate::a64::fields::sctlr;
 
@@ -209,10 +210,13 @@ impl Cpu {
                 (base.wrapping_add(extend(m, option, sh)), None)
             }
         };
-        let unpriv = matches!(mode, Mode::Unpriv(_)) && self.st.el() == 1;
+        // LDTR/STTR at EL1 access memory as EL0 does: EL0 permissions, and watchpoints match
+        // them as EL0 accesses (`watchpoint` checks PAC at the EL it sees). PSTATE.UAO is RES0
+        // in the model (exception.rs), so they are always unprivileged there.
+        let el = self.st.el();
+        let unpriv = debugregs::access_el(el, matches!(mode, Mode::Unpriv(_)), false) != el;
         let saved = self.st.pstate;
         if unpriv {
-            // LDTR/STTR at EL1 access memory with EL0 permissions.
             self.st.pstate &= !crate::a64::pstate::M_MASK;
         }
         let r = if v {
@@ -221,11 +225,18 @@ impl Cpu {
             self.ldst_single_gpr(i, size, opc, rt, addr, wb.is_none())
         };
         self.st.pstate = saved;
-        // The abort of an unprivileged access at EL1 is taken from EL1: "current EL" classes
-        // (Arm ARM D19.2.37; the EL0 view above only selects the permissions).
+        // The abort or watchpoint of an unprivileged access at EL1 is taken from EL1: "current
+        // EL" classes (Arm ARM D19.2.37, EC 0x25 and 0x35; the EL0 view above only selects the
+        // permissions and the watchpoint privilege).
         let loaded = r.map_err(|stop| match stop {
-            Stop::Exception(mut e) if unpriv && e.ec == ec::DABT_LOW => {
-                e.ec = ec::DABT_CUR;
+            Stop::Exception(mut e)
+                if unpriv && (e.ec == ec::DABT_LOW || e.ec == ec::WATCHPT_LOW) =>
+            {
+                e.ec = if e.ec == ec::DABT_LOW {
+                    ec::DABT_CUR
+                } else {
+                    ec::WATCHPT_CUR
+                };
                 Stop::Exception(e)
             }
             other => other,

@@ -207,3 +207,51 @@ fn read_modify_write_atomics_trigger_load_watchpoints() {
     );
     assert_eq!(pc(&mut s.cpu), RAM + 8);
 }
+
+/// The exit (if any) of `src` at EL1, MMU off, with one VMM-owned watchpoint on DATA:
+/// `dbg_wcr` = E | PAC | LSC = 0b11 | BAS = 0xff.
+fn vmm_watch(src: &str, pac: u64) -> Option<(VcpuExit, u64)> {
+    let mut s = setup(&format!("ldr x1, ={DATA:#x}\n mov x0, #7\n {src}"))?;
+    let mut dbg = GuestDebug {
+        enable: true,
+        hw: true,
+        ..GuestDebug::default()
+    };
+    dbg.wcr[0] = 0x1fe1 | pac << 1 | 0b11 << 3;
+    dbg.wvr[0] = DATA;
+    s.cpu.set_guest_debug(&dbg).unwrap();
+    let exit = s.cpu.run().unwrap();
+    Some((exit, pc(&mut s.cpu)))
+}
+
+#[test]
+fn unprivileged_accesses_at_el1_hit_watchpoints_as_el0_accesses() {
+    // STTR/LDTR at EL1 are checked against PAC as EL0 accesses (a64::debugregs::access_el,
+    // Arm ARM D2.10 and C6.2): PAC 0b10 (EL0) and 0b11 hit them, 0b01 (EL1) does not; a
+    // plain STR at EL1 is the other way round. The hit is the exit KVM gives (EC 0x35 from
+    // the VMM's view, WnR for the store) with the PC at the access.
+    let hit = |write: bool, far: u64| VcpuExit::Debug {
+        esr: if write { 0xd200_0062 } else { 0xd200_0022 },
+        far,
+    };
+    for (src, write, unpriv) in [
+        ("sttr x0, [x1]", true, true),
+        ("ldtr x2, [x1]", false, true),
+        ("sttrb w0, [x1, #3]", true, true),
+        ("str x0, [x1]", true, false),
+    ] {
+        for pac in [0b01, 0b10, 0b11] {
+            let Some((exit, at)) = vmm_watch(src, pac) else {
+                return;
+            };
+            let expect_hit = pac & if unpriv { 0b10 } else { 0b01 } != 0;
+            if expect_hit {
+                let far = if src.contains("#3") { DATA + 3 } else { DATA };
+                assert_eq!(exit, hit(write, far), "{src} PAC {pac:#b}");
+                assert_eq!(at, RAM + 8, "{src}: stopped before the access");
+            } else {
+                assert_eq!(exit, SHUTDOWN, "{src} PAC {pac:#b}: no hit");
+            }
+        }
+    }
+}

@@ -262,3 +262,41 @@ fn the_guests_step_resumes_active_pending_when_the_vmm_gives_debug_back() {
         ]
     );
 }
+
+#[test]
+fn guest_watchpoints_see_sttr_at_el1_as_an_el0_access_taken_from_el1() {
+    // STTR at EL1 under a guest watchpoint (LSC = 0b11, BAS = 0xff): with PAC = 0b10 (EL0
+    // only: 0x1ffd) it hits, as an EL0 access does (Arm ARM D2.10, C6.2 "STTR"), but the
+    // exception is taken from EL1: EC 0x35 with WnR, FAR at the access; PAC = 0b01 (EL1 only:
+    // 0x1ffb) misses it.
+    let src = |wcr: u64| {
+        format!(
+            "add x1, x20, #0x800\n msr dbgwvr0_el1, x1\n mov x0, #{wcr:#x}\n msr dbgwcr0_el1, x0\n \
+             mov x0, #{:#x}\n msr mdscr_el1, x0\n isb\n msr daifclr, #8\n mov x0, #5\n \
+             sttr x0, [x1]",
+            KDE | MDE
+        )
+    };
+    let Some(mut s) = guest(&src(0x1ffb)) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(count(&mut s), 0, "PAC 0b01 misses the unprivileged store");
+    assert_eq!(
+        s.mem.read_obj::<u64>(GuestAddress(DATA + 0x800)).unwrap(),
+        5
+    );
+    let Some(mut s) = guest(&src(0x1ffd)) else {
+        return;
+    };
+    assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
+    assert_eq!(count(&mut s), 1);
+    let (esr, elr, spsr, far) = logged(&s, 0);
+    assert_eq!((esr, elr, far), (0xd600_0062, RAM + 0x24, DATA + 0x800));
+    assert_eq!(spsr & 0xf, 0b0101, "taken from EL1h");
+    assert_eq!(
+        s.mem.read_obj::<u64>(GuestAddress(DATA + 0x800)).unwrap(),
+        0,
+        "skipped"
+    );
+}
