@@ -33,14 +33,23 @@ const ENTRIES: usize = 4096;
 
 /// One decoded instruction.
 #[derive(Clone, Copy)]
-struct Decoded {
-    word: u32,
+pub struct Decoded {
+    pub word: u32,
     /// A system-class word (MSR, SYS/TLBI, ERET, hints, exception generation): it may change
     /// the translation regime, the EL, PSTATE.DAIF or `Cpu::emulated`, so a batch of
     /// instructions (`batch.rs`) ends after it.
-    sync: bool,
-    handler: Handler,
-    aux: u64,
+    pub sync: bool,
+    pub handler: Handler,
+    pub aux: u64,
+}
+
+impl Decoded {
+    /// Whether a pre-decoded block (`block.rs`) ends after this word: every word of the
+    /// branch, exception-generation and system group (Arm ARM C4.1.87; op0 = 101x), the only
+    /// words whose handlers may set `Cpu::next_pc` to anything but the next instruction.
+    pub fn ends_block(&self) -> bool {
+        (self.word >> 26) & 7 == 0b101
+    }
 }
 
 /// The per-vCPU decoded-instruction cache (allocated on first use).
@@ -91,7 +100,7 @@ fn generic(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
 const GENERIC: (Handler, u64) = (generic, 0);
 
 /// Decodes `i` (Arm ARM C4.1 "A64 instruction set encoding", op0 = bits 28:25).
-fn decode(i: u32) -> Decoded {
+pub fn decode(i: u32) -> Decoded {
     let mut sync = false;
     let (handler, aux) = match (i >> 25) & 0xf {
         0b1000 | 0b1001 => dp_imm(i),

@@ -11,6 +11,7 @@
 
 pub(crate) mod alu;
 pub(crate) mod batch;
+pub(crate) mod block;
 pub(crate) mod branch;
 pub(crate) mod bus;
 pub(crate) mod debug;
@@ -107,6 +108,9 @@ pub struct Cpu {
     pub tlb: mmu::Tlb,
     /// Decoded instructions, validated against the fetched word on every fetch.
     pub icache: decode::DecodeCache,
+    /// Pre-decoded blocks for batches (`block.rs`), allocated on the first batch; taken out
+    /// while a batch runs.
+    pub blocks: Option<block::BlockCache>,
     /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
     pub epoch: Instant,
     /// UNDEFINED instructions seen (for warning rate limiting).
@@ -135,6 +139,7 @@ impl Cpu {
             emulated: false,
             tlb: mmu::Tlb::default(),
             icache: decode::DecodeCache::default(),
+            blocks: None,
             epoch,
             undef_count: Cell::new(0),
             irq: intr::IrqCtl::new(index),

@@ -1,0 +1,169 @@
+//! Pre-decoded basic blocks for instruction batches (`batch.rs`).
+//!
+//! Owns [`BlockCache`]: a direct-mapped table, indexed by the physical address of a block's
+//! first instruction, of straight-line runs of decoded instructions ([`Op`]: handler,
+//! pre-computed operand, raw word). A block starts wherever a batch fetches an instruction
+//! that no cached block starts at, and ends after a branch or a system-class instruction
+//! (`decode.rs`: `Decoded::ends_block`), at the end of its 4 KiB page, or after [`MAX_OPS`]
+//! instructions, so every instruction of a block but the last falls through to the next
+//! one, and the whole block lies in one code page whose translation the batch already holds.
+//!
+//! Nothing is ever invalidated from outside: the batch compares each op's raw word with the
+//! word it reads from guest RAM just before running the op (`Cpu::run_block`), as the
+//! single-instruction path does with `decode::DecodeCache`. So a word changed by the guest
+//! itself (even a later instruction of the running block), by another vCPU or by the VMM (a
+//! software breakpoint, a gdb memory write, `debug::guest_ram`) is seen at its very next
+//! fetch, with no write tracking on any write path. A mismatch drops the block; the batch
+//! then builds a new one from the changed instruction on.
+//!
+//! Decoding depends on the words alone (every state-dependent check stays in the handlers),
+//! so a block is a pure memoisation: no translation regime, EL or ASID in the tag. The table
+//! is allocated on a vCPU's first batch; nothing is allocated per block or per instruction.
+//! Knows nothing about translation, exits or threads.
+
+use super::bus::Bus;
+use super::decode::{decode, Handler};
+use super::ram::CodePage;
+
+/// Most instructions in one block (a longer straight run continues in the next block).
+pub const MAX_OPS: usize = 16;
+
+/// Number of blocks (a power of two). A conflict costs a rebuild, never a wrong result.
+const BLOCKS: usize = 2048;
+
+/// One decoded instruction of a block.
+#[derive(Clone, Copy)]
+pub struct Op {
+    pub handler: Handler,
+    pub aux: u64,
+    /// The word it was decoded from, compared with RAM before every run of the op.
+    pub word: u32,
+}
+
+/// One block: where it starts and how many of its ops are valid.
+#[derive(Clone, Copy)]
+struct Tag {
+    /// Physical address of the first instruction; `u64::MAX` (never 4-byte aligned): empty.
+    pa: u64,
+    len: u8,
+    /// The last op is a system-class instruction: a batch ends after it (`batch.rs`).
+    sync: bool,
+}
+
+const EMPTY: Tag = Tag {
+    pa: u64::MAX,
+    len: 0,
+    sync: false,
+};
+
+/// A built block, borrowed from the cache for one run.
+pub struct Block<'a> {
+    pub ops: &'a [Op],
+    /// Its last op is a system-class instruction (see `Tag::sync`).
+    pub sync: bool,
+    /// Its index in the cache, for [`BlockCache::drop_block`].
+    pub index: usize,
+}
+
+/// The per-vCPU block table (see the module docs).
+pub struct BlockCache {
+    tags: Box<[Tag; BLOCKS]>,
+    ops: Box<[[Op; MAX_OPS]; BLOCKS]>,
+    /// Blocks built so far, for tests and statistics.
+    builds: u64,
+}
+
+impl BlockCache {
+    pub fn new() -> Self {
+        let filler = decode(0);
+        let op = Op {
+            handler: filler.handler,
+            aux: filler.aux,
+            word: 0,
+        };
+        BlockCache {
+            tags: Box::new([EMPTY; BLOCKS]),
+            ops: vec![[op; MAX_OPS]; BLOCKS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("BLOCKS rows were allocated")),
+            builds: 0,
+        }
+    }
+
+    /// The block starting at physical address `pa` (4-byte aligned, inside `page`), built
+    /// from the words in RAM if no cached block starts there; None if its first word cannot
+    /// be fetched from `page`.
+    #[inline(always)]
+    pub fn get(&mut self, pa: u64, page: CodePage, bus: &Bus) -> Option<Block<'_>> {
+        let index = (pa >> 2) as usize & (BLOCKS - 1);
+        if self.tags[index].pa != pa {
+            self.build(index, pa, page, bus)?;
+        }
+        let tag = self.tags[index];
+        Some(Block {
+            ops: &self.ops[index][..tag.len as usize],
+            sync: tag.sync,
+            index,
+        })
+    }
+
+    /// Forgets block `index` (one of its words changed in RAM).
+    pub fn drop_block(&mut self, index: usize) {
+        self.tags[index] = EMPTY;
+    }
+
+    /// Decodes the block starting at `pa` into entry `index`.
+    #[cold]
+    #[inline(never)]
+    fn build(&mut self, index: usize, pa: u64, page: CodePage, bus: &Bus) -> Option<()> {
+        self.tags[index] = EMPTY;
+        let row = &mut self.ops[index];
+        let mut len = 0;
+        let mut sync = false;
+        let mut off = pa & 0xffc;
+        while len < MAX_OPS {
+            let Some(word) = bus.fetch(page, off) else {
+                break;
+            };
+            let d = decode(word);
+            row[len] = Op {
+                handler: d.handler,
+                aux: d.aux,
+                word,
+            };
+            len += 1;
+            off += 4;
+            if d.ends_block() || off == 0x1000 {
+                sync = d.sync;
+                break;
+            }
+        }
+        if len == 0 {
+            return None;
+        }
+        self.builds += 1;
+        self.tags[index] = Tag {
+            pa,
+            len: len as u8,
+            sync,
+        };
+        Some(())
+    }
+
+    /// How many blocks have been built since the vCPU was created.
+    #[cfg(test)]
+    pub fn builds(&self) -> u64 {
+        self.builds
+    }
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+#[path = "block_tests.rs"]
+mod tests;
