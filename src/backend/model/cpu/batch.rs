@@ -20,8 +20,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::block::BlockCache;
-use super::ram::CodePage;
+use super::block::{Block, BlockCache};
 use super::{mmu, Cpu, Stop};
 use crate::a64::pstate;
 
@@ -50,7 +49,10 @@ impl Cpu {
             return self.step();
         }
         self.emulated = false;
-        let mut blocks = self.blocks.take().unwrap_or_default();
+        let mut blocks = match self.blocks.take() {
+            Some(b) => b,
+            None => BlockCache::new(self.bus.ram()),
+        };
         let r = self.run_blocks(&mut blocks, attention, limit.clamp(1, BATCH));
         self.blocks = Some(blocks);
         r
@@ -85,7 +87,7 @@ impl Cpu {
                 pa
             };
             let block = match page_ram {
-                Some(page) => blocks.get(pa, page, &self.bus),
+                Some(page) => blocks.get(pa, page),
                 None => None,
             };
             let Some(block) = block else {
@@ -98,8 +100,7 @@ impl Cpu {
                 continue;
             };
             let index = block.index;
-            let page = page_ram.unwrap_or_else(|| unreachable!("blocks come from a code page"));
-            match self.run_block(block.ops, block.sync, page, budget)? {
+            match self.run_block(&block, budget)? {
                 BlockEnd::Ran(n) => budget -= n,
                 BlockEnd::Sync => break,
                 BlockEnd::Stale(n) => {
@@ -116,36 +117,47 @@ impl Cpu {
     }
 
     /// Runs the ops of one block from the PC (at most `budget` of them), each after checking
-    /// its word against RAM. PSTATE.BTYPE is cleared after every instruction: only ERET (the
-    /// last op of its block) or the VMM can set it, so when it is set on entry only the first
-    /// op runs here.
+    /// its word against RAM. Only the last op of a block may branch (`decode.rs`:
+    /// `Decoded::ends_block`), so `Cpu::next_pc` is only set up for it; the others advance
+    /// the PC by 4. PSTATE.BTYPE is cleared after every instruction: only ERET (the last op
+    /// of its block) or the VMM can set it, so when it is set on entry only the first op runs
+    /// here.
     #[inline(always)]
-    fn run_block(
-        &mut self,
-        ops: &[super::block::Op],
-        sync: bool,
-        page: CodePage,
-        budget: u32,
-    ) -> Result<BlockEnd, Stop> {
+    fn run_block(&mut self, block: &Block, budget: u32) -> Result<BlockEnd, Stop> {
+        let ops = block.ops;
         let btype = self.st.pstate & pstate::BTYPE_MASK != 0;
         let n = if btype {
             1
         } else {
             (budget as usize).min(ops.len())
         };
+        let (body, last) = if n == ops.len() {
+            (&ops[..n - 1], Some(&ops[n - 1]))
+        } else {
+            (&ops[..n], None)
+        };
         let mut pc = self.st.pc;
-        for (k, op) in ops[..n].iter().enumerate() {
-            if self.bus.fetch(page, pc) != Some(op.word) {
+        for (k, (op, word)) in body.iter().zip(block.words).enumerate() {
+            if word.load(Ordering::Relaxed) != op.word {
+                return Ok(BlockEnd::Stale(k as u32));
+            }
+            (op.handler)(self, op.word, op.aux)?;
+            pc = pc.wrapping_add(4);
+            self.st.pc = pc;
+            self.insns += 1;
+        }
+        if let Some(op) = last {
+            let k = n - 1;
+            if block.words.get(k).map(|w| w.load(Ordering::Relaxed)) != Some(op.word) {
                 return Ok(BlockEnd::Stale(k as u32));
             }
             self.next_pc = pc.wrapping_add(4);
             (op.handler)(self, op.word, op.aux)?;
-            pc = self.next_pc;
-            self.st.pc = pc;
+            self.st.pc = self.next_pc;
             self.insns += 1;
         }
         self.st.clear_btype();
-        Ok(if sync && n == ops.len() {
+        Ok(if block.sync && last.is_some() {
             BlockEnd::Sync
         } else {
             BlockEnd::Ran(n as u32)

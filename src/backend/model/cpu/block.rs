@@ -21,9 +21,10 @@
 //! is allocated on a vCPU's first batch; nothing is allocated per block or per instruction.
 //! Knows nothing about translation, exits or threads.
 
-use super::bus::Bus;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::decode::{decode, Handler};
-use super::ram::CodePage;
+use super::ram::{CodePage, Ram};
 
 /// Most instructions in one block (a longer straight run continues in the next block).
 pub const MAX_OPS: usize = 16;
@@ -59,6 +60,9 @@ const EMPTY: Tag = Tag {
 /// A built block, borrowed from the cache for one run.
 pub struct Block<'a> {
     pub ops: &'a [Op],
+    /// The words in RAM from the block's first instruction to the end of its page: op `k`
+    /// runs only while `words[k]` still holds its word.
+    pub words: &'a [AtomicU32],
     /// Its last op is a system-class instruction (see `Tag::sync`).
     pub sync: bool,
     /// Its index in the cache, for [`BlockCache::drop_block`].
@@ -67,6 +71,8 @@ pub struct Block<'a> {
 
 /// The per-vCPU block table (see the module docs).
 pub struct BlockCache {
+    /// The VM's RAM, where blocks are decoded from and re-validated against.
+    ram: Ram,
     tags: Box<[Tag; BLOCKS]>,
     ops: Box<[[Op; MAX_OPS]; BLOCKS]>,
     /// Blocks built so far, for tests and statistics.
@@ -74,7 +80,7 @@ pub struct BlockCache {
 }
 
 impl BlockCache {
-    pub fn new() -> Self {
+    pub fn new(ram: Ram) -> Self {
         let filler = decode(0);
         let op = Op {
             handler: filler.handler,
@@ -82,6 +88,7 @@ impl BlockCache {
             word: 0,
         };
         BlockCache {
+            ram,
             tags: Box::new([EMPTY; BLOCKS]),
             ops: vec![[op; MAX_OPS]; BLOCKS]
                 .into_boxed_slice()
@@ -92,17 +99,22 @@ impl BlockCache {
     }
 
     /// The block starting at physical address `pa` (4-byte aligned, inside `page`), built
-    /// from the words in RAM if no cached block starts there; None if its first word cannot
-    /// be fetched from `page`.
+    /// from the words in RAM if no cached block starts there; None if `page` is not in RAM.
     #[inline(always)]
-    pub fn get(&mut self, pa: u64, page: CodePage, bus: &Bus) -> Option<Block<'_>> {
+    pub fn get(&mut self, pa: u64, page: CodePage) -> Option<Block<'_>> {
         let index = (pa >> 2) as usize & (BLOCKS - 1);
+        let words = self
+            .ram
+            .code_words(page)?
+            .get((pa as usize & 0xfff) / 4..)?;
         if self.tags[index].pa != pa {
-            self.build(index, pa, page, bus)?;
+            build(&mut self.tags[index], &mut self.ops[index], pa, words);
+            self.builds += 1;
         }
         let tag = self.tags[index];
         Some(Block {
             ops: &self.ops[index][..tag.len as usize],
+            words,
             sync: tag.sync,
             index,
         })
@@ -113,44 +125,6 @@ impl BlockCache {
         self.tags[index] = EMPTY;
     }
 
-    /// Decodes the block starting at `pa` into entry `index`.
-    #[cold]
-    #[inline(never)]
-    fn build(&mut self, index: usize, pa: u64, page: CodePage, bus: &Bus) -> Option<()> {
-        self.tags[index] = EMPTY;
-        let row = &mut self.ops[index];
-        let mut len = 0;
-        let mut sync = false;
-        let mut off = pa & 0xffc;
-        while len < MAX_OPS {
-            let Some(word) = bus.fetch(page, off) else {
-                break;
-            };
-            let d = decode(word);
-            row[len] = Op {
-                handler: d.handler,
-                aux: d.aux,
-                word,
-            };
-            len += 1;
-            off += 4;
-            if d.ends_block() || off == 0x1000 {
-                sync = d.sync;
-                break;
-            }
-        }
-        if len == 0 {
-            return None;
-        }
-        self.builds += 1;
-        self.tags[index] = Tag {
-            pa,
-            len: len as u8,
-            sync,
-        };
-        Some(())
-    }
-
     /// How many blocks have been built since the vCPU was created.
     #[cfg(test)]
     pub fn builds(&self) -> u64 {
@@ -158,10 +132,32 @@ impl BlockCache {
     }
 }
 
-impl Default for BlockCache {
-    fn default() -> Self {
-        Self::new()
+/// Decodes the block starting at `pa`, whose words from there to the end of the page are
+/// `words` (at least one), into `tag` and `row`.
+#[cold]
+#[inline(never)]
+fn build(tag: &mut Tag, row: &mut [Op; MAX_OPS], pa: u64, words: &[AtomicU32]) {
+    let mut len = 0;
+    let mut sync = false;
+    for w in words.iter().take(MAX_OPS) {
+        let word = w.load(Ordering::Relaxed);
+        let d = decode(word);
+        row[len] = Op {
+            handler: d.handler,
+            aux: d.aux,
+            word,
+        };
+        len += 1;
+        if d.ends_block() {
+            sync = d.sync;
+            break;
+        }
     }
+    *tag = Tag {
+        pa,
+        len: len as u8,
+        sync,
+    };
 }
 
 #[cfg(test)]

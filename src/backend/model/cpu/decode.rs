@@ -282,7 +282,9 @@ fn ldst(i: u32) -> (Handler, u64) {
                 (0, 0) => (mode!(fast_mem::OFFSET), imm9),
                 (0, 1) => (mode!(fast_mem::POST), imm9),
                 (0, 3) => (mode!(fast_mem::PRE), imm9),
-                (1, 2) if (i >> 13) & 2 != 0 => (mode!(fast_mem::REGISTER), 0),
+                (1, 2) if (i >> 13) & 2 != 0 => {
+                    (mode!(fast_mem::REGISTER), fast_mem::reg_offset_aux(i))
+                }
                 _ => GENERIC,
             }
         }

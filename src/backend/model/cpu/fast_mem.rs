@@ -8,9 +8,9 @@
 //! writeback into the same register. The decoder only routes valid encodings here; the
 //! unprivileged forms, PRFM and the SIMD&FP forms stay with the reference interpreter.
 
-use super::alu::extend;
 use super::ldst::{extend_loaded, load_syndrome, store_syndrome, Ext};
 use super::mmu::{Access, PA_BITS};
+use super::ram::DataPage;
 use super::{Cpu, Stop};
 use crate::a64::fields::sctlr;
 
@@ -20,6 +20,26 @@ pub const OFFSET: u8 = 0;
 pub const PRE: u8 = 1;
 pub const POST: u8 = 2;
 pub const REGISTER: u8 = 3;
+
+/// `aux` of the register-offset forms (option = bits 15:13, which the decoder only routes
+/// here with bit 14 set: UXTW, LSL, SXTW, SXTX; S = bit 12): bits 5:0 the high bits the
+/// extension drops (32 for the W forms, else 0), [`SIGNED`] for SXTW/SXTX, bits 17:16
+/// the scale (the access size's log2 when S is set, else 0): Arm ARM C6.2 "LDR (register)",
+/// `ExtendReg`.
+pub fn reg_offset_aux(i: u32) -> u64 {
+    let option = (i >> 13) & 7;
+    let drop = if option & 1 == 0 { 32 } else { 0 };
+    let signed = if option & 4 != 0 { SIGNED } else { 0 };
+    let scale = if (i >> 12) & 1 == 1 {
+        (i >> 30) as u64
+    } else {
+        0
+    };
+    drop | signed | scale << 16
+}
+
+/// The sign-extension flag of [`reg_offset_aux`].
+const SIGNED: u64 = 1 << 8;
 
 impl Cpu {
     /// The physical address of a data access that needs none of the checks of the full path
@@ -39,17 +59,43 @@ impl Cpu {
             .map(|(pa, _)| pa)
     }
 
-    /// A plain (see `plain_pa`) read of RAM; None: the full path decides (`Cpu::read_mem`).
+    /// The RAM page of a plain (see `plain_pa`) access in the first RAM window, if the data
+    /// TLB (`mmu::Tlb`) holds it. A call-free lookup: misses are filled by the full path
+    /// (`Cpu::read_mem`, `Cpu::write_mem`) through `fill_data_tlb`.
     #[inline(always)]
-    pub(super) fn read_ram_fast(&self, va: u64, size: usize) -> Option<u64> {
-        self.bus.read(self.plain_pa(va, size, Access::Read)?, size)
+    fn plain_page(&self, va: u64, size: usize, write: bool) -> Option<DataPage> {
+        if va & (size as u64 - 1) != 0 || !self.debug_quiet() {
+            return None;
+        }
+        self.tlb.data_lookup(va, self.st.el() == 0, write)
     }
 
-    /// A plain write of RAM; false: nothing was written, the full path decides.
+    /// A data-TLB miss: the page of a plain access, recorded in the data TLB, if `plain_pa`
+    /// finds it in RAM.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn fill_data_tlb(&mut self, va: u64, size: usize, write: bool) -> Option<DataPage> {
+        let access = if write { Access::Write } else { Access::Read };
+        let pa = self.plain_pa(va, size, access)?;
+        let page = self.bus.data_page(pa & !0xfff)?;
+        self.tlb.data_insert(va, self.st.el() == 0, write, page);
+        Some(page)
+    }
+
+    /// A plain read of RAM through the data TLB; None: the full path decides
+    /// (`Cpu::read_mem`).
+    #[inline(always)]
+    pub(super) fn read_ram_fast(&self, va: u64, size: usize) -> Option<u64> {
+        let page = self.plain_page(va, size, false)?;
+        self.bus.read_in(page, va, size)
+    }
+
+    /// A plain write of RAM through the data TLB; false: nothing was written, the full path
+    /// decides.
     #[inline(always)]
     pub(super) fn write_ram_fast(&self, va: u64, size: usize, val: u64) -> bool {
-        match self.plain_pa(va, size, Access::Write) {
-            Some(pa) => self.bus.write(pa, size, val).is_some(),
+        match self.plain_page(va, size, true) {
+            Some(page) => self.bus.write_in(page, va, size, val).is_some(),
             None => false,
         }
     }
@@ -85,9 +131,16 @@ impl Cpu {
             PRE => (base.wrapping_add(aux), base.wrapping_add(aux)),
             POST => (base, base.wrapping_add(aux)),
             _ => {
-                let sh = if (i >> 12) & 1 == 1 { SIZE } else { 0 };
+                // `aux` from `reg_offset_aux`: the extension without a branch.
                 let m = self.st.xr((i >> 16) & 31);
-                (base.wrapping_add(extend(m, (i >> 13) & 7, sh)), 0)
+                let drop = (aux & 63) as u32;
+                let top = m << drop;
+                let e = if aux & SIGNED != 0 {
+                    ((top as i64) >> drop) as u64
+                } else {
+                    top >> drop
+                };
+                (base.wrapping_add(e << (aux >> 16)), 0)
             }
         }
     }
@@ -186,3 +239,7 @@ fn load_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> 
 pub fn pair(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
     c.ldst_pair(i, false)
 }
+
+#[cfg(test)]
+#[path = "fast_mem_tests.rs"]
+mod tests;

@@ -250,6 +250,11 @@ impl Cpu {
         if let Some(v) = self.read_ram_fast(va, size) {
             return Ok(v);
         }
+        if let Some(page) = self.fill_data_tlb(va, size, false) {
+            if let Some(v) = self.bus.read_in(page, va, size) {
+                return Ok(v);
+            }
+        }
         if self.crosses_page(va, size) {
             return self.read_mem_bytes(va, size);
         }
@@ -272,6 +277,11 @@ impl Cpu {
     ) -> Result<(), Stop> {
         if self.write_ram_fast(va, size, val) {
             return Ok(());
+        }
+        if let Some(page) = self.fill_data_tlb(va, size, true) {
+            if self.bus.write_in(page, va, size, val).is_some() {
+                return Ok(());
+            }
         }
         if self.crosses_page(va, size) {
             return self.write_mem_bytes(va, size, val);
