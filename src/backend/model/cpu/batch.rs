@@ -21,6 +21,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::block::{Block, BlockCache};
+use super::ram::CodePage;
 use super::{mmu, Cpu, Stop};
 use crate::a64::pstate;
 
@@ -65,32 +66,36 @@ impl Cpu {
         attention: &AtomicU32,
         mut budget: u32,
     ) -> Result<(), Stop> {
-        // The code page the last fetch translated: VA page, PA page, and its RAM (None: not
-        // wholly in the first RAM window, fetch through `Bus::read`). `u64::MAX` has its low
-        // bits set, so no PC matches it.
+        // PSTATE.BTYPE is cleared after every instruction, and only ERET (which ends a batch)
+        // or the VMM sets it: when it is set, the first instruction runs on its own.
+        if self.st.pstate & pstate::BTYPE_MASK != 0 {
+            let (pa, _) = self.fetch_pa()?;
+            if self.step_at(pa)? || attention.load(Ordering::Relaxed) != 0 {
+                return Ok(());
+            }
+            budget -= 1;
+        }
+        let BlockCache { ram, table } = blocks;
+        // The code page the last fetch translated: VA page, PA page, and its words in RAM
+        // (empty: not wholly in the first RAM window, fetch through `Bus::read`).
+        // `u64::MAX` has its low bits set, so no PC matches it.
         let mut page_va = u64::MAX;
         let mut page_pa = 0;
-        let mut page_ram = None;
+        let mut words: &[AtomicU32] = &[];
         while budget > 0 {
             let pc = self.st.pc;
             // Same page and 4-byte aligned (bits 1:0 are kept by the mask).
-            let pa = if pc & !0xffc == page_va {
-                page_pa | (pc & 0xffc)
-            } else {
-                if self.st.pstate & pstate::IL != 0 || pc & 3 != 0 {
-                    return Err(self.fetch_state_fault(pc));
-                }
-                let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
+            if pc & !0xffc != page_va {
+                let (pa, page) = self.fetch_pa()?;
                 page_va = pc & !0xfff;
                 page_pa = pa & !0xfff;
-                page_ram = self.bus.code_page(page_pa);
-                pa
-            };
-            let block = match page_ram {
-                Some(page) => blocks.get(pa, page),
-                None => None,
-            };
-            let Some(block) = block else {
+                words = page.and_then(|p| ram.code_words(p)).unwrap_or(&[]);
+            }
+            let pa = page_pa | (pc & 0xffc);
+            let Some(from_pc) = words
+                .get((pc as usize & 0xffc) / 4..)
+                .filter(|w| !w.is_empty())
+            else {
                 // Outside the first RAM window: one instruction, as `Cpu::step` runs it.
                 let sync = self.step_at(pa)?;
                 budget -= 1;
@@ -99,12 +104,13 @@ impl Cpu {
                 }
                 continue;
             };
+            let block = table.get(pa, from_pc);
             let index = block.index;
             match self.run_block(&block, budget)? {
                 BlockEnd::Ran(n) => budget -= n,
                 BlockEnd::Sync => break,
                 BlockEnd::Stale(n) => {
-                    blocks.drop_block(index);
+                    table.drop_block(index);
                     budget -= n;
                     continue;
                 }
@@ -116,21 +122,26 @@ impl Cpu {
         Ok(())
     }
 
+    /// The physical address of the PC and its code page (None: not wholly in the first RAM
+    /// window), after the PC alignment and PSTATE.IL checks and the fetch translation.
+    fn fetch_pa(&mut self) -> Result<(u64, Option<CodePage>), Stop> {
+        let pc = self.st.pc;
+        if self.st.pstate & pstate::IL != 0 || pc & 3 != 0 {
+            return Err(self.fetch_state_fault(pc));
+        }
+        let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
+        Ok((pa, self.bus.code_page(pa & !0xfff)))
+    }
+
     /// Runs the ops of one block from the PC (at most `budget` of them), each after checking
     /// its word against RAM. Only the last op of a block may branch (`decode.rs`:
     /// `Decoded::ends_block`), so `Cpu::next_pc` is only set up for it; the others advance
-    /// the PC by 4. PSTATE.BTYPE is cleared after every instruction: only ERET (the last op
-    /// of its block) or the VMM can set it, so when it is set on entry only the first op runs
-    /// here.
+    /// the PC by 4. PSTATE.BTYPE is clear (see `run_blocks`) and no op but the last (ERET)
+    /// can set it.
     #[inline(always)]
     fn run_block(&mut self, block: &Block, budget: u32) -> Result<BlockEnd, Stop> {
         let ops = block.ops;
-        let btype = self.st.pstate & pstate::BTYPE_MASK != 0;
-        let n = if btype {
-            1
-        } else {
-            (budget as usize).min(ops.len())
-        };
+        let n = (budget as usize).min(ops.len());
         let (body, last) = if n == ops.len() {
             (&ops[..n - 1], Some(&ops[n - 1]))
         } else {
@@ -146,22 +157,23 @@ impl Cpu {
             self.st.pc = pc;
             self.insns += 1;
         }
-        if let Some(op) = last {
-            let k = n - 1;
-            if block.words.get(k).map(|w| w.load(Ordering::Relaxed)) != Some(op.word) {
-                return Ok(BlockEnd::Stale(k as u32));
-            }
-            self.next_pc = pc.wrapping_add(4);
-            (op.handler)(self, op.word, op.aux)?;
-            self.st.pc = self.next_pc;
-            self.insns += 1;
+        let Some(op) = last else {
+            return Ok(BlockEnd::Ran(n as u32));
+        };
+        let k = n - 1;
+        if block.words.get(k).map(|w| w.load(Ordering::Relaxed)) != Some(op.word) {
+            return Ok(BlockEnd::Stale(k as u32));
         }
-        self.st.clear_btype();
-        Ok(if block.sync && last.is_some() {
-            BlockEnd::Sync
-        } else {
-            BlockEnd::Ran(n as u32)
-        })
+        self.next_pc = pc.wrapping_add(4);
+        (op.handler)(self, op.word, op.aux)?;
+        self.st.pc = self.next_pc;
+        self.insns += 1;
+        if block.sync {
+            // ERET may have set BTYPE; as after every instruction, it is cleared.
+            self.st.clear_btype();
+            return Ok(BlockEnd::Sync);
+        }
+        Ok(BlockEnd::Ran(n as u32))
     }
 
     /// Fetches and runs the one instruction at the PC, at physical address `pa`, through the

@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::decode::{decode, Handler};
-use super::ram::{CodePage, Ram};
+use super::ram::Ram;
 
 /// Most instructions in one block (a longer straight run continues in the next block).
 pub const MAX_OPS: usize = 16;
@@ -69,26 +69,40 @@ pub struct Block<'a> {
     pub index: usize,
 }
 
-/// The per-vCPU block table (see the module docs).
+/// The per-vCPU block cache (see the module docs): RAM, where blocks are decoded from and
+/// re-validated against, and the table of blocks. Two fields, so that a batch can hold the
+/// words of its code page (`Ram::code_words`) while it looks blocks up.
 pub struct BlockCache {
-    /// The VM's RAM, where blocks are decoded from and re-validated against.
-    ram: Ram,
+    pub ram: Ram,
+    pub table: Table,
+}
+
+impl BlockCache {
+    pub fn new(ram: Ram) -> Self {
+        BlockCache {
+            ram,
+            table: Table::new(),
+        }
+    }
+}
+
+/// The direct-mapped table of blocks.
+pub struct Table {
     tags: Box<[Tag; BLOCKS]>,
     ops: Box<[[Op; MAX_OPS]; BLOCKS]>,
     /// Blocks built so far, for tests and statistics.
     builds: u64,
 }
 
-impl BlockCache {
-    pub fn new(ram: Ram) -> Self {
+impl Table {
+    fn new() -> Self {
         let filler = decode(0);
         let op = Op {
             handler: filler.handler,
             aux: filler.aux,
             word: 0,
         };
-        BlockCache {
-            ram,
+        Table {
             tags: Box::new([EMPTY; BLOCKS]),
             ops: vec![[op; MAX_OPS]; BLOCKS]
                 .into_boxed_slice()
@@ -98,26 +112,23 @@ impl BlockCache {
         }
     }
 
-    /// The block starting at physical address `pa` (4-byte aligned, inside `page`), built
-    /// from the words in RAM if no cached block starts there; None if `page` is not in RAM.
+    /// The block starting at physical address `pa` (4-byte aligned), whose words from there
+    /// to the end of its page are `words` (at least one), built from them if no cached block
+    /// starts there.
     #[inline(always)]
-    pub fn get(&mut self, pa: u64, page: CodePage) -> Option<Block<'_>> {
+    pub fn get<'a>(&'a mut self, pa: u64, words: &'a [AtomicU32]) -> Block<'a> {
         let index = (pa >> 2) as usize & (BLOCKS - 1);
-        let words = self
-            .ram
-            .code_words(page)?
-            .get((pa as usize & 0xfff) / 4..)?;
         if self.tags[index].pa != pa {
             build(&mut self.tags[index], &mut self.ops[index], pa, words);
             self.builds += 1;
         }
         let tag = self.tags[index];
-        Some(Block {
+        Block {
             ops: &self.ops[index][..tag.len as usize],
             words,
             sync: tag.sync,
             index,
-        })
+        }
     }
 
     /// Forgets block `index` (one of its words changed in RAM).
@@ -133,7 +144,7 @@ impl BlockCache {
 }
 
 /// Decodes the block starting at `pa`, whose words from there to the end of the page are
-/// `words` (at least one), into `tag` and `row`.
+/// `words`, into `tag` and `row` (an empty block if `words` is).
 #[cold]
 #[inline(never)]
 fn build(tag: &mut Tag, row: &mut [Op; MAX_OPS], pa: u64, words: &[AtomicU32]) {

@@ -36,7 +36,7 @@ fn brk(stop: Option<Stop>) -> Option<u64> {
 }
 
 fn blocks(cpu: &Cpu) -> u64 {
-    cpu.blocks.as_ref().map_or(0, |b| b.builds())
+    cpu.blocks.as_ref().map_or(0, |b| b.table.builds())
 }
 
 #[test]
