@@ -385,5 +385,18 @@ impl Cpu {
     }
 }
 
+/// The retired-instruction count at the end of a vCPU's life, at debug level
+/// (`RUST_LOG=kvmdbg::backend::model::cpu=debug`): `scripts/bench-model.sh` divides the host
+/// instructions of a run by it.
+impl Drop for Cpu {
+    fn drop(&mut self) {
+        log::debug!(
+            "model: vCPU MPIDR {:#x} retired {} instructions",
+            self.st.sys.mpidr,
+            self.insns
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests;
