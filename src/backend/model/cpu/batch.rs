@@ -92,10 +92,8 @@ impl Cpu {
                 words = page.and_then(|p| ram.code_words(p)).unwrap_or(&[]);
             }
             let pa = page_pa | (pc & 0xffc);
-            let Some(from_pc) = words
-                .get((pc as usize & 0xffc) / 4..)
-                .filter(|w| !w.is_empty())
-            else {
+            let off = (pc as usize & 0xffc) / 4;
+            let Some(from_pc) = words.get(off..).filter(|_| off < words.len()) else {
                 // Outside the first RAM window: one instruction, as `Cpu::step` runs it.
                 let sync = self.step_at(pa)?;
                 budget -= 1;
@@ -134,41 +132,21 @@ impl Cpu {
     }
 
     /// Runs the ops of one block from the PC (at most `budget` of them), each after checking
-    /// its word against RAM. Only the last op of a block may branch (`decode.rs`:
-    /// `Decoded::ends_block`), so `Cpu::next_pc` is only set up for it; the others advance
-    /// the PC by 4. PSTATE.BTYPE is clear (see `run_blocks`) and no op but the last (ERET)
-    /// can set it.
+    /// its word against RAM. PSTATE.BTYPE is clear (see `run_blocks`) and no op but the last
+    /// of a block (ERET, system-class) can set it.
     #[inline(always)]
     fn run_block(&mut self, block: &Block, budget: u32) -> Result<BlockEnd, Stop> {
-        let ops = block.ops;
-        let n = (budget as usize).min(ops.len());
-        let (body, last) = if n == ops.len() {
-            (&ops[..n - 1], Some(&ops[n - 1]))
-        } else {
-            (&ops[..n], None)
-        };
-        let mut pc = self.st.pc;
-        for (k, (op, word)) in body.iter().zip(block.words).enumerate() {
+        let n = (budget as usize).min(block.ops.len());
+        for (k, (op, word)) in block.ops[..n].iter().zip(block.words).enumerate() {
             if word.load(Ordering::Relaxed) != op.word {
                 return Ok(BlockEnd::Stale(k as u32));
             }
+            self.next_pc = self.st.pc.wrapping_add(4);
             (op.handler)(self, op.word, op.aux)?;
-            pc = pc.wrapping_add(4);
-            self.st.pc = pc;
+            self.st.pc = self.next_pc;
             self.insns += 1;
         }
-        let Some(op) = last else {
-            return Ok(BlockEnd::Ran(n as u32));
-        };
-        let k = n - 1;
-        if block.words.get(k).map(|w| w.load(Ordering::Relaxed)) != Some(op.word) {
-            return Ok(BlockEnd::Stale(k as u32));
-        }
-        self.next_pc = pc.wrapping_add(4);
-        (op.handler)(self, op.word, op.aux)?;
-        self.st.pc = self.next_pc;
-        self.insns += 1;
-        if block.sync {
+        if block.sync && n == block.ops.len() {
             // ERET may have set BTYPE; as after every instruction, it is cleared.
             self.st.clear_btype();
             return Ok(BlockEnd::Sync);

@@ -217,9 +217,6 @@ fn batches_match_single_steps() {
                 break; // an endless loop on both: nothing to compare at a stop
             }
             let (ra, rb) = (sa.map_or(Ok(()), Err), sb.map_or(Ok(()), Err));
-            // `next_pc` is scratch state, dead after a stop: a block sets it up only for its
-            // last instruction (`batch.rs`).
-            b.next_pc = a.next_pc;
             let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
             assert!(
                 oa == ob,
