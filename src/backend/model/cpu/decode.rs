@@ -22,7 +22,7 @@
 
 use super::alu::decode_bit_masks;
 use super::branch::sext;
-use super::{fast, fast_mem, Cpu, Stop};
+use super::{fast, fast_mem, fast_simd, Cpu, Stop};
 
 /// An instruction handler: the CPU, the instruction word and its pre-computed operand.
 pub type Handler = fn(&mut Cpu, u32, u64) -> Result<(), Stop>;
@@ -110,6 +110,7 @@ pub fn decode(i: u32) -> Decoded {
         }),
         0b0100 | 0b0110 | 0b1100 | 0b1110 => ldst(i),
         0b0101 | 0b1101 => dp_reg(i),
+        0b0111 => simd(i),
         _ => GENERIC,
     };
     Decoded {
@@ -334,6 +335,28 @@ fn dp_reg(i: u32) -> (Handler, u64) {
         }
         _ => GENERIC,
     }
+}
+
+/// Advanced SIMD (Arm ARM C4.1.90, op0 = 0111): the integer three-same arithmetic of
+/// vectorised loops (C4.1.95 "Advanced SIMD three same": 0 Q U 01110 size 1 Rm opcode 1 Rn
+/// Rd) for the encodings that are allocated; everything else to the reference.
+fn simd(i: u32) -> (Handler, u64) {
+    if i & 0x9f20_0400 != 0x0e20_0400 {
+        return GENERIC;
+    }
+    let (q, u, size) = ((i >> 30) & 1 == 1, (i >> 29) & 1 == 1, (i >> 22) & 3);
+    let aux = fast_simd::aux(8 << size, q);
+    let h: Handler = match ((i >> 11) & 31, u) {
+        (0b10000, _) if size == 3 && !q => return GENERIC,
+        (0b10000, false) => fast_simd::three_same::<{ fast_simd::ADD }>,
+        (0b10000, true) => fast_simd::three_same::<{ fast_simd::SUB }>,
+        (0b10010 | 0b10011, _) if size == 3 => return GENERIC,
+        (0b10010, false) => fast_simd::three_same::<{ fast_simd::MLA }>,
+        (0b10010, true) => fast_simd::three_same::<{ fast_simd::MLS }>,
+        (0b10011, false) => fast_simd::three_same::<{ fast_simd::MUL }>,
+        _ => return GENERIC,
+    };
+    (h, aux)
 }
 
 #[cfg(test)]

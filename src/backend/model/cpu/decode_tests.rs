@@ -42,6 +42,9 @@ const GROUPS: &[(u32, u32)] = &[
     (0xffff_ffe0, 0xd518_2000), // MSR TTBR0_EL1, Xt
     (0xffff_ffff, 0xd508_871f), // TLBI VMALLE1
     (0xffff_ffff, 0xd69f_03e0), // ERET
+    (0x9f20_0400, 0x0e20_0400), // Advanced SIMD three same (vector)
+    (0x9f20_fc00, 0x0e20_8400), // ... ADD, SUB (opcode 10000)
+    (0x9f20_f800, 0x0e20_9000), // ... MLA, MLS, MUL, PMUL (opcode 1001x)
     (0x0000_0000, 0x0000_0000), // anything
 ];
 

@@ -19,6 +19,7 @@ pub(crate) mod decode;
 pub(crate) mod exception;
 pub(crate) mod fast;
 pub(crate) mod fast_mem;
+pub(crate) mod fast_simd;
 pub(crate) mod fp;
 pub(crate) mod fp_arith;
 pub(crate) mod fp_conv;
