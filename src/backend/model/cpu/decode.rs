@@ -4,17 +4,19 @@
 //! Owns [`DecodeCache`], a direct-mapped table indexed by the instruction's physical address,
 //! and [`decode`], which turns a word into a handler plus one pre-computed operand (a branch
 //! offset, an immediate, a logical-immediate or bitfield mask). Each entry also keeps the raw
-//! word it was decoded from, and every fetch compares it with the word just read from guest
-//! RAM: a word changed by the guest (self-modifying code), by another vCPU or by the VMM (a
-//! BRK planted through the shared `GuestMemoryMmap`) never matches a stale entry, so it is
-//! decoded afresh at once, and nothing has to be invalidated. Decoding depends on the word
-//! alone (every state-dependent check is in the handlers), so the cache is a pure
-//! memoisation and needs no tags or flushes.
+//! word it was decoded from, and every fetch of `Cpu::step` compares it with the word just
+//! read from guest RAM: a word changed by the guest (self-modifying code), by another vCPU or
+//! by the VMM (a BRK planted through the shared `GuestMemoryMmap`) never matches a stale
+//! entry, so it is decoded afresh at once, and nothing has to be invalidated. Decoding depends
+//! on the word alone (every state-dependent check is in the handlers), so the cache is a pure
+//! memoisation and needs no tags or flushes. Batches use the same [`decode`] for their
+//! pre-decoded blocks (`block.rs`), which keep the words the same way.
 //!
 //! Coverage: the integer forms compilers emit most (add/sub, logical, move wide, ADR/ADRP,
 //! bitfield, shifted-register ALU, multiply-add, conditional select, every branch but ERET,
 //! general-register loads and stores with immediate, register and pre/post-index
-//! addressing) get their own handlers (`fast.rs`, `fast_mem.rs`); general-register pairs go
+//! addressing, the Advanced SIMD integer ADD/SUB/MUL/MLA/MLS vectors) get their own handlers
+//! (`fast.rs`, `fast_mem.rs`, `fast_simd.rs`); general-register pairs go
 //! straight to their reference implementation; every other word, and every reserved or
 //! UNDEFINED variant of the covered groups, gets the reference interpreter (`Cpu::exec`),
 //! so a fast handler never has to reproduce an encoding check. The table is allocated once
@@ -246,7 +248,7 @@ fn branch(i: u32) -> Option<(Handler, u64)> {
 /// Loads and stores (Arm ARM C4.1.89): general registers, single and pair.
 fn ldst(i: u32) -> (Handler, u64) {
     if (i >> 26) & 1 == 1 {
-        return GENERIC; // SIMD&FP: the access check and the vector forms
+        return ldst_vector(i);
     }
     match (i >> 27) & 7 {
         0b101 => (fast_mem::pair, 0),
@@ -289,6 +291,53 @@ fn ldst(i: u32) -> (Handler, u64) {
                 _ => GENERIC,
             }
         }
+        _ => GENERIC,
+    }
+}
+
+/// SIMD&FP loads and stores: LDR/STR/LDUR/STUR (immediate) of B, H, S, D, Q registers with an
+/// unsigned, unscaled, pre- or post-index offset (Arm ARM C4.1.89 "Load/store register"; V
+/// = 1). Every other form (pairs, structures, register offset, literal, the unallocated
+/// sizes) goes to the reference interpreter.
+fn ldst_vector(i: u32) -> (Handler, u64) {
+    if (i >> 27) & 7 != 0b111 {
+        return GENERIC;
+    }
+    let (size, opc) = (i >> 30, (i >> 22) & 3);
+    let scale = match (size, opc >> 1) {
+        (_, 0) => size,
+        (0, _) => 4,
+        _ => return GENERIC,
+    };
+    let load = opc & 1 == 1;
+    macro_rules! pick {
+        ($m:expr) => {
+            match (load, scale) {
+                (true, 0) => fast_mem::vector::<true, { $m }, 0> as Handler,
+                (true, 1) => fast_mem::vector::<true, { $m }, 1>,
+                (true, 2) => fast_mem::vector::<true, { $m }, 2>,
+                (true, 3) => fast_mem::vector::<true, { $m }, 3>,
+                (true, _) => fast_mem::vector::<true, { $m }, 4>,
+                (false, 0) => fast_mem::vector::<false, { $m }, 0>,
+                (false, 1) => fast_mem::vector::<false, { $m }, 1>,
+                (false, 2) => fast_mem::vector::<false, { $m }, 2>,
+                (false, 3) => fast_mem::vector::<false, { $m }, 3>,
+                (false, _) => fast_mem::vector::<false, { $m }, 4>,
+            }
+        };
+    }
+    if (i >> 24) & 3 == 1 {
+        let off = ((i >> 10) & 0xfff) as u64;
+        return (pick!(fast_mem::OFFSET), off << scale);
+    }
+    if (i >> 24) & 3 != 0 || (i >> 21) & 1 != 0 {
+        return GENERIC;
+    }
+    let imm9 = sext(((i >> 12) & 0x1ff) as u64, 9);
+    match (i >> 10) & 3 {
+        0 => (pick!(fast_mem::OFFSET), imm9),
+        1 => (pick!(fast_mem::POST), imm9),
+        3 => (pick!(fast_mem::PRE), imm9),
         _ => GENERIC,
     }
 }

@@ -1,6 +1,7 @@
 //! Handlers for the decoded-instruction cache (`decode.rs`): general-register loads and
 //! stores (single register with unsigned/unscaled offset, pre/post-index and register
-//! offset; pairs).
+//! offset; pairs); and the plain-access shortcut every data access tries first: the data
+//! TLB (`mmu::Tlb`), filled on a miss by the full path (`Cpu::fill_data_tlb`).
 //!
 //! The reference semantics are `ldst.rs` (`ldst_single`, `ldst_pair`): the same base-register
 //! check, the same data-access path (`Cpu::read_mem`/`write_mem`: alignment, translation,
@@ -233,6 +234,70 @@ fn load_full<const MODE: u8, const SIZE: u32>(c: &mut Cpu, i: u32, aux: u64) -> 
     c.writeback::<MODE>(i, wb);
     c.st.set_x(rt, extend_loaded(raw, size, ext));
     Ok(())
+}
+
+/// LDR/STR/LDUR/STUR (immediate, SIMD&FP) of 2^SCALE bytes (B, H, S, D, Q) in `MODE`
+/// (offset, pre- or post-index), `aux` the decoded offset: the plain case (SIMD&FP enabled,
+/// base usable, naturally aligned, the page in the data TLB) here, a 16-byte access as its
+/// two 8-byte halves in one page, as the reference (`Cpu::load_vec`, `Cpu::store_vec`) does;
+/// anything else, before any state changed, on the reference interpreter.
+pub fn vector<const LOAD: bool, const MODE: u8, const SCALE: u32>(
+    c: &mut Cpu,
+    i: u32,
+    aux: u64,
+) -> Result<(), Stop> {
+    if c.vector_plain::<LOAD, MODE, SCALE>(i, aux) {
+        return Ok(());
+    }
+    c.exec(i)
+}
+
+impl Cpu {
+    /// The plain case of [`vector`]; false: nothing changed.
+    #[inline(always)]
+    fn vector_plain<const LOAD: bool, const MODE: u8, const SCALE: u32>(
+        &mut self,
+        i: u32,
+        aux: u64,
+    ) -> bool {
+        let Some((addr, wb)) = self.plain_addr::<MODE, SCALE>(i, aux) else {
+            return false;
+        };
+        if addr & ((1 << SCALE) - 1) != 0 || self.fp_check().is_err() {
+            return false;
+        }
+        let size = 1usize << SCALE.min(3);
+        let Some(page) = self.plain_page(addr, size, !LOAD) else {
+            return false;
+        };
+        let rt = (i & 31) as usize;
+        if LOAD {
+            let lo = self.bus.read_in(page, addr, size);
+            let hi = if SCALE == 4 {
+                self.bus.read_in(page, addr.wrapping_add(8), 8)
+            } else {
+                Some(0)
+            };
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return false;
+            };
+            self.writeback::<MODE>(i, wb);
+            self.st.v[rt] = (hi as u128) << 64 | lo as u128;
+        } else {
+            let v = self.st.v[rt];
+            if self.bus.write_in(page, addr, size, v as u64).is_none() {
+                return false;
+            }
+            if SCALE == 4 {
+                // The same page (16-byte aligned): cannot fail after the first half.
+                let _ = self
+                    .bus
+                    .write_in(page, addr.wrapping_add(8), 8, (v >> 64) as u64);
+            }
+            self.writeback::<MODE>(i, wb);
+        }
+        true
+    }
 }
 
 /// LDP/STP/LDNP/STNP/LDPSW (general registers).

@@ -2,9 +2,10 @@
 //!
 //! Owns the per-vCPU architectural state (`state`), the reference decode-and-execute
 //! (`exec`, the top of the per-group files), the decoded-instruction cache and its fast
-//! handlers (`decode`, `fast`, `fast_mem`), instruction batches (`batch`), and the one
-//! data-access path (alignment, translation, watchpoints, RAM vs MMIO; `Cpu::read_mem` and
-//! `Cpu::write_mem` take a call-free shortcut for plain aligned RAM accesses). Instructions
+//! handlers (`decode`, `fast`, `fast_mem`, `fast_simd`), instruction batches of pre-decoded
+//! blocks (`batch`, `block`), and the one data-access path (alignment, translation,
+//! watchpoints, RAM vs MMIO; `Cpu::read_mem` and `Cpu::write_mem` take a call-free shortcut
+//! through the data TLB for plain aligned RAM accesses, `fast_mem`). Instructions
 //! never leave the guest half-done: a handler either completes (registers and PC updated)
 //! or returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).

@@ -2,9 +2,12 @@
 //!
 //! Owns the list of RAM windows (guest-physical start, length, host address of the mapping)
 //! taken once from the VM's `GuestMemoryMmap`, and the only `unsafe` memory accesses of the
-//! model: bounds-checked atomic loads and stores through those host addresses. This replaces
-//! vm-memory's per-access region search and error plumbing (a binary search, an `Arc`
-//! dereference and several `Result`s per access) with one or two compares.
+//! model: bounds-checked atomic loads and stores through those host addresses, the same for
+//! whole pages found once ([`CodePage`]: a page's instruction words as a slice of atomics for
+//! the pre-decoded blocks; [`DataPage`]: the data TLB's target), with the bounds checked
+//! when the page is found. This replaces vm-memory's per-access region search and error
+//! plumbing (a binary search, an `Arc` dereference and several `Result`s per access) with one
+//! or two compares.
 //!
 //! Why this is sound, and exactly how far:
 //! - Lifetime: a window is only built from a region of the `GuestMemoryMmap` stored in the
