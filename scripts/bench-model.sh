@@ -3,7 +3,7 @@
 # best of RUNS (default 3) for each figure:
 # (a) firmware/compute.S: a compute-bound loop, about 16.8 million instructions, MMU off;
 # (b) firmware/cbench.c: C at -O2 with the MMU and caches on (a sieve, a table-driven CRC-32,
-#     a matrix multiply), about 66 million instructions;
+#     a matrix multiply), about 52 million instructions;
 # each as wall time, raw and with each tool's start-up time (measured on firmware/hello.S)
 # subtracted, and the model's speed as a fraction of QEMU's. Then, unless BENCH_CALLGRIND=0,
 # host instructions per guest instruction on (a): callgrind's instruction count of the whole

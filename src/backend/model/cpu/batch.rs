@@ -120,14 +120,20 @@ impl Cpu {
         Ok(())
     }
 
-    /// The physical address of the PC and its code page (None: not wholly in the first RAM
-    /// window), after the PC alignment and PSTATE.IL checks and the fetch translation.
-    fn fetch_pa(&mut self) -> Result<(u64, Option<CodePage>), Stop> {
+    /// The physical address of the PC, after the PC alignment and PSTATE.IL checks and the
+    /// fetch translation.
+    #[inline(always)]
+    pub(super) fn fetch_phys(&mut self) -> Result<u64, Stop> {
         let pc = self.st.pc;
         if self.st.pstate & pstate::IL != 0 || pc & 3 != 0 {
             return Err(self.fetch_state_fault(pc));
         }
-        let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
+        Ok(self.translate_attr(pc, mmu::Access::Fetch)?.0)
+    }
+
+    /// [`Cpu::fetch_phys`] and the PC's code page (None: not wholly in the first RAM window).
+    fn fetch_pa(&mut self) -> Result<(u64, Option<CodePage>), Stop> {
+        let pa = self.fetch_phys()?;
         Ok((pa, self.bus.code_page(pa & !0xfff)))
     }
 
@@ -155,8 +161,10 @@ impl Cpu {
     }
 
     /// Fetches and runs the one instruction at the PC, at physical address `pa`, through the
-    /// decoded-instruction cache; whether it was system-class.
-    fn step_at(&mut self, pa: u64) -> Result<bool, Stop> {
+    /// decoded-instruction cache; whether it was system-class. `Cpu::step` and batches
+    /// outside the first RAM window.
+    #[inline(always)]
+    pub(super) fn step_at(&mut self, pa: u64) -> Result<bool, Stop> {
         let pc = self.st.pc;
         let Some(word) = self.bus.read(pa, 4) else {
             return Err(self.fetch_outside_ram(pc));

@@ -154,23 +154,9 @@ impl Cpu {
     /// decoded-instruction cache (`decode.rs`), the handler.
     #[inline]
     pub fn step(&mut self) -> Result<(), Stop> {
-        let pc = self.st.pc;
         self.emulated = false;
-        if self.st.pstate & crate::a64::pstate::IL != 0 || pc & 3 != 0 {
-            return Err(self.fetch_state_fault(pc));
-        }
-        let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
-        let Some(word) = self.bus.read(pa, 4) else {
-            return Err(self.fetch_outside_ram(pc));
-        };
-        let word = word as u32;
-        let (handler, aux, _) = self.icache.lookup(pa, word);
-        self.next_pc = pc.wrapping_add(4);
-        handler(self, word, aux)?;
-        self.st.pc = self.next_pc;
-        self.st.clear_btype();
-        self.insns += 1;
-        Ok(())
+        let pa = self.fetch_phys()?;
+        self.step_at(pa).map(|_| ())
     }
 
     /// The exception for PSTATE.IL set (illegal execution state) or a misaligned PC.
