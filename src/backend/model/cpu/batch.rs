@@ -163,7 +163,7 @@ impl Cpu {
     /// Fetches and runs the one instruction at the PC, at physical address `pa`, through the
     /// decoded-instruction cache; whether it was system-class. `Cpu::step` and batches
     /// outside the first RAM window.
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn step_at(&mut self, pa: u64) -> Result<bool, Stop> {
         let pc = self.st.pc;
         let Some(word) = self.bus.read(pa, 4) else {
