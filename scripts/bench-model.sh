@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Benchmark: the model backend against QEMU TCG on the same compute-bound firmware
-# (firmware/compute.S, about 16.8 million instructions). Prints both times side by side and
-# the model's speed as a fraction of QEMU's, raw and with each tool's start-up time (measured
-# on firmware/hello.S) subtracted. Best of RUNS (default 3) for each figure.
+# Benchmark: the model backend against QEMU TCG (`-M virt -cpu max`), side by side in one run,
+# best of RUNS (default 3) for each figure:
+# (a) firmware/compute.S: a compute-bound loop, about 16.8 million instructions, MMU off;
+# (b) firmware/cbench.c: C at -O2 with the MMU and caches on (a sieve, a table-driven CRC-32,
+#     a matrix multiply), about 52 million instructions;
+# each as wall time, raw and with each tool's start-up time (measured on firmware/hello.S)
+# subtracted, and the model's speed as a fraction of QEMU's. Then, unless BENCH_CALLGRIND=0,
+# host instructions per guest instruction on (a): callgrind's instruction count of the whole
+# run divided by the instructions the vCPU retired (the model logs them at exit); unlike wall
+# time, repeatable whatever the machine's load.
 #
-# Then, unless BENCH_KERNEL=0, a kernel-boot figure: Debian's arm64 kernel (the one
+# Then, unless BENCH_KERNEL=0, (c) a kernel-boot figure: Debian's arm64 kernel (the one
 # scripts/setup.sh caches, KERNEL= to override) with a busybox initramfs whose /init powers
 # off at once (`poweroff -f`: PSCI SYSTEM_OFF), 1 vCPU, 512 MiB, on the model and on QEMU TCG
 # (`-M virt,gic-version=3 -cpu max`, `-nic none` as above: no NIC, no option ROM), wall time
 # from start to exit, best of RUNS.
 #
 #   scripts/bench-model.sh [RUNS]
-#   BENCH_KERNEL=0 scripts/bench-model.sh [RUNS]
+#   BENCH_KERNEL=0 BENCH_CALLGRIND=0 scripts/bench-model.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -36,20 +42,38 @@ best_of() {
   echo "$best"
 }
 
-m_compute=$(best_of "$KVMDBG" run "$OUT/firmware/compute.elf" --backend model)
 m_hello=$(best_of "$KVMDBG" run "$OUT/firmware/hello.elf" --backend model)
-q_compute=$(best_of "${QEMU[@]}" "$OUT/firmware/compute.elf")
 q_hello=$(best_of "${QEMU[@]}" "$OUT/firmware/hello.elf")
+printf '%-38s %12s %12s %10s\n' "" "model" "qemu-tcg" "model/qemu"
+printf '%-38s %11.3fs %11.3fs\n' "hello.elf (start-up, best of $RUNS)" "$m_hello" "$q_hello"
 
-m_net=$(echo "$m_compute - $m_hello" | bc -l)
-q_net=$(echo "$q_compute - $q_hello" | bc -l)
-printf '%-34s %12s %12s %10s\n' "" "model" "qemu-tcg" "model/qemu"
-printf '%-34s %11.3fs %11.3fs %10.3f\n' "compute.elf (wall, best of $RUNS)" "$m_compute" "$q_compute" \
-  "$(echo "$q_compute / $m_compute" | bc -l)"
-printf '%-34s %11.3fs %11.3fs\n' "hello.elf (start-up)" "$m_hello" "$q_hello"
-printf '%-34s %11.3fs %11.3fs %10.3f\n' "compute minus start-up" "$m_net" "$q_net" \
-  "$(echo "$q_net / $m_net" | bc -l)"
-echo "model/qemu is the model's speed as a fraction of QEMU TCG's (goal: 0.5 or more)"
+# side_by_side NAME: the raw and net rows of firmware NAME.
+side_by_side() {
+  local m q
+  m=$(best_of "$KVMDBG" run "$OUT/firmware/$1.elf" --backend model)
+  q=$(best_of "${QEMU[@]}" "$OUT/firmware/$1.elf")
+  printf '%-38s %11.3fs %11.3fs %10.3f\n' "$1.elf (wall, best of $RUNS)" "$m" "$q" \
+    "$(echo "$q / $m" | bc -l)"
+  printf '%-38s %11.3fs %11.3fs %10.3f\n' "$1 minus start-up" "$(echo "$m - $m_hello" | bc -l)" \
+    "$(echo "$q - $q_hello" | bc -l)" "$(echo "($q - $q_hello) / ($m - $m_hello)" | bc -l)"
+}
+side_by_side compute
+side_by_side cbench
+echo "model/qemu is the model's speed as a fraction of QEMU TCG's (goals: 0.5 on compute, 1.0 on cbench)"
+
+if [ "${BENCH_CALLGRIND:-1}" != 0 ]; then
+  command -v valgrind >/dev/null || { echo "bench: no valgrind (scripts/setup.sh installs it; BENCH_CALLGRIND=0 skips)" >&2; exit 1; }
+  log=$OUT/callgrind.log
+  RUST_LOG=kvmdbg::backend::model::cpu=debug valgrind --tool=callgrind \
+    --callgrind-out-file=/dev/null "$KVMDBG" run "$OUT/firmware/compute.elf" --backend model \
+    >"$OUT/callgrind.out" 2>"$log"
+  grep -q '^PASS ' "$OUT/callgrind.out" || { echo "bench: compute under callgrind did not PASS" >&2; exit 1; }
+  host=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$log")
+  guest=$(sed -n 's/.*retired \([0-9]*\) instructions.*/\1/p' "$log")
+  [ -n "$host" ] && [ -n "$guest" ] || { echo "bench: no counts in $log" >&2; exit 1; }
+  printf 'compute.elf under callgrind: %s host instructions, %s guest: %.1f per guest instruction\n' \
+    "$host" "$guest" "$(echo "$host / $guest" | bc -l)"
+fi
 
 [ "${BENCH_KERNEL:-1}" = 0 ] && exit 0
 
@@ -90,6 +114,6 @@ m_boot=$(boot_best "$KVMDBG" run "$KERNEL" --initrd "$INITRD" --append "$APPEND"
   --cpus 1 --memory 512M --backend model)
 q_boot=$(boot_best qemu-system-aarch64 -M virt,gic-version=3 -cpu max -m 512M -nographic \
   -no-reboot -nic none -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
-printf '%-34s %11.3fs %11.3fs %10.3f\n' "kernel boot to poweroff (best of $RUNS)" "$m_boot" \
+printf '%-38s %11.3fs %11.3fs %10.3f\n' "kernel boot to poweroff (best of $RUNS)" "$m_boot" \
   "$q_boot" "$(echo "$q_boot / $m_boot" | bc -l)"
 echo "kernel: $KERNEL, 1 vCPU, 512 MiB, append \"$APPEND\", /init = poweroff -f"

@@ -23,6 +23,7 @@ HOST_PKGS=(
   jq                         # reads cargo --message-format=json in scripts/nested/build.sh
   lldb                       # lldb gdb-remote tests
   bc                         # arithmetic in scripts/bench-model.sh
+  valgrind                   # callgrind: host instructions per guest instruction (bench-model.sh)
   xz-utils                   # the 6.12 kernel's modules are .ko.xz (scripts/nested/build.sh)
   python3                    # scripts/check-doc-refs.py, scripts/nested/test.sh, bench_gdb.py
   g++                        # libFuzzer, built by the fuzz targets' libfuzzer-sys

@@ -80,6 +80,13 @@ fn csimd_vectorised_c_matches_qemu() {
     same_as_qemu("csimd", 1, false);
 }
 
+/// The C workload of scripts/bench-model.sh (MMU and caches on, -O2: a sieve, a
+/// table-driven CRC-32, a matrix multiply).
+#[test]
+fn cbench_matches_qemu() {
+    same_as_qemu("cbench", 1, false);
+}
+
 #[test]
 fn compute_matches_qemu() {
     same_as_qemu("compute", 1, false);

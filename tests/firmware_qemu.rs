@@ -11,6 +11,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every firmware this file runs; `every_firmware_is_run_here` keeps it complete.
 const COVERED: &[&str] = &[
+    "cbench",
     "cdemo",
     "compute",
     "csimd",
@@ -82,6 +83,11 @@ fn mmio_passes() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn cbench_passes() {
+    run_firmware("cbench", 1);
 }
 
 #[test]

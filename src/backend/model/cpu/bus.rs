@@ -15,7 +15,7 @@ use vm_memory::{
 use crate::backend::model::gic::Gic;
 use crate::backend::GicLayout;
 
-use super::ram::{CodePage, Ram};
+use super::ram::{CodePage, DataPage, Ram};
 
 /// Size of the GICv3 distributor frame: 64 KiB (GICv3 architecture specification 12.8 "The
 /// GIC Distributor register map").
@@ -119,15 +119,32 @@ impl Bus {
         self.fast.write(pa, len, val)
     }
 
-    /// The code page at `pa_page` for [`Bus::fetch`], if it is plain RAM.
+    /// A handle on RAM for the pre-decoded blocks (`block.rs`).
+    pub fn ram(&self) -> Ram {
+        self.fast.clone()
+    }
+
+    /// The code page at `pa_page` for the pre-decoded blocks, if it is plain RAM.
     pub fn code_page(&self, pa_page: u64) -> Option<CodePage> {
         self.fast.code_page(pa_page)
     }
 
-    /// The instruction word at `offset` (bits 11:2) of a code page.
+    /// The data page at `pa_page` for [`Bus::read_in`]/[`Bus::write_in`], if it is plain
+    /// RAM.
+    pub fn data_page(&self, pa_page: u64) -> Option<DataPage> {
+        self.fast.data_page(pa_page)
+    }
+
+    /// Reads `len` bytes at `va`'s page offset in `page` (naturally aligned).
     #[inline(always)]
-    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
-        self.fast.fetch(page, offset)
+    pub fn read_in(&self, page: DataPage, va: u64, len: usize) -> Option<u64> {
+        self.fast.read_in(page, va, len)
+    }
+
+    /// Writes `len` bytes at `va`'s page offset in `page` (naturally aligned).
+    #[inline(always)]
+    pub fn write_in(&self, page: DataPage, va: u64, len: usize, val: u64) -> Option<()> {
+        self.fast.write_in(page, va, len, val)
     }
 
     /// Atomically replaces the `len`-byte value at `pa` (naturally aligned) with `new` if it

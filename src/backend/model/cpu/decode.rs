@@ -4,17 +4,19 @@
 //! Owns [`DecodeCache`], a direct-mapped table indexed by the instruction's physical address,
 //! and [`decode`], which turns a word into a handler plus one pre-computed operand (a branch
 //! offset, an immediate, a logical-immediate or bitfield mask). Each entry also keeps the raw
-//! word it was decoded from, and every fetch compares it with the word just read from guest
-//! RAM: a word changed by the guest (self-modifying code), by another vCPU or by the VMM (a
-//! BRK planted through the shared `GuestMemoryMmap`) never matches a stale entry, so it is
-//! decoded afresh at once, and nothing has to be invalidated. Decoding depends on the word
-//! alone (every state-dependent check is in the handlers), so the cache is a pure
-//! memoisation and needs no tags or flushes.
+//! word it was decoded from, and every fetch of `Cpu::step` compares it with the word just
+//! read from guest RAM: a word changed by the guest (self-modifying code), by another vCPU or
+//! by the VMM (a BRK planted through the shared `GuestMemoryMmap`) never matches a stale
+//! entry, so it is decoded afresh at once, and nothing has to be invalidated. Decoding depends
+//! on the word alone (every state-dependent check is in the handlers), so the cache is a pure
+//! memoisation and needs no tags or flushes. Batches use the same [`decode`] for their
+//! pre-decoded blocks (`block.rs`), which keep the words the same way.
 //!
 //! Coverage: the integer forms compilers emit most (add/sub, logical, move wide, ADR/ADRP,
 //! bitfield, shifted-register ALU, multiply-add, conditional select, every branch but ERET,
 //! general-register loads and stores with immediate, register and pre/post-index
-//! addressing) get their own handlers (`fast.rs`, `fast_mem.rs`); general-register pairs go
+//! addressing, the Advanced SIMD integer ADD/SUB/MUL/MLA/MLS vectors) get their own handlers
+//! (`fast.rs`, `fast_mem.rs`, `fast_simd.rs`); general-register pairs go
 //! straight to their reference implementation; every other word, and every reserved or
 //! UNDEFINED variant of the covered groups, gets the reference interpreter (`Cpu::exec`),
 //! so a fast handler never has to reproduce an encoding check. The table is allocated once
@@ -22,7 +24,7 @@
 
 use super::alu::decode_bit_masks;
 use super::branch::sext;
-use super::{fast, fast_mem, Cpu, Stop};
+use super::{fast, fast_mem, fast_simd, Cpu, Stop};
 
 /// An instruction handler: the CPU, the instruction word and its pre-computed operand.
 pub type Handler = fn(&mut Cpu, u32, u64) -> Result<(), Stop>;
@@ -33,14 +35,23 @@ const ENTRIES: usize = 4096;
 
 /// One decoded instruction.
 #[derive(Clone, Copy)]
-struct Decoded {
-    word: u32,
+pub struct Decoded {
+    pub word: u32,
     /// A system-class word (MSR, SYS/TLBI, ERET, hints, exception generation): it may change
     /// the translation regime, the EL, PSTATE.DAIF or `Cpu::emulated`, so a batch of
     /// instructions (`batch.rs`) ends after it.
-    sync: bool,
-    handler: Handler,
-    aux: u64,
+    pub sync: bool,
+    pub handler: Handler,
+    pub aux: u64,
+}
+
+impl Decoded {
+    /// Whether a pre-decoded block (`block.rs`) ends after this word: every word of the
+    /// branch, exception-generation and system group (Arm ARM C4.1.87; op0 = 101x), the only
+    /// words whose handlers may set `Cpu::next_pc` to anything but the next instruction.
+    pub fn ends_block(&self) -> bool {
+        (self.word >> 26) & 7 == 0b101
+    }
 }
 
 /// The per-vCPU decoded-instruction cache (allocated on first use).
@@ -91,7 +102,7 @@ fn generic(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
 const GENERIC: (Handler, u64) = (generic, 0);
 
 /// Decodes `i` (Arm ARM C4.1 "A64 instruction set encoding", op0 = bits 28:25).
-fn decode(i: u32) -> Decoded {
+pub fn decode(i: u32) -> Decoded {
     let mut sync = false;
     let (handler, aux) = match (i >> 25) & 0xf {
         0b1000 | 0b1001 => dp_imm(i),
@@ -101,6 +112,7 @@ fn decode(i: u32) -> Decoded {
         }),
         0b0100 | 0b0110 | 0b1100 | 0b1110 => ldst(i),
         0b0101 | 0b1101 => dp_reg(i),
+        0b0111 => simd(i),
         _ => GENERIC,
     };
     Decoded {
@@ -236,7 +248,7 @@ fn branch(i: u32) -> Option<(Handler, u64)> {
 /// Loads and stores (Arm ARM C4.1.89): general registers, single and pair.
 fn ldst(i: u32) -> (Handler, u64) {
     if (i >> 26) & 1 == 1 {
-        return GENERIC; // SIMD&FP: the access check and the vector forms
+        return ldst_vector(i);
     }
     match (i >> 27) & 7 {
         0b101 => (fast_mem::pair, 0),
@@ -273,10 +285,59 @@ fn ldst(i: u32) -> (Handler, u64) {
                 (0, 0) => (mode!(fast_mem::OFFSET), imm9),
                 (0, 1) => (mode!(fast_mem::POST), imm9),
                 (0, 3) => (mode!(fast_mem::PRE), imm9),
-                (1, 2) if (i >> 13) & 2 != 0 => (mode!(fast_mem::REGISTER), 0),
+                (1, 2) if (i >> 13) & 2 != 0 => {
+                    (mode!(fast_mem::REGISTER), fast_mem::reg_offset_aux(i))
+                }
                 _ => GENERIC,
             }
         }
+        _ => GENERIC,
+    }
+}
+
+/// SIMD&FP loads and stores: LDR/STR/LDUR/STUR (immediate) of B, H, S, D, Q registers with an
+/// unsigned, unscaled, pre- or post-index offset (Arm ARM C4.1.89 "Load/store register"; V
+/// = 1). Every other form (pairs, structures, register offset, literal, the unallocated
+/// sizes) goes to the reference interpreter.
+fn ldst_vector(i: u32) -> (Handler, u64) {
+    if (i >> 27) & 7 != 0b111 {
+        return GENERIC;
+    }
+    let (size, opc) = (i >> 30, (i >> 22) & 3);
+    let scale = match (size, opc >> 1) {
+        (_, 0) => size,
+        (0, _) => 4,
+        _ => return GENERIC,
+    };
+    let load = opc & 1 == 1;
+    macro_rules! pick {
+        ($m:expr) => {
+            match (load, scale) {
+                (true, 0) => fast_mem::vector::<true, { $m }, 0> as Handler,
+                (true, 1) => fast_mem::vector::<true, { $m }, 1>,
+                (true, 2) => fast_mem::vector::<true, { $m }, 2>,
+                (true, 3) => fast_mem::vector::<true, { $m }, 3>,
+                (true, _) => fast_mem::vector::<true, { $m }, 4>,
+                (false, 0) => fast_mem::vector::<false, { $m }, 0>,
+                (false, 1) => fast_mem::vector::<false, { $m }, 1>,
+                (false, 2) => fast_mem::vector::<false, { $m }, 2>,
+                (false, 3) => fast_mem::vector::<false, { $m }, 3>,
+                (false, _) => fast_mem::vector::<false, { $m }, 4>,
+            }
+        };
+    }
+    if (i >> 24) & 3 == 1 {
+        let off = ((i >> 10) & 0xfff) as u64;
+        return (pick!(fast_mem::OFFSET), off << scale);
+    }
+    if (i >> 24) & 3 != 0 || (i >> 21) & 1 != 0 {
+        return GENERIC;
+    }
+    let imm9 = sext(((i >> 12) & 0x1ff) as u64, 9);
+    match (i >> 10) & 3 {
+        0 => (pick!(fast_mem::OFFSET), imm9),
+        1 => (pick!(fast_mem::POST), imm9),
+        3 => (pick!(fast_mem::PRE), imm9),
         _ => GENERIC,
     }
 }
@@ -323,6 +384,28 @@ fn dp_reg(i: u32) -> (Handler, u64) {
         }
         _ => GENERIC,
     }
+}
+
+/// Advanced SIMD (Arm ARM C4.1.90, op0 = 0111): the integer three-same arithmetic of
+/// vectorised loops (C4.1.95 "Advanced SIMD three same": 0 Q U 01110 size 1 Rm opcode 1 Rn
+/// Rd) for the encodings that are allocated; everything else to the reference.
+fn simd(i: u32) -> (Handler, u64) {
+    if i & 0x9f20_0400 != 0x0e20_0400 {
+        return GENERIC;
+    }
+    let (q, u, size) = ((i >> 30) & 1 == 1, (i >> 29) & 1 == 1, (i >> 22) & 3);
+    let aux = fast_simd::aux(8 << size, q);
+    let h: Handler = match ((i >> 11) & 31, u) {
+        (0b10000, _) if size == 3 && !q => return GENERIC,
+        (0b10000, false) => fast_simd::three_same::<{ fast_simd::ADD }>,
+        (0b10000, true) => fast_simd::three_same::<{ fast_simd::SUB }>,
+        (0b10010 | 0b10011, _) if size == 3 => return GENERIC,
+        (0b10010, false) => fast_simd::three_same::<{ fast_simd::MLA }>,
+        (0b10010, true) => fast_simd::three_same::<{ fast_simd::MLS }>,
+        (0b10011, false) => fast_simd::three_same::<{ fast_simd::MUL }>,
+        _ => return GENERIC,
+    };
+    (h, aux)
 }
 
 #[cfg(test)]

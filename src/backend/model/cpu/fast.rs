@@ -7,7 +7,7 @@
 //! states and requires identical results. Const generic parameters are the encoding bits the
 //! decoder fixed (SF = 64-bit, the op bits).
 
-use super::alu::{add_with_carry, extend, nzcv_of, ones, shift};
+use super::alu::{extend, nzcv_of, ones, shift};
 use super::{Cpu, Stop};
 
 /// For each condition code, bit `f` set when the condition holds with NZCV = `f` (N = bit
@@ -68,6 +68,44 @@ fn trunc<const SF: bool>(v: u64) -> u64 {
     }
 }
 
+/// `x + y` (or `x - y` when SUB) and its NZCV: `AddWithCarry(x, y, 0)` (or
+/// `AddWithCarry(x, NOT(y), 1)`) of Arm ARM J1 "shared/functions/integer/AddWithCarry",
+/// computed in the operand width without the general carry-in (the same results as
+/// `alu::add_with_carry`, checked by `decode_tests.rs`).
+#[inline(always)]
+fn add_sub_flags<const SF: bool, const SUB: bool>(x: u64, y: u64) -> (u64, u64) {
+    let (top, x, y) = if SF {
+        (63, x, y)
+    } else {
+        (31, x & 0xffff_ffff, y & 0xffff_ffff)
+    };
+    let (r, c, v) = if SUB {
+        let r = x.wrapping_sub(y) & trunc_mask::<SF>();
+        // No borrow: C set; overflow: the operands' signs differ and the result's differs
+        // from x's.
+        (r, x >= y, ((x ^ y) & (x ^ r)) >> top & 1)
+    } else {
+        let r = x.wrapping_add(y);
+        let (r, c) = if SF {
+            (r, r < x)
+        } else {
+            (r & 0xffff_ffff, r >> 32 != 0)
+        };
+        (r, c, ((x ^ r) & (y ^ r)) >> top & 1)
+    };
+    let n = r >> top;
+    (r, n << 3 | ((r == 0) as u64) << 2 | (c as u64) << 1 | v)
+}
+
+#[inline(always)]
+const fn trunc_mask<const SF: bool>() -> u64 {
+    if SF {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    }
+}
+
 /// ADR: Xd = PC + imm.
 pub fn adr(c: &mut Cpu, i: u32, imm: u64) -> Result<(), Stop> {
     c.st.set_x(i & 31, c.st.pc.wrapping_add(imm));
@@ -89,11 +127,7 @@ pub fn add_sub_imm<const SF: bool, const SUB: bool, const S: bool>(
     let x = c.st.xsp((i >> 5) & 31);
     let rd = i & 31;
     if S {
-        let (r, flags) = if SUB {
-            add_with_carry(x, !imm, true, SF)
-        } else {
-            add_with_carry(x, imm, false, SF)
-        };
+        let (r, flags) = add_sub_flags::<SF, SUB>(x, imm);
         c.st.set_nzcv(flags);
         c.st.set_x(rd, r);
     } else {
@@ -173,11 +207,7 @@ pub fn add_sub_reg<const SF: bool, const SUB: bool, const S: bool>(
     };
     let x = c.st.xr((i >> 5) & 31);
     let r = if S {
-        let (r, flags) = if SUB {
-            add_with_carry(x, !y, true, SF)
-        } else {
-            add_with_carry(x, y, false, SF)
-        };
+        let (r, flags) = add_sub_flags::<SF, SUB>(x, y);
         c.st.set_nzcv(flags);
         r
     } else if SUB {

@@ -10,6 +10,7 @@ use crate::a64::walk::{self, PhysMem, TranslationRegs};
 pub use crate::a64::walk::Access;
 
 use super::bus::Bus;
+use super::ram::DataPage;
 use super::{Cpu, Stop};
 
 /// The model's physical address size: 48 bits (ID_AA64MMFR0_EL1.PARange = 0b0101).
@@ -17,11 +18,32 @@ pub const PA_BITS: u32 = 48;
 
 const TLB_SIZE: usize = 256;
 
-/// Translation lookaside buffer: one entry per 4 KiB VA page, direct mapped.
+/// Translation lookaside buffer: one entry per 4 KiB VA page, direct mapped; plus the data
+/// TLB, which takes plain data accesses from a VA page straight to its RAM page.
 #[derive(Clone, Debug, Default)]
 pub struct Tlb {
     entries: Vec<TlbEntry>,
+    data: Vec<DataEntry>,
 }
+
+/// A data-TLB entry: the RAM page (`ram::DataPage`) of one VA page, for reads if
+/// `read_tag` and for writes if `write_tag` is `va_page | el0` (bit 0: the access was
+/// checked for EL0); `u64::MAX` (never a tag: bit 1 is set) when not permitted or unknown.
+/// Filled only by accesses that need none of the checks of the full path (`fast_mem.rs`),
+/// and emptied with the TLB (every TLBI, every write to SCTLR/TCR/TTBRx/MAIR, reset,
+/// snapshot restore), so it never outlives the translation it was made from.
+#[derive(Clone, Copy, Debug)]
+struct DataEntry {
+    read_tag: u64,
+    write_tag: u64,
+    page: DataPage,
+}
+
+const NO_DATA: DataEntry = DataEntry {
+    read_tag: u64::MAX,
+    write_tag: u64::MAX,
+    page: DataPage::NONE,
+};
 
 #[derive(Clone, Copy, Debug)]
 struct TlbEntry {
@@ -47,6 +69,41 @@ const EMPTY: TlbEntry = TlbEntry {
 impl Tlb {
     pub fn flush(&mut self) {
         self.entries.clear();
+        self.data.fill(NO_DATA);
+    }
+
+    /// The data-TLB tag of `va` (see `DataEntry`).
+    #[inline(always)]
+    fn data_tag(va: u64, el0: bool) -> u64 {
+        (va & !0xfff) | el0 as u64
+    }
+
+    /// The RAM page of a plain data access at `va` (a read, or a write if `write`), if the
+    /// data TLB holds it.
+    #[inline(always)]
+    pub(super) fn data_lookup(&self, va: u64, el0: bool, write: bool) -> Option<DataPage> {
+        let e = self.data.get(Self::slot(va))?;
+        let tag = if write { e.write_tag } else { e.read_tag };
+        (tag == Self::data_tag(va, el0)).then_some(e.page)
+    }
+
+    /// Records that plain `write` (or read) accesses at `va` from `el0` reach `page`.
+    pub(super) fn data_insert(&mut self, va: u64, el0: bool, write: bool, page: DataPage) {
+        if self.data.is_empty() {
+            self.data = vec![NO_DATA; TLB_SIZE];
+        }
+        let tag = Self::data_tag(va, el0);
+        let e = &mut self.data[Self::slot(va)];
+        let same = e.page == page && (e.read_tag == tag || e.write_tag == tag);
+        if !same {
+            *e = NO_DATA;
+            e.page = page;
+        }
+        if write {
+            e.write_tag = tag;
+        } else {
+            e.read_tag = tag;
+        }
     }
 
     #[inline(always)]

@@ -2,15 +2,17 @@
 //!
 //! Owns the per-vCPU architectural state (`state`), the reference decode-and-execute
 //! (`exec`, the top of the per-group files), the decoded-instruction cache and its fast
-//! handlers (`decode`, `fast`, `fast_mem`), instruction batches (`batch`), and the one
-//! data-access path (alignment, translation, watchpoints, RAM vs MMIO; `Cpu::read_mem` and
-//! `Cpu::write_mem` take a call-free shortcut for plain aligned RAM accesses). Instructions
+//! handlers (`decode`, `fast`, `fast_mem`, `fast_simd`), instruction batches of pre-decoded
+//! blocks (`batch`, `block`), and the one data-access path (alignment, translation,
+//! watchpoints, RAM vs MMIO; `Cpu::read_mem` and `Cpu::write_mem` take a call-free shortcut
+//! through the data TLB for plain aligned RAM accesses, `fast_mem`). Instructions
 //! never leave the guest half-done: a handler either completes (registers and PC updated)
 //! or returns a [`Stop`] with the PC still at the instruction. Knows nothing about threads,
 //! PSCI or the `Vcpu` trait (see `model::vcpu`).
 
 pub(crate) mod alu;
 pub(crate) mod batch;
+pub(crate) mod block;
 pub(crate) mod branch;
 pub(crate) mod bus;
 pub(crate) mod debug;
@@ -18,6 +20,7 @@ pub(crate) mod decode;
 pub(crate) mod exception;
 pub(crate) mod fast;
 pub(crate) mod fast_mem;
+pub(crate) mod fast_simd;
 pub(crate) mod fp;
 pub(crate) mod fp_arith;
 pub(crate) mod fp_conv;
@@ -107,6 +110,9 @@ pub struct Cpu {
     pub tlb: mmu::Tlb,
     /// Decoded instructions, validated against the fetched word on every fetch.
     pub icache: decode::DecodeCache,
+    /// Pre-decoded blocks for batches (`block.rs`), allocated on the first batch; taken out
+    /// while a batch runs.
+    pub blocks: Option<block::BlockCache>,
     /// The epoch of the generic counter (CNTVCT_EL0 = ticks since this instant).
     pub epoch: Instant,
     /// UNDEFINED instructions seen (for warning rate limiting).
@@ -135,6 +141,7 @@ impl Cpu {
             emulated: false,
             tlb: mmu::Tlb::default(),
             icache: decode::DecodeCache::default(),
+            blocks: None,
             epoch,
             undef_count: Cell::new(0),
             irq: intr::IrqCtl::new(index),
@@ -147,23 +154,9 @@ impl Cpu {
     /// decoded-instruction cache (`decode.rs`), the handler.
     #[inline]
     pub fn step(&mut self) -> Result<(), Stop> {
-        let pc = self.st.pc;
         self.emulated = false;
-        if self.st.pstate & crate::a64::pstate::IL != 0 || pc & 3 != 0 {
-            return Err(self.fetch_state_fault(pc));
-        }
-        let (pa, _) = self.translate_attr(pc, mmu::Access::Fetch)?;
-        let Some(word) = self.bus.read(pa, 4) else {
-            return Err(self.fetch_outside_ram(pc));
-        };
-        let word = word as u32;
-        let (handler, aux, _) = self.icache.lookup(pa, word);
-        self.next_pc = pc.wrapping_add(4);
-        handler(self, word, aux)?;
-        self.st.pc = self.next_pc;
-        self.st.clear_btype();
-        self.insns += 1;
-        Ok(())
+        let pa = self.fetch_phys()?;
+        self.step_at(pa).map(|_| ())
     }
 
     /// The exception for PSTATE.IL set (illegal execution state) or a misaligned PC.
@@ -245,6 +238,11 @@ impl Cpu {
         if let Some(v) = self.read_ram_fast(va, size) {
             return Ok(v);
         }
+        if let Some(page) = self.fill_data_tlb(va, size, false) {
+            if let Some(v) = self.bus.read_in(page, va, size) {
+                return Ok(v);
+            }
+        }
         if self.crosses_page(va, size) {
             return self.read_mem_bytes(va, size);
         }
@@ -267,6 +265,11 @@ impl Cpu {
     ) -> Result<(), Stop> {
         if self.write_ram_fast(va, size, val) {
             return Ok(());
+        }
+        if let Some(page) = self.fill_data_tlb(va, size, true) {
+            if self.bus.write_in(page, va, size, val).is_some() {
+                return Ok(());
+            }
         }
         if self.crosses_page(va, size) {
             return self.write_mem_bytes(va, size, val);
@@ -367,6 +370,19 @@ impl Cpu {
                     | (0x04 + self.bus.stage2_fault_level(pa) as u64),
             },
         }
+    }
+}
+
+/// The retired-instruction count at the end of a vCPU's life, at debug level
+/// (`RUST_LOG=kvmdbg::backend::model::cpu=debug`): `scripts/bench-model.sh` divides the host
+/// instructions of a run by it.
+impl Drop for Cpu {
+    fn drop(&mut self) {
+        log::debug!(
+            "model: vCPU MPIDR {:#x} retired {} instructions",
+            self.st.sys.mpidr,
+            self.insns
+        );
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! Owns the list of RAM windows (guest-physical start, length, host address of the mapping)
 //! taken once from the VM's `GuestMemoryMmap`, and the only `unsafe` memory accesses of the
-//! model: bounds-checked atomic loads and stores through those host addresses. This replaces
-//! vm-memory's per-access region search and error plumbing (a binary search, an `Arc`
-//! dereference and several `Result`s per access) with one or two compares.
+//! model: bounds-checked atomic loads and stores through those host addresses, the same for
+//! whole pages found once ([`CodePage`]: a page's instruction words as a slice of atomics for
+//! the pre-decoded blocks; [`DataPage`]: the data TLB's target), with the bounds checked
+//! when the page is found. This replaces vm-memory's per-access region search and error
+//! plumbing (a binary search, an `Arc` dereference and several `Result`s per access) with one
+//! or two compares.
 //!
 //! Why this is sound, and exactly how far:
 //! - Lifetime: a window is only built from a region of the `GuestMemoryMmap` stored in the
@@ -45,11 +48,24 @@ struct Window {
 }
 
 /// A 4 KiB page of the first RAM window holding code, found once per code page by
-/// [`Ram::code_page`] and read by [`Ram::fetch`]. Its offset is a multiple of 4 (the only
+/// [`Ram::code_page`] and read through [`Ram::code_words`]. Its offset is a multiple of 4 (the only
 /// constructor checks it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodePage {
     off: u64,
+}
+
+/// A 4 KiB page of the first RAM window that data accesses reach through the data TLB
+/// (`mmu::Tlb`), found once per page by [`Ram::data_page`] and read and written by
+/// [`Ram::read_in`] and [`Ram::write_in`]. [`DataPage::NONE`] (an empty TLB entry) matches
+/// no page: those accessors refuse it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataPage {
+    off: u64,
+}
+
+impl DataPage {
+    pub const NONE: DataPage = DataPage { off: u64::MAX };
 }
 
 /// The VM's RAM, shared by all vCPUs; cheap to clone.
@@ -64,6 +80,9 @@ pub struct Ram {
     /// Offsets below this in the first window can be fetched as a whole aligned word: its
     /// length minus 3, or 0 if its host address is not 4-byte aligned.
     fetch_end: u64,
+    /// Page offsets below this in the first window are whole pages there, with a host
+    /// address aligned for 8-byte atomics: its length minus 0xfff, or 0.
+    data_end: u64,
     /// The pages the guest wrote since the last snapshot (`model/snapshot.rs`).
     dirty: Arc<super::super::snapshot::DirtyPages>,
 }
@@ -92,7 +111,13 @@ impl Ram {
         } else {
             0
         };
+        let data_end = if first.host % 8 == 0 && first.start % 0x1000 == 0 {
+            first.len.saturating_sub(0xfff)
+        } else {
+            0
+        };
         Ram {
+            data_end,
             dirty: Arc::new(super::super::snapshot::DirtyPages::new(mem)),
             _keep: mem.clone(),
             first,
@@ -128,22 +153,82 @@ impl Ram {
         (inside && off % 4 == 0).then_some(CodePage { off })
     }
 
-    /// The instruction word at byte `offset` (bits 11:2 are used) of `page`: one bounds
-    /// check, no region search. None if `page` does not lie in this RAM.
-    #[inline(always)]
-    pub fn fetch(&self, page: CodePage, offset: u64) -> Option<u32> {
-        let o = page.off.wrapping_add(offset & 0xffc);
-        if o >= self.fetch_end {
+    /// The 1024 instruction words of `page`, for the pre-decoded blocks' re-validation
+    /// (`block.rs`); None if `page` does not lie in this RAM.
+    pub fn code_words(&self, page: CodePage) -> Option<&[AtomicU32]> {
+        let inside = page.off < self.fetch_end && self.first.len - page.off >= 0x1000;
+        if !inside || page.off % 4 != 0 {
             return None;
         }
-        // SAFETY: `o < fetch_end` means the 4 bytes at `o` lie inside the first window, which
-        // `self._keep` keeps mapped (module docs); `fetch_end` is non-zero only when the
-        // window's host address is 4-byte aligned, and `o` is a multiple of 4 (`CodePage`
-        // offsets are, and `offset` is masked), so the pointer is aligned; the load is atomic.
-        let w = unsafe {
-            AtomicU32::from_ptr((self.first.host + o as usize) as *mut u32).load(Ordering::Relaxed)
-        };
-        Some(w)
+        // SAFETY: the 4 KiB at `off` lie inside the first window (checked just above), which
+        // `self._keep` keeps mapped for as long as the returned borrow of `self` lives
+        // (module docs); `fetch_end` is non-zero only when the window's host address is
+        // 4-byte aligned and `off` is a multiple of 4, so the words are aligned. Every access
+        // through the slice is atomic, as are the VMM's and other vCPUs' (module docs:
+        // "Races"); `AtomicU32` permits shared mutation through `&`.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                (self.first.host + page.off as usize) as *const AtomicU32,
+                1024,
+            )
+        })
+    }
+
+    /// The data page at `pa_page` (4 KiB aligned) if the whole page lies in the first RAM
+    /// window (None elsewhere: accesses there take [`Ram::read`] and [`Ram::write`]).
+    pub fn data_page(&self, pa_page: u64) -> Option<DataPage> {
+        let off = pa_page.wrapping_sub(self.first.start);
+        (off < self.data_end && off % 0x1000 == 0).then_some(DataPage { off })
+    }
+
+    /// The host address of the naturally aligned `len`-byte (1, 2, 4 or 8) access at bits
+    /// 11:0 of `va` in `page` (the low bits that would misalign it are dropped); None for
+    /// [`DataPage::NONE`] or another length.
+    #[inline(always)]
+    fn data_host(&self, page: DataPage, va: u64, len: usize) -> Option<usize> {
+        if page.off >= self.data_end || !matches!(len, 1 | 2 | 4 | 8) {
+            return None;
+        }
+        let o = page.off + (va & 0xfff & !(len as u64 - 1));
+        Some(self.first.host + o as usize)
+    }
+
+    /// Reads the `len` bytes at `va`'s offset in `page` (see `data_host`), single-copy
+    /// atomic.
+    #[inline(always)]
+    pub fn read_in(&self, page: DataPage, va: u64, len: usize) -> Option<u64> {
+        let h = self.data_host(page, va, len)?;
+        // SAFETY: `page.off < data_end` means the whole 4 KiB page at `off` lies inside the
+        // first window, which `self._keep` keeps mapped (module docs); the access is inside
+        // the page and aligned to `len` from a host address `data_end` guarantees 8-byte
+        // aligned; it is atomic, as are the VMM's accesses (module docs: "Races").
+        unsafe {
+            Some(match len {
+                1 => AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64,
+                2 => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
+                4 => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
+                _ => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
+            })
+        }
+    }
+
+    /// Writes the low `len` bytes of `val` at `va`'s offset in `page` (see `data_host`) and
+    /// marks the page dirty.
+    #[inline(always)]
+    pub fn write_in(&self, page: DataPage, va: u64, len: usize, val: u64) -> Option<()> {
+        let h = self.data_host(page, va, len)?;
+        self.dirty
+            .mark(self.first.start + page.off + (va & 0xfff), len as u64);
+        // SAFETY: as in `read_in`.
+        unsafe {
+            match len {
+                1 => AtomicU8::from_ptr(h as *mut u8).store(val as u8, Ordering::Relaxed),
+                2 => AtomicU16::from_ptr(h as *mut u16).store(val as u16, Ordering::Relaxed),
+                4 => AtomicU32::from_ptr(h as *mut u32).store(val as u32, Ordering::Relaxed),
+                _ => AtomicU64::from_ptr(h as *mut u64).store(val, Ordering::Relaxed),
+            }
+        }
+        Some(())
     }
 
     /// True when all `len` bytes at `pa` are RAM.
@@ -272,17 +357,34 @@ mod tests {
     }
 
     #[test]
-    fn code_pages_fetch_what_read_reads() {
+    fn data_pages_read_and_write_what_read_and_write_do() {
         let (mem, ram) = ram();
-        mem.write_obj(0xd503_201fu32, GuestAddress(0x4000_1ffc))
+        let page = ram.data_page(0x4000_1000).expect("in the first window");
+        ram.write_in(page, 0xffff_0ff8, 8, 0x1122_3344_5566_7788)
             .expect("write");
-        let page = ram.code_page(0x4000_1000).expect("in the first window");
-        assert_eq!(ram.fetch(page, 0xffc), Some(0xd503_201f));
+        assert_eq!(ram.read(0x4000_1ff8, 8), Some(0x1122_3344_5566_7788));
+        assert_eq!(ram.read_in(page, 0xffc, 4), Some(0x1122_3344));
+        assert_eq!(ram.read_in(page, 0xffd, 1), Some(0x33));
         assert_eq!(
-            ram.fetch(page, 0xffe),
-            Some(0xd503_201f),
-            "bits 1:0 ignored"
+            ram.read_in(page, 0xffd, 2),
+            Some(0x3344),
+            "misaligning bits dropped"
         );
+        assert_eq!(
+            mem.read_obj::<u16>(GuestAddress(0x4000_1ffe)).ok(),
+            Some(0x1122)
+        );
+        assert_eq!(ram.read_in(page, 0, 16), None, "not an access size");
+        assert_eq!(ram.read_in(DataPage::NONE, 0, 8), None);
+        assert_eq!(ram.write_in(DataPage::NONE, 0, 8, 0), None);
+        assert_eq!(ram.data_page(0x4000_2000), None, "past the first window");
+        assert_eq!(ram.data_page(0x8000_0000), None, "second window");
+        assert_eq!(ram.data_page(0x4000_0800), None, "not a page");
+    }
+
+    #[test]
+    fn code_words_are_the_page() {
+        let (mem, ram) = ram();
         assert_eq!(ram.code_page(0x4000_2000), None, "past the first window");
         assert_eq!(
             ram.code_page(0x8000_0000),
@@ -290,6 +392,14 @@ mod tests {
             "second window: the read path"
         );
         assert_eq!(ram.code_page(0x3fff_f000), None);
+        mem.write_obj(0xd503_201fu32, GuestAddress(0x4000_1ffc))
+            .expect("write");
+        let page = ram.code_page(0x4000_1000).expect("in the first window");
+        let words = ram.code_words(page).expect("words");
+        assert_eq!(words.len(), 1024);
+        assert_eq!(words[1023].load(Ordering::Relaxed), 0xd503_201f);
+        words[0].store(0x1234_5678, Ordering::Relaxed);
+        assert_eq!(ram.read(0x4000_1000, 4), Some(0x1234_5678));
     }
 
     #[test]

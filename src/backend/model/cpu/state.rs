@@ -62,7 +62,9 @@ pub struct SysRegs {
 /// One vCPU's registers.
 #[derive(Clone, Debug)]
 pub struct CpuState {
-    pub x: [u64; 31],
+    /// X0-X30, then a slot that always holds zero: XZR reads as `x[31]` without a branch,
+    /// and `set_x` stores into it and clears it again. Nothing else may write `x[31]`.
+    pub x: [u64; 32],
     pub sp_el0: u64,
     pub sp_el1: u64,
     pub pc: u64,
@@ -85,7 +87,7 @@ impl CpuState {
     /// The state after `KVM_ARM_VCPU_INIT`: everything zero, PSTATE 0x3c5, SCTLR reset value.
     pub fn reset(index: usize) -> Self {
         CpuState {
-            x: [0; 31],
+            x: [0; 32],
             sp_el0: 0,
             sp_el1: 0,
             pc: 0,
@@ -107,22 +109,18 @@ impl CpuState {
         pstate::el(self.pstate)
     }
 
-    /// Reads `X<n>`, with 31 meaning XZR.
-    #[inline]
+    /// Reads `X<n>` (`n` < 32), with 31 meaning XZR (the zero slot).
+    #[inline(always)]
     pub fn xr(&self, n: u32) -> u64 {
-        if n == 31 {
-            0
-        } else {
-            self.x[n as usize]
-        }
+        self.x[(n & 31) as usize]
     }
 
-    /// Writes `X<n>`, with 31 meaning XZR (discarded).
-    #[inline]
+    /// Writes `X<n>` (`n` < 32), with 31 meaning XZR (discarded: the zero slot is cleared
+    /// again; two stores and no branch).
+    #[inline(always)]
     pub fn set_x(&mut self, n: u32, v: u64) {
-        if n != 31 {
-            self.x[n as usize] = v;
-        }
+        self.x[(n & 31) as usize] = v;
+        self.x[31] = 0;
     }
 
     /// Writes `W<n>` or `X<n>` (`sf` = 64-bit): W writes zero the upper half.
