@@ -23,10 +23,10 @@
 //! wake them as before. Must not depend on `machine`, `debug` or `gdb`.
 
 use super::irq::WaitAttention;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::backend::icount::{Input, InputEvent, Recorder};
+use crate::backend::icount::{Input, InputEvent, Recorder, StopAt};
 use crate::backend::VcpuExit;
 
 use super::cpu::batch::BATCH;
@@ -47,6 +47,13 @@ pub(crate) struct Sched {
     /// The clock committed by the last holder of the turn.
     clock: AtomicU64,
     inputs: Mutex<Vec<InputEvent>>,
+    /// Per vCPU: instructions retired and exceptions taken, as of its last commit.
+    retired: Vec<AtomicU64>,
+    /// Where the VMM wants the holder to stop (`Recorder::set_stop`): the clock (`u64::MAX`
+    /// for none), and a vCPU (`usize::MAX` for none) with its retired count.
+    stop_clock: AtomicU64,
+    stop_vcpu: AtomicUsize,
+    stop_retired: AtomicU64,
 }
 
 struct TurnState {
@@ -77,6 +84,10 @@ impl Sched {
             }),
             clock: AtomicU64::new(0),
             inputs: Mutex::new(Vec::new()),
+            retired: (0..vcpus).map(|_| AtomicU64::new(0)).collect(),
+            stop_clock: AtomicU64::new(u64::MAX),
+            stop_vcpu: AtomicUsize::new(usize::MAX),
+            stop_retired: AtomicU64::new(0),
         }
     }
 
@@ -100,6 +111,7 @@ pub(crate) struct SchedSaved {
     parked: bool,
     wfi: Vec<Option<Option<u64>>>,
     clock: u64,
+    retired: Vec<u64>,
 }
 
 impl Sched {
@@ -110,6 +122,11 @@ impl Sched {
             parked: st.parked,
             wfi: st.wfi.clone(),
             clock: self.now(),
+            retired: self
+                .retired
+                .iter()
+                .map(|r| r.load(Ordering::SeqCst))
+                .collect(),
         }
     }
 
@@ -120,6 +137,9 @@ impl Sched {
         st.parked = s.parked;
         st.wfi.clone_from(&s.wfi);
         self.clock.store(s.clock, Ordering::SeqCst);
+        for (r, v) in self.retired.iter().zip(&s.retired) {
+            r.store(*v, Ordering::SeqCst);
+        }
     }
 }
 
@@ -143,6 +163,20 @@ impl Recorder for Sched {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn set_stop(&self, at: StopAt) {
+        let (vcpu, n) = at.retired.unwrap_or((usize::MAX, 0));
+        self.stop_retired.store(n, Ordering::SeqCst);
+        self.stop_vcpu.store(vcpu, Ordering::SeqCst);
+        self.stop_clock
+            .store(at.clock.unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    fn retired(&self, vcpu: usize) -> u64 {
+        self.retired
+            .get(vcpu)
+            .map_or(0, |r| r.load(Ordering::SeqCst))
     }
 }
 
@@ -170,6 +204,9 @@ impl ModelVcpu {
         }
         let now = self.cpu.counter();
         sched.clock.store(now, Ordering::SeqCst);
+        if let Some(r) = sched.retired.get(self.index) {
+            r.store(self.cpu.insns, Ordering::SeqCst);
+        }
         self.cpu.vclock = Some(VClock {
             base: now,
             start: self.cpu.insns,
@@ -284,7 +321,13 @@ impl ModelVcpu {
                 }
             }
         }
-        let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns)).clamp(1, BATCH as u64);
+        let left = self.until_stop();
+        if left == 0 {
+            return Err(VcpuExit::ClockReached);
+        }
+        let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns))
+            .clamp(1, BATCH as u64)
+            .min(left);
 
         if let Some(deadline) = self.cpu.timer_deadline() {
             let now = self.cpu.counter();
@@ -295,6 +338,32 @@ impl ModelVcpu {
             }
         }
         Ok(limit as u32)
+    }
+
+    /// Ticks to where the VMM wants the holder to stop (`Recorder::set_stop`): 0 when it is
+    /// there, `u64::MAX` without a stop. Called by the holder (its counter is the clock).
+    fn until_stop(&self) -> u64 {
+        let Some(s) = self.sched() else {
+            return u64::MAX;
+        };
+        let mut left = s
+            .stop_clock
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.cpu.counter());
+        if s.stop_vcpu.load(Ordering::Relaxed) == self.index {
+            let n = s.stop_retired.load(Ordering::Relaxed);
+            left = left.min(n.saturating_sub(self.cpu.insns));
+        }
+        left
+    }
+
+    /// An exception entry (a synchronous exception or an interrupt taken) is one tick of the
+    /// deterministic clock, so that every state the vCPU passes through has its own clock
+    /// value (the state before the entry and the one at the vector differ).
+    pub(super) fn tick_exception(&mut self) {
+        if self.shared.sched.is_some() {
+            self.cpu.insns += 1;
+        }
     }
 
     /// WFI with the deterministic clock (PC already past it): never sleeps on the host. Goes
@@ -367,7 +436,10 @@ impl ModelVcpu {
 
         let stop = matches!(
             exit,
-            VcpuExit::Interrupted | VcpuExit::Debug { .. } | VcpuExit::Idle
+            VcpuExit::Interrupted
+                | VcpuExit::Debug { .. }
+                | VcpuExit::Idle
+                | VcpuExit::ClockReached
         );
         if self.holds_turn && stop {
             let power = self.shared.lock_power();

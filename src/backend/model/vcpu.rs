@@ -342,6 +342,7 @@ impl ModelVcpu {
         match stop {
             Stop::Exception(e) => {
                 self.cpu.take_exception(&e);
+                self.tick_exception();
                 // The step completes on exception entry: stop at the vector, ISV=0.
                 self.step_event(StepEvent::Completed);
                 Ok(match self.catch_exit() {
