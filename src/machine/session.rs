@@ -26,10 +26,13 @@ use super::{Machine, MachineError, Result, Spec};
 
 #[path = "session_mem.rs"]
 mod mem;
+#[path = "replay.rs"]
+mod replay;
 #[path = "session_reset.rs"]
 mod reset;
 #[path = "snapshot.rs"]
 mod snapshot;
+pub use replay::SNAPSHOT_INTERVAL;
 pub use reset::ResetReport;
 pub use snapshot::RecordingInfo;
 
@@ -83,6 +86,8 @@ pub struct Session {
     mmio_access: bool,
     /// Snapshots and their RAM pages, once recording started (`snapshot.rs`).
     recording: Option<snapshot::Recording>,
+    /// The actions of the last resume (resumed again after a stop the session asked for).
+    resumed: Vec<(usize, Action)>,
 }
 
 impl Session {
@@ -94,13 +99,17 @@ impl Session {
         let state = Arc::new(DebugState::new(mem.clone(), &caps));
         let bus = machine.bus.clone();
         let image = machine.image.clone();
+        let mut hooks = spec.test_hooks;
+        // With the deterministic clock a step does not hold off interrupts: a step that did
+        // would run a history that a replay (which never steps) could not reproduce.
+        hooks.no_irq_mask |= spec.icount;
         let ctl = Control::start(
             machine.vcpus,
             machine.view,
             machine.bus,
             machine.trace,
             state.clone(),
-            spec.test_hooks,
+            hooks,
         )?;
         Ok(Session {
             spec,
@@ -118,6 +127,7 @@ impl Session {
             cache: HashMap::new(),
             mmio_access: false,
             recording: None,
+            resumed: Vec::new(),
         })
     }
 
@@ -179,6 +189,7 @@ impl Session {
 
     /// Writes a register of a stopped vCPU.
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
+        self.refuse_in_past("a register write")?;
         // Dropped from the cache rather than stored: the backend may keep a value other than
         // the one written (bits it ignores), and the next read must show what it kept.
         self.cache.remove(&(vcpu, reg));
@@ -271,6 +282,9 @@ impl Session {
             self.cache.clear();
             return Ok(());
         }
+        // Recording: where the machine stops on its own (`replay.rs`).
+        self.arm_stop()?;
+        self.resumed = actions.to_vec();
         let mut go = Vec::new();
         for &(vcpu, how) in actions {
             let Some(ev) = self.step_off_breakpoint(vcpu)? else {
@@ -379,7 +393,34 @@ impl Session {
             self.absorb(ev);
         }
         self.cache.clear();
+        if self.own_stop()? {
+            return Ok(None);
+        }
         Ok(self.take_stop())
+    }
+
+    /// A stop the session asked for (`StopReason::ClockReached`, every vCPU stopped): handled
+    /// (`replay.rs`) and, with nothing else to report, the vCPUs resumed as they were (no
+    /// stepping off a breakpoint: the vCPU has not reached it yet). True if resumed.
+    fn own_stop(&mut self) -> Result<bool> {
+        if self.recording.is_none() {
+            return Ok(false);
+        }
+        let before = self.pending.len();
+        self.pending
+            .retain(|ev| ev.reason != StopReason::ClockReached);
+        if self.pending.len() == before {
+            return Ok(false);
+        }
+        self.on_clock_reached()?;
+        if !self.pending.is_empty() || self.interrupted || !self.idle.is_empty() {
+            return Ok(false);
+        }
+        self.arm_stop()?;
+        for (vcpu, how) in self.resumed.clone() {
+            self.ctl.resume(vcpu, how)?;
+        }
+        Ok(true)
     }
 
     /// Blocks until a stop is reportable.
@@ -424,6 +465,9 @@ impl Session {
         };
         self.interrupted = false;
         self.idle.clear();
+        if let Some(now) = self.clock() {
+            self.note_position(now);
+        }
         Some(stop)
     }
 
