@@ -69,6 +69,7 @@ pub fn console_note(session: &Session, stop: &Stop) -> Option<String> {
             let rec = session.debug_state().last_catch()?;
             Some(format!("kvmdbg: {}\n", rec.describe()))
         }
+        StopReason::HistoryStart => session.reverse_note().map(str::to_string),
         _ => None,
     }
 }

@@ -62,6 +62,21 @@ impl Session {
         }
     }
 
+    /// A reverse request that cannot be made: "no more history" is reported where the
+    /// machine is, with `note` (why) for the debugger's console.
+    pub fn history_unavailable(&mut self, vcpu: usize, note: String) {
+        self.reverse_note = Some(note);
+        self.pending.push_back(Event {
+            vcpu,
+            reason: StopReason::HistoryStart,
+        });
+    }
+
+    /// Why the last "no more history" stop was reported without moving, if it was.
+    pub fn reverse_note(&self) -> Option<&str> {
+        self.reverse_note.as_deref()
+    }
+
     /// The error for a debugger write while in the past (module docs).
     pub(super) fn refuse_in_past(&self, what: &str) -> Result<()> {
         match (&self.recording, self.clock()) {

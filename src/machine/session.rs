@@ -88,6 +88,8 @@ pub struct Session {
     recording: Option<snapshot::Recording>,
     /// The actions of the last resume (resumed again after a stop the session asked for).
     resumed: Vec<(usize, Action)>,
+    /// Why the last reverse request could not be made (`replay.rs`), until the next resume.
+    reverse_note: Option<String>,
 }
 
 impl Session {
@@ -128,6 +130,7 @@ impl Session {
             mmio_access: false,
             recording: None,
             resumed: Vec::new(),
+            reverse_note: None,
         })
     }
 
@@ -283,6 +286,7 @@ impl Session {
             return Ok(());
         }
         // Recording: where the machine stops on its own (`replay.rs`).
+        self.reverse_note = None;
         self.arm_stop()?;
         self.resumed = actions.to_vec();
         let mut go = Vec::new();

@@ -56,8 +56,9 @@ pub(super) struct Recording {
     bytes: usize,
     /// The newest point the machine reached (`replay.rs`): the end of the history.
     pub horizon: u64,
-    /// Where the next snapshot is due (live).
+    /// Where the next snapshot is due (live), and the ticks between two.
     pub next_snap: u64,
+    pub interval: u64,
     /// Inputs of the log applied in the history being replayed.
     pub applied: usize,
     /// The UART's live output while history replays (muted).
@@ -73,6 +74,7 @@ impl Recording {
             bytes: 0,
             horizon: now,
             next_snap: now,
+            interval: super::replay::SNAPSHOT_INTERVAL,
             applied: inputs,
             muted: None,
         }
@@ -142,6 +144,19 @@ impl Session {
         let inputs = self._vm.recorder().map_or(0, |r| r.inputs().len());
         self.recording = Some(Recording::new(all, now, inputs));
         self.take_snapshot().map(|_| ())
+    }
+
+    /// Sets the clock ticks between two snapshots of the live recording (at least 1000; the
+    /// default is [`super::replay::SNAPSHOT_INTERVAL`]): shorter makes reverse steps faster
+    /// and the recording bigger.
+    pub fn set_snapshot_interval(&mut self, ticks: u64) -> Result<()> {
+        let rec = self
+            .recording
+            .as_mut()
+            .ok_or_else(|| MachineError::Recording("no recording was started".into()))?;
+        rec.interval = ticks.max(1000);
+        rec.next_snap = rec.snaps.last().map_or(0, |s| s.at) + rec.interval;
+        Ok(())
     }
 
     /// What the recording holds, if one was started.
@@ -235,7 +250,7 @@ impl Session {
             retired,
             inputs,
         });
-        rec.next_snap = at + super::replay::SNAPSHOT_INTERVAL;
+        rec.next_snap = at + rec.interval;
         log::debug!("record: snapshot {k} at clock {at}");
         Ok(k)
     }
