@@ -19,7 +19,7 @@ fn session(image: &[u8], cpus: usize) -> Session {
     let cfg = MachineConfig {
         backend: BackendKind::Model,
         vcpus: cpus,
-        ram_size: 64 << 20,
+        ram_size: 8 << 20,
         uart_out: Box::new(std::io::sink()),
         trace: None,
         test_hooks: Default::default(),
@@ -119,6 +119,9 @@ fn walk(image: &[u8], cpus: usize, marks: &[&str], watch: &str, seed: u64, steps
             }
             10..=14 if !at_end => {
                 let stop = resume_all(&mut s, (vcpu, Resume::Continue));
+                if std::env::var_os("WALK_DEBUG").is_some() {
+                    eprintln!("{stop:?}");
+                }
                 at_end = ended(&stop);
                 on_watch = is_watch(&stop).then_some(stop.vcpu);
             }

@@ -320,16 +320,16 @@ impl Session {
         stepped
     }
 
-    /// Restores the newest snapshot whose point is at or before `target` (and, for a
-    /// retired count, whose vCPU had retired no more). Its index.
-    fn restore_before(&mut self, target: Target) -> Result<usize> {
+    /// Restores the newest snapshot whose point is at or before `target` (for a retired
+    /// count: before the clock `now`, with the vCPU having retired no more). Its index.
+    fn restore_before(&mut self, target: Target, now: u64) -> Result<usize> {
         let rec = self.recording_ref()?;
         let k = rec
             .snaps
             .iter()
             .rposition(|s| match target {
                 Target::Clock(t) => s.at <= t,
-                Target::Retired(v, n) => s.retired.get(v).is_some_and(|r| *r <= n),
+                Target::Retired(v, n) => s.at < now && s.retired.get(v).is_some_and(|r| *r <= n),
             })
             .unwrap_or(0);
         self.restore_snapshot(k)?;
@@ -348,7 +348,7 @@ impl Session {
     pub fn seek(&mut self, t: u64) -> Result<()> {
         self.stopped_for("going to a point of the recording")?;
         self.replaying(|s| {
-            s.restore_before(Target::Clock(t))?;
+            s.restore_before(Target::Clock(t), t)?;
             s.advance(Target::Clock(t), None).map(|_| ())
         })
     }
@@ -374,6 +374,7 @@ impl Session {
             return Err(MachineError::Recording("the recording has no snapshot".into()));
         };
         let n = self.retired(vcpu);
+        let now = self.clock().unwrap_or(0);
         let floor = start_retired.get(vcpu).copied().unwrap_or(0);
         let reason = if n <= floor {
             if self.clock() != Some(start) {
@@ -382,7 +383,7 @@ impl Session {
             StopReason::HistoryStart
         } else {
             self.replaying(|s| {
-                s.restore_before(Target::Retired(vcpu, n - 1))?;
+                s.restore_before(Target::Retired(vcpu, n - 1), now)?;
                 s.advance(Target::Retired(vcpu, n - 1), None).map(|_| ())
             })?;
             StopReason::Step

@@ -224,12 +224,13 @@ impl Session {
         let inputs = recorder.map_or(0, |r| r.inputs().len());
         let k = self.recording.as_ref().map_or(0, |r| r.snaps.len());
         let mut buf = vec![0u8; PAGE as usize];
+        let zeros = vec![0u8; PAGE as usize];
         let mut copies = Vec::with_capacity(dirty.len());
         for page in dirty {
             crate::debug::guest_ram::read(&self.mem, page, &mut buf)
                 .map_err(|e| MachineError::Recording(format!("saving page {page:#x}: {e}")))?;
             self.state.shadow(page, &mut buf);
-            let copy: PageCopy = buf.iter().any(|&b| b != 0).then(|| Arc::from(&buf[..]));
+            let copy: PageCopy = (buf != zeros).then(|| Arc::from(&buf[..]));
             copies.push((page, copy));
         }
         let rec = self.recording.as_mut().expect("checked above");
