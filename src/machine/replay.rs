@@ -22,8 +22,10 @@
 //!   breakpoint, watchpoint and vector-catch stops met on the way (`Hit`); the last hit
 //!   before the starting point is where it stops. A breakpoint stops before its instruction
 //!   (as forward); a watchpoint stops after the instruction that made the access, so that
-//!   gdb's own reverse step over it (it steps over every watchpoint hit, aarch64
-//!   watchpoints being reported before the access) ends before that instruction executes.
+//!   gdb's own reverse step over it (gdb steps over every watchpoint hit in the direction
+//!   of travel, aarch64 watchpoints being reported before the access: it sends `bs` with the
+//!   watchpoint removed) ends before that instruction executes, where gdb reports the
+//!   change.
 //!   No hit: the start of the recording, reported as [`StopReason::HistoryStart`].
 //!
 //! Owns the position bookkeeping of a recording (horizon, inputs applied, mute); the
@@ -436,6 +438,7 @@ impl Session {
         } = ev.reason
         {
             let pc = self.read_reg(ev.vcpu, Reg::Pc)?;
+            self.set_stop(StopAt::default());
             let stepped = self.step_past(ev.vcpu)?;
             log::debug!(
                 "record: watchpoint hit at pc {pc:#x} going backwards, reported after it ({:?})",
