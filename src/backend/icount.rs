@@ -59,4 +59,10 @@ pub trait Recorder: Send + Sync {
     /// What vCPU `vcpu` has retired: its instructions plus the exceptions it took (each
     /// entry is one tick of the clock), exact while it is stopped.
     fn retired(&self, vcpu: usize) -> u64;
+    /// The vCPU whose turn it is to execute.
+    fn holder(&self) -> usize;
+    /// The VMM is about to resume `vcpus`: if the turn's holder is among them, no other
+    /// vCPU takes the turn from it while it is stopped (only a holder left stopped gives it
+    /// up), so that resuming every vCPU runs exactly what running on would have.
+    fn resuming(&self, vcpus: &[usize]);
 }

@@ -98,6 +98,19 @@ impl Session {
         }
     }
 
+    /// False when the deterministic clock's turn is another vCPU's (always true without it).
+    pub(super) fn holds_turn(&self, vcpu: usize) -> bool {
+        self._vm.recorder().is_none_or(|r| r.holder() == vcpu)
+    }
+
+    /// Tells the backend which vCPUs are about to be resumed (`Recorder::resuming`).
+    pub(super) fn resuming(&self, actions: &[(usize, Resume)]) {
+        if let Some(r) = self._vm.recorder() {
+            let vcpus: Vec<usize> = actions.iter().map(|(v, _)| *v).collect();
+            r.resuming(&vcpus);
+        }
+    }
+
     fn retired(&self, vcpu: usize) -> u64 {
         self._vm.recorder().map_or(0, |r| r.retired(vcpu))
     }
@@ -251,6 +264,8 @@ impl Session {
                 }
             }
             self.cache.clear();
+            let actions: Vec<(usize, Resume)> = all.iter().map(|&v| (v, Resume::Continue)).collect();
+            self.resuming(&actions);
             for &v in &all {
                 self.ctl.resume(v, Resume::Continue)?;
             }

@@ -291,6 +291,12 @@ impl Session {
         self.resumed = actions.to_vec();
         let mut go = Vec::new();
         for &(vcpu, how) in actions {
+            // With the deterministic clock only the turn's holder has reached its PC; another
+            // vCPU there meets the breakpoint when its turn comes, as running on would.
+            if !self.holds_turn(vcpu) {
+                go.push((vcpu, how));
+                continue;
+            }
             let Some(ev) = self.step_off_breakpoint(vcpu)? else {
                 go.push((vcpu, how));
                 continue;
@@ -306,6 +312,7 @@ impl Session {
         }
         // Registers read during this stop are stale once anything runs.
         self.cache.clear();
+        self.resuming(&go);
         for (vcpu, how) in go {
             self.ctl.resume(vcpu, how)?;
         }
@@ -421,7 +428,9 @@ impl Session {
             return Ok(false);
         }
         self.arm_stop()?;
-        for (vcpu, how) in self.resumed.clone() {
+        let again = self.resumed.clone();
+        self.resuming(&again);
+        for (vcpu, how) in again {
             self.ctl.resume(vcpu, how)?;
         }
         Ok(true)

@@ -227,7 +227,8 @@ impl Session {
         let zeros = vec![0u8; PAGE as usize];
         let mut copies = Vec::with_capacity(dirty.len());
         for page in dirty {
-            crate::debug::guest_ram::read(&self.mem, page, &mut buf)
+            // A plain copy: every vCPU is stopped.
+            vm_memory::Bytes::read_slice(&self.mem, &mut buf, vm_memory::GuestAddress(page))
                 .map_err(|e| MachineError::Recording(format!("saving page {page:#x}: {e}")))?;
             self.state.shadow(page, &mut buf);
             let copy: PageCopy = (buf != zeros).then(|| Arc::from(&buf[..]));

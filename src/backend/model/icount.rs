@@ -173,6 +173,17 @@ impl Recorder for Sched {
             .store(at.clock.unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
+    fn holder(&self) -> usize {
+        self.lock().turn
+    }
+
+    fn resuming(&self, vcpus: &[usize]) {
+        let mut st = self.lock();
+        if st.parked && vcpus.contains(&st.turn) {
+            st.parked = false;
+        }
+    }
+
     fn retired(&self, vcpu: usize) -> u64 {
         self.retired
             .get(vcpu)
