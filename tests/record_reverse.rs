@@ -96,7 +96,12 @@ fn walk(image: &[u8], cpus: usize, marks: &[&str], watch: &str, seed: u64, steps
     let mut at_end = false;
     let mut on_watch: Option<usize> = None;
     for _ in 0..steps {
-        let vcpu = rng.below(cpus as u64) as usize;
+        // A random vCPU that is powered on (a powered-off one cannot step).
+        let first = rng.below(cpus as u64) as usize;
+        let vcpu = (0..cpus)
+            .map(|k| (first + k) % cpus)
+            .find(|&v| !s.powered_off(v).unwrap())
+            .unwrap_or(0);
         let op = rng.below(20);
         // As gdb after a watchpoint stop (aarch64 reports it before the access): one step
         // in the direction of travel with the watchpoint removed.
