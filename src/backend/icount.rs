@@ -61,8 +61,9 @@ pub trait Recorder: Send + Sync {
     fn retired(&self, vcpu: usize) -> u64;
     /// The vCPU whose turn it is to execute.
     fn holder(&self) -> usize;
-    /// The VMM is about to resume `vcpus`: if the turn's holder is among them, no other
-    /// vCPU takes the turn from it while it is stopped (only a holder left stopped gives it
-    /// up), so that resuming every vCPU runs exactly what running on would have.
+    /// The VMM is about to resume `vcpus` (the others stay stopped): if the turn's holder
+    /// is among them, no other vCPU takes the turn from it while it is stopped (only a holder
+    /// left stopped gives it up), so that resuming every vCPU runs exactly what running on
+    /// would have; and the turn only passes to resumed vCPUs (a vCPU resumed alone keeps it).
     fn resuming(&self, vcpus: &[usize]);
 }

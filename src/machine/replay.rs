@@ -322,6 +322,7 @@ impl Session {
             Ok(Some(ev)) => Ok(ev),
             Ok(None) => {
                 self.cache.clear();
+                self.resuming(&[(vcpu, Resume::Step)]);
                 self.ctl
                     .resume(vcpu, Resume::Step)
                     .and_then(|_| self.ctl.next_event())

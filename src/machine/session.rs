@@ -368,6 +368,7 @@ impl Session {
             self.state.suspend_hw_bp(Some(pc))?;
         }
         self.cache.clear();
+        self.resuming(&[(vcpu, Resume::Step)]);
         let outcome = self
             .ctl
             .resume(vcpu, Resume::Step)
@@ -490,6 +491,10 @@ impl Session {
         self.pending.clear();
         self.interrupted = false;
         self.idle.clear();
+        let all: Vec<(usize, Resume)> = (0..self.vcpu_count())
+            .map(|v| (v, Resume::Continue))
+            .collect();
+        self.resuming(&all);
         for vcpu in 0..self.vcpu_count() {
             if !self.ctl.is_running(vcpu) {
                 self.ctl.resume(vcpu, Resume::Continue)?;

@@ -64,6 +64,9 @@ struct TurnState {
     parked: bool,
     /// Per vCPU: waiting in WFI since its last turn, with its timer deadline if armed.
     wfi: Vec<Option<Option<u64>>>,
+    /// Per vCPU: resumed by the VMM's last resume (`Recorder::resuming`); the turn only
+    /// goes to resumed vCPUs, and one left stopped does not count as running.
+    resumed: Vec<bool>,
 }
 
 /// How waiting for the turn ended.
@@ -81,6 +84,7 @@ impl Sched {
                 turn: 0,
                 parked: false,
                 wfi: vec![None; vcpus],
+                resumed: vec![true; vcpus],
             }),
             clock: AtomicU64::new(0),
             inputs: Mutex::new(Vec::new()),
@@ -182,6 +186,9 @@ impl Recorder for Sched {
         if st.parked && vcpus.contains(&st.turn) {
             st.parked = false;
         }
+        for (i, r) in st.resumed.iter_mut().enumerate() {
+            *r = vcpus.contains(&i);
+        }
     }
 
     fn retired(&self, vcpu: usize) -> u64 {
@@ -191,12 +198,13 @@ impl Recorder for Sched {
     }
 }
 
-/// The vCPU after `me`, round-robin, that is not powered off (`me` if there is none).
-fn next_turn(power: &[Power], me: usize) -> usize {
+/// The vCPU after `me`, round-robin, that is not powered off and was resumed (`me` if there
+/// is none).
+fn next_turn(power: &[Power], resumed: &[bool], me: usize) -> usize {
     let n = power.len();
     (1..=n)
         .map(|k| (me + k) % n)
-        .find(|&j| power[j] != Power::Off)
+        .find(|&j| power[j] != Power::Off && resumed.get(j).copied().unwrap_or(true))
         .unwrap_or(me)
 }
 
@@ -303,7 +311,7 @@ impl ModelVcpu {
             return;
         }
         self.commit_clock();
-        let next = next_turn(power, self.index);
+        let next = next_turn(power, &sched.lock().resumed, self.index);
         if next == self.index && power[self.index] != Power::Off {
             self.quantum_end = self.cpu.insns + QUANTUM;
             return;
@@ -396,7 +404,9 @@ impl ModelVcpu {
             let sched = self.shared.sched.clone()?;
             let mut st = sched.lock();
             st.wfi[self.index] = Some(deadline);
-            let waiting = |j: usize| power[j] == Power::Off || st.wfi[j].is_some();
+            // A vCPU left stopped by the VMM runs nothing either.
+            let waiting =
+                |j: usize| power[j] == Power::Off || st.wfi[j].is_some() || !st.resumed[j];
             if (0..power.len()).all(waiting) {
                 let earliest = (0..power.len())
                     .filter(|&j| power[j] != Power::Off)
@@ -475,13 +485,21 @@ mod tests {
     #[test]
     fn the_turn_goes_round_robin_skipping_powered_off_vcpus() {
         let p = [Power::On, Power::Off, Power::On, Power::Off];
-        assert_eq!(next_turn(&p, 0), 2);
-        assert_eq!(next_turn(&p, 2), 0);
+        let all = [true; 4];
+        assert_eq!(next_turn(&p, &all, 0), 2);
+        assert_eq!(next_turn(&p, &all, 2), 0);
         let starting = Power::Starting {
             entry: 0,
             context: 0,
         };
-        assert_eq!(next_turn(&[Power::On, starting], 0), 1);
-        assert_eq!(next_turn(&[Power::On, Power::Off], 0), 0);
+        assert_eq!(next_turn(&[Power::On, starting], &all, 0), 1);
+        assert_eq!(next_turn(&[Power::On, Power::Off], &all, 0), 0);
+    }
+
+    #[test]
+    fn the_turn_skips_vcpus_left_stopped() {
+        let p = [Power::On; 4];
+        assert_eq!(next_turn(&p, &[true, false, true, true], 0), 2);
+        assert_eq!(next_turn(&p, &[true, false, false, false], 0), 0);
     }
 }
