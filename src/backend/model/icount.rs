@@ -18,6 +18,10 @@
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
 //!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
 //!
+//! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
+//!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
+//!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
+//!
 //! Locking: the turn state is only changed under the power lock (then this module's lock),
 //! and vCPUs wait for their turn on the power condition variable, so kicks and power changes
 //! wake them as before. Must not depend on `machine`, `debug` or `gdb`.
@@ -59,8 +63,8 @@ pub(crate) struct Sched {
 struct TurnState {
     /// The vCPU that may execute instructions.
     turn: usize,
-    /// The holder stopped for the debugger (it left `run` with a stop, not an exit the VMM
-    /// completes): a vCPU resumed alone may take the turn from it.
+    /// The VMM's last resume left the holder stopped (`Recorder::resuming`): a resumed vCPU
+    /// waiting for the turn takes it.
     parked: bool,
     /// Per vCPU: waiting in WFI since its last turn, with its timer deadline if armed.
     wfi: Vec<Option<Option<u64>>>,
@@ -183,9 +187,7 @@ impl Recorder for Sched {
 
     fn resuming(&self, vcpus: &[usize]) {
         let mut st = self.lock();
-        if st.parked && vcpus.contains(&st.turn) {
-            st.parked = false;
-        }
+        st.parked = !vcpus.contains(&st.turn);
         for (i, r) in st.resumed.iter_mut().enumerate() {
             *r = vcpus.contains(&i);
         }
@@ -446,27 +448,6 @@ impl ModelVcpu {
             if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
                 return None;
             }
-        }
-    }
-
-    /// After `run` returned `exit`: a holder that stops for the debugger parks the turn.
-    pub(super) fn park_if_stopped(&self, exit: &VcpuExit) {
-        let Some(sched) = self.sched() else {
-            return;
-        };
-
-        let stop = matches!(
-            exit,
-            VcpuExit::Interrupted
-                | VcpuExit::Debug { .. }
-                | VcpuExit::Idle
-                | VcpuExit::ClockReached
-        );
-        if self.holds_turn && stop {
-            let power = self.shared.lock_power();
-            sched.lock().parked = true;
-            drop(power);
-            self.shared.cv.notify_all();
         }
     }
 

@@ -429,9 +429,6 @@ impl Vcpu for ModelVcpu {
         if let Ok(VcpuExit::Interrupted) = exit {
             self.record_kick();
         }
-        if let Ok(e) = &exit {
-            self.park_if_stopped(e);
-        }
         exit
     }
 
