@@ -234,6 +234,21 @@ impl ModelVcpu {
         });
     }
 
+    /// Before the VMM reads a stopped vCPU's registers: one that does not hold the turn sees
+    /// the machine's clock in its counter registers (its own view is only brought up to
+    /// date when it takes the turn), so every stopped vCPU reads the same CNTVCT_EL0.
+    pub(super) fn sync_stopped_clock(&mut self) {
+        let Some(now) = self.sched().map(|s| s.now()) else {
+            return;
+        };
+        if !self.holds_turn {
+            self.cpu.vclock = Some(VClock {
+                base: now,
+                start: self.cpu.insns,
+            });
+        }
+    }
+
     /// At the start of `run`: waits for the turn unless this vCPU holds it. `Interrupted`
     /// if kicked first (the kick is consumed), `Idle` never.
     pub(super) fn acquire_turn(&mut self) -> Option<VcpuExit> {

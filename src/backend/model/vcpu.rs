@@ -410,6 +410,7 @@ impl Vcpu for ModelVcpu {
     }
 
     fn get_reg(&mut self, reg: crate::a64::Reg) -> Result<u128> {
+        self.sync_stopped_clock();
         super::regs::read(&self.cpu, self.index, reg)
     }
 
