@@ -64,7 +64,11 @@ fn reverse_continue_stops_before_the_last_write_of_a_watched_variable() {
     assert!(store.contains("str\tw3"), "{store}\n{all}");
     let before = printed_u64(&out, 2);
     assert_ne!(before, sorted, "keys[0] before the write:\n{all}");
-    assert_eq!(printed_u64(&out, 3), sorted, "the value being stored:\n{all}");
+    assert_eq!(
+        printed_u64(&out, 3),
+        sorted,
+        "the value being stored:\n{all}"
+    );
     // One instruction forward: the write happens again.
     assert_eq!(printed_u64(&out, 4), sorted, "{all}");
     assert!(all.contains("snapshots: 1"), "{all}");
@@ -98,7 +102,10 @@ fn reverse_finish_goes_back_to_the_call() {
     // The instruction before the return address: the call itself.
     assert_eq!(printed_u64(&out, 2), lr - 4, "{all}");
     let call = all.lines().find(|l| l.starts_with("=> 0x")).unwrap_or("");
-    assert!(call.contains("bl\t") && call.contains("<puts>"), "{call}\n{all}");
+    assert!(
+        call.contains("bl\t") && call.contains("<puts>"),
+        "{call}\n{all}"
+    );
 }
 
 #[test]
@@ -185,7 +192,10 @@ fn reverse_stepi_crosses_an_exception_entry_and_return() {
     assert_eq!(printed_u64(&out, 5), svc, "back before the SVC:\n{all}");
     assert_eq!(printed_u64(&out, 6), pstate, "{all}");
     let eret = all.lines().find(|l| l.starts_with("=> 0x")).unwrap_or("");
-    assert!(eret.contains("eret"), "back inside the handler, at its ERET:\n{all}");
+    assert!(
+        eret.contains("eret"),
+        "back inside the handler, at its ERET:\n{all}"
+    );
     assert_eq!(printed_u64(&out, 7), printed_u64(&out, 8), "{all}");
 }
 

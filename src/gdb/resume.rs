@@ -3,12 +3,12 @@
 //! `set scheduler-locking on|step`), in which case they stay stopped.
 
 use gdbstub::common::{Signal, Tid};
-use gdbstub::target::ext::base::reverse_exec::{ReverseContOps, ReverseStepOps};
 use gdbstub::target::ext::base::multithread::{
     MultiThreadRangeStepping, MultiThreadRangeSteppingOps, MultiThreadResume,
     MultiThreadSchedulerLocking, MultiThreadSchedulerLockingOps, MultiThreadSingleStep,
     MultiThreadSingleStepOps,
 };
+use gdbstub::target::ext::base::reverse_exec::{ReverseContOps, ReverseStepOps};
 
 use crate::machine::event::Resume;
 

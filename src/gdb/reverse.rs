@@ -50,7 +50,8 @@ impl Debugger {
         };
         if let Some(why) = why {
             log::warn!("gdb: reverse request refused: {why}");
-            self.session.history_unavailable(vcpu, format!("kvmdbg: {why}\n"));
+            self.session
+                .history_unavailable(vcpu, format!("kvmdbg: {why}\n"));
         }
         Ok(())
     }
@@ -63,7 +64,10 @@ impl Debugger {
                 return;
             }
         } else if let Some(other) = arg {
-            outputln!(out, "record: unknown subcommand {other:?} (record, record start)");
+            outputln!(
+                out,
+                "record: unknown subcommand {other:?} (record, record start)"
+            );
             return;
         }
         match self.session.recording() {
@@ -141,7 +145,10 @@ mod tests {
             pages: 2,
         };
         let text = describe(&info);
-        assert!(text.contains("clock 0 to 62500000 (62500000 ticks, 1.000 s"), "{text}");
+        assert!(
+            text.contains("clock 0 to 62500000 (62500000 ticks, 1.000 s"),
+            "{text}"
+        );
         assert!(text.contains("500000 ticks before the end"), "{text}");
         assert!(text.contains("snapshots: 16"), "{text}");
         assert!(text.contains("8 KiB"), "{text}");

@@ -37,7 +37,7 @@ use crate::a64::Reg;
 use crate::backend::icount::{Input, InputEvent, StopAt};
 use crate::debug::policy::StopKind;
 
-use super::{Event, MachineError, Resume, Result, Session, Stop, StopReason};
+use super::{Event, MachineError, Result, Resume, Session, Stop, StopReason};
 
 /// Clock ticks between two snapshots of a live recording: about 30 ms of the model's time
 /// at its speed (docs/benchmarks.md), which bounds the replay a reverse step costs; the
@@ -227,7 +227,11 @@ impl Session {
     /// Runs every vCPU forward until `target`, applying the recorded inputs on the way;
     /// with `hits`, the debug stops met (each stepped past). `Some` with the stop that ended
     /// the run early (power off, a fault, every vCPU idle).
-    fn advance(&mut self, target: Target, mut hits: Option<&mut Vec<Hit>>) -> Result<Option<Event>> {
+    fn advance(
+        &mut self,
+        target: Target,
+        mut hits: Option<&mut Vec<Hit>>,
+    ) -> Result<Option<Event>> {
         let all: Vec<usize> = (0..self.vcpu_count()).collect();
         let mut past: Option<usize> = None;
         loop {
@@ -264,7 +268,8 @@ impl Session {
                 }
             }
             self.cache.clear();
-            let actions: Vec<(usize, Resume)> = all.iter().map(|&v| (v, Resume::Continue)).collect();
+            let actions: Vec<(usize, Resume)> =
+                all.iter().map(|&v| (v, Resume::Continue)).collect();
             self.resuming(&actions);
             for &v in &all {
                 self.ctl.resume(v, Resume::Continue)?;
@@ -387,9 +392,15 @@ impl Session {
     /// of the recording) for [`Session::poll_stop`].
     pub fn reverse_step(&mut self, vcpu: usize) -> Result<()> {
         self.stopped_for("a reverse step")?;
-        let first = self.recording_ref()?.snaps.first().map(|s| (s.at, s.retired.clone()));
+        let first = self
+            .recording_ref()?
+            .snaps
+            .first()
+            .map(|s| (s.at, s.retired.clone()));
         let Some((start, start_retired)) = first else {
-            return Err(MachineError::Recording("the recording has no snapshot".into()));
+            return Err(MachineError::Recording(
+                "the recording has no snapshot".into(),
+            ));
         };
         let n = self.retired(vcpu);
         let now = self.clock().unwrap_or(0);
