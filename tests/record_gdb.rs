@@ -10,34 +10,34 @@
 mod common;
 
 use common::gdb::{backend_name, gdb_batch, printed_u64, require_gdb, text, Stub};
+use common::RunOutput;
 
 fn tools() -> bool {
     require_gdb() && common::require_firmware_tools()
 }
 
-/// A stub recording `name`; `None` when the stubs run on KVM (remote mode), which cannot
-/// record (`without_a_recording_gdb_is_told_why` covers it there).
-fn recorded(name: &str) -> Option<(std::path::PathBuf, Stub)> {
+/// gdb's output for `cmds` on `kvmdbg run --record` of firmware `name`; `None` when the
+/// tools are missing or the stubs run on KVM (remote mode), which cannot record
+/// (`without_a_recording_gdb_is_told_why` covers it there).
+fn recorded(name: &str, cmds: &[&str]) -> Option<(RunOutput, String)> {
+    if !tools() {
+        return None;
+    }
     if backend_name() != "model" {
         eprintln!("skipping: recording needs the model backend, the stubs run on KVM");
         return None;
     }
     let elf = common::firmware_elf(name);
     let stub = Stub::start(&elf, &["--record"]);
-    Some((elf, stub))
+    let out = gdb_batch(stub.port, &elf, cmds);
+    let all = text(&out);
+    Some((out, all))
 }
 
 #[test]
 fn reverse_continue_stops_before_the_last_write_of_a_watched_variable() {
-    if !tools() {
-        return;
-    }
-    let Some((elf, stub)) = recorded("cdemo") else {
-        return;
-    };
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = recorded(
+        "cdemo",
         &[
             "break loop_1000",
             "continue",
@@ -52,8 +52,9 @@ fn reverse_continue_stops_before_the_last_write_of_a_watched_variable() {
             "monitor record",
             "kill",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let sorted = printed_u64(&out, 1);
     assert!(all.contains("Hardware watchpoint 2: keys[0]"), "{all}");
     // Stopped at the store that wrote the final value, before it executed.
@@ -77,15 +78,8 @@ fn reverse_continue_stops_before_the_last_write_of_a_watched_variable() {
 
 #[test]
 fn reverse_finish_goes_back_to_the_call() {
-    if !tools() {
-        return;
-    }
-    let Some((elf, stub)) = recorded("cdemo") else {
-        return;
-    };
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = recorded(
+        "cdemo",
         &[
             "break puts",
             "continue",
@@ -95,8 +89,9 @@ fn reverse_finish_goes_back_to_the_call() {
             "x/i $pc",
             "kill",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let lr = printed_u64(&out, 1);
     assert!(all.contains(" in report ("), "back in the caller:\n{all}");
     // The instruction before the return address: the call itself.
@@ -110,15 +105,8 @@ fn reverse_finish_goes_back_to_the_call() {
 
 #[test]
 fn reverse_stepi_undoes_mmio_accesses() {
-    if !tools() {
-        return;
-    }
-    let Some((elf, stub)) = recorded("stepmmio") else {
-        return;
-    };
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = recorded(
+        "stepmmio",
         &[
             "break c_sizes",
             "continue",
@@ -137,8 +125,9 @@ fn reverse_stepi_undoes_mmio_accesses() {
             "p/x $x4",
             "kill",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let at_load = printed_u64(&out, 1);
     let before = printed_u64(&out, 2);
     // ldr w4, [x1, #UARTIMSC] reads back the 0x2d the stores left (stepmmio.S c_sizes).
@@ -152,15 +141,8 @@ fn reverse_stepi_undoes_mmio_accesses() {
 
 #[test]
 fn reverse_stepi_crosses_an_exception_entry_and_return() {
-    if !tools() {
-        return;
-    }
-    let Some((elf, stub)) = recorded("exceptions") else {
-        return;
-    };
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = recorded(
+        "exceptions",
         &[
             "break svc_insn",
             "continue",
@@ -181,8 +163,9 @@ fn reverse_stepi_crosses_an_exception_entry_and_return() {
             "p/x &svc_return",
             "kill",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let svc = printed_u64(&out, 1);
     let pstate = printed_u64(&out, 2);
     let vector = printed_u64(&out, 3);
@@ -201,15 +184,8 @@ fn reverse_stepi_crosses_an_exception_entry_and_return() {
 
 #[test]
 fn the_start_of_the_recording_is_the_end_of_history() {
-    if !tools() {
-        return;
-    }
-    let Some((elf, stub)) = recorded("stepmmio") else {
-        return;
-    };
-    let out = gdb_batch(
-        stub.port,
-        &elf,
+    let Some((out, all)) = recorded(
+        "stepmmio",
         &[
             "p/x $pc",
             "reverse-stepi",
@@ -218,8 +194,9 @@ fn the_start_of_the_recording_is_the_end_of_history() {
             "p/x $pc",
             "kill",
         ],
-    );
-    let all = text(&out);
+    ) else {
+        return;
+    };
     let n = all.matches("No more reverse-execution history.").count();
     assert_eq!(n, 2, "{all}");
     assert_eq!(printed_u64(&out, 1), printed_u64(&out, 2), "{all}");
