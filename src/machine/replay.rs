@@ -8,13 +8,10 @@
 //! (`snapshot.rs`) and runs every vCPU forward with the backend told to stop at T
 //! (`Recorder::set_stop`), applying the recorded debugger writes at the clock they were made.
 //!
-//! - Live (the clock at the recording's newest point, its horizon): a resume runs to the next
-//!   snapshot point (`SNAPSHOT_INTERVAL` after the newest snapshot), where the session takes a
-//!   snapshot and resumes again without reporting anything.
-//! - In the past: a resume runs to the next recorded input (applied there) and to the
-//!   horizon, where the UART output, muted while history replays, is heard again and the
-//!   machine runs live. Debugger writes in the past are refused (`refuse_in_past`): the
-//!   recording has one history, and a write would start another.
+//! - Live (the clock at the recording's newest point, its horizon) and in the past, a resume
+//!   stops where the session needs it to (`history.rs`): snapshot points live; recorded
+//!   inputs and the horizon in the past. Debugger writes in the past are refused
+//!   (`refuse_in_past`): the recording has one history, and a write would start another.
 //! - Reverse step of vCPU k: to the first point at which k had retired one fewer
 //!   (instructions and exception entries): the instruction before in a single-vCPU guest; in
 //!   an SMP guest the other vCPUs' instructions between the two are undone as well.
@@ -25,16 +22,13 @@
 //!   gdb's own reverse step over it (gdb steps over every watchpoint hit in the direction
 //!   of travel, aarch64 watchpoints being reported before the access: it sends `bs` with the
 //!   watchpoint removed) ends before that instruction executes, where gdb reports the
-//!   change.
-//!   No hit: the start of the recording, reported as [`StopReason::HistoryStart`].
+//!   change. No hit: the start of the recording, reported as [`StopReason::HistoryStart`].
 //!
-//! Owns the position bookkeeping of a recording (horizon, inputs applied, mute); the
-//! snapshots and pages are `snapshot.rs`'s, the clock the backend's.
-
-use std::io::Write;
+//! Owns running forward to a point and the reverse requests; the position bookkeeping is
+//! `history.rs`'s, the snapshots and pages `snapshot.rs`'s, the clock the backend's.
 
 use crate::a64::Reg;
-use crate::backend::icount::{Input, InputEvent, StopAt};
+use crate::backend::icount::StopAt;
 use crate::debug::policy::StopKind;
 
 use super::{Event, MachineError, Result, Resume, Session, Stop, StopReason};
@@ -56,174 +50,6 @@ enum Target {
 type Hit = (u64, Event);
 
 impl Session {
-    /// True while the machine is at an earlier point than the newest its recording reached.
-    pub fn in_past(&self) -> bool {
-        match (&self.recording, self.clock()) {
-            (Some(rec), Some(now)) => now < rec.horizon,
-            _ => false,
-        }
-    }
-
-    /// A reverse request that cannot be made: "no more history" is reported where the
-    /// machine is, with `note` (why) for the debugger's console.
-    pub fn history_unavailable(&mut self, vcpu: usize, note: String) {
-        self.reverse_note = Some(note);
-        self.pending.push_back(Event {
-            vcpu,
-            reason: StopReason::HistoryStart,
-        });
-    }
-
-    /// Why the last "no more history" stop was reported without moving, if it was.
-    pub fn reverse_note(&self) -> Option<&str> {
-        self.reverse_note.as_deref()
-    }
-
-    /// The error for a debugger write while in the past (module docs).
-    pub(super) fn refuse_in_past(&self, what: &str) -> Result<()> {
-        match (&self.recording, self.clock()) {
-            (Some(rec), Some(now)) if now < rec.horizon => Err(MachineError::Recording(format!(
-                "{what} refused: the machine is in the recorded past (clock {now}, recording \
-                 reaches {}); a write would change history. Go forward to the end of the \
-                 recording first",
-                rec.horizon
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    fn set_stop(&self, at: StopAt) {
-        if let Some(r) = self._vm.recorder() {
-            r.set_stop(at);
-        }
-    }
-
-    /// False when the deterministic clock's turn is another vCPU's (always true without it).
-    pub(super) fn holds_turn(&self, vcpu: usize) -> bool {
-        self._vm.recorder().is_none_or(|r| r.holder() == vcpu)
-    }
-
-    /// Tells the backend which vCPUs are about to be resumed (`Recorder::resuming`).
-    pub(super) fn resuming(&self, actions: &[(usize, Resume)]) {
-        if let Some(r) = self._vm.recorder() {
-            let vcpus: Vec<usize> = actions.iter().map(|(v, _)| *v).collect();
-            r.resuming(&vcpus);
-        }
-    }
-
-    fn retired(&self, vcpu: usize) -> u64 {
-        self._vm.recorder().map_or(0, |r| r.retired(vcpu))
-    }
-
-    /// The recorded inputs not applied yet in this replay.
-    fn unapplied(&self) -> Vec<InputEvent> {
-        let (Some(rec), Some(r)) = (&self.recording, self._vm.recorder()) else {
-            return Vec::new();
-        };
-        r.inputs().into_iter().skip(rec.applied).collect()
-    }
-
-    /// Applies the recorded inputs due at the current clock (every vCPU stopped).
-    fn apply_due(&mut self) -> Result<()> {
-        let Some(now) = self.clock() else {
-            return Ok(());
-        };
-        for ev in self.unapplied() {
-            if ev.at > now {
-                break;
-            }
-            self.apply_input(&ev)?;
-            if let Some(rec) = self.recording.as_mut() {
-                rec.applied += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies one recorded input again, without recording it.
-    fn apply_input(&mut self, ev: &InputEvent) -> Result<()> {
-        let vcpu = ev.vcpu.unwrap_or(0);
-        match &ev.input {
-            Input::MemoryWrite { addr, data } => self
-                .write_virt_unrecorded(vcpu, *addr, data)
-                .map_err(|e| MachineError::Recording(format!("replaying a write: {e}"))),
-            Input::RegisterWrite { reg, value } => {
-                let (reg, value) = (*reg, *value);
-                self.cache.remove(&(vcpu, reg));
-                Ok(self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??)
-            }
-            // A stop changes nothing in the guest; console input is not replayed yet.
-            Input::Interrupt | Input::Console { .. } => Ok(()),
-        }
-    }
-
-    /// Mutes the UART output while history replays, and unmutes it at the horizon.
-    fn set_muted(&mut self, mute: bool) {
-        let Some(rec) = self.recording.as_mut() else {
-            return;
-        };
-        let mut out = self.spec.uart_out.lock().unwrap_or_else(|e| e.into_inner());
-        if mute && rec.muted.is_none() {
-            let _ = out.flush();
-            rec.muted = Some(std::mem::replace(&mut *out, Box::new(std::io::sink())));
-        } else if !mute {
-            if let Some(live) = rec.muted.take() {
-                *out = live;
-            }
-        }
-    }
-
-    /// Before a resume: where the machine stops on its own (module docs). Every vCPU stopped.
-    pub(super) fn arm_stop(&mut self) -> Result<()> {
-        let Some(now) = self.clock() else {
-            return Ok(());
-        };
-        if self.recording.is_none() {
-            return Ok(());
-        }
-        self.apply_due()?;
-        let next_input = self.unapplied().first().map(|e| e.at);
-        let Some(rec) = self.recording.as_ref() else {
-            return Ok(());
-        };
-        let (live, horizon, next_snap) = (now >= rec.horizon, rec.horizon, rec.next_snap);
-        let stop = if live {
-            next_snap
-        } else {
-            next_input.map_or(horizon, |at| at.min(horizon))
-        };
-        self.set_muted(!live);
-        self.set_stop(StopAt {
-            clock: Some(stop.max(now + 1)),
-            retired: None,
-        });
-        Ok(())
-    }
-
-    /// A stop the session asked for during a resume (every vCPU stopped): takes the snapshot
-    /// due, applies the inputs due, moves the horizon.
-    pub(super) fn on_clock_reached(&mut self) -> Result<()> {
-        let now = self.clock().unwrap_or(0);
-        self.note_position(now);
-        let due = self.recording.as_ref().is_some_and(|r| now >= r.next_snap);
-        if due {
-            self.take_snapshot()?;
-        }
-        Ok(())
-    }
-
-    /// At a stop: a clock past the horizon moves it (the machine runs live); at the
-    /// horizon every recorded input is applied.
-    pub(super) fn note_position(&mut self, now: u64) {
-        let inputs = self._vm.recorder().map_or(0, |r| r.inputs().len());
-        if let Some(rec) = self.recording.as_mut() {
-            if now >= rec.horizon {
-                rec.horizon = now;
-                rec.applied = inputs;
-            }
-        }
-    }
-
     /// Runs every vCPU forward until `target`, applying the recorded inputs on the way;
     /// with `hits`, the debug stops met (each stepped past). `Some` with the stop that ended
     /// the run early (power off, a fault, every vCPU idle).

@@ -24,6 +24,8 @@ use super::control::{Control, Event, Resume, StopReason};
 use super::loader::LoadedImage;
 use super::{Machine, MachineError, Result, Spec};
 
+#[path = "history.rs"]
+mod history;
 #[path = "session_mem.rs"]
 mod mem;
 #[path = "replay.rs"]
@@ -409,32 +411,6 @@ impl Session {
             return Ok(None);
         }
         Ok(self.take_stop())
-    }
-
-    /// A stop the session asked for (`StopReason::ClockReached`, every vCPU stopped): handled
-    /// (`replay.rs`) and, with nothing else to report, the vCPUs resumed as they were (no
-    /// stepping off a breakpoint: the vCPU has not reached it yet). True if resumed.
-    fn own_stop(&mut self) -> Result<bool> {
-        if self.recording.is_none() {
-            return Ok(false);
-        }
-        let before = self.pending.len();
-        self.pending
-            .retain(|ev| ev.reason != StopReason::ClockReached);
-        if self.pending.len() == before {
-            return Ok(false);
-        }
-        self.on_clock_reached()?;
-        if !self.pending.is_empty() || self.interrupted || !self.idle.is_empty() {
-            return Ok(false);
-        }
-        self.arm_stop()?;
-        let again = self.resumed.clone();
-        self.resuming(&again);
-        for (vcpu, how) in again {
-            self.ctl.resume(vcpu, how)?;
-        }
-        Ok(true)
     }
 
     /// Blocks until a stop is reportable.
