@@ -2,10 +2,11 @@
 //! turns, WFI that skips ahead, and the input log.
 //!
 //! - Clock: one generic-counter tick per instruction retired by any vCPU (`Cpu::insns`, an
-//!   exact count), at the architected [`CNTFRQ`] of 62.5 MHz: the guest sees a CPU that
-//!   retires 62.5 million instructions per second, whatever the host's speed. A WFI with
-//!   nothing pending never sleeps: when every powered-on vCPU waits, the clock jumps to the
-//!   earliest timer deadline among them.
+//!   exact count) and per exception a vCPU takes (`tick_exception`: the states before and
+//!   after an entry are two points of history), at the architected [`CNTFRQ`] of 62.5 MHz:
+//!   the guest sees a CPU that retires 62.5 million instructions per second, whatever the
+//!   host's speed. A WFI with nothing pending never sleeps: when every powered-on vCPU
+//!   waits, the clock jumps to the earliest timer deadline among them.
 //! - Interleaving: the vCPU threads pass a turn (a baton) round-robin in index order; only the
 //!   holder executes instructions. The holder keeps the turn for [`QUANTUM`] instructions,
 //!   across its exits to the VMM (MMIO, PSCI, debug stops), and passes it to the next vCPU
@@ -17,10 +18,11 @@
 //!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
 //!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
-//!
 //! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
 //!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
 //!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
+//!   The VMM can ask for a stop at a clock or a vCPU's retired count (`Recorder::set_stop`,
+//!   checked with each batch's limit): `VcpuExit::ClockReached`.
 //!
 //! Locking: the turn state is only changed under the power lock (then this module's lock),
 //! and vCPUs wait for their turn on the power condition variable, so kicks and power changes
