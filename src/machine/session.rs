@@ -470,6 +470,9 @@ impl Session {
         let all: Vec<(usize, Resume)> = (0..self.vcpu_count())
             .map(|v| (v, Resume::Continue))
             .collect();
+        // Nobody handles the session's own stops once gdb is gone: the guest runs on (a
+        // recording takes its next snapshot at the next resume under a debugger).
+        self.set_stop(Default::default());
         self.resuming(&all);
         for vcpu in 0..self.vcpu_count() {
             if !self.ctl.is_running(vcpu) {
