@@ -473,6 +473,8 @@ impl Session {
         // Nobody handles the session's own stops once gdb is gone: the guest runs on (a
         // recording takes its next snapshot at the next resume under a debugger).
         self.set_stop(Default::default());
+        // Detached in the past: the output of the history replayed is printed again.
+        self.set_muted(false);
         self.resuming(&all);
         for vcpu in 0..self.vcpu_count() {
             if !self.ctl.is_running(vcpu) {
