@@ -214,3 +214,28 @@ fn without_a_recording_gdb_is_told_why() {
     assert!(all.contains("reverse execution needs a recording"), "{all}");
     assert!(all.contains("No more reverse-execution history."), "{all}");
 }
+
+#[test]
+fn reverse_next_steps_back_over_a_call_and_reverse_step_enters_it() {
+    let Some((_, all)) = recorded(
+        "cdemo",
+        &[
+            "break loop_1000",
+            "continue",
+            "finish",
+            "delete",
+            "reverse-next",
+            "info line *$pc",
+            "reverse-step",
+            "bt 2",
+            "kill",
+        ],
+    ) else {
+        return;
+    };
+    // Back over `loop_1000();` (line 98) without stopping inside it...
+    assert!(all.contains("Line 98 of \"./firmware/cdemo.c\""), "{all}");
+    // ...then into the end of the call before it, `fib(20)` on line 97.
+    assert!(all.contains("#0  ") && all.contains(" in fib ("), "{all}");
+    assert!(all.contains("in main () at ./firmware/cdemo.c:97"), "{all}");
+}
