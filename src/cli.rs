@@ -106,6 +106,11 @@ pub struct RunArgs {
     /// skips ahead, vCPUs run in a fixed round-robin order, inputs are logged.
     #[arg(long)]
     pub icount: bool,
+    /// Record the run for reverse execution in gdb (model backend; implies --icount):
+    /// snapshots of the whole machine every few million instructions, so gdb's
+    /// reverse-stepi, reverse-continue, reverse-finish... work (user guide, "Going backwards").
+    #[arg(long)]
+    pub record: bool,
     /// At the end of a run without gdb, print the hash of the final state (registers of
     /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
     #[arg(long)]
@@ -271,8 +276,11 @@ fn run(args: RunArgs) -> i32 {
         uart_out: Box::new(std::io::stdout()),
         trace,
         test_hooks: Default::default(),
-        icount: args.icount,
+        icount: args.icount || args.record,
     };
+    if args.record && backend != BackendKind::Model {
+        return usage("--record needs the model backend (--backend model): KVM cannot record");
+    }
     let machine = match Machine::with_boot(cfg, firmware, boot) {
         Ok(m) => m,
         Err(e) => return build_error(e),
@@ -308,7 +316,10 @@ fn run(args: RunArgs) -> i32 {
         if args.state_hash {
             return usage("--state-hash is for runs without gdb");
         }
-        return run_gdb(machine, listen, args.wait_gdb, exec_file);
+        return run_gdb(machine, listen, args.wait_gdb, args.record, exec_file);
+    }
+    if args.record {
+        return usage("--record is for sessions with gdb (--gdb or -s)");
     }
     if args.wait_gdb {
         return usage("-S/--wait-gdb needs --gdb or -s");
@@ -348,7 +359,13 @@ fn start_console(machine: &Machine) -> std::io::Result<Option<console::TerminalG
     Ok(guard)
 }
 
-fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<String>) -> i32 {
+fn run_gdb(
+    machine: Machine,
+    listen: Listen,
+    wait: bool,
+    record: bool,
+    exec_file: Option<String>,
+) -> i32 {
     if let Listen::Tcp(addr) = &listen {
         if !addr.ip().is_loopback() {
             eprintln!(
@@ -357,13 +374,19 @@ fn run_gdb(machine: Machine, listen: Listen, wait: bool, exec_file: Option<Strin
             );
         }
     }
-    let session = match Session::new(machine) {
+    let mut session = match Session::new(machine) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kvmdbg: error: {e}");
             return EXIT_FAILURE;
         }
     };
+    if record {
+        if let Err(e) = session.start_recording() {
+            eprintln!("kvmdbg: error: {e}");
+            return EXIT_FAILURE;
+        }
+    }
     let cfg = ServeConfig {
         listen,
         wait_for_gdb: wait,

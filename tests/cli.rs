@@ -179,3 +179,12 @@ fn special_and_oversized_firmware_files_are_refused_before_reading() {
         "2097152 bytes, more than the 1048576 bytes of guest RAM",
     );
 }
+
+#[test]
+fn record_needs_the_model_and_gdb() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/firmware/prebuilt/demo.elf");
+    let out = kvmdbg(&["run", demo, "--backend", "kvm", "--record", "-s"]);
+    assert_one_line_error(&out, 2, "--record needs the model backend");
+    let out = kvmdbg(&["run", demo, "--backend", "model", "--record"]);
+    assert_one_line_error(&out, 2, "--record is for sessions with gdb");
+}

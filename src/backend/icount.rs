@@ -34,6 +34,17 @@ pub struct InputEvent {
     pub input: Input,
 }
 
+/// Where the VMM wants the running vCPUs to stop ([`Recorder::set_stop`]): the first
+/// instruction boundary at which the machine's clock is at least `clock`, or at which vCPU
+/// `retired.0` has retired `retired.1` instructions (counting exception entries). The vCPU
+/// that holds the turn then exits with `VcpuExit::ClockReached` before anything else
+/// happens at that point (before an interrupt is taken or a breakpoint is checked).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StopAt {
+    pub clock: Option<u64>,
+    pub retired: Option<(usize, u64)>,
+}
+
 /// A backend's deterministic clock and input log (see the module docs).
 pub trait Recorder: Send + Sync {
     /// The guest clock now: the count committed by the vCPU that last ran (exact whenever no
@@ -43,4 +54,16 @@ pub trait Recorder: Send + Sync {
     fn record(&self, vcpu: Option<usize>, input: Input) -> u64;
     /// Every input recorded so far, oldest first.
     fn inputs(&self) -> Vec<InputEvent>;
+    /// Sets (or with `StopAt::default()` clears) where running vCPUs stop.
+    fn set_stop(&self, at: StopAt);
+    /// What vCPU `vcpu` has retired: its instructions plus the exceptions it took (each
+    /// entry is one tick of the clock), exact while it is stopped.
+    fn retired(&self, vcpu: usize) -> u64;
+    /// The vCPU whose turn it is to execute.
+    fn holder(&self) -> usize;
+    /// The VMM is about to resume `vcpus` (the others stay stopped): if the turn's holder
+    /// is among them, no other vCPU takes the turn from it while it is stopped (only a holder
+    /// left stopped gives it up), so that resuming every vCPU runs exactly what running on
+    /// would have; and the turn only passes to resumed vCPUs (a vCPU resumed alone keeps it).
+    fn resuming(&self, vcpus: &[usize]);
 }

@@ -176,6 +176,9 @@ pub enum VcpuExit {
     Interrupted,
     /// The vCPU is waiting (WFI) and nothing can ever wake it (model only).
     Idle,
+    /// The deterministic clock reached where the VMM asked the machine to stop
+    /// (`icount::Recorder::set_stop`; model with `VmConfig::icount` only).
+    ClockReached,
     /// The backend failed the run in a way the guest caused (e.g. an access outside RAM that
     /// cannot be emulated); the message says what happened. A condition the guest caused is
     /// always this exit, never an `Err` from `run` (which is the backend's own failure): in

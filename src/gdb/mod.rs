@@ -23,6 +23,7 @@ mod mem_packets;
 mod monitor;
 mod regs;
 mod resume;
+mod reverse;
 pub mod server;
 mod stop;
 mod target_xml;

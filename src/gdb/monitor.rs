@@ -26,7 +26,8 @@ kvmdbg monitor commands:
   catch none|clear     stop catching exceptions
   reset                reset the machine: reload the firmware, every vCPU at reset
                        (breakpoints and watchpoints kept); then run
-                       `maintenance flush register-cache` so gdb re-reads registers";
+                       `maintenance flush register-cache` so gdb re-reads registers
+";
 
 /// Most translations `pagetable` makes before it stops (each is one round trip to the vCPU).
 const PAGETABLE_MAX_WALKS: usize = 1 << 16;
@@ -43,7 +44,7 @@ impl MonitorCmd for Debugger {
         let mut words = text.split_whitespace();
         let vcpu = self.mem_vcpu;
         match (words.next(), words.next()) {
-            (None | Some("help"), _) => outputln!(out, "{HELP}"),
+            (None | Some("help"), _) => outputln!(out, "{HELP}{}", super::reverse::HELP),
             (Some("translate"), Some(va)) => match parse_u64(va) {
                 Some(va) => self.cmd_translate(vcpu, va, &mut out)?,
                 None => outputln!(out, "translate: bad address {va:?}"),
@@ -67,6 +68,7 @@ impl MonitorCmd for Debugger {
             ),
             (Some("reset"), _) => self.cmd_reset(&mut out),
             (Some("catch"), arg) => self.cmd_catch(arg, words, &mut out),
+            (Some("record"), arg) => self.cmd_record(arg, out),
             (Some(other), _) => outputln!(out, "unknown command {other:?}; try monitor help"),
         }
         Ok(())

@@ -8,6 +8,7 @@ use gdbstub::target::ext::base::multithread::{
     MultiThreadSchedulerLocking, MultiThreadSchedulerLockingOps, MultiThreadSingleStep,
     MultiThreadSingleStepOps,
 };
+use gdbstub::target::ext::base::reverse_exec::{ReverseContOps, ReverseStepOps};
 
 use crate::machine::event::Resume;
 
@@ -71,6 +72,15 @@ impl MultiThreadResume for Debugger {
     }
 
     fn support_scheduler_locking(&mut self) -> Option<MultiThreadSchedulerLockingOps<'_, Self>> {
+        Some(self)
+    }
+
+    /// `bs` and `bc` (`reverse.rs`).
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, Tid, Self>> {
+        Some(self)
+    }
+
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, Tid, Self>> {
         Some(self)
     }
 }

@@ -7,6 +7,7 @@
 
 use gdbstub::common::Signal;
 use gdbstub::stub::MultiThreadStopReason;
+use gdbstub::target::ext::base::reverse_exec::ReplayLogPosition;
 
 use crate::debug::policy::StopKind;
 use crate::machine::event::StopReason;
@@ -45,7 +46,11 @@ pub fn to_gdb(session: &Session, stop: &Stop) -> MultiThreadStopReason<u64> {
         },
         StopReason::Step => signal(Signal::SIGTRAP),
         StopReason::Paused => signal(Signal::SIGINT),
-        StopReason::Idle => signal(Signal::SIGTRAP),
+        StopReason::Idle | StopReason::ClockReached => signal(Signal::SIGTRAP),
+        StopReason::HistoryStart => MultiThreadStopReason::ReplayLog {
+            tid: Some(tid),
+            pos: ReplayLogPosition::Begin,
+        },
         StopReason::PowerOff | StopReason::Reset => MultiThreadStopReason::Exited(0),
         StopReason::Fault(fault) => {
             log::error!("vCPU {} faulted {fault}", stop.vcpu);
@@ -64,6 +69,7 @@ pub fn console_note(session: &Session, stop: &Stop) -> Option<String> {
             let rec = session.debug_state().last_catch()?;
             Some(format!("kvmdbg: {}\n", rec.describe()))
         }
+        StopReason::HistoryStart => session.reverse_note().map(str::to_string),
         _ => None,
     }
 }

@@ -123,6 +123,9 @@ impl Control {
         if running[vcpu] {
             return Err(MachineError::VcpuRunning { vcpu });
         }
+        // A pause asked of this vCPU after it had sent its last stop (`pause_all` sees it
+        // running until that stop is received) is stale: it must not end this run at once.
+        h.pause.store(false, Ordering::SeqCst);
         h.cmd
             .send(Cmd::Resume(how))
             .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;

@@ -78,6 +78,11 @@ pub enum StopReason {
     /// PSCI SYSTEM_RESET.
     Reset,
     Fault(Fault),
+    /// The deterministic clock reached where the session asked the machine to stop
+    /// (recording: a snapshot point, a recorded input to replay, a position in the past).
+    ClockReached,
+    /// Going backwards reached the start of the recording (nothing earlier is recorded).
+    HistoryStart,
 }
 
 /// One stop of one vCPU.
@@ -113,7 +118,7 @@ impl Outcome {
                 fault: fault.clone(),
             }),
             StopReason::Paused | StopReason::Step | StopReason::Debug { .. } => None,
-            StopReason::Idle => None,
+            StopReason::Idle | StopReason::ClockReached | StopReason::HistoryStart => None,
         }
     }
 

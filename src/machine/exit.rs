@@ -75,6 +75,7 @@ pub fn handle_exit(
         ),
         VcpuExit::Interrupted => Flow::Interrupted,
         VcpuExit::Idle => Flow::Idle,
+        VcpuExit::ClockReached => Flow::Stop(StopReason::ClockReached),
         VcpuExit::InternalError(msg) => fault(vcpu, msg),
     }
 }
@@ -184,6 +185,7 @@ pub fn trace_line(exit: &VcpuExit, pc: impl Into<Option<u64>>) -> String {
         }
         VcpuExit::Interrupted => format!("INTERRUPTED pc={pc}"),
         VcpuExit::Idle => format!("IDLE pc={pc}"),
+        VcpuExit::ClockReached => format!("CLOCK pc={pc}"),
         VcpuExit::InternalError(m) => format!("INTERNAL_ERROR {m} pc={pc}"),
     }
 }

@@ -24,12 +24,17 @@ use super::control::{Control, Event, Resume, StopReason};
 use super::loader::LoadedImage;
 use super::{Machine, MachineError, Result, Spec};
 
+#[path = "history.rs"]
+mod history;
 #[path = "session_mem.rs"]
 mod mem;
+#[path = "replay.rs"]
+mod replay;
 #[path = "session_reset.rs"]
 mod reset;
 #[path = "snapshot.rs"]
 mod snapshot;
+pub use replay::SNAPSHOT_INTERVAL;
 pub use reset::ResetReport;
 pub use snapshot::RecordingInfo;
 
@@ -83,6 +88,10 @@ pub struct Session {
     mmio_access: bool,
     /// Snapshots and their RAM pages, once recording started (`snapshot.rs`).
     recording: Option<snapshot::Recording>,
+    /// The actions of the last resume (resumed again after a stop the session asked for).
+    resumed: Vec<(usize, Action)>,
+    /// Why the last reverse request could not be made (`replay.rs`), until the next resume.
+    reverse_note: Option<String>,
 }
 
 impl Session {
@@ -94,13 +103,17 @@ impl Session {
         let state = Arc::new(DebugState::new(mem.clone(), &caps));
         let bus = machine.bus.clone();
         let image = machine.image.clone();
+        let mut hooks = spec.test_hooks;
+        // With the deterministic clock a step does not hold off interrupts: a step that did
+        // would run a history that a replay (which never steps) could not reproduce.
+        hooks.no_irq_mask |= spec.icount;
         let ctl = Control::start(
             machine.vcpus,
             machine.view,
             machine.bus,
             machine.trace,
             state.clone(),
-            spec.test_hooks,
+            hooks,
         )?;
         Ok(Session {
             spec,
@@ -118,6 +131,8 @@ impl Session {
             cache: HashMap::new(),
             mmio_access: false,
             recording: None,
+            resumed: Vec::new(),
+            reverse_note: None,
         })
     }
 
@@ -179,6 +194,7 @@ impl Session {
 
     /// Writes a register of a stopped vCPU.
     pub fn write_reg(&mut self, vcpu: usize, reg: Reg, value: u128) -> Result<()> {
+        self.refuse_in_past("a register write")?;
         // Dropped from the cache rather than stored: the backend may keep a value other than
         // the one written (bits it ignores), and the next read must show what it kept.
         self.cache.remove(&(vcpu, reg));
@@ -271,8 +287,18 @@ impl Session {
             self.cache.clear();
             return Ok(());
         }
+        // Recording: where the machine stops on its own (`replay.rs`).
+        self.reverse_note = None;
+        self.arm_stop()?;
+        self.resumed = actions.to_vec();
         let mut go = Vec::new();
         for &(vcpu, how) in actions {
+            // With the deterministic clock only the turn's holder has reached its PC; another
+            // vCPU there meets the breakpoint when its turn comes, as running on would.
+            if !self.holds_turn(vcpu) {
+                go.push((vcpu, how));
+                continue;
+            }
             let Some(ev) = self.step_off_breakpoint(vcpu)? else {
                 go.push((vcpu, how));
                 continue;
@@ -288,6 +314,7 @@ impl Session {
         }
         // Registers read during this stop are stale once anything runs.
         self.cache.clear();
+        self.resuming(&go);
         for (vcpu, how) in go {
             self.ctl.resume(vcpu, how)?;
         }
@@ -343,6 +370,7 @@ impl Session {
             self.state.suspend_hw_bp(Some(pc))?;
         }
         self.cache.clear();
+        self.resuming(&[(vcpu, Resume::Step)]);
         let outcome = self
             .ctl
             .resume(vcpu, Resume::Step)
@@ -379,6 +407,9 @@ impl Session {
             self.absorb(ev);
         }
         self.cache.clear();
+        if self.own_stop()? {
+            return Ok(None);
+        }
         Ok(self.take_stop())
     }
 
@@ -424,6 +455,9 @@ impl Session {
         };
         self.interrupted = false;
         self.idle.clear();
+        if let Some(now) = self.clock() {
+            self.note_position(now);
+        }
         Some(stop)
     }
 
@@ -433,6 +467,15 @@ impl Session {
         self.pending.clear();
         self.interrupted = false;
         self.idle.clear();
+        let all: Vec<(usize, Resume)> = (0..self.vcpu_count())
+            .map(|v| (v, Resume::Continue))
+            .collect();
+        // Nobody handles the session's own stops once gdb is gone: the guest runs on (a
+        // recording takes its next snapshot at the next resume under a debugger).
+        self.set_stop(Default::default());
+        // Detached in the past: the output of the history replayed is printed again.
+        self.set_muted(false);
+        self.resuming(&all);
         for vcpu in 0..self.vcpu_count() {
             if !self.ctl.is_running(vcpu) {
                 self.ctl.resume(vcpu, Resume::Continue)?;

@@ -116,6 +116,23 @@ impl Session {
         va: u64,
         data: &[u8],
     ) -> std::result::Result<(), MemError> {
+        self.refuse_in_past("a memory write")?;
+        self.write_virt_unrecorded(vcpu, va, data)?;
+        let input = Input::MemoryWrite {
+            addr: va,
+            data: data.to_vec(),
+        };
+        super::super::record::note(&self._vm.recorder(), vcpu, input);
+        Ok(())
+    }
+
+    /// [`Session::write_virt`] without the input log (a recorded write replayed).
+    pub(super) fn write_virt_unrecorded(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+        data: &[u8],
+    ) -> std::result::Result<(), MemError> {
         let pieces = self.plan(vcpu, va, data.len())?.whole()?;
         for p in pieces {
             let part = &data[p.range.clone()];
@@ -131,11 +148,6 @@ impl Session {
                 }
             }
         }
-        let input = Input::MemoryWrite {
-            addr: va,
-            data: data.to_vec(),
-        };
-        super::super::record::note(&self._vm.recorder(), vcpu, input);
         Ok(())
     }
 

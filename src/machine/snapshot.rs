@@ -30,27 +30,55 @@ use super::{MachineError, Result, Session};
 const PAGE: u64 = 0x1000;
 
 /// One snapshot of the machine.
-struct Snap {
+pub(super) struct Snap {
     /// The machine's clock (instructions retired by all vCPUs) when it was taken.
-    at: u64,
+    pub at: u64,
     vm: VmSnapshot,
     vcpus: Vec<Arc<VcpuSnapshot>>,
     devices: DeviceStates,
+    /// Per vCPU: what it had retired (`Recorder::retired`).
+    pub retired: Vec<u64>,
+    /// How many inputs the log held: later ones are replayed from here.
+    pub inputs: usize,
 }
 
 /// A page's saved contents: `None` when all zeros.
 type PageCopy = Option<Arc<[u8]>>;
 
 /// The snapshots of one recording and their pages.
-#[derive(Default)]
 pub(super) struct Recording {
-    snaps: Vec<Snap>,
+    pub snaps: Vec<Snap>,
     /// Per page (guest-physical address): (snapshot index, contents then), oldest first.
     pages: HashMap<u64, Vec<(usize, PageCopy)>>,
     /// Pages the debugger wrote, or that a restore put back, since the newest snapshot.
     pending: BTreeSet<u64>,
     /// Bytes of page copies held.
     bytes: usize,
+    /// The newest point the machine reached (`replay.rs`): the end of the history.
+    pub horizon: u64,
+    /// Where the next snapshot is due (live), and the ticks between two.
+    pub next_snap: u64,
+    pub interval: u64,
+    /// Inputs of the log applied in the history being replayed.
+    pub applied: usize,
+    /// The UART's live output while history replays (muted).
+    pub muted: Option<Box<dyn std::io::Write + Send>>,
+}
+
+impl Recording {
+    fn new(pending: BTreeSet<u64>, now: u64, inputs: usize) -> Self {
+        Recording {
+            snaps: Vec::new(),
+            pages: HashMap::new(),
+            pending,
+            bytes: 0,
+            horizon: now,
+            next_snap: now,
+            interval: super::replay::SNAPSHOT_INTERVAL,
+            applied: inputs,
+            muted: None,
+        }
+    }
 }
 
 /// What `monitor record` shows about a recording.
@@ -59,6 +87,11 @@ pub struct RecordingInfo {
     /// The clock of the first and the newest snapshot.
     pub first: u64,
     pub last: u64,
+    /// The newest point reached (the end of the history) and the current one.
+    pub horizon: u64,
+    pub now: u64,
+    /// Debugger inputs (writes, interrupts) in the log.
+    pub inputs: usize,
     pub snapshots: usize,
     /// Bytes of RAM page copies held.
     pub page_bytes: usize,
@@ -107,11 +140,23 @@ impl Session {
             let start = r.start_addr().0;
             all.extend((0..r.len().div_ceil(PAGE)).map(|i| start + i * PAGE));
         }
-        self.recording = Some(Recording {
-            pending: all,
-            ..Recording::default()
-        });
+        let now = self.clock().unwrap_or(0);
+        let inputs = self._vm.recorder().map_or(0, |r| r.inputs().len());
+        self.recording = Some(Recording::new(all, now, inputs));
         self.take_snapshot().map(|_| ())
+    }
+
+    /// Sets the clock ticks between two snapshots of the live recording (at least 1000; the
+    /// default is [`super::replay::SNAPSHOT_INTERVAL`]): shorter makes reverse steps faster
+    /// and the recording bigger.
+    pub fn set_snapshot_interval(&mut self, ticks: u64) -> Result<()> {
+        let rec = self
+            .recording
+            .as_mut()
+            .ok_or_else(|| MachineError::Recording("no recording was started".into()))?;
+        rec.interval = ticks.max(1000);
+        rec.next_snap = rec.snaps.last().map_or(0, |s| s.at) + rec.interval;
+        Ok(())
     }
 
     /// What the recording holds, if one was started.
@@ -120,6 +165,9 @@ impl Session {
         Some(RecordingInfo {
             first: r.snaps.first().map_or(0, |s| s.at),
             last: r.snaps.last().map_or(0, |s| s.at),
+            horizon: r.horizon,
+            now: self.clock().unwrap_or(0),
+            inputs: self._vm.recorder().map_or(0, |r| r.inputs().len()),
             snapshots: r.snaps.len(),
             page_bytes: r.bytes,
             pages: r
@@ -136,7 +184,7 @@ impl Session {
         self.recording.as_ref()?.snaps.get(k).map(|s| s.at)
     }
 
-    fn stopped_for(&self, what: &str) -> Result<()> {
+    pub(super) fn stopped_for(&self, what: &str) -> Result<()> {
         if self.ctl.any_running() {
             return Err(MachineError::Recording(format!(
                 "{what} needs every vCPU stopped"
@@ -145,11 +193,14 @@ impl Session {
         Ok(())
     }
 
-    /// Takes a snapshot now (recording started, every vCPU stopped); returns its index. A
-    /// snapshot at the clock of the newest one replaces nothing and is not taken again.
+    /// Takes a snapshot now (recording started, every vCPU stopped, at the end of the
+    /// recorded history); returns its index. A snapshot at the clock of the newest one
+    /// replaces nothing and is not taken again.
     pub fn take_snapshot(&mut self) -> Result<usize> {
         self.stopped_for("a snapshot")?;
         let at = self.clock().unwrap_or(0);
+        self.note_position(at);
+        self.refuse_in_past("a snapshot")?;
         let Some(rec) = self.recording.as_mut() else {
             return Err(MachineError::Recording("no recording was started".into()));
         };
@@ -166,14 +217,21 @@ impl Session {
         }
         let vm = self._vm.save_state()?;
         let devices = self.bus.save();
+        let recorder = self._vm.recorder();
+        let retired = (0..self.ctl.vcpu_count())
+            .map(|i| recorder.as_ref().map_or(0, |r| r.retired(i)))
+            .collect();
+        let inputs = recorder.map_or(0, |r| r.inputs().len());
         let k = self.recording.as_ref().map_or(0, |r| r.snaps.len());
         let mut buf = vec![0u8; PAGE as usize];
+        let zeros = vec![0u8; PAGE as usize];
         let mut copies = Vec::with_capacity(dirty.len());
         for page in dirty {
-            crate::debug::guest_ram::read(&self.mem, page, &mut buf)
+            // A plain copy: every vCPU is stopped.
+            vm_memory::Bytes::read_slice(&self.mem, &mut buf, vm_memory::GuestAddress(page))
                 .map_err(|e| MachineError::Recording(format!("saving page {page:#x}: {e}")))?;
             self.state.shadow(page, &mut buf);
-            let copy: PageCopy = buf.iter().any(|&b| b != 0).then(|| Arc::from(&buf[..]));
+            let copy: PageCopy = (buf != zeros).then(|| Arc::from(&buf[..]));
             copies.push((page, copy));
         }
         let rec = self.recording.as_mut().expect("checked above");
@@ -191,7 +249,10 @@ impl Session {
             vm,
             vcpus,
             devices,
+            retired,
+            inputs,
         });
+        rec.next_snap = at + rec.interval;
         log::debug!("record: snapshot {k} at clock {at}");
         Ok(k)
     }
@@ -221,10 +282,11 @@ impl Session {
         }
         self._vm.restore_state(&snap.vm)?;
         self.bus.restore(&snap.devices);
-        let at = snap.at;
+        let (at, inputs) = (snap.at, snap.inputs);
         // The pages put back may differ from the newest snapshot: the next one saves them.
         if let Some(rec) = self.recording.as_mut() {
             rec.pending = pages;
+            rec.applied = inputs;
         }
         self.pending.clear();
         self.cache.clear();

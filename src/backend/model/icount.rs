@@ -2,10 +2,11 @@
 //! turns, WFI that skips ahead, and the input log.
 //!
 //! - Clock: one generic-counter tick per instruction retired by any vCPU (`Cpu::insns`, an
-//!   exact count), at the architected [`CNTFRQ`] of 62.5 MHz: the guest sees a CPU that
-//!   retires 62.5 million instructions per second, whatever the host's speed. A WFI with
-//!   nothing pending never sleeps: when every powered-on vCPU waits, the clock jumps to the
-//!   earliest timer deadline among them.
+//!   exact count) and per exception a vCPU takes (`tick_exception`: the states before and
+//!   after an entry are two points of history), at the architected [`CNTFRQ`] of 62.5 MHz:
+//!   the guest sees a CPU that retires 62.5 million instructions per second, whatever the
+//!   host's speed. A WFI with nothing pending never sleeps: when every powered-on vCPU
+//!   waits, the clock jumps to the earliest timer deadline among them.
 //! - Interleaving: the vCPU threads pass a turn (a baton) round-robin in index order; only the
 //!   holder executes instructions. The holder keeps the turn for [`QUANTUM`] instructions,
 //!   across its exits to the VMM (MMIO, PSCI, debug stops), and passes it to the next vCPU
@@ -17,16 +18,21 @@
 //!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
 //!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
+//! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
+//!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
+//!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
+//!   The VMM can ask for a stop at a clock or a vCPU's retired count (`Recorder::set_stop`,
+//!   checked with each batch's limit): `VcpuExit::ClockReached`.
 //!
 //! Locking: the turn state is only changed under the power lock (then this module's lock),
 //! and vCPUs wait for their turn on the power condition variable, so kicks and power changes
 //! wake them as before. Must not depend on `machine`, `debug` or `gdb`.
 
 use super::irq::WaitAttention;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::backend::icount::{Input, InputEvent, Recorder};
+use crate::backend::icount::{Input, InputEvent, Recorder, StopAt};
 use crate::backend::VcpuExit;
 
 use super::cpu::batch::BATCH;
@@ -47,16 +53,26 @@ pub(crate) struct Sched {
     /// The clock committed by the last holder of the turn.
     clock: AtomicU64,
     inputs: Mutex<Vec<InputEvent>>,
+    /// Per vCPU: instructions retired and exceptions taken, as of its last commit.
+    retired: Vec<AtomicU64>,
+    /// Where the VMM wants the holder to stop (`Recorder::set_stop`): the clock (`u64::MAX`
+    /// for none), and a vCPU (`usize::MAX` for none) with its retired count.
+    stop_clock: AtomicU64,
+    stop_vcpu: AtomicUsize,
+    stop_retired: AtomicU64,
 }
 
 struct TurnState {
     /// The vCPU that may execute instructions.
     turn: usize,
-    /// The holder stopped for the debugger (it left `run` with a stop, not an exit the VMM
-    /// completes): a vCPU resumed alone may take the turn from it.
+    /// The VMM's last resume left the holder stopped (`Recorder::resuming`): a resumed vCPU
+    /// waiting for the turn takes it.
     parked: bool,
     /// Per vCPU: waiting in WFI since its last turn, with its timer deadline if armed.
     wfi: Vec<Option<Option<u64>>>,
+    /// Per vCPU: resumed by the VMM's last resume (`Recorder::resuming`); the turn only
+    /// goes to resumed vCPUs, and one left stopped does not count as running.
+    resumed: Vec<bool>,
 }
 
 /// How waiting for the turn ended.
@@ -74,9 +90,14 @@ impl Sched {
                 turn: 0,
                 parked: false,
                 wfi: vec![None; vcpus],
+                resumed: vec![true; vcpus],
             }),
             clock: AtomicU64::new(0),
             inputs: Mutex::new(Vec::new()),
+            retired: (0..vcpus).map(|_| AtomicU64::new(0)).collect(),
+            stop_clock: AtomicU64::new(u64::MAX),
+            stop_vcpu: AtomicUsize::new(usize::MAX),
+            stop_retired: AtomicU64::new(0),
         }
     }
 
@@ -100,6 +121,7 @@ pub(crate) struct SchedSaved {
     parked: bool,
     wfi: Vec<Option<Option<u64>>>,
     clock: u64,
+    retired: Vec<u64>,
 }
 
 impl Sched {
@@ -110,6 +132,11 @@ impl Sched {
             parked: st.parked,
             wfi: st.wfi.clone(),
             clock: self.now(),
+            retired: self
+                .retired
+                .iter()
+                .map(|r| r.load(Ordering::SeqCst))
+                .collect(),
         }
     }
 
@@ -120,6 +147,9 @@ impl Sched {
         st.parked = s.parked;
         st.wfi.clone_from(&s.wfi);
         self.clock.store(s.clock, Ordering::SeqCst);
+        for (r, v) in self.retired.iter().zip(&s.retired) {
+            r.store(*v, Ordering::SeqCst);
+        }
     }
 }
 
@@ -144,14 +174,41 @@ impl Recorder for Sched {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    fn set_stop(&self, at: StopAt) {
+        let (vcpu, n) = at.retired.unwrap_or((usize::MAX, 0));
+        self.stop_retired.store(n, Ordering::SeqCst);
+        self.stop_vcpu.store(vcpu, Ordering::SeqCst);
+        self.stop_clock
+            .store(at.clock.unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    fn holder(&self) -> usize {
+        self.lock().turn
+    }
+
+    fn resuming(&self, vcpus: &[usize]) {
+        let mut st = self.lock();
+        st.parked = !vcpus.contains(&st.turn);
+        for (i, r) in st.resumed.iter_mut().enumerate() {
+            *r = vcpus.contains(&i);
+        }
+    }
+
+    fn retired(&self, vcpu: usize) -> u64 {
+        self.retired
+            .get(vcpu)
+            .map_or(0, |r| r.load(Ordering::SeqCst))
+    }
 }
 
-/// The vCPU after `me`, round-robin, that is not powered off (`me` if there is none).
-fn next_turn(power: &[Power], me: usize) -> usize {
+/// The vCPU after `me`, round-robin, that is not powered off and was resumed (`me` if there
+/// is none).
+fn next_turn(power: &[Power], resumed: &[bool], me: usize) -> usize {
     let n = power.len();
     (1..=n)
         .map(|k| (me + k) % n)
-        .find(|&j| power[j] != Power::Off)
+        .find(|&j| power[j] != Power::Off && resumed.get(j).copied().unwrap_or(true))
         .unwrap_or(me)
 }
 
@@ -170,10 +227,28 @@ impl ModelVcpu {
         }
         let now = self.cpu.counter();
         sched.clock.store(now, Ordering::SeqCst);
+        if let Some(r) = sched.retired.get(self.index) {
+            r.store(self.cpu.insns, Ordering::SeqCst);
+        }
         self.cpu.vclock = Some(VClock {
             base: now,
             start: self.cpu.insns,
         });
+    }
+
+    /// Before the VMM reads a stopped vCPU's registers: one that does not hold the turn sees
+    /// the machine's clock in its counter registers (its own view is only brought up to
+    /// date when it takes the turn), so every stopped vCPU reads the same CNTVCT_EL0.
+    pub(super) fn sync_stopped_clock(&mut self) {
+        let Some(now) = self.sched().map(|s| s.now()) else {
+            return;
+        };
+        if !self.holds_turn {
+            self.cpu.vclock = Some(VClock {
+                base: now,
+                start: self.cpu.insns,
+            });
+        }
     }
 
     /// At the start of `run`: waits for the turn unless this vCPU holds it. `Interrupted`
@@ -255,7 +330,7 @@ impl ModelVcpu {
             return;
         }
         self.commit_clock();
-        let next = next_turn(power, self.index);
+        let next = next_turn(power, &sched.lock().resumed, self.index);
         if next == self.index && power[self.index] != Power::Off {
             self.quantum_end = self.cpu.insns + QUANTUM;
             return;
@@ -284,7 +359,13 @@ impl ModelVcpu {
                 }
             }
         }
-        let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns)).clamp(1, BATCH as u64);
+        let left = self.until_stop();
+        if left == 0 {
+            return Err(VcpuExit::ClockReached);
+        }
+        let mut limit = (self.quantum_end.saturating_sub(self.cpu.insns))
+            .clamp(1, BATCH as u64)
+            .min(left);
 
         if let Some(deadline) = self.cpu.timer_deadline() {
             let now = self.cpu.counter();
@@ -295,6 +376,32 @@ impl ModelVcpu {
             }
         }
         Ok(limit as u32)
+    }
+
+    /// Ticks to where the VMM wants the holder to stop (`Recorder::set_stop`): 0 when it is
+    /// there, `u64::MAX` without a stop. Called by the holder (its counter is the clock).
+    fn until_stop(&self) -> u64 {
+        let Some(s) = self.sched() else {
+            return u64::MAX;
+        };
+        let mut left = s
+            .stop_clock
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.cpu.counter());
+        if s.stop_vcpu.load(Ordering::Relaxed) == self.index {
+            let n = s.stop_retired.load(Ordering::Relaxed);
+            left = left.min(n.saturating_sub(self.cpu.insns));
+        }
+        left
+    }
+
+    /// An exception entry (a synchronous exception or an interrupt taken) is one tick of the
+    /// deterministic clock, so that every state the vCPU passes through has its own clock
+    /// value (the state before the entry and the one at the vector differ).
+    pub(super) fn tick_exception(&mut self) {
+        if self.shared.sched.is_some() {
+            self.cpu.insns += 1;
+        }
     }
 
     /// WFI with the deterministic clock (PC already past it): never sleeps on the host. Goes
@@ -316,7 +423,9 @@ impl ModelVcpu {
             let sched = self.shared.sched.clone()?;
             let mut st = sched.lock();
             st.wfi[self.index] = Some(deadline);
-            let waiting = |j: usize| power[j] == Power::Off || st.wfi[j].is_some();
+            // A vCPU left stopped by the VMM runs nothing either.
+            let waiting =
+                |j: usize| power[j] == Power::Off || st.wfi[j].is_some() || !st.resumed[j];
             if (0..power.len()).all(waiting) {
                 let earliest = (0..power.len())
                     .filter(|&j| power[j] != Power::Off)
@@ -359,24 +468,6 @@ impl ModelVcpu {
         }
     }
 
-    /// After `run` returned `exit`: a holder that stops for the debugger parks the turn.
-    pub(super) fn park_if_stopped(&self, exit: &VcpuExit) {
-        let Some(sched) = self.sched() else {
-            return;
-        };
-
-        let stop = matches!(
-            exit,
-            VcpuExit::Interrupted | VcpuExit::Debug { .. } | VcpuExit::Idle
-        );
-        if self.holds_turn && stop {
-            let power = self.shared.lock_power();
-            sched.lock().parked = true;
-            drop(power);
-            self.shared.cv.notify_all();
-        }
-    }
-
     /// Records a kick that stopped this vCPU while it held the turn.
     pub(super) fn record_kick(&self) {
         if let (Some(sched), true) = (self.sched(), self.holds_turn) {
@@ -392,13 +483,21 @@ mod tests {
     #[test]
     fn the_turn_goes_round_robin_skipping_powered_off_vcpus() {
         let p = [Power::On, Power::Off, Power::On, Power::Off];
-        assert_eq!(next_turn(&p, 0), 2);
-        assert_eq!(next_turn(&p, 2), 0);
+        let all = [true; 4];
+        assert_eq!(next_turn(&p, &all, 0), 2);
+        assert_eq!(next_turn(&p, &all, 2), 0);
         let starting = Power::Starting {
             entry: 0,
             context: 0,
         };
-        assert_eq!(next_turn(&[Power::On, starting], 0), 1);
-        assert_eq!(next_turn(&[Power::On, Power::Off], 0), 0);
+        assert_eq!(next_turn(&[Power::On, starting], &all, 0), 1);
+        assert_eq!(next_turn(&[Power::On, Power::Off], &all, 0), 0);
+    }
+
+    #[test]
+    fn the_turn_skips_vcpus_left_stopped() {
+        let p = [Power::On; 4];
+        assert_eq!(next_turn(&p, &[true, false, true, true], 0), 2);
+        assert_eq!(next_turn(&p, &[true, false, false, false], 0), 0);
     }
 }

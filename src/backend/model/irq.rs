@@ -81,6 +81,7 @@ impl ModelVcpu {
         // Active-not-pending (KVM entered the guest with PSTATE.SS = 1) unless the step was
         // already completed outside the guest.
         self.cpu.take_irq(stepping && !self.step_complete());
+        self.tick_exception();
         self.step_event(StepEvent::Completed);
         true
     }

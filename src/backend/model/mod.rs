@@ -51,7 +51,8 @@
 //! - Deterministic clock (`VmConfig::icount`, `icount.rs`): the counter counts retired
 //!   instructions (one tick each at CNTFRQ), the vCPUs take turns of `icount::QUANTUM`
 //!   instructions round-robin, WFI never sleeps (the clock skips to the next deadline when
-//!   every vCPU waits), and inputs are logged (`Vm::recorder`).
+//!   every vCPU waits), inputs are logged (`Vm::recorder`), and the VMM can stop the machine
+//!   at an exact clock value (`VcpuExit::ClockReached`) for snapshots and replay.
 //! - Exclusives are value-based: STXR is an atomic compare-and-swap against what LDXR saw,
 //!   which is correct across vCPUs and against VMM writes; 128-bit swaps take a lock.
 //! - Decoded-instruction cache (`cpu/decode.rs`): each word is decoded once into a handler

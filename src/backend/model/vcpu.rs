@@ -342,6 +342,7 @@ impl ModelVcpu {
         match stop {
             Stop::Exception(e) => {
                 self.cpu.take_exception(&e);
+                self.tick_exception();
                 // The step completes on exception entry: stop at the vector, ISV=0.
                 self.step_event(StepEvent::Completed);
                 Ok(match self.catch_exit() {
@@ -409,6 +410,7 @@ impl Vcpu for ModelVcpu {
     }
 
     fn get_reg(&mut self, reg: crate::a64::Reg) -> Result<u128> {
+        self.sync_stopped_clock();
         super::regs::read(&self.cpu, self.index, reg)
     }
 
@@ -427,9 +429,6 @@ impl Vcpu for ModelVcpu {
         self.commit_clock();
         if let Ok(VcpuExit::Interrupted) = exit {
             self.record_kick();
-        }
-        if let Ok(e) = &exit {
-            self.park_if_stopped(e);
         }
         exit
     }

@@ -80,6 +80,8 @@ pub fn check(body: &[u8], proto: &Proto, m: &mut dyn Machine) -> Verdict {
         b'c' => vcont::legacy(b'c', proto.resume, m),
         b's' => vcont::legacy(b's', proto.resume, m),
         b'z' | b'Z' => ok(breakpoint(rest)),
+        // Reverse step and continue (`bs`, `bc`; gdb/reverse.rs), no arguments.
+        b'b' => ok(rest == b"s" || rest == b"c"),
         _ => Verdict::Empty,
     }
 }

@@ -150,7 +150,6 @@ fn unknown_packets_are_answered_empty_here() {
         "S05",
         "!",
         "R00",
-        "bc",
         "i",
         "\x01",
     ] {
@@ -199,4 +198,13 @@ fn reads_are_cut_to_one_packet() {
 fn the_g_block_is_the_aarch64_core_layout() {
     // x0-x30, sp, pc (8 bytes each), cpsr (4), v0-v31 (16 each), fpsr and fpcr (4 each).
     assert_eq!(g_block_len(), 33 * 8 + 4 + 32 * 16 + 2 * 4);
+}
+
+#[test]
+fn reverse_step_and_continue_pass_without_arguments() {
+    assert_eq!(verdict("bs"), Verdict::Pass);
+    assert_eq!(verdict("bc"), Verdict::Pass);
+    for bad in ["b", "bs1", "bc;", "bx"] {
+        assert_eq!(verdict(bad), Verdict::Error(EINVAL), "{bad:?}");
+    }
 }
