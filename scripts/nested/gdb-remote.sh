@@ -16,7 +16,7 @@ export KVMDBG_TEST_STUB_GDB_PORT=$NESTED_GDB_PORT
 cd "$ROOT"
 rc=0
 targets=()
-for t in ${NESTED_GDB_TESTS:-gdb_protocol gdb_session gdb_firmware gdb_vs_qemu gdb_mi gdb_linux lldb_session}; do
+for t in ${NESTED_GDB_TESTS:-gdb_protocol gdb_session gdb_firmware gdb_vs_qemu gdb_mi gdb_linux record_gdb lldb_session}; do
   targets+=(--test "$t")
 done
 cargo test --no-fail-fast "${targets[@]}" -- --test-threads=1 || rc=$?
