@@ -218,6 +218,8 @@ fn running(
 ) -> Result<Stub, Stop> {
     // The ack of the resume packet may still wait to be sent.
     g.borrow_conn().flush()?;
+    // A step ends within microseconds: spin for its stop once before sleeping in poll(2).
+    let mut spin = true;
     loop {
         let polled = dbg.session.poll_stop().map_err(machine_failure)?;
         if let Some(s) = polled {
@@ -237,6 +239,9 @@ fn running(
                 link.proto.stopped(tid);
             }
             return g.report_stop(dbg, reason).map_err(|e| Stop::Stub(e, false));
+        }
+        if std::mem::take(&mut spin) && !link.has_buffered() && dbg.session.stop_soon() {
+            continue;
         }
         if !link.has_buffered() {
             let (conn_ready, _) = wait_readable(link.conn(), &dbg.session)

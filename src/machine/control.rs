@@ -10,7 +10,7 @@
 //! `event`; `vcpu_thread` does not depend on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -20,13 +20,14 @@ use crate::backend::{Kick, Vcpu};
 pub use crate::debug::policy::{DebugPolicy, NoDebugger, StopKind, Verdict};
 
 use super::bus::Bus;
+use super::control_handoff::{self as handoff, Mailbox};
 pub use super::event::{Event, Fault, Resume, StopReason};
 use super::guest_mem::GuestView;
 use super::vcpu_thread::{spawn, Cmd, Job, ThreadCtx};
 use super::{MachineError, Result, TestHooks, TraceSink};
 
 struct Handle {
-    cmd: Sender<Cmd>,
+    cmd: Arc<Mailbox<Cmd>>,
     kick: Arc<dyn Kick>,
     pause: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -38,6 +39,10 @@ pub struct Control {
     running: Mutex<Vec<bool>>,
     events: Mutex<Receiver<Event>>,
     notify: Arc<EventFd>,
+    /// Events the vCPU threads sent (incremented after each send) ...
+    posted: Arc<AtomicU64>,
+    /// ... and events taken from the channel: a waiter spins on the difference.
+    taken: AtomicU64,
     policy: Arc<dyn DebugPolicy>,
     /// Counts stops, for tests and diagnostics.
     pub stops: AtomicU64,
@@ -59,9 +64,10 @@ impl Control {
                 .map_err(|e| MachineError::Thread(e.into()))?,
         );
         let (ev_tx, ev_rx) = channel();
+        let posted = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::with_capacity(vcpus.len());
         for vcpu in vcpus {
-            let (cmd_tx, cmd_rx) = channel();
+            let cmds = Arc::new(Mailbox::new());
             let pause = Arc::new(AtomicBool::new(false));
             let kick = vcpu.kicker();
             let ctx = ThreadCtx {
@@ -72,12 +78,14 @@ impl Control {
                 pause: pause.clone(),
                 events: ev_tx.clone(),
                 notify: notify.clone(),
-                cmds: cmd_rx,
+                posted: posted.clone(),
+                cmds: cmds.clone(),
                 hooks,
             };
             let thread = spawn(vcpu, ctx)?;
+            cmds.bind(thread.thread().clone());
             handles.push(Handle {
-                cmd: cmd_tx,
+                cmd: cmds,
                 kick,
                 pause,
                 thread: Some(thread),
@@ -89,6 +97,8 @@ impl Control {
             running: Mutex::new(vec![false; n]),
             events: Mutex::new(ev_rx),
             notify,
+            posted,
+            taken: AtomicU64::new(0),
             policy,
             stops: AtomicU64::new(0),
         })
@@ -124,7 +134,7 @@ impl Control {
             return Err(MachineError::VcpuRunning { vcpu });
         }
         h.cmd
-            .send(Cmd::Resume(how))
+            .post(Cmd::Resume(how))
             .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;
         running[vcpu] = true;
         Ok(())
@@ -141,8 +151,21 @@ impl Control {
         }
     }
 
+    /// True when an event was sent and not taken yet.
+    fn event_waits(&self) -> bool {
+        self.posted.load(Ordering::SeqCst) > self.taken.load(Ordering::SeqCst)
+    }
+
+    /// Spins briefly (`control_handoff::SPIN`) for an event while a vCPU runs; true when one
+    /// waits. A step's stop usually comes within the spin, so the caller can take it without
+    /// sleeping in poll(2) and being woken.
+    pub fn event_soon(&self) -> bool {
+        self.event_waits() || (self.any_running() && handoff::spin_until(|| self.event_waits()))
+    }
+
     /// Waits for the next event.
     pub fn next_event(&self) -> Result<Event> {
+        handoff::spin_until(|| self.event_waits());
         let ev = lock(&self.events)
             .recv()
             .map_err(|_| MachineError::AllVcpuThreadsGone)?;
@@ -158,6 +181,7 @@ impl Control {
     }
 
     fn note(&self, ev: &Event) {
+        self.taken.fetch_add(1, Ordering::SeqCst);
         let _ = self.notify.read();
         if let Some(r) = lock(&self.running).get_mut(ev.vcpu) {
             *r = false;
@@ -186,14 +210,12 @@ impl Control {
             return Err(MachineError::VcpuRunning { vcpu });
         }
         let h = self.handle(vcpu)?;
-        let (tx, rx) = channel();
-        let job: Job = Box::new(move |v| {
-            let _ = tx.send(job(v));
-        });
+        let (reply, tx) = handoff::reply();
+        let job: Job = Box::new(move |v| tx.send(job(v)));
         h.cmd
-            .send(Cmd::Job(job))
+            .post(Cmd::Job(job))
             .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;
-        rx.recv().map_err(|_| MachineError::VcpuThreadGone { vcpu })
+        reply.wait().ok_or(MachineError::VcpuThreadGone { vcpu })
     }
 
     fn handle(&self, vcpu: usize) -> Result<&Handle> {
@@ -208,7 +230,7 @@ impl Drop for Control {
     fn drop(&mut self) {
         let _ = self.stop_all();
         for h in &self.vcpus {
-            let _ = h.cmd.send(Cmd::Quit);
+            let _ = h.cmd.post(Cmd::Quit);
         }
         for h in &mut self.vcpus {
             if let Some(t) = h.thread.take() {

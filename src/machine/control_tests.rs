@@ -285,3 +285,21 @@ fn a_vector_entry_reached_by_a_branch_is_stepped_over_with_its_breakpoint_lifted
         "planted, lifted for one step, planted again"
     );
 }
+
+#[test]
+fn a_vcpu_thread_that_died_fails_every_request_instead_of_hanging() {
+    let ctl = control(vec![FakeVcpu::new(0)]);
+    let died = ctl.with_vcpu(0, |_| -> u8 { panic!("a job that kills its vCPU thread") });
+    assert!(matches!(
+        died,
+        Err(MachineError::VcpuThreadGone { vcpu: 0 })
+    ));
+    assert!(matches!(
+        ctl.with_vcpu(0, |_| ()),
+        Err(MachineError::VcpuThreadGone { vcpu: 0 })
+    ));
+    assert!(matches!(
+        ctl.resume(0, Resume::Step),
+        Err(MachineError::VcpuThreadGone { vcpu: 0 })
+    ));
+}

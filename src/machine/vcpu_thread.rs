@@ -9,8 +9,8 @@
 //! Owns the command protocol of a vCPU thread ([`Cmd`]); depends on `exit`, `emulate`, the
 //! value types of `event` and the debug layer's policy, never on `control` (which drives it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -24,6 +24,7 @@ use crate::debug::policy::{DebugPolicy, StopKind, Verdict};
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
+use super::control_handoff::Mailbox;
 use super::emulate::emulate_daif_access;
 use super::event::{Event, Fault, Resume, StopReason};
 use super::exit::{handle_exit, trace_line, Flow};
@@ -65,7 +66,9 @@ pub(super) struct ThreadCtx {
     pub pause: Arc<AtomicBool>,
     pub events: Sender<Event>,
     pub notify: Arc<EventFd>,
-    pub cmds: Receiver<Cmd>,
+    /// Counts the events sent (after each send), for waiters that spin.
+    pub posted: Arc<AtomicU64>,
+    pub cmds: Arc<Mailbox<Cmd>>,
     pub hooks: TestHooks,
 }
 
@@ -87,10 +90,21 @@ pub(super) fn spawn(vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) -> Result<JoinHandle<()
         .map_err(MachineError::Thread)
 }
 
+/// Closes the thread's mailbox however the thread ends (a panic included), so no one waits
+/// for a job that will never run.
+struct CloseOnExit(Arc<Mailbox<Cmd>>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
+    let _close = CloseOnExit(ctx.cmds.clone());
     let mut applied = Applied::default();
-    while let Ok(cmd) = ctx.cmds.recv() {
-        match cmd {
+    loop {
+        match ctx.cmds.take() {
             Cmd::Quit => break,
             Cmd::Job(job) => job(vcpu.as_mut()),
             Cmd::Resume(how) => {
@@ -111,6 +125,7 @@ fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
                 if ctx.events.send(event).is_err() {
                     break;
                 }
+                ctx.posted.fetch_add(1, Ordering::SeqCst);
                 let _ = ctx.notify.write(1);
             }
         }
