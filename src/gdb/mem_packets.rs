@@ -1,5 +1,6 @@
-//! Memory packets answered without gdbstub: `m` (read, hex), `M` (write, hex) and `X` (write,
-//! binary), parsed from a whole packet body and answered with a whole framed reply.
+//! Memory packets answered without gdbstub: `m` (read, hex), `x` (read, binary), `M` (write,
+//! hex) and `X` (write, binary), parsed from a whole packet body and answered with a whole
+//! framed reply.
 //!
 //! gdbstub 0.7 handles a packet one byte at a time (its state machine is moved for every byte
 //! received, and its response writer goes through run-length encoding and the connection one
@@ -8,12 +9,17 @@
 //! the packet, table-driven hex, and one pass of run-length encoding with the checksum.
 //! Replies follow the same rules as the gdbstub path (`base.rs`): an `m` reply is the readable
 //! prefix, at most [`MAX_READ`] bytes, or `E0e` when nothing is readable, never both; a write
-//! is done whole or not at all (`E0e`).
+//! is done whole or not at all (`E0e`). An `x` reply (GDB manual E.2, `x`; offered by
+//! `binary-upload+` in the qSupported reply, `guard::features`) is `b` and the readable prefix
+//! with `#`, `$`, `}` and `*` escaped (E.1 "Binary data"), within the packet size, or `E0e`
+//! alone; the memory is read in pieces of at most half the room left in the packet, so every
+//! byte read fits even if all need escaping and none is read that the reply does not carry.
 //!
 //! The caller (the event loop, which frames packets before gdbstub sees them) decides which
 //! vCPU's view of memory applies (gdb's `Hg` thread). Depends on the session only.
 
 use super::base::MAX_READ;
+use super::link::BODY_LIMIT;
 use super::{Debugger, EFAULT, EINVAL};
 
 /// Hex digits, lower case (GDB manual E.1: hex digits in either case are accepted).
@@ -37,14 +43,14 @@ const UNHEX: [u8; 256] = {
 };
 
 impl Debugger {
-    /// Answers `body` when it is an `m`, `M` or `X` packet, appending the framed reply
+    /// Answers `body` when it is an `m`, `x`, `M` or `X` packet, appending the framed reply
     /// (`$...#cs`) to `out`, with `vcpu`'s view of memory (`E16` when there is no such vCPU).
     /// Returns false, appending nothing, for every other packet.
     pub fn answer_memory_packet(&mut self, vcpu: usize, body: &[u8], out: &mut Vec<u8>) -> bool {
         let Some((&kind, args)) = body.split_first() else {
             return false;
         };
-        if !matches!(kind, b'm' | b'M' | b'X') {
+        if !matches!(kind, b'm' | b'x' | b'M' | b'X') {
             return false;
         }
         let mut reply = Reply::start(out);
@@ -56,6 +62,7 @@ impl Debugger {
         self.mem_vcpu = vcpu;
         match kind {
             b'm' => self.read_packet(vcpu, args, &mut reply),
+            b'x' => self.read_binary_packet(vcpu, args, &mut reply),
             _ => self.write_packet(vcpu, kind, args, &mut reply),
         }
         reply.finish();
@@ -74,6 +81,51 @@ impl Debugger {
                 log::debug!("gdb: read {addr:#x}+{len}: {e}");
                 reply.error(EFAULT)
             }
+        }
+        self.mem_buf = buf;
+    }
+
+    fn read_binary_packet(&mut self, vcpu: usize, args: &[u8], reply: &mut Reply<'_>) {
+        let Some((addr, len)) = addr_len(args) else {
+            return reply.error(EINVAL);
+        };
+        let mut buf = std::mem::take(&mut self.mem_buf);
+        // The body's room after the `b`.
+        let mut room = BODY_LIMIT - 1;
+        let mut done = 0usize;
+        let mut error = None;
+        loop {
+            let want = (len - done).min(room / 2);
+            let Some(at) = addr.checked_add(done as u64) else {
+                break;
+            };
+            if want == 0 {
+                break;
+            }
+            buf.resize(want, 0);
+            match self.session.read_virt_prefix(vcpu, at, &mut buf) {
+                Ok(n) => {
+                    room -= escaped_len(&buf[..n]);
+                    reply.binary_at(done == 0, &buf[..n]);
+                    done += n;
+                    if n < want {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            Some(e) if done == 0 => {
+                log::debug!("gdb: binary read {addr:#x}+{len}: {e}");
+                reply.error(EFAULT)
+            }
+            // An empty read (`x ADDR,0`) is answered `b` alone.
+            _ if done == 0 => reply.text(b"b"),
+            _ => {}
         }
         self.mem_buf = buf;
     }
@@ -207,6 +259,23 @@ impl<'a> Reply<'a> {
         emit_run(self.out, run_char, run);
     }
 
+    /// Appends `data` escaped (GDB manual E.1 "Binary data": `#`, `$`, `}` and `*` as `}` and
+    /// the byte xor 0x20; `*` too, since a reply may be run-length encoded); `first` puts the
+    /// `b` of an `x` reply before it.
+    fn binary_at(&mut self, first: bool, data: &[u8]) {
+        if first {
+            self.out.push(b'b');
+        }
+        self.out.reserve(data.len());
+        for &c in data {
+            if needs_escape(c) {
+                self.out.extend_from_slice(&[b'}', c ^ 0x20]);
+            } else {
+                self.out.push(c);
+            }
+        }
+    }
+
     fn finish(self) {
         let sum = self.out[self.start..]
             .iter()
@@ -214,6 +283,15 @@ impl<'a> Reply<'a> {
         self.out
             .extend_from_slice(&[b'#', HEX[(sum >> 4) as usize], HEX[(sum & 15) as usize]]);
     }
+}
+
+fn needs_escape(c: u8) -> bool {
+    matches!(c, b'#' | b'$' | b'}' | b'*')
+}
+
+/// The length of `data` escaped.
+fn escaped_len(data: &[u8]) -> usize {
+    data.len() + data.iter().filter(|&&c| needs_escape(c)).count()
 }
 
 /// Appends `n` copies of `c`: the character, then `*` and a count character (the repeat count
