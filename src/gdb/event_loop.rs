@@ -39,11 +39,11 @@ type Reason = MultiThreadStopReason<u64>;
 const EIO: u8 = 5;
 
 /// gdbstub's packet buffer: the packets it still parses (registers, breakpoints, queries; the
-/// largest, `G`, is under 2 KiB) with room to spare. Not [`PACKET_SIZE`]: gdbstub 0.7 scans
-/// the buffer after every packet's checksum for another `#` (`PacketBuf::new`), up to its end
+/// largest, `G`, is 1,577 bytes: `guard::check::g_block_len`) with room to spare. Not [`PACKET_SIZE`]: gdbstub 0.7 scans
+/// the buffer after every packet's checksum for another `#` (gdbstub's `PacketBuf` parser), up to its end
 /// when no stale packet stops it, and the memory packets that need the large size never
 /// reach it. gdb is told [`PACKET_SIZE`] (`guard::features`).
-const STUB_BUFFER: usize = 8 * 1024;
+const STUB_BUFFER: usize = 4 * 1024;
 
 /// How many times gdbstub failed on a packet the guard let through and was rebuilt (in this
 /// process). The fuzz harness holds it at zero: every such packet is a gap in the guard.

@@ -37,6 +37,8 @@ struct Handle {
 pub struct Control {
     vcpus: Vec<Handle>,
     running: Mutex<Vec<bool>>,
+    /// Which running vCPUs were resumed to step (their stop comes within microseconds).
+    stepping: Mutex<Vec<bool>>,
     events: Mutex<Receiver<Event>>,
     notify: Arc<EventFd>,
     /// Events the vCPU threads sent (incremented after each send) ...
@@ -95,6 +97,7 @@ impl Control {
         Ok(Control {
             vcpus: handles,
             running: Mutex::new(vec![false; n]),
+            stepping: Mutex::new(vec![false; n]),
             events: Mutex::new(ev_rx),
             notify,
             posted,
@@ -137,6 +140,7 @@ impl Control {
             .post(Cmd::Resume(how))
             .map_err(|_| MachineError::VcpuThreadGone { vcpu })?;
         running[vcpu] = true;
+        lock(&self.stepping)[vcpu] = how != Resume::Continue;
         Ok(())
     }
 
@@ -156,11 +160,20 @@ impl Control {
         self.posted.load(Ordering::SeqCst) > self.taken.load(Ordering::SeqCst)
     }
 
-    /// Spins briefly (`control_handoff::SPIN`) for an event while a vCPU runs; true when one
+    /// Spins briefly (`control_handoff::SPIN`) for an event while a vCPU steps; true when one
     /// waits. A step's stop usually comes within the spin, so the caller can take it without
-    /// sleeping in poll(2) and being woken.
+    /// sleeping in poll(2) and being woken. No spin while nothing steps (a continue may run
+    /// for ever).
     pub fn event_soon(&self) -> bool {
-        self.event_waits() || (self.any_running() && handoff::spin_until(|| self.event_waits()))
+        if self.event_waits() {
+            return true;
+        }
+        let stepping = {
+            let running = lock(&self.running);
+            let stepping = lock(&self.stepping);
+            running.iter().zip(stepping.iter()).any(|(r, s)| *r && *s)
+        };
+        stepping && handoff::spin_until(|| self.event_waits())
     }
 
     /// Waits for the next event.

@@ -110,13 +110,19 @@ impl<T> Mailbox<T> {
         Ok(())
     }
 
-    /// The next item, waiting for one (receiver only).
-    pub fn take(&self) -> T {
+    /// The next item, waiting for one (receiver only); `spin`: spins briefly before sleeping
+    /// (the next item is expected soon).
+    pub fn take(&self, spin: bool) -> T {
         loop {
             if let Some(item) = self.try_take() {
                 return item;
             }
-            spin_then_park(|| self.ready.load(Ordering::SeqCst));
+            let ready = || self.ready.load(Ordering::SeqCst);
+            if !spin || !spin_until(ready) {
+                while !ready() {
+                    thread::park();
+                }
+            }
         }
     }
 
@@ -193,7 +199,7 @@ mod tests {
     fn items_arrive_in_order_across_threads() {
         let mb = Arc::new(Mailbox::new());
         let rx = mb.clone();
-        let t = thread::spawn(move || (0..1000).map(|_| rx.take()).collect::<Vec<u32>>());
+        let t = thread::spawn(move || (0..1000).map(|i| rx.take(i % 2 == 0)).collect::<Vec<u32>>());
         mb.bind(t.thread().clone());
         for i in 0..1000 {
             mb.post(i).unwrap();

@@ -103,8 +103,17 @@ impl Drop for CloseOnExit {
 fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
     let _close = CloseOnExit(ctx.cmds.clone());
     let mut applied = Applied::default();
+    // Spin for the next command after a step or a job (a debugger's next packet follows within
+    // microseconds); sleep at once after a continue's stop and at the start.
+    let mut expect_more = false;
     loop {
-        match ctx.cmds.take() {
+        let cmd = ctx.cmds.take(expect_more);
+        expect_more = match &cmd {
+            Cmd::Job(_) => true,
+            Cmd::Resume(how) => *how != Resume::Continue,
+            Cmd::Quit => false,
+        };
+        match cmd {
             Cmd::Quit => break,
             Cmd::Job(job) => job(vcpu.as_mut()),
             Cmd::Resume(how) => {

@@ -5,7 +5,7 @@
 //! gdbstub advertises the size of its own packet buffer as `PacketSize`. That buffer only
 //! holds the packets gdbstub still parses (registers, breakpoints, queries), so it is kept
 //! small: gdbstub 0.7 scans the whole buffer after each packet's checksum for another `#`
-//! (`PacketBuf::new`), which for a 128 KiB buffer costs more than the packet. The size gdb
+//! (gdbstub's `PacketBuf` parser), which for a 128 KiB buffer costs more than the packet. The size gdb
 //! must use is the one the memory packets are built for.
 //!
 //! Pure: bytes in, bytes out.
