@@ -9,6 +9,7 @@
 //! Depends on `vcpu_thread` (which it spawns and sends commands to) and the value types of
 //! `event`; `vcpu_thread` does not depend on it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use super::bus::Bus;
 use super::control_handoff::{self as handoff, Mailbox};
 pub use super::event::{Event, Fault, Resume, StopReason};
 use super::guest_mem::GuestView;
-use super::vcpu_thread::{spawn, Cmd, Job, ThreadCtx};
+use super::vcpu_thread::{self, lock_core, spawn, Cmd, Core, Job, SharedCore, ThreadCtx};
 use super::{MachineError, Result, TestHooks, TraceSink};
 
 struct Handle {
@@ -31,6 +32,10 @@ struct Handle {
     kick: Arc<dyn Kick>,
     pause: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    core: SharedCore,
+    ctx: Arc<ThreadCtx>,
+    /// `Vcpu::any_thread`: jobs and single steps run on the caller's thread.
+    here: bool,
 }
 
 /// Drives the vCPU threads.
@@ -45,6 +50,8 @@ pub struct Control {
     posted: Arc<AtomicU64>,
     /// ... and events taken from the channel: a waiter spins on the difference.
     taken: AtomicU64,
+    /// Stops of single steps run on the caller's thread, not taken yet.
+    local: Mutex<VecDeque<Event>>,
     policy: Arc<dyn DebugPolicy>,
     /// Counts stops, for tests and diagnostics.
     pub stops: AtomicU64,
@@ -72,7 +79,9 @@ impl Control {
             let cmds = Arc::new(Mailbox::new());
             let pause = Arc::new(AtomicBool::new(false));
             let kick = vcpu.kicker();
-            let ctx = ThreadCtx {
+            let (index, here) = (vcpu.index(), vcpu.any_thread());
+            let core = Core::new(vcpu);
+            let ctx = Arc::new(ThreadCtx {
                 view: view.clone(),
                 bus: bus.clone(),
                 trace: trace.clone(),
@@ -83,14 +92,17 @@ impl Control {
                 posted: posted.clone(),
                 cmds: cmds.clone(),
                 hooks,
-            };
-            let thread = spawn(vcpu, ctx)?;
+            });
+            let thread = spawn(index, core.clone(), ctx.clone())?;
             cmds.bind(thread.thread().clone());
             handles.push(Handle {
                 cmd: cmds,
                 kick,
                 pause,
                 thread: Some(thread),
+                core,
+                ctx,
+                here,
             });
         }
         let n = handles.len();
@@ -102,6 +114,7 @@ impl Control {
             notify,
             posted,
             taken: AtomicU64::new(0),
+            local: Mutex::new(VecDeque::new()),
             policy,
             stops: AtomicU64::new(0),
         })
@@ -129,12 +142,26 @@ impl Control {
         lock(&self.running).iter().any(|r| *r)
     }
 
-    /// Resumes a stopped vCPU. Resuming a running one is an error.
+    /// Resumes a stopped vCPU. Resuming a running one is an error. A single step that
+    /// completes at once (`vcpu_thread::steps_at_once`: a backend usable from any thread, no
+    /// instruction that waits) runs on the calling thread, before this returns; its stop is
+    /// taken like any other.
     pub fn resume(&self, vcpu: usize, how: Resume) -> Result<()> {
         let mut running = lock(&self.running);
         let h = self.handle(vcpu)?;
         if running[vcpu] {
             return Err(MachineError::VcpuRunning { vcpu });
+        }
+        if how == Resume::Step && h.here {
+            drop(running);
+            let event = h.here(vcpu, |core, ctx| {
+                vcpu_thread::steps_at_once(core, ctx).then(|| vcpu_thread::resume(core, ctx, how))
+            })?;
+            if let Some(event) = event {
+                lock(&self.local).push_back(event);
+                return Ok(());
+            }
+            running = lock(&self.running);
         }
         h.cmd
             .post(Cmd::Resume(how))
@@ -158,6 +185,7 @@ impl Control {
     /// True when an event was sent and not taken yet.
     fn event_waits(&self) -> bool {
         self.posted.load(Ordering::SeqCst) > self.taken.load(Ordering::SeqCst)
+            || !lock(&self.local).is_empty()
     }
 
     /// Spins briefly (`control_handoff::SPIN`) for an event while a vCPU steps; true when one
@@ -178,6 +206,9 @@ impl Control {
 
     /// Waits for the next event.
     pub fn next_event(&self) -> Result<Event> {
+        if let Some(ev) = self.local_event() {
+            return Ok(ev);
+        }
         handoff::spin_until(|| self.event_waits());
         let ev = lock(&self.events)
             .recv()
@@ -186,8 +217,18 @@ impl Control {
         Ok(ev)
     }
 
+    /// A stop of a step run on the caller's thread.
+    fn local_event(&self) -> Option<Event> {
+        let ev = lock(&self.local).pop_front()?;
+        self.stops.fetch_add(1, Ordering::Relaxed);
+        Some(ev)
+    }
+
     /// Returns a pending event without waiting.
     pub fn try_event(&self) -> Option<Event> {
+        if let Some(ev) = self.local_event() {
+            return Some(ev);
+        }
         let ev = lock(&self.events).try_recv().ok()?;
         self.note(&ev);
         Some(ev)
@@ -223,6 +264,9 @@ impl Control {
             return Err(MachineError::VcpuRunning { vcpu });
         }
         let h = self.handle(vcpu)?;
+        if h.here {
+            return h.here(vcpu, |core, _| job(core.vcpu.as_mut()));
+        }
         let (reply, tx) = handoff::reply();
         let job: Job = Box::new(move |v| tx.send(job(v)));
         h.cmd
@@ -236,6 +280,25 @@ impl Control {
             vcpu,
             count: self.vcpus.len(),
         })
+    }
+}
+
+impl Handle {
+    /// Works on the stopped vCPU on the calling thread. A panic there (a bug) fails the vCPU
+    /// as a panic on its own thread would: this and every later request get
+    /// `VcpuThreadGone`, and the session ends with that failure.
+    fn here<R>(&self, vcpu: usize, f: impl FnOnce(&mut Core, &ThreadCtx) -> R) -> Result<R> {
+        let gone = MachineError::VcpuThreadGone { vcpu };
+        if self.cmd.is_closed() {
+            return Err(gone);
+        }
+        let mut core = lock_core(&self.core);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut core, &self.ctx))).map_err(
+            |_| {
+                self.cmd.close();
+                gone
+            },
+        )
     }
 }
 

@@ -78,6 +78,12 @@ struct Queue<T> {
 #[derive(Debug)]
 pub(super) struct Closed;
 
+/// Why there is nothing to take.
+enum Empty {
+    Waiting,
+    Closed,
+}
+
 impl<T> Mailbox<T> {
     pub fn new() -> Mailbox<T> {
         Mailbox {
@@ -111,11 +117,13 @@ impl<T> Mailbox<T> {
     }
 
     /// The next item, waiting for one (receiver only); `spin`: spins briefly before sleeping
-    /// (the next item is expected soon).
-    pub fn take(&self, spin: bool) -> T {
+    /// (the next item is expected soon). `None` once the mailbox is closed.
+    pub fn take(&self, spin: bool) -> Option<T> {
         loop {
-            if let Some(item) = self.try_take() {
-                return item;
+            match self.try_take() {
+                Ok(item) => return Some(item),
+                Err(Empty::Closed) => return None,
+                Err(Empty::Waiting) => {}
             }
             let ready = || self.ready.load(Ordering::SeqCst);
             if !spin || !spin_until(ready) {
@@ -126,13 +134,21 @@ impl<T> Mailbox<T> {
         }
     }
 
-    fn try_take(&self) -> Option<T> {
+    fn try_take(&self) -> Result<T, Empty> {
         let mut q = lock(&self.queue);
+        if q.closed {
+            return Err(Empty::Closed);
+        }
         let item = q.items.pop_front();
         if q.items.is_empty() {
             self.ready.store(false, Ordering::SeqCst);
         }
-        item
+        item.ok_or(Empty::Waiting)
+    }
+
+    /// True once [`Mailbox::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.queue).closed
     }
 
     /// The receiver ends: nothing more is accepted, and what waits is dropped (a job's reply
@@ -144,6 +160,11 @@ impl<T> Mailbox<T> {
             std::mem::take(&mut q.items)
         };
         drop(dropped);
+        // A closed mailbox is ready: its receiver wakes and sees it closed.
+        self.ready.store(true, Ordering::SeqCst);
+        if let Some(t) = self.receiver.get() {
+            t.unpark();
+        }
     }
 }
 
@@ -199,7 +220,11 @@ mod tests {
     fn items_arrive_in_order_across_threads() {
         let mb = Arc::new(Mailbox::new());
         let rx = mb.clone();
-        let t = thread::spawn(move || (0..1000).map(|i| rx.take(i % 2 == 0)).collect::<Vec<u32>>());
+        let t = thread::spawn(move || {
+            (0..1000)
+                .map(|i| rx.take(i % 2 == 0).unwrap())
+                .collect::<Vec<u32>>()
+        });
         mb.bind(t.thread().clone());
         for i in 0..1000 {
             mb.post(i).unwrap();
@@ -217,9 +242,22 @@ mod tests {
         let (slot, tx) = reply::<u8>();
         mb.post(tx).unwrap();
         mb.close();
+        assert!(mb.is_closed());
         assert!(mb.post(reply::<u8>().1).is_err());
         // The queued sender was dropped unsent: the waiter learns the job never ran.
         assert_eq!(slot.wait(), None);
+        assert!(mb.take(true).is_none());
+    }
+
+    #[test]
+    fn closing_wakes_a_sleeping_receiver() {
+        let mb = Arc::new(Mailbox::<u8>::new());
+        let rx = mb.clone();
+        let t = thread::spawn(move || rx.take(false));
+        mb.bind(t.thread().clone());
+        thread::sleep(SPIN * 2);
+        mb.close();
+        assert_eq!(t.join().unwrap(), None);
     }
 
     #[test]
