@@ -105,8 +105,7 @@ impl Debugger {
             buf.resize(want, 0);
             match self.session.read_virt_prefix(vcpu, at, &mut buf) {
                 Ok(n) => {
-                    room -= escaped_len(&buf[..n]);
-                    reply.binary_at(done == 0, &buf[..n]);
+                    room -= reply.binary_at(done == 0, &buf[..n]);
                     done += n;
                     if n < want {
                         break;
@@ -240,40 +239,34 @@ impl<'a> Reply<'a> {
             .extend_from_slice(&[b'E', HEX[(code >> 4) as usize], HEX[(code & 15) as usize]]);
     }
 
-    /// Appends `data` as hex, run-length encoded.
+    /// Appends `data` as hex, run-length encoded: the hex pairs by table, then runs of four or
+    /// more equal characters compressed in place (literal stretches moved, not rebuilt).
     fn hex(&mut self, data: &[u8]) {
-        self.out.reserve(2 * data.len());
-        let mut run_char = 0u8;
-        let mut run = 0usize;
-        for &b in data {
-            for c in [HEX[(b >> 4) as usize], HEX[(b & 15) as usize]] {
-                if c == run_char && run > 0 {
-                    run += 1;
-                    continue;
-                }
-                emit_run(self.out, run_char, run);
-                run_char = c;
-                run = 1;
-            }
+        let start = self.out.len();
+        self.out.resize(start + 2 * data.len(), 0);
+        for (pair, &b) in self.out[start..].chunks_exact_mut(2).zip(data) {
+            pair.copy_from_slice(&HEX_PAIRS[b as usize]);
         }
-        emit_run(self.out, run_char, run);
+        let end = compress_runs(&mut self.out[start..]);
+        self.out.truncate(start + end);
     }
 
     /// Appends `data` escaped (GDB manual E.1 "Binary data": `#`, `$`, `}` and `*` as `}` and
     /// the byte xor 0x20; `*` too, since a reply may be run-length encoded); `first` puts the
-    /// `b` of an `x` reply before it.
-    fn binary_at(&mut self, first: bool, data: &[u8]) {
+    /// `b` of an `x` reply before it. Returns the characters appended for the data.
+    fn binary_at(&mut self, first: bool, data: &[u8]) -> usize {
         if first {
             self.out.push(b'b');
         }
-        self.out.reserve(data.len());
-        for &c in data {
-            if needs_escape(c) {
-                self.out.extend_from_slice(&[b'}', c ^ 0x20]);
-            } else {
-                self.out.push(c);
-            }
+        let before = self.out.len();
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&c| needs_escape(c)) {
+            self.out.extend_from_slice(&rest[..i]);
+            self.out.extend_from_slice(&[b'}', rest[i] ^ 0x20]);
+            rest = &rest[i + 1..];
         }
+        self.out.extend_from_slice(rest);
+        self.out.len() - before
     }
 
     fn finish(self) {
@@ -289,30 +282,69 @@ fn needs_escape(c: u8) -> bool {
     matches!(c, b'#' | b'$' | b'}' | b'*')
 }
 
-/// The length of `data` escaped.
-fn escaped_len(data: &[u8]) -> usize {
-    data.len() + data.iter().filter(|&&c| needs_escape(c)).count()
+/// Each byte's two hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// Run-length encodes `buf` in place; returns the encoded length (never more than the input).
+/// Only runs of four or more equal characters are encoded ([`encode_run`]); the stretches
+/// between them are moved down as they are.
+fn compress_runs(buf: &mut [u8]) -> usize {
+    let end = buf.len();
+    let (mut read, mut write, mut i) = (0, 0, 0);
+    while i + 3 < end {
+        let c = buf[i];
+        if buf[i + 3] != c || buf[i + 1] != c || buf[i + 2] != c {
+            i += 1;
+            continue;
+        }
+        buf.copy_within(read..i, write);
+        write += i - read;
+        let mut j = i + 4;
+        while j < end && buf[j] == c {
+            j += 1;
+        }
+        write = encode_run(buf, write, c, j - i);
+        read = j;
+        i = j;
+    }
+    buf.copy_within(read..end, write);
+    write + end - read
 }
 
-/// Appends `n` copies of `c`: the character, then `*` and a count character (the repeat count
-/// plus 29) for the longest repeats that are worth it (4 or more characters in all), printable
-/// (at most 97 repeats) and not `#` or `$` (6 or 7 repeats: those are sent as 5).
-fn emit_run(out: &mut Vec<u8>, c: u8, mut n: usize) {
+/// Writes `n` copies of `c` at `buf[at..]` and returns where it ended: the character, then `*`
+/// and a count character (the repeat count plus 29) for the longest repeats that are worth it
+/// (4 or more characters in all), printable (at most 97 repeats) and not `#` or `$` (6 or 7
+/// repeats: those are sent as 5). Never writes more than `n` characters, so it may write over
+/// the run it encodes.
+fn encode_run(buf: &mut [u8], mut at: usize, c: u8, mut n: usize) -> usize {
     while n > 0 {
-        out.push(c);
+        buf[at] = c;
+        at += 1;
         n -= 1;
         let mut rep = n.min(97);
         if rep == 6 || rep == 7 {
             rep = 5;
         }
         if rep >= 3 {
-            out.extend_from_slice(&[b'*', rep as u8 + 29]);
+            buf[at] = b'*';
+            buf[at + 1] = rep as u8 + 29;
+            at += 2;
             n -= rep;
         } else {
-            out.extend(std::iter::repeat_n(c, n));
+            buf[at..at + n].fill(c);
+            at += n;
             n = 0;
         }
     }
+    at
 }
 
 #[cfg(test)]
