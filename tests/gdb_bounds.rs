@@ -160,7 +160,7 @@ fn binary_reads_are_offered_bounded_and_equal_hex_reads() {
     // Every byte value, the ones the reply must escape in runs too.
     let at = RAM_BASE + 0x10_0000;
     let mut data: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
-    data.extend_from_slice(&[b'#', b'#', b'$', b'$', b'}', b'}', b'*', b'*', b'*', b'*']);
+    data.extend_from_slice(b"##$$}}****");
     rsp.write_memory(at, &data).expect("write");
     assert_eq!(
         read_binary(&mut rsp, at, data.len() as u64),
