@@ -11,6 +11,9 @@ client negotiating as gdb does: qSupported, QStartNoAckMode when offered):
     bytes, what gdb asks for) and compared byte for byte with what was written, MB/s
     (packets are built before the clock starts and replies decoded after it stops, so the
     Python client's own encoding is not measured);
+  - binary read throughput: the same with `x` packets (PacketSize bytes asked, the reply `b`
+    and the escaped data) when the stub offers `binary-upload+` in qSupported, as GDB 16 and
+    later then read; with `m` packets otherwise (what any gdb uses with that stub);
   - `stepi 2000` in gdb-multiarch (batch), seconds;
   - `next` over cdemo's `loop_1000` (1000 iterations on one source line; range stepping
     makes it one round trip on kvmdbg) in gdb, seconds (both gdb figures skipped with
@@ -79,12 +82,15 @@ class Rsp:
         self.s = connect(port)
         self.buf = bytearray()
         self.ack = True
+        # One receive buffer for the whole run: `recv(1 << 20)` would allocate (and fault in)
+        # a megabyte per call, which cost the client 20 us a packet, more than a stub's step.
+        self.chunk = memoryview(bytearray(1 << 20))
 
     def _read(self):
-        data = self.s.recv(1 << 20)
-        if not data:
+        n = self.s.recv_into(self.chunk)
+        if not n:
             raise EOFError("stub closed the connection")
-        self.buf += data
+        self.buf += self.chunk[:n]
 
     def command(self, body):
         """Sends one packet (str or bytes payload) and returns the reply payload."""
@@ -108,11 +114,12 @@ class Rsp:
 
     def negotiate(self):
         """qSupported as gdb sends it; returns the stub's PacketSize. Enters no-ack mode
-        when the stub offers it (gdb does)."""
+        when the stub offers it (gdb does); notes whether it offers `x` (binary-upload+)."""
         reply = self.command("qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+")
         feats = dict(f.split("=", 1) if "=" in f else (f, "") for f in reply.decode().split(";"))
         if "QStartNoAckMode+" in feats and self.command("QStartNoAckMode") == b"OK":
             self.ack = False
+        self.binary_upload = "binary-upload+" in feats
         self.command("?")
         return int(feats["PacketSize"], 16)
 
@@ -197,6 +204,27 @@ def read_all(r, size, length):
     return replies
 
 
+def read_all_binary(r, size, length):
+    """Reads `length` bytes at XFER_ADDR with `x` packets asking PacketSize bytes each (the
+    stub returns as many as fit once escaped); returns the raw replies, unescaped later."""
+    replies, got = [], 0
+    while got < length:
+        want = min(size, length - got)
+        body = b"x%x,%x" % (XFER_ADDR + got, want)
+        reply = r.exchange(b"$" + body + checksum(body))
+        # `b`, then one byte per character except the `}` of each escape.
+        count = len(reply) - 1 - reply.count(b"}")
+        if not reply.startswith(b"b") or count <= 0:
+            raise RuntimeError(f"binary read at {XFER_ADDR + got:#x} failed: {reply[:20]!r}")
+        replies.append(reply)
+        got += count
+    return replies
+
+
+def unescape_binary(data):
+    return re.sub(rb"}(.)", lambda m: bytes((m.group(1)[0] ^ 0x20,)), data, flags=re.S)
+
+
 def decode(replies):
     return b"".join(bytes.fromhex(expand_rle(r).decode()) for r in replies)
 
@@ -238,20 +266,38 @@ def raw_figures(kind, elf):
         replies = read_all(r, size, XFER_BYTES)
         read_mbs = XFER_BYTES / (time.perf_counter() - t0) / 1e6
         read_cpu = cpu_seconds(proc.pid) - c0
-        back = decode(replies)
-        if back != data:
-            bad = next(i for i in range(XFER_BYTES) if back[i] != data[i])
-            raise RuntimeError(f"{kind}: 8 MiB read back differs from what was written at +{bad:#x}")
+        verify(kind, "m", decode(replies), data)
+        c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+        if r.binary_upload:
+            replies = read_all_binary(r, size, XFER_BYTES)
+        else:
+            replies = read_all(r, size, XFER_BYTES)
+        bread_mbs = XFER_BYTES / (time.perf_counter() - t0) / 1e6
+        bread_cpu = cpu_seconds(proc.pid) - c0
+        if r.binary_upload:
+            back = b"".join(unescape_binary(rep[1:]) for rep in replies)
+        else:
+            back = decode(replies)
+        verify(kind, "x" if r.binary_upload else "m", back, data)
         try:
             r.command("k")
         except (EOFError, OSError):
             pass
         return dict(steps=steps, small_us=small_us, write=write_mbs, read=read_mbs,
+                    bread=bread_mbs, bkind="x" if r.binary_upload else "m",
                     packet=size, wkind=wkind, step_cpu_us=step_cpu_us,
-                    small_cpu_us=small_cpu_us, write_cpu=write_cpu, read_cpu=read_cpu)
+                    small_cpu_us=small_cpu_us, write_cpu=write_cpu, read_cpu=read_cpu,
+                    bread_cpu=bread_cpu)
     finally:
         proc.kill()
         proc.wait()
+
+
+def verify(kind, how, back, data):
+    if back != data:
+        bad = next((i for i in range(min(len(back), len(data))) if back[i] != data[i]),
+                   min(len(back), len(data)))
+        raise RuntimeError(f"{kind}: 8 MiB read back with {how} differs from what was written at +{bad:#x}")
 
 
 def loopback_rate():
@@ -333,6 +379,8 @@ def main():
         "12.2f", k["write"] / q["write"])
     row("read 8 MiB back, verified, m packets (MB/s)", k["read"], q["read"], "12.2f",
         k["read"] / q["read"])
+    row(f"read 8 MiB, verified, {k['bkind']}/{q['bkind']} (GDB 16+) (MB/s)", k["bread"],
+        q["bread"], "12.2f", k["bread"] / q["bread"])
     row("gdb stepi 2000 (s, lower is better)", k["stepi"], q["stepi"], "12.3f", k["stepi"] / q["stepi"])
     row("gdb next over a 1000-iteration loop (s)", k["next"], q["next"], "12.3f", k["next"] / q["next"])
     print("stub CPU time (user + system, all threads; steadier than wall time on a busy host):")
@@ -341,6 +389,8 @@ def main():
         k["small_cpu_us"] / max(q["small_cpu_us"], 1e-9))
     row("  8 MiB write (s)", k["write_cpu"], q["write_cpu"], "12.3f", k["write_cpu"] / max(q["write_cpu"], 1e-9))
     row("  8 MiB read (s)", k["read_cpu"], q["read_cpu"], "12.3f", k["read_cpu"] / max(q["read_cpu"], 1e-9))
+    row(f"  8 MiB read, {k['bkind']}/{q['bkind']} (s)", k["bread_cpu"], q["bread_cpu"], "12.3f",
+        k["bread_cpu"] / max(q["bread_cpu"], 1e-9))
     print(f"{'PacketSize (bytes)':44} {k['packet']:12d} {q['packet']:12d}")
     print(f"{'loopback echo round trips/s (same client)':44} {loop:12.0f}")
     print(f"{'step rate / loopback rate':44} {k['steps'] / loop:12.2f} {q['steps'] / loop:12.2f}")

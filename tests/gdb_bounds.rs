@@ -126,3 +126,66 @@ fn device_reads_are_register_accesses_within_the_window() {
     assert!(matches!(r, Err(RspError::Stub { code: 14, .. })), "{r:?}");
     rsp.kill().unwrap();
 }
+
+/// The data of the reply to `x{addr:x},{len:x}` (after its `b`, unescaped), or the error code;
+/// the reply must fit the advertised packet size.
+fn read_binary(rsp: &mut Rsp, addr: u64, len: u64) -> Result<Vec<u8>, u8> {
+    match rsp.command(&format!("x{addr:x},{len:x}")) {
+        Ok(reply) => {
+            assert_eq!(
+                reply.first(),
+                Some(&b'b'),
+                "{:?}",
+                &reply[..reply.len().min(8)]
+            );
+            assert!(reply.len() + 4 <= rsp.packet_size, "{} bytes", reply.len());
+            Ok(common::rsp::unescape(&reply[1..]))
+        }
+        Err(RspError::Stub { code, .. }) => Err(code),
+        Err(e) => panic!("x{addr:x},{len:x}: {e}"),
+    }
+}
+
+#[test]
+fn binary_reads_are_offered_bounded_and_equal_hex_reads() {
+    let stub = Stub::start(&demo(), &[]);
+    let mut rsp = Rsp::connect(stub.addr(), Duration::from_secs(10)).expect("connect");
+    let features = rsp
+        .query_supported("multiprocess+;swbreak+;hwbreak+;vContSupported+")
+        .expect("qSupported");
+    assert!(
+        features.iter().any(|f| f == "binary-upload+"),
+        "{features:?}"
+    );
+    // Every byte value, the ones the reply must escape in runs too.
+    let at = RAM_BASE + 0x10_0000;
+    let mut data: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    data.extend_from_slice(b"##$$}}****");
+    rsp.write_memory(at, &data).expect("write");
+    assert_eq!(
+        read_binary(&mut rsp, at, data.len() as u64),
+        Ok(data.clone())
+    );
+    assert_eq!(read(&mut rsp, at, data.len() as u64), Ok(data));
+    // `x ADDR,0` is `b` alone.
+    assert_eq!(read_binary(&mut rsp, at, 0), Ok(vec![]));
+    // 4 GiB asked: one packet's worth, at once, the same bytes a hex read gives.
+    let t0 = Instant::now();
+    let got = read_binary(&mut rsp, RAM_BASE, 0xffff_ffff).expect("a short reply");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(got.len() >= rsp.packet_size / 2 - 8, "{}", got.len());
+    let hex = read(&mut rsp, RAM_BASE, got.len() as u64).expect("hex read");
+    assert_eq!(got[..hex.len()], hex[..]);
+    // The RAM part of a read running past its end; past it, an error alone.
+    let got = read_binary(&mut rsp, RAM_END - 0x10, 0x20).expect("the RAM part");
+    assert_eq!(got.len(), 0x10);
+    assert_eq!(read_binary(&mut rsp, RAM_END, 1), Err(14));
+    assert_eq!(read_binary(&mut rsp, u64::MAX, 0x10), Err(14));
+    // Malformed: EINVAL, and the session goes on.
+    assert!(matches!(
+        rsp.command("x40000000"),
+        Err(RspError::Stub { code: 22, .. })
+    ));
+    assert_eq!(read_binary(&mut rsp, at, 2).unwrap().len(), 2);
+    rsp.kill().unwrap();
+}

@@ -55,7 +55,7 @@ fn read_only(r: &mut Rng) -> String {
         1 => r.next(),
         _ => SCRATCH + r.below(SCRATCH_LEN),
     };
-    let kind = r.below(17);
+    let kind = r.below(18);
     match kind {
         0 => "?".into(),
         1 => "g".into(),
@@ -77,6 +77,7 @@ fn read_only(r: &mut Rng) -> String {
         13 => "vCont?".into(),
         14 => "qAttached".into(),
         15 => format!("qRcmd,{}", hex(b"help")),
+        16 => format!("x{addr:x},{:x}", r.below(0x200)),
         _ => r
             .pick(&["qC", "qTStatus", "qOffsets", "vMustReplyEmpty"])
             .to_string(),

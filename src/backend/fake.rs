@@ -48,6 +48,8 @@ pub struct FakeVcpu {
     pub fail_get: HashSet<Reg>,
     /// Registers whose writes fail (error-path tests).
     pub fail_set: HashSet<Reg>,
+    /// `Vcpu::any_thread` (the model's answer; false, KVM's, by default).
+    pub any_thread: bool,
 }
 
 impl FakeVcpu {
@@ -64,6 +66,7 @@ impl FakeVcpu {
             block_when_done: false,
             fail_get: HashSet::new(),
             fail_set: HashSet::new(),
+            any_thread: false,
         }
     }
 
@@ -140,5 +143,9 @@ impl Vcpu for FakeVcpu {
     }
     fn kicker(&self) -> Arc<dyn Kick> {
         self.kick.clone()
+    }
+
+    fn any_thread(&self) -> bool {
+        self.any_thread
     }
 }

@@ -220,6 +220,14 @@ pub trait Vcpu: Send {
     fn set_guest_debug(&mut self, dbg: &GuestDebug) -> Result<()>;
     /// A handle that interrupts `run` from another thread.
     fn kicker(&self) -> Arc<dyn Kick>;
+    /// True when the vCPU may be used from any thread while it is stopped (the model without
+    /// the deterministic clock, whose turns belong to the vCPU threads). KVM wants a vCPU's
+    /// ioctls from the thread that created it (api.rst 4 "vcpu ioctls": otherwise "the first
+    /// ioctl after switching threads could see a performance impact"; `KVM_RUN` from a new
+    /// thread also moves the vCPU's pid, `synchronize_rcu`), and its kick signals that thread.
+    fn any_thread(&self) -> bool {
+        false
+    }
     /// True while the vCPU is powered off (PSCI: never turned on, or CPU_OFF): it executes
     /// nothing until a CPU_ON. KVM: `KVM_GET_MP_STATE` reports `KVM_MP_STATE_STOPPED`
     /// (api.rst 4.38 "KVM_GET_MP_STATE", arm64).

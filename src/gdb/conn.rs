@@ -24,6 +24,8 @@ pub struct Conn {
     wbuf: Vec<u8>,
     /// The last flush that ended with a whole packet (gdb may ask for it again with `-`).
     sent: Vec<u8>,
+    /// gdbstub's flushes are held (a reply completed before it is sent, `Conn::hold`).
+    held: bool,
 }
 
 impl Conn {
@@ -34,7 +36,20 @@ impl Conn {
             rpos: 0,
             wbuf: Vec::new(),
             sent: Vec::new(),
+            held: false,
         }
+    }
+
+    /// Holds every flush until [`Conn::release`]: what is written stays in
+    /// [`Conn::pending_out`] (a reply gdbstub writes and flushes, completed before it goes).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Ends [`Conn::hold`] and sends what is pending.
+    pub fn release(&mut self) -> io::Result<()> {
+        self.held = false;
+        Connection::flush(self)
     }
 
     /// The last flushed bytes that ended with a whole packet (see `guard::last_packet`).
@@ -108,7 +123,7 @@ impl Connection for Conn {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.wbuf.is_empty() {
+        if self.held || self.wbuf.is_empty() {
             return Ok(());
         }
         let out = std::mem::take(&mut self.wbuf);

@@ -38,6 +38,13 @@ type Reason = MultiThreadStopReason<u64>;
 /// EIO: the answer to a packet gdbstub failed on (after the stub was rebuilt).
 const EIO: u8 = 5;
 
+/// gdbstub's packet buffer: the packets it still parses (registers, breakpoints, queries; the
+/// largest, `G`, is 1,577 bytes: `guard::check::g_block_len`) with room to spare. Not [`PACKET_SIZE`]: gdbstub 0.7 scans
+/// the buffer after every packet's checksum for another `#` (gdbstub's `PacketBuf` parser), up to its end
+/// when no stale packet stops it, and the memory packets that need the large size never
+/// reach it. gdb is told [`PACKET_SIZE`] (`guard::features`).
+const STUB_BUFFER: usize = 4 * 1024;
+
 /// How many times gdbstub failed on a packet the guard let through and was rebuilt (in this
 /// process). The fuzz harness holds it at zero: every such packet is a gap in the guard.
 static REBUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -162,16 +169,33 @@ fn packet(dbg: &mut Debugger, link: &mut Link, mut gdb: Stub) -> Result<Stub, St
     if memory_packet(dbg, link, &mut gdb, body)? {
         return Ok(gdb);
     }
+    if body.len() + 4 > STUB_BUFFER {
+        // Only a packet gdbstub does not take could be this long.
+        link::reply(conn_of(&mut gdb), link.proto.no_ack, &link::einval())?;
+        return Ok(gdb);
+    }
     let resume = guard::is_resume(body);
-    let gdb = feed(gdb, dbg, body).map_err(|e| {
+    let supported = body.starts_with(b"qSupported");
+    let from = conn_of(&mut gdb).pending_out().len();
+    if supported {
+        conn_of(&mut gdb).hold();
+    }
+    let mut gdb = feed(gdb, dbg, body).map_err(|e| {
         log::warn!("gdb: gdbstub failed on {:?}", String::from_utf8_lossy(body));
         Stop::Stub(e, resume)
     })?;
+    if supported {
+        let conn = conn_of(&mut gdb);
+        if !guard::features::patch_supported_reply(conn.pending_out(), from, PACKET_SIZE) {
+            log::warn!("gdb: no qSupported reply from gdbstub to complete");
+        }
+        conn.release()?;
+    }
     link.proto.note(body);
     Ok(gdb)
 }
 
-/// Answers `m`, `M` and `X` without gdbstub (`mem_packets`: gdbstub's byte-at-a-time state
+/// Answers `m`, `x`, `M` and `X` without gdbstub (`mem_packets`: gdbstub's byte-at-a-time state
 /// machine and response writer are most of the cost of a large transfer), with the memory of
 /// the thread gdbstub would use: the `Hg` thread, the first thread for `Hg0` (gdbstub's
 /// "any" thread is the first it lists, vCPU 0). The reply is built in the connection's
@@ -182,7 +206,7 @@ fn memory_packet(
     gdb: &mut Stub,
     body: &[u8],
 ) -> std::io::Result<bool> {
-    if !matches!(body.first(), Some(b'm' | b'M' | b'X')) {
+    if !matches!(body.first(), Some(b'm' | b'x' | b'M' | b'X')) {
         return Ok(false);
     }
     let vcpu = match link.proto.mem {
@@ -218,6 +242,8 @@ fn running(
 ) -> Result<Stub, Stop> {
     // The ack of the resume packet may still wait to be sent.
     g.borrow_conn().flush()?;
+    // A step ends within microseconds: spin for its stop once before sleeping in poll(2).
+    let mut spin = true;
     loop {
         let polled = dbg.session.poll_stop().map_err(machine_failure)?;
         if let Some(s) = polled {
@@ -237,6 +263,9 @@ fn running(
                 link.proto.stopped(tid);
             }
             return g.report_stop(dbg, reason).map_err(|e| Stop::Stub(e, false));
+        }
+        if std::mem::take(&mut spin) && !link.has_buffered() && dbg.session.stop_soon() {
+            continue;
         }
         if !link.has_buffered() {
             let (conn_ready, _) = wait_readable(link.conn(), &dbg.session)
@@ -286,7 +315,7 @@ fn build(dbg: &mut Debugger, link: &Link) -> Result<Stub, Ending> {
     // The replies to the replayed packets go to a throw-away connection.
     let (sink, peer) = std::os::unix::net::UnixStream::pair().map_err(lost)?;
     let stub = GdbStub::builder(Conn::new(Socket::Unix(sink)))
-        .packet_buffer_size(PACKET_SIZE)
+        .packet_buffer_size(STUB_BUFFER)
         .build()
         .map_err(|e| Ending::Failed(GdbError::Protocol(e.to_string())))?;
     let failed = |e: StubError| Ending::Failed(GdbError::Protocol(e.to_string()));

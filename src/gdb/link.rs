@@ -55,7 +55,17 @@ impl Link {
             // Packets are small and interactive: send them at once.
             t.set_nodelay(true)?;
         }
+        // A whole reply of the largest size fits the socket's send buffer, so it leaves in
+        // one write without waiting for the client to drain it (tcp(7) `SO_SNDBUF`: the kernel
+        // doubles the value and caps it at /proc/sys/net/core/wmem_max; a failure only costs
+        // speed).
         let conn = Conn::new(clone_socket(&sock)?);
+        let size = 2 * PACKET_SIZE;
+        if let Err(e) =
+            nix::sys::socket::setsockopt(&conn, nix::sys::socket::sockopt::SndBuf, &size)
+        {
+            log::debug!("gdb connection: SO_SNDBUF: {e}");
+        }
         Ok(Link {
             sock,
             conn,

@@ -1,5 +1,6 @@
-//! Memory packets answered without gdbstub: `m` (read, hex), `M` (write, hex) and `X` (write,
-//! binary), parsed from a whole packet body and answered with a whole framed reply.
+//! Memory packets answered without gdbstub: `m` (read, hex), `x` (read, binary), `M` (write,
+//! hex) and `X` (write, binary), parsed from a whole packet body and answered with a whole
+//! framed reply.
 //!
 //! gdbstub 0.7 handles a packet one byte at a time (its state machine is moved for every byte
 //! received, and its response writer goes through run-length encoding and the connection one
@@ -8,12 +9,17 @@
 //! the packet, table-driven hex, and one pass of run-length encoding with the checksum.
 //! Replies follow the same rules as the gdbstub path (`base.rs`): an `m` reply is the readable
 //! prefix, at most [`MAX_READ`] bytes, or `E0e` when nothing is readable, never both; a write
-//! is done whole or not at all (`E0e`).
+//! is done whole or not at all (`E0e`). An `x` reply (GDB manual E.2, `x`; offered by
+//! `binary-upload+` in the qSupported reply, `guard::features`) is `b` and the readable prefix
+//! with `#`, `$`, `}` and `*` escaped (E.1 "Binary data"), within the packet size, or `E0e`
+//! alone; the memory is read in pieces of at most half the room left in the packet, so every
+//! byte read fits even if all need escaping and none is read that the reply does not carry.
 //!
 //! The caller (the event loop, which frames packets before gdbstub sees them) decides which
 //! vCPU's view of memory applies (gdb's `Hg` thread). Depends on the session only.
 
 use super::base::MAX_READ;
+use super::link::BODY_LIMIT;
 use super::{Debugger, EFAULT, EINVAL};
 
 /// Hex digits, lower case (GDB manual E.1: hex digits in either case are accepted).
@@ -37,14 +43,14 @@ const UNHEX: [u8; 256] = {
 };
 
 impl Debugger {
-    /// Answers `body` when it is an `m`, `M` or `X` packet, appending the framed reply
+    /// Answers `body` when it is an `m`, `x`, `M` or `X` packet, appending the framed reply
     /// (`$...#cs`) to `out`, with `vcpu`'s view of memory (`E16` when there is no such vCPU).
     /// Returns false, appending nothing, for every other packet.
     pub fn answer_memory_packet(&mut self, vcpu: usize, body: &[u8], out: &mut Vec<u8>) -> bool {
         let Some((&kind, args)) = body.split_first() else {
             return false;
         };
-        if !matches!(kind, b'm' | b'M' | b'X') {
+        if !matches!(kind, b'm' | b'x' | b'M' | b'X') {
             return false;
         }
         let mut reply = Reply::start(out);
@@ -56,6 +62,7 @@ impl Debugger {
         self.mem_vcpu = vcpu;
         match kind {
             b'm' => self.read_packet(vcpu, args, &mut reply),
+            b'x' => self.read_binary_packet(vcpu, args, &mut reply),
             _ => self.write_packet(vcpu, kind, args, &mut reply),
         }
         reply.finish();
@@ -74,6 +81,50 @@ impl Debugger {
                 log::debug!("gdb: read {addr:#x}+{len}: {e}");
                 reply.error(EFAULT)
             }
+        }
+        self.mem_buf = buf;
+    }
+
+    fn read_binary_packet(&mut self, vcpu: usize, args: &[u8], reply: &mut Reply<'_>) {
+        let Some((addr, len)) = addr_len(args) else {
+            return reply.error(EINVAL);
+        };
+        let mut buf = std::mem::take(&mut self.mem_buf);
+        // The body's room after the `b`.
+        let mut room = BODY_LIMIT - 1;
+        let mut done = 0usize;
+        let mut error = None;
+        loop {
+            let want = (len - done).min(room / 2);
+            let Some(at) = addr.checked_add(done as u64) else {
+                break;
+            };
+            if want == 0 {
+                break;
+            }
+            buf.resize(want, 0);
+            match self.session.read_virt_prefix(vcpu, at, &mut buf) {
+                Ok(n) => {
+                    room -= reply.binary_at(done == 0, &buf[..n]);
+                    done += n;
+                    if n < want {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            Some(e) if done == 0 => {
+                log::debug!("gdb: binary read {addr:#x}+{len}: {e}");
+                reply.error(EFAULT)
+            }
+            // An empty read (`x ADDR,0`) is answered `b` alone.
+            _ if done == 0 => reply.text(b"b"),
+            _ => {}
         }
         self.mem_buf = buf;
     }
@@ -188,23 +239,34 @@ impl<'a> Reply<'a> {
             .extend_from_slice(&[b'E', HEX[(code >> 4) as usize], HEX[(code & 15) as usize]]);
     }
 
-    /// Appends `data` as hex, run-length encoded.
+    /// Appends `data` as hex, run-length encoded: the hex pairs by table, then runs of four or
+    /// more equal characters compressed in place (literal stretches moved, not rebuilt).
     fn hex(&mut self, data: &[u8]) {
-        self.out.reserve(2 * data.len());
-        let mut run_char = 0u8;
-        let mut run = 0usize;
-        for &b in data {
-            for c in [HEX[(b >> 4) as usize], HEX[(b & 15) as usize]] {
-                if c == run_char && run > 0 {
-                    run += 1;
-                    continue;
-                }
-                emit_run(self.out, run_char, run);
-                run_char = c;
-                run = 1;
-            }
+        let start = self.out.len();
+        self.out.resize(start + 2 * data.len(), 0);
+        for (pair, &b) in self.out[start..].chunks_exact_mut(2).zip(data) {
+            pair.copy_from_slice(&HEX_PAIRS[b as usize]);
         }
-        emit_run(self.out, run_char, run);
+        let end = compress_runs(&mut self.out[start..]);
+        self.out.truncate(start + end);
+    }
+
+    /// Appends `data` escaped (GDB manual E.1 "Binary data": `#`, `$`, `}` and `*` as `}` and
+    /// the byte xor 0x20; `*` too, since a reply may be run-length encoded); `first` puts the
+    /// `b` of an `x` reply before it. Returns the characters appended for the data.
+    fn binary_at(&mut self, first: bool, data: &[u8]) -> usize {
+        if first {
+            self.out.push(b'b');
+        }
+        let before = self.out.len();
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&c| needs_escape(c)) {
+            self.out.extend_from_slice(&rest[..i]);
+            self.out.extend_from_slice(&[b'}', rest[i] ^ 0x20]);
+            rest = &rest[i + 1..];
+        }
+        self.out.extend_from_slice(rest);
+        self.out.len() - before
     }
 
     fn finish(self) {
@@ -216,25 +278,73 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// Appends `n` copies of `c`: the character, then `*` and a count character (the repeat count
-/// plus 29) for the longest repeats that are worth it (4 or more characters in all), printable
-/// (at most 97 repeats) and not `#` or `$` (6 or 7 repeats: those are sent as 5).
-fn emit_run(out: &mut Vec<u8>, c: u8, mut n: usize) {
+fn needs_escape(c: u8) -> bool {
+    matches!(c, b'#' | b'$' | b'}' | b'*')
+}
+
+/// Each byte's two hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// Run-length encodes `buf` in place; returns the encoded length (never more than the input).
+/// Only runs of four or more equal characters are encoded ([`encode_run`]); the stretches
+/// between them are moved down as they are.
+fn compress_runs(buf: &mut [u8]) -> usize {
+    let end = buf.len();
+    let (mut read, mut write, mut i) = (0, 0, 0);
+    while i + 3 < end {
+        let c = buf[i];
+        if buf[i + 3] != c || buf[i + 1] != c || buf[i + 2] != c {
+            i += 1;
+            continue;
+        }
+        buf.copy_within(read..i, write);
+        write += i - read;
+        let mut j = i + 4;
+        while j < end && buf[j] == c {
+            j += 1;
+        }
+        write = encode_run(buf, write, c, j - i);
+        read = j;
+        i = j;
+    }
+    buf.copy_within(read..end, write);
+    write + end - read
+}
+
+/// Writes `n` copies of `c` at `buf[at..]` and returns where it ended: the character, then `*`
+/// and a count character (the repeat count plus 29) for the longest repeats that are worth it
+/// (4 or more characters in all), printable (at most 97 repeats) and not `#` or `$` (6 or 7
+/// repeats: those are sent as 5). Never writes more than `n` characters, so it may write over
+/// the run it encodes.
+fn encode_run(buf: &mut [u8], mut at: usize, c: u8, mut n: usize) -> usize {
     while n > 0 {
-        out.push(c);
+        buf[at] = c;
+        at += 1;
         n -= 1;
         let mut rep = n.min(97);
         if rep == 6 || rep == 7 {
             rep = 5;
         }
         if rep >= 3 {
-            out.extend_from_slice(&[b'*', rep as u8 + 29]);
+            buf[at] = b'*';
+            buf[at + 1] = rep as u8 + 29;
+            at += 2;
             n -= rep;
         } else {
-            out.extend(std::iter::repeat_n(c, n));
+            buf[at..at + n].fill(c);
+            at += n;
             n = 0;
         }
     }
+    at
 }
 
 #[cfg(test)]

@@ -179,3 +179,84 @@ fn reads_and_writes_follow_the_gdbstub_path_rules() {
     }
     assert!(out.is_empty());
 }
+
+/// The reply to an `x` packet: `Ok(data)` unescaped after its `b`, or `Err(reply)`.
+fn ask_binary(d: &mut Debugger, body: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+    let mut out = Vec::new();
+    assert!(d.answer_memory_packet(0, body, &mut out), "{body:?}");
+    let p = payload(&out);
+    assert!(p.len() <= BODY_LIMIT, "{} bytes", p.len());
+    assert!(
+        !p.contains(&b'*'),
+        "a raw `*` would be taken for run-length encoding"
+    );
+    match p.strip_prefix(b"b") {
+        Some(data) => {
+            let mut v = Vec::new();
+            assert!(unescape_into(data, &mut v));
+            Ok(v)
+        }
+        None => Err(p),
+    }
+}
+
+#[test]
+fn binary_reads_escape_fit_the_packet_and_never_mix_data_and_errors() {
+    let mut d = debugger();
+    let at = RAM + 0x20_0000;
+    // Every byte value, the four special ones in runs too.
+    let mut data: Vec<u8> = (0..=255u8).collect();
+    data.extend_from_slice(b"####$$$$}}}}****");
+    let hexdata = hex(&data);
+    assert_eq!(
+        ask(
+            &mut d,
+            format!("M{at:x},{:x}:{hexdata}", data.len()).as_bytes()
+        ),
+        b"OK"
+    );
+    assert_eq!(
+        ask_binary(&mut d, format!("x{at:x},{:x}", data.len()).as_bytes()),
+        Ok(data.clone())
+    );
+    // `x ADDR,0` is `b` alone.
+    assert_eq!(
+        ask_binary(&mut d, format!("x{at:x},0").as_bytes()),
+        Ok(vec![])
+    );
+    // A region of specials only: each takes two characters, so half as many bytes fit, and
+    // every byte returned is right.
+    let stars = RAM + 0x40_0000;
+    let n = BODY_LIMIT;
+    let w = format!("M{stars:x},{n:x}:{}", "2a".repeat(n));
+    assert_eq!(ask(&mut d, w.as_bytes()), b"OK");
+    let got = ask_binary(&mut d, format!("x{stars:x},{n:x}").as_bytes()).unwrap();
+    assert!(
+        got.len() >= (BODY_LIMIT - 1) / 2 - 1 && got.len() < n,
+        "{}",
+        got.len()
+    );
+    assert!(got.iter().all(|&b| b == b'*'));
+    // A huge read: the readable prefix, as much as fits, no error with it.
+    let got = ask_binary(&mut d, format!("x{RAM:x},ffffffffffffffff").as_bytes()).unwrap();
+    assert!(got.len() > BODY_LIMIT / 2, "{}", got.len());
+    let end = RAM + RAM_SIZE;
+    let got = ask_binary(&mut d, format!("x{:x},100", end - 0x10).as_bytes()).unwrap();
+    assert_eq!(got.len(), 0x10);
+    // Nothing readable: an error alone; malformed: EINVAL.
+    assert_eq!(
+        ask_binary(&mut d, format!("x{end:x},1").as_bytes()),
+        Err(b"E0e".to_vec())
+    );
+    assert_eq!(
+        ask_binary(&mut d, b"xffffffffffffffff,10"),
+        Err(b"E0e".to_vec())
+    );
+    for bad in [format!("x{at:x}"), "xzz,4".into(), format!("x{at:x},")] {
+        assert_eq!(
+            ask_binary(&mut d, bad.as_bytes()),
+            Err(b"E16".to_vec()),
+            "{bad}"
+        );
+    }
+}

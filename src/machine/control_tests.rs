@@ -37,6 +37,9 @@ fn control(vcpus: Vec<FakeVcpu>) -> Control {
     // stp x0, x0, [x1] at RAM_BASE: emulated on a NISV exit.
     mem.write_obj(0xa900_0020u32, GuestAddress(RAM_BASE))
         .unwrap();
+    // wfi at RAM_BASE + 4.
+    mem.write_obj(0xd503_207fu32, GuestAddress(RAM_BASE + 4))
+        .unwrap();
     let boxed = vcpus
         .into_iter()
         .map(|v| Box::new(v) as Box<dyn Vcpu>)
@@ -284,4 +287,71 @@ fn a_vector_entry_reached_by_a_branch_is_stepped_over_with_its_breakpoint_lifted
         [(false, 0x1e7), (true, 0), (false, 0x1e7)],
         "planted, lifted for one step, planted again"
     );
+}
+
+/// A vCPU whose backend allows any thread (`Vcpu::any_thread`, the model's case), at RAM_BASE.
+fn any_thread(v: FakeVcpu) -> FakeVcpu {
+    let mut v = at_ram_base(v);
+    v.any_thread = true;
+    v
+}
+
+#[test]
+fn jobs_and_steps_of_an_any_thread_vcpu_run_on_the_callers_thread() {
+    let ctl = control(vec![any_thread(FakeVcpu::new(0).with_exits([STEP, STEP]))]);
+    let caller = std::thread::current().id();
+    let ran_on = ctl.with_vcpu(0, |_| std::thread::current().id()).unwrap();
+    assert_eq!(ran_on, caller);
+    ctl.resume(0, Resume::Step).unwrap();
+    // The step is done when resume returns: its stop waits, nothing runs.
+    assert!(!ctl.is_running(0));
+    assert_eq!(ctl.try_event().unwrap().reason, StopReason::Step);
+    assert!(ctl.try_event().is_none());
+    ctl.resume(0, Resume::Step).unwrap();
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Step);
+    assert_eq!(ctl.stops.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
+#[test]
+fn steps_that_may_wait_and_continues_go_to_the_vcpu_thread() {
+    // The instruction at the PC is a WFI: the step may wait for an interrupt, which the
+    // caller (reading gdb's Ctrl-C) must not.
+    let mut v = any_thread(FakeVcpu::new(0).with_exits([STEP, STEP]));
+    v.set(Reg::Pc, RAM_BASE + 4).unwrap();
+    let ctl = control(vec![v]);
+    ctl.resume(0, Resume::Step).unwrap();
+    assert!(ctl.is_running(0), "on the vCPU thread");
+    assert_eq!(ctl.next_event().unwrap().reason, StopReason::Step);
+    ctl.resume(0, Resume::Continue).unwrap();
+    assert!(ctl.is_running(0), "on the vCPU thread");
+    // Not stepping, the step exception is a debug stop of its own.
+    assert!(matches!(
+        ctl.next_event().unwrap().reason,
+        StopReason::Debug { .. }
+    ));
+}
+
+#[test]
+fn a_panic_in_a_job_fails_its_vcpu_on_either_thread_instead_of_hanging() {
+    // On its own thread (KVM's case) the thread dies; on the caller's (the model's) the panic
+    // is caught. Either way every later request fails, and dropping the control ends the
+    // vCPU thread (its mailbox is closed): no hang.
+    for v in [FakeVcpu::new(0), any_thread(FakeVcpu::new(0))] {
+        let ctl = control(vec![v]);
+        let died = ctl.with_vcpu(0, |_| -> u8 { panic!("a job that fails its vCPU") });
+        assert!(matches!(
+            died,
+            Err(MachineError::VcpuThreadGone { vcpu: 0 })
+        ));
+        assert!(matches!(
+            ctl.with_vcpu(0, |_| ()),
+            Err(MachineError::VcpuThreadGone { vcpu: 0 })
+        ));
+        for how in [Resume::Step, Resume::Continue] {
+            assert!(matches!(
+                ctl.resume(0, how),
+                Err(MachineError::VcpuThreadGone { vcpu: 0 })
+            ));
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod boot;
 pub mod bus;
 pub mod console;
 pub mod control;
+mod control_handoff;
 pub mod emulate;
 mod error;
 pub mod event;

@@ -83,8 +83,8 @@ pub struct Session {
     idle: Vec<usize>,
     /// The vCPU resumed first by the last resume (reported for an interrupt).
     last_resumed: usize,
-    /// Register values read during this stop.
-    cache: HashMap<(usize, Reg), u128>,
+    /// Register values (and power states) read during this stop.
+    cache: StopCache,
     mmio_access: bool,
     /// Snapshots and their RAM pages, once recording started (`snapshot.rs`).
     recording: Option<snapshot::Recording>,
@@ -128,7 +128,7 @@ impl Session {
             interrupted: false,
             idle: Vec::new(),
             last_resumed: 0,
-            cache: HashMap::new(),
+            cache: StopCache::default(),
             mmio_access: false,
             recording: None,
             resumed: Vec::new(),
@@ -208,8 +208,14 @@ impl Session {
     }
 
     /// True while `vcpu` is powered off (it can execute nothing until a PSCI CPU_ON).
+    /// Cached for the rest of the stop: only a running vCPU changes a power state.
     pub fn powered_off(&mut self, vcpu: usize) -> Result<bool> {
-        Ok(self.ctl.with_vcpu(vcpu, |v| v.powered_off())??)
+        if let Some(&off) = self.cache.powered_off.get(&vcpu) {
+            return Ok(off);
+        }
+        let off = self.ctl.with_vcpu(vcpu, |v| v.powered_off())??;
+        self.cache.powered_off.insert(vcpu, off);
+        Ok(off)
     }
 
     /// The registers this vCPU's backend can read.
@@ -413,6 +419,12 @@ impl Session {
         Ok(self.take_stop())
     }
 
+    /// While a vCPU runs, spins briefly for its stop; true when a vCPU event waits (then
+    /// [`Session::poll_stop`] takes it without a sleep in poll(2) and a wake-up).
+    pub fn stop_soon(&self) -> bool {
+        self.ctl.event_soon()
+    }
+
     /// Blocks until a stop is reportable.
     pub fn wait_stop(&mut self) -> Result<Stop> {
         loop {
@@ -490,5 +502,34 @@ impl Session {
         self.ctl.stop_all()?;
         self.pending.clear();
         Ok(self.state.clear()?)
+    }
+}
+
+/// What was read from stopped vCPUs during this stop: register values by (vCPU, register)
+/// (the map it dereferences to) and power states. Emptied as a whole whenever anything runs
+/// or the machine's state is replaced.
+#[derive(Default)]
+struct StopCache {
+    regs: HashMap<(usize, Reg), u128>,
+    powered_off: HashMap<usize, bool>,
+}
+
+impl StopCache {
+    fn clear(&mut self) {
+        self.regs.clear();
+        self.powered_off.clear();
+    }
+}
+
+impl std::ops::Deref for StopCache {
+    type Target = HashMap<(usize, Reg), u128>;
+    fn deref(&self) -> &Self::Target {
+        &self.regs
+    }
+}
+
+impl std::ops::DerefMut for StopCache {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.regs
     }
 }

@@ -9,9 +9,9 @@
 //! Owns the command protocol of a vCPU thread ([`Cmd`]); depends on `exit`, `emulate`, the
 //! value types of `event` and the debug layer's policy, never on `control` (which drives it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use nix::sys::eventfd::EventFd;
@@ -24,6 +24,7 @@ use crate::debug::policy::{DebugPolicy, StopKind, Verdict};
 use crate::debug::step::StepMachine;
 
 use super::bus::Bus;
+use super::control_handoff::Mailbox;
 use super::emulate::emulate_daif_access;
 use super::event::{Event, Fault, Resume, StopReason};
 use super::exit::{handle_exit, trace_line, Flow};
@@ -65,7 +66,9 @@ pub(super) struct ThreadCtx {
     pub pause: Arc<AtomicBool>,
     pub events: Sender<Event>,
     pub notify: Arc<EventFd>,
-    pub cmds: Receiver<Cmd>,
+    /// Counts the events sent (after each send), for waiters that spin.
+    pub posted: Arc<AtomicU64>,
+    pub cmds: Arc<Mailbox<Cmd>>,
     pub hooks: TestHooks,
 }
 
@@ -80,41 +83,118 @@ struct Applied {
     lifted: Option<u64>,
 }
 
-pub(super) fn spawn(vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) -> Result<JoinHandle<()>> {
+/// A vCPU and the guest-debug state last loaded into it. Its thread locks it for each command;
+/// while the vCPU is stopped and its backend allows it (`Vcpu::any_thread`), the thread that
+/// drives the machine may lock it instead and work on it directly (`control`).
+pub(super) struct Core {
+    pub vcpu: Box<dyn Vcpu>,
+    applied: Applied,
+}
+
+pub(super) type SharedCore = Arc<Mutex<Core>>;
+
+impl Core {
+    pub fn new(vcpu: Box<dyn Vcpu>) -> SharedCore {
+        Arc::new(Mutex::new(Core {
+            vcpu,
+            applied: Applied::default(),
+        }))
+    }
+}
+
+/// Locks a core; a thread that panicked holding it left nothing half done that matters more
+/// than going on (every command is one whole run or job).
+pub(super) fn lock_core(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(super) fn spawn(index: usize, core: SharedCore, ctx: Arc<ThreadCtx>) -> Result<JoinHandle<()>> {
     thread::Builder::new()
-        .name(format!("vcpu{}", vcpu.index()))
-        .spawn(move || thread_main(vcpu, ctx))
+        .name(format!("vcpu{index}"))
+        .spawn(move || thread_main(core, ctx))
         .map_err(MachineError::Thread)
 }
 
-fn thread_main(mut vcpu: Box<dyn Vcpu>, ctx: ThreadCtx) {
-    let mut applied = Applied::default();
-    while let Ok(cmd) = ctx.cmds.recv() {
+/// Closes the thread's mailbox however the thread ends (a panic included), so no one waits
+/// for a job that will never run.
+struct CloseOnExit(Arc<Mailbox<Cmd>>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+fn thread_main(core: SharedCore, ctx: Arc<ThreadCtx>) {
+    let _close = CloseOnExit(ctx.cmds.clone());
+    // Spin for the next command after a step or a job (a debugger's next packet follows within
+    // microseconds); sleep at once after a continue's stop and at the start.
+    let mut expect_more = false;
+    loop {
+        let Some(cmd) = ctx.cmds.take(expect_more) else {
+            break;
+        };
+        expect_more = match &cmd {
+            Cmd::Job(_) => true,
+            Cmd::Resume(how) => *how != Resume::Continue,
+            Cmd::Quit => false,
+        };
         match cmd {
             Cmd::Quit => break,
-            Cmd::Job(job) => job(vcpu.as_mut()),
+            Cmd::Job(job) => job(lock_core(&core).vcpu.as_mut()),
             Cmd::Resume(how) => {
-                let mut mask = None;
-                let mut reason = run_until_stop(vcpu.as_mut(), &ctx, how, &mut applied, &mut mask);
-                // A stop right after an MMIO exit must not show the access half done.
-                if let Err(e) = vcpu.commit_pending() {
-                    reason = fault(vcpu.as_mut(), ThreadError::CommitMmio(e));
-                }
-                if let Err(e) = release_interrupts(vcpu.as_mut(), &mut mask) {
-                    reason = fault(vcpu.as_mut(), e);
-                }
-                ctx.pause.store(false, Ordering::SeqCst);
-                let event = Event {
-                    vcpu: vcpu.index(),
-                    reason,
-                };
+                let event = resume(&mut lock_core(&core), &ctx, how);
                 if ctx.events.send(event).is_err() {
                     break;
                 }
+                ctx.posted.fetch_add(1, Ordering::SeqCst);
                 let _ = ctx.notify.write(1);
             }
         }
     }
+}
+
+/// Runs a stopped vCPU as `how` says until one stop, on the calling thread; returns the stop.
+pub(super) fn resume(core: &mut Core, ctx: &ThreadCtx, how: Resume) -> Event {
+    let vcpu = core.vcpu.as_mut();
+    let mut mask = None;
+    let mut reason = run_until_stop(vcpu, ctx, how, &mut core.applied, &mut mask);
+    // A stop right after an MMIO exit must not show the access half done.
+    if let Err(e) = vcpu.commit_pending() {
+        reason = fault(vcpu, ThreadError::CommitMmio(e));
+    }
+    if let Err(e) = release_interrupts(vcpu, &mut mask) {
+        reason = fault(vcpu, e);
+    }
+    ctx.pause.store(false, Ordering::SeqCst);
+    Event {
+        vcpu: vcpu.index(),
+        reason,
+    }
+}
+
+/// True when one single step of this stopped vCPU may run on the calling thread (the thread
+/// that also reads gdb's Ctrl-C): the backend allows it, the vCPU is powered on, and the
+/// instruction at the PC cannot wait for long (WFI and WFE wait for an event; HVC and SMC may
+/// be a PSCI call that suspends). Anything else completes a step at once.
+pub(super) fn steps_at_once(core: &mut Core, ctx: &ThreadCtx) -> bool {
+    let vcpu = core.vcpu.as_mut();
+    if !vcpu.any_thread() || !matches!(vcpu.powered_off(), Ok(false)) {
+        return false;
+    }
+    let Ok(pc) = vcpu.get(Reg::Pc) else {
+        return false;
+    };
+    ctx.view
+        .fetch_insn(vcpu, pc)
+        .is_ok_and(|insn| !may_wait(insn))
+}
+
+/// WFE, WFI (Arm ARM C6.2 "WFE", "WFI": HINT with CRm 0, op2 2 or 3), and HVC, SMC (C6.2
+/// "HVC", "SMC": exception generation, opc 000, LL 10 or 11).
+fn may_wait(insn: u32) -> bool {
+    matches!(insn, 0xd503_205f | 0xd503_207f)
+        || matches!(insn & 0xffe0_001f, 0xd400_0002 | 0xd400_0003)
 }
 
 /// Runs until one stop.

@@ -485,4 +485,8 @@ impl Vcpu for ModelVcpu {
             shared: self.shared.clone(),
         })
     }
+
+    fn any_thread(&self) -> bool {
+        self.shared.sched.is_none()
+    }
 }

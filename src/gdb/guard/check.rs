@@ -66,6 +66,8 @@ pub fn check(body: &[u8], proto: &Proto, m: &mut dyn Machine) -> Verdict {
             _ => Verdict::Error(EINVAL),
         },
         b'm' => read(rest),
+        // Answered by `mem_packets`, which bounds the reply by the packet size itself.
+        b'x' => ok(addr_len(rest).is_some()),
         b'M' => ok(write_hex(rest)),
         b'X' => ok(write_binary(rest)),
         b'p' => ok(hex_usize(rest).is_some()),

@@ -31,6 +31,9 @@ fn well_formed_packets_pass() {
         "D;1",
         "m40000000,40",
         "m0000000040000000,10020",
+        "x40000000,40",
+        "x0,0",
+        "xffffffffffffffff,ffffffff",
         "M40000000,2:0aff",
         "M40000000,0:",
         "X40000000,2:}]a",
@@ -123,6 +126,11 @@ fn malformed_packets_get_einval() {
         "vCont",
         "vCont;s:9",
         "vCont;t",
+        "x40000000",
+        "x40000000,",
+        "x,4",
+        "x4000000z,4",
+        "x10000000000000000,1",
     ] {
         assert_eq!(verdict(bad), err(), "{bad}");
     }

@@ -12,6 +12,7 @@
 //! Depends on nothing of the machine: the event loop passes it a [`check::Machine`].
 
 pub mod check;
+pub mod features;
 pub mod frame;
 pub mod syntax;
 mod vcont;

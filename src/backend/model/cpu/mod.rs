@@ -203,12 +203,14 @@ impl Cpu {
     /// Logs an encoding the model does not implement (or that is UNDEFINED) and returns the
     /// UNDEFINED exception (EC 0) the hardware would take.
     /// The first `UNDEF_WARNINGS` occurrences per vCPU are warnings, later ones debug
-    /// messages (a guest looping on an UNDEFINED instruction must not flood the log).
+    /// messages (a guest looping on an UNDEFINED instruction must not flood the log). At EL0
+    /// they are always debug messages: Linux traps user reads of ID registers (`mrs
+    /// midr_el1`) and emulates them, an ordinary event.
     pub fn undef(&self, i: u32) -> Stop {
         let n = self.undef_count.get();
         self.undef_count.set(n.saturating_add(1));
         let pc = self.st.pc;
-        if n < UNDEF_WARNINGS {
+        if n < UNDEF_WARNINGS && self.st.el() != 0 {
             log::warn!(
                 "model: undefined or unimplemented instruction {i:#010x} at pc {pc:#x}; \
                  delivering UNDEFINED (EC 0) to the guest"
