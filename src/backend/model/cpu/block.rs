@@ -65,7 +65,7 @@ pub struct Block<'a> {
     pub words: &'a [AtomicU32],
     /// Its last op is a system-class instruction (see `Tag::sync`).
     pub sync: bool,
-    /// Its index in the cache, for [`BlockCache::drop_block`].
+    /// Its index in the cache, for [`Table::drop_block`].
     pub index: usize,
 }
 
