@@ -63,7 +63,11 @@ fn model_defines(cpu: &mut super::cpu::Cpu, mem: &GuestMemoryMmap, w: u32) -> bo
     !matches!(cpu.step(), Err(super::cpu::Stop::Exception(e)) if e.ec == 0)
 }
 
-fn program(words: &[u32]) -> String {
+/// The test cases of a qemu-user program, one per word of `words`: load registers and flags
+/// from `in{k}`, run the word, store registers and flags to `out{k}`; then the `report:`
+/// label and the start of the write of all `out` records to standard output (x0-x2 set).
+/// The caller adds the rest of the report, the exit and the data.
+pub(super) fn cases_and_report(words: &[u32], records: usize) -> String {
     let mut s = String::from(".text\n.global _start\n_start:\n");
     for (k, w) in words.iter().enumerate() {
         s += &format!("adrp x29, in{k}\n add x29, x29, :lo12:in{k}\n");
@@ -82,10 +86,13 @@ fn program(words: &[u32]) -> String {
         s += "mrs x28, nzcv\n str x28, [x29, #224]\n mrs x28, fpsr\n str x28, [x29, #232]\n";
     }
     s += "report:\n mov x0, #1\n adrp x1, out0\n add x1, x1, :lo12:out0\n";
-    s += &format!(
-        "ldr x2, ={}\n mov x8, #64\n svc #0\n mov x0, #0\n mov x8, #93\n svc #0\n .ltorg\n",
-        TESTS * REC
-    );
+    s += &format!("ldr x2, ={}\n mov x8, #64\n svc #0\n", records * REC);
+    s
+}
+
+fn program(words: &[u32]) -> String {
+    let mut s = cases_and_report(words, TESTS);
+    s += "mov x0, #0\n mov x8, #93\n svc #0\n .ltorg\n";
     s += ".data\n.balign 16\n";
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for k in 0..TESTS {
@@ -142,46 +149,38 @@ fn diff_against_qemu(simd: bool, scalar: bool, seed: u64) {
         crate::backend::model::cpu::state::CPACR_FPEN_ALL,
     )
     .unwrap();
-    let mut dbg = GuestDebug {
-        enable: true,
-        hw: true,
-        ..Default::default()
-    };
-    dbg.bcr[0] = 0x1e7;
-    dbg.bvr[0] = sym("report");
-    cpu.set_guest_debug(&dbg).unwrap();
-    let exit = cpu.run().unwrap();
-    assert!(
-        matches!(
-            exit,
-            VcpuExit::Debug {
-                esr: 0xc200_0022,
-                ..
-            }
-        ),
-        "{exit:?}"
-    );
+    run_to_report(&mut *cpu, sym("report"));
     let mut model = vec![0u8; TESTS * REC];
     mem.read_slice(&mut model, GuestAddress(sym("out0")))
         .unwrap();
+    assert_records_equal(&words, &stdout, &model, |at| match at {
+        0..=27 => format!("x{at}"),
+        28 => "nzcv".into(),
+        29 => "fpsr".into(),
+        j => format!(
+            "q{}.{}",
+            (j - 30) / 2,
+            if (j - 30) % 2 == 0 { "lo" } else { "hi" }
+        ),
+    });
+}
+
+/// Compares the out records QEMU printed (`qemu`) with the model's (`model`), one per word
+/// of `words`, and fails listing each word's first differing 8-byte slot (named by `slot`).
+pub(super) fn assert_records_equal(
+    words: &[u32],
+    qemu: &[u8],
+    model: &[u8],
+    slot: impl Fn(usize) -> String,
+) {
     let mut bad = Vec::new();
-    for k in 0..TESTS {
-        let (q, m) = (&stdout[k * REC..][..REC], &model[k * REC..][..REC]);
+    for (k, w) in words.iter().enumerate() {
+        let (q, m) = (&qemu[k * REC..][..REC], &model[k * REC..][..REC]);
         if let Some(at) = (0..REC / 8).find(|j| q[j * 8..][..8] != m[j * 8..][..8]) {
-            let name = match at {
-                0..=27 => format!("x{at}"),
-                28 => "nzcv".into(),
-                29 => "fpsr".into(),
-                j => format!(
-                    "q{}.{}",
-                    (j - 30) / 2,
-                    if (j - 30) % 2 == 0 { "lo" } else { "hi" }
-                ),
-            };
             let val = |b: &[u8]| u64::from_le_bytes(b[at * 8..][..8].try_into().unwrap());
             bad.push(format!(
-                "{:#010x}: {name} qemu {:#x} model {:#x}",
-                words[k],
+                "{w:#010x}: {} qemu {:#x} model {:#x}",
+                slot(at),
                 val(q),
                 val(m)
             ));
@@ -189,8 +188,9 @@ fn diff_against_qemu(simd: bool, scalar: bool, seed: u64) {
     }
     assert!(
         bad.is_empty(),
-        "{} of {TESTS} differ:\n{}",
+        "{} of {} differ:\n{}",
         bad.len(),
+        words.len(),
         bad.join("\n")
     );
 }
@@ -266,4 +266,30 @@ pub(super) fn symbol(file: &object::File, name: &str) -> u64 {
         .find(|s| s.name() == Ok(name))
         .unwrap()
         .address()
+}
+
+/// Runs `cpu` until it reaches `report` (a hardware breakpoint there: DBGBCR0 0x1e7 is E = 1,
+/// PMC = 0b11, BAS = 0b1111: the Arm ARM register page DBGBCR<n>_EL1) and checks that it stopped there
+/// (ESR EC 0x30, a breakpoint from a lower EL as KVM reports it, IL = 1, ISS 0x22).
+pub(super) fn run_to_report(cpu: &mut dyn crate::backend::Vcpu, report: u64) {
+    let mut dbg = GuestDebug {
+        enable: true,
+        hw: true,
+        ..Default::default()
+    };
+    dbg.bcr[0] = 0x1e7;
+    dbg.bvr[0] = report;
+    cpu.set_guest_debug(&dbg).unwrap();
+    let exit = cpu.run().unwrap();
+    assert!(
+        matches!(
+            exit,
+            VcpuExit::Debug {
+                esr: 0xc200_0022,
+                ..
+            }
+        ),
+        "{exit:?} at {:#x}",
+        cpu.get(Reg::Pc).unwrap()
+    );
 }

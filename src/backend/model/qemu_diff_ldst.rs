@@ -13,10 +13,13 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::cpu::bus::Bus;
 use super::cpu::{state, Cpu};
-use super::qemu_diff::{load_into_ram, run_under_qemu_user, symbol, tools_present, REC, VOFF};
+use super::qemu_diff::{
+    assert_records_equal, cases_and_report, load_into_ram, run_to_report, run_under_qemu_user,
+    symbol, tools_present, REC,
+};
 use super::testutil::{config, gic, RAM};
 use crate::a64::{sys, Reg};
-use crate::backend::{create_vm, BackendKind, GuestDebug, VcpuExit};
+use crate::backend::{create_vm, BackendKind};
 use crate::test_rng::Rng;
 
 const TESTS: usize = 2000;
@@ -101,25 +104,7 @@ fn model_accepts(cpu: &mut Cpu, mem: &GuestMemoryMmap, w: u32, inp: &[u64; 86]) 
 }
 
 fn program(words: &[u32], inp: &[[u64; 86]], rng: &mut Rng) -> String {
-    let mut s = String::from(".text\n.global _start\n_start:\n");
-    for (k, w) in words.iter().enumerate() {
-        s += &format!("adrp x29, in{k}\n add x29, x29, :lo12:in{k}\n");
-        for r in (0..28).step_by(2) {
-            s += &format!("ldp q{r}, q{}, [x29, #{}]\n", r + 1, VOFF + r * 16);
-        }
-        s += "ldr x28, [x29, #224]\n msr nzcv, x28\n ldr x28, [x29, #232]\n msr fpsr, x28\n";
-        for r in (0..28).step_by(2) {
-            s += &format!("ldp x{r}, x{}, [x29, #{}]\n", r + 1, r * 8);
-        }
-        s += &format!(".inst {w:#010x}\n adrp x29, out{k}\n add x29, x29, :lo12:out{k}\n");
-        for r in (0..28).step_by(2) {
-            s += &format!("stp x{r}, x{}, [x29, #{}]\n", r + 1, r * 8);
-            s += &format!("stp q{r}, q{}, [x29, #{}]\n", r + 1, VOFF + r * 16);
-        }
-        s += "mrs x28, nzcv\n str x28, [x29, #224]\n mrs x28, fpsr\n str x28, [x29, #232]\n";
-    }
-    s += "report:\n mov x0, #1\n adrp x1, out0\n add x1, x1, :lo12:out0\n";
-    s += &format!("ldr x2, ={}\n mov x8, #64\n svc #0\n", TESTS * REC);
+    let mut s = cases_and_report(words, TESTS);
     s += &format!(
         "mov x0, #1\n ldr x1, ={SCRATCH:#x}\n ldr x2, ={SCRATCH_LEN}\n mov x8, #64\n svc #0\n"
     );
@@ -210,50 +195,13 @@ fn loads_and_stores_match_qemu() {
         cpu.set(Reg::Sys(r), v).unwrap();
     }
     cpu.set(Reg::Pc, file.entry()).unwrap();
-    let mut dbg = GuestDebug {
-        enable: true,
-        hw: true,
-        ..Default::default()
-    };
-    dbg.bcr[0] = 0x1e7;
-    dbg.bvr[0] = sym("report");
-    cpu.set_guest_debug(&dbg).unwrap();
-    let exit = cpu.run().unwrap();
-    assert!(
-        matches!(
-            exit,
-            VcpuExit::Debug {
-                esr: 0xc200_0022,
-                ..
-            }
-        ),
-        "{exit:?} at {:#x}",
-        cpu.get(Reg::Pc).unwrap()
-    );
+    run_to_report(&mut *cpu, sym("report"));
     let mut model = vec![0u8; TESTS * REC];
     mem.read_slice(&mut model, GuestAddress(sym("out0")))
         .unwrap();
     let mut scratch = vec![0u8; SCRATCH_LEN];
     mem.read_slice(&mut scratch, GuestAddress(SCRATCH)).unwrap();
-    let mut bad = Vec::new();
-    for k in 0..TESTS {
-        let (q, m) = (&stdout[k * REC..][..REC], &model[k * REC..][..REC]);
-        if let Some(at) = (0..REC / 8).find(|j| q[j * 8..][..8] != m[j * 8..][..8]) {
-            let val = |b: &[u8]| u64::from_le_bytes(b[at * 8..][..8].try_into().unwrap());
-            bad.push(format!(
-                "{:#010x}: slot {at} qemu {:#x} model {:#x}",
-                words[k],
-                val(q),
-                val(m)
-            ));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} of {TESTS} differ:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    assert_records_equal(&words, &stdout, &model, |at| format!("slot {at}"));
     let first = (0..SCRATCH_LEN).find(|&b| stdout[TESTS * REC + b] != scratch[b]);
     assert_eq!(first, None, "scratch memory differs");
 }
