@@ -87,6 +87,12 @@ fn cbench_matches_qemu() {
     same_as_qemu("cbench", 1, false);
 }
 
+/// The recording benchmark's loop (scripts/bench-record.sh): 67 million instructions.
+#[test]
+fn longrun_matches_qemu() {
+    same_as_qemu("longrun", 1, false);
+}
+
 #[test]
 fn compute_matches_qemu() {
     same_as_qemu("compute", 1, false);

@@ -19,6 +19,7 @@ const COVERED: &[&str] = &[
     "exceptions",
     "hello",
     "highmem",
+    "longrun",
     "mmio",
     "smp",
     "stepmmio",
@@ -88,6 +89,12 @@ fn mmio_passes() {
 #[test]
 fn cbench_passes() {
     run_firmware("cbench", 1);
+}
+
+/// 67 million instructions: about 1 s under TCG on this machine kind, within the timeout.
+#[test]
+fn longrun_passes() {
+    run_firmware("longrun", 1);
 }
 
 #[test]
