@@ -18,6 +18,12 @@
 //!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
 //!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
+//!   Host input that arrives at any moment (console bytes: [`HostInput`]) is admitted by the
+//!   holder at the start of each of its quanta (before its first batch, and at each turn in
+//!   WFI) and recorded with the clock there. When every vCPU waits in WFI with no timer
+//!   armed, the clock cannot skip ahead: if a host input is open the holder blocks until
+//!   input arrives (admitted at the current clock), a kick, or a stop the VMM set at that
+//!   clock (`ClockReached`, PC past the WFI); only with nothing that can come is it `Idle`.
 //! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
 //!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
 //!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
@@ -32,7 +38,9 @@ use super::irq::WaitAttention;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::backend::icount::{Input, InputEvent, Recorder, StopAt};
+use std::sync::Arc;
+
+use crate::backend::icount::{HostInput, HostWake, Input, InputEvent, Recorder, StopAt};
 use crate::backend::VcpuExit;
 
 use super::cpu::batch::BATCH;
@@ -60,6 +68,8 @@ pub(crate) struct Sched {
     stop_clock: AtomicU64,
     stop_vcpu: AtomicUsize,
     stop_retired: AtomicU64,
+    /// Devices' host sides, admitted at quantum starts (`VmConfig::icount` only).
+    hosts: Mutex<Vec<Arc<dyn HostInput>>>,
 }
 
 struct TurnState {
@@ -98,7 +108,31 @@ impl Sched {
             stop_clock: AtomicU64::new(u64::MAX),
             stop_vcpu: AtomicUsize::new(usize::MAX),
             stop_retired: AtomicU64::new(0),
+            hosts: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Connects a device's host side (`Vm::attach_host_input`).
+    pub fn attach_input(&self, input: Arc<dyn HostInput>) {
+        self.hosts_now().push(input);
+    }
+
+    fn hosts_now(&self) -> MutexGuard<'_, Vec<Arc<dyn HostInput>>> {
+        self.hosts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What an idle machine can expect from its host inputs: the best of them.
+    fn host_wake(&self) -> HostWake {
+        let mut best = HostWake::Never;
+        let now = self.now();
+        for h in self.hosts_now().iter() {
+            match h.wake(now) {
+                HostWake::Ready => return HostWake::Ready,
+                HostWake::Later => best = HostWake::Later,
+                HostWake::Never => {}
+            }
+        }
+        best
     }
 
     fn lock(&self) -> MutexGuard<'_, TurnState> {
@@ -359,6 +393,7 @@ impl ModelVcpu {
                 }
             }
         }
+        self.admit_at_quantum_start();
         let left = self.until_stop();
         if left == 0 {
             return Err(VcpuExit::ClockReached);
@@ -411,6 +446,7 @@ impl ModelVcpu {
     /// the run loop reports it).
     pub(super) fn wfi_icount(&mut self) -> Option<VcpuExit> {
         loop {
+            self.admit_at_quantum_start();
             let deadline = self.wfi_still_waits()?;
             self.commit_clock();
             let shared = self.shared.clone();
@@ -432,6 +468,14 @@ impl ModelVcpu {
                     .filter_map(|j| st.wfi[j].flatten())
                     .min();
                 let Some(d) = earliest else {
+                    if sched.host_wake() != HostWake::Never {
+                        // Only host input can wake them: wait for it here, at this clock.
+                        drop(st);
+                        match self.wait_host_input(power) {
+                            Some(exit) => return exit,
+                            None => continue,
+                        }
+                    }
                     // Nothing armed anywhere: nothing can ever wake them.
                     st.wfi[self.index] = None;
                     drop(st);
@@ -465,6 +509,69 @@ impl ModelVcpu {
             if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
                 return None;
             }
+        }
+    }
+
+    /// At the start of each quantum of the holder: admits the host input that arrived (see
+    /// the module docs), once per quantum.
+    fn admit_at_quantum_start(&mut self) {
+        if !self.holds_turn || self.admitted_for == self.quantum_end {
+            return;
+        }
+        self.admitted_for = self.quantum_end;
+        self.admit_host_input();
+    }
+
+    /// Admits what every host input has for the guest at the current clock, and records it.
+    /// Called by the holder with no lock held.
+    fn admit_host_input(&mut self) {
+        let Some(sched) = self.shared.sched.clone() else {
+            return;
+        };
+        self.commit_clock();
+        let now = sched.now();
+        let hosts = sched.hosts_now().clone();
+        for h in hosts {
+            if let Some(input) = h.admit(now) {
+                sched.record(Some(self.index), input);
+            }
+        }
+    }
+
+    /// Every vCPU waits in WFI with no timer armed and this one holds the turn: blocks
+    /// (`power` held) until host input arrives, a kick or another request, or the VMM's stop
+    /// is due. `None` to look again (input was admitted, or an interrupt became pending),
+    /// `Some` with what `wfi_icount` returns.
+    fn wait_host_input(
+        &mut self,
+        mut power: MutexGuard<'_, Vec<Power>>,
+    ) -> Option<Option<VcpuExit>> {
+        let sched = self.shared.sched.clone()?;
+        loop {
+            match self.wait_attention() {
+                WaitAttention::Interrupt => return None,
+                WaitAttention::Request => return Some(None),
+                WaitAttention::None => {}
+            }
+            // Input due now is admitted before a stop at this clock, as a replay does.
+            match sched.host_wake() {
+                HostWake::Ready => {
+                    drop(power);
+                    self.admit_host_input();
+                    return None;
+                }
+                // Closed meanwhile: look again (the machine is idle).
+                HostWake::Never => return None,
+                HostWake::Later => {}
+            }
+            if self.until_stop() == 0 {
+                return Some(Some(VcpuExit::ClockReached));
+            }
+            power = self
+                .shared
+                .cv
+                .wait(power)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
