@@ -37,7 +37,11 @@ fn under_the_clock_bytes_wait_for_admission_and_are_recorded() {
     input.set_waker(Box::new(move || {
         w.fetch_add(1, Ordering::SeqCst);
     }));
-    assert_eq!(input.wake(0), HostWake::Never, "no reader: nothing can come");
+    assert_eq!(
+        input.wake(0),
+        HostWake::Never,
+        "no reader: nothing can come"
+    );
     input.set_open(true);
     assert_eq!(input.wake(0), HostWake::Later);
     input.push(b"hi");
