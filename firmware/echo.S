@@ -24,6 +24,8 @@ main:
     tbz     w0, #4, 2f                      // RXFE clear: a byte is waiting
     wfi                                     // nothing yet: wait
     b       1b                              // and look again
+    .global got_byte
+got_byte:
 2:  ldr     w0, [x20, #UARTDR]              // take the byte
     and     w0, w0, #0xff                   // data bits only
     add     x19, x19, x0                    // add it to the sum
@@ -31,6 +33,8 @@ main:
     b.eq    3f                              // yes: report
     bl      putc                            // echo it
     b       1b                              // next byte
+    .global report
+report:
 3:  adrp    x0, msg_sum                     // "\nsum="
     add     x0, x0, :lo12:msg_sum           // ...
     bl      puts                            // print it
