@@ -119,6 +119,7 @@ fn console_input_replays_at_its_clock_after_going_back() {
 
     // Host input typed while in the past waits for the end of the recording.
     input.push(b"zz");
+    input.set_open(false);
     for want in &forward {
         let stop = cont(&mut s);
         assert!(is_break(&stop), "{stop:?}");
@@ -126,4 +127,29 @@ fn console_input_replays_at_its_clock_after_going_back() {
     }
     assert_eq!(rec.inputs().len(), 2, "a replay records nothing new");
     assert_eq!(input.pending(), 2, "the bytes typed in the past are not taken");
+}
+
+#[test]
+fn a_machine_waiting_for_input_stops_on_interrupt_and_takes_input_after() {
+    let Some((mut s, input, rec)) = session() else {
+        return;
+    };
+    input.set_open(true);
+    s.resume(&[(0, Resume::Continue)]).unwrap();
+    // Every vCPU idle in WFI with no timer: the machine waits for the host; Ctrl-C stops it.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(s.poll_stop().unwrap().is_none(), "waiting, not stopped");
+    let idle_clock = rec.now();
+    s.interrupt();
+    let stop = s.wait_stop().unwrap();
+    assert_eq!(stop.reason, StopReason::Paused, "{stop:?}");
+    assert_eq!(s.clock().unwrap(), idle_clock, "the clock stood still while waiting");
+    // Input after the stop reaches the guest once it runs again.
+    input.push(b"A\n");
+    let stop = cont(&mut s);
+    assert!(is_break(&stop), "{stop:?}");
+    assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), 0, "stopped before adding 'A'");
+    let stop = cont(&mut s);
+    assert!(is_break(&stop), "{stop:?}");
+    assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), u128::from(b'A'));
 }

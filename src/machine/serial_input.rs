@@ -104,11 +104,12 @@ impl SerialInput {
     pub fn set_clocked(&self, device: Option<u64>) {
         let mut st = self.lock();
         st.clocked = device;
+        // A new build replays nothing (`monitor reset` ends a recording).
+        st.replay = None;
         if device.is_none() {
             // Back to immediate delivery: nothing waits for an admission any more.
             let arrived: Vec<u8> = st.arrived.drain(..).collect();
             st.backlog.extend(arrived);
-            st.replay = None;
         }
     }
 
