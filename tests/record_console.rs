@@ -103,7 +103,10 @@ fn console_input_replays_at_its_clock_after_going_back() {
     assert_eq!(console.len(), 2, "{console:?}");
     assert_eq!(console[0].1, b"ab");
     assert_eq!(console[1].1, b"c\n");
-    assert!(console[0].0 < forward[0].0, "admitted before the first read");
+    assert!(
+        console[0].0 < forward[0].0,
+        "admitted before the first read"
+    );
     assert!(console[1].0 > forward[1].0 && console[1].0 < forward[2].0);
 
     // Back through every read to the start of the recording.
@@ -123,10 +126,18 @@ fn console_input_replays_at_its_clock_after_going_back() {
     for want in &forward {
         let stop = cont(&mut s);
         assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(&point(&mut s), want, "replayed input gives the recorded states");
+        assert_eq!(
+            &point(&mut s),
+            want,
+            "replayed input gives the recorded states"
+        );
     }
     assert_eq!(rec.inputs().len(), 2, "a replay records nothing new");
-    assert_eq!(input.pending(), 2, "the bytes typed in the past are not taken");
+    assert_eq!(
+        input.pending(),
+        2,
+        "the bytes typed in the past are not taken"
+    );
 }
 
 #[test]
@@ -143,12 +154,20 @@ fn a_machine_waiting_for_input_stops_on_interrupt_and_takes_input_after() {
     s.interrupt();
     let stop = s.wait_stop().unwrap();
     assert_eq!(stop.reason, StopReason::Paused, "{stop:?}");
-    assert_eq!(s.clock().unwrap(), idle_clock, "the clock stood still while waiting");
+    assert_eq!(
+        s.clock().unwrap(),
+        idle_clock,
+        "the clock stood still while waiting"
+    );
     // Input after the stop reaches the guest once it runs again.
     input.push(b"A\n");
     let stop = cont(&mut s);
     assert!(is_break(&stop), "{stop:?}");
-    assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), 0, "stopped before adding 'A'");
+    assert_eq!(
+        s.read_reg(0, Reg::X(19)).unwrap(),
+        0,
+        "stopped before adding 'A'"
+    );
     let stop = cont(&mut s);
     assert!(is_break(&stop), "{stop:?}");
     assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), u128::from(b'A'));
