@@ -22,9 +22,9 @@
 //!   holder at the start of each of its quanta (before its first batch, and at each turn in
 //!   WFI) and recorded with the clock there. When every vCPU waits in WFI with no timer
 //!   armed, the clock cannot skip ahead: if a host input is open the holder blocks until
-//!   input arrives (admitted at the current clock; its WFI completes), a kick, or a stop
-//!   the VMM set at that clock (`ClockReached`, PC past the WFI); only with nothing that
-//!   can come is it `Idle`.
+//!   input arrives (admitted at the current clock; an interrupt it raises then wakes the
+//!   WFI as any other), a kick, or a stop the VMM set at that clock (`ClockReached`, PC past
+//!   the WFI); only with nothing that can come is it `Idle`.
 //! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
 //!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
 //!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
@@ -557,11 +557,9 @@ impl ModelVcpu {
             // Input due now is admitted before a stop at this clock, as a replay does.
             match sched.host_wake() {
                 HostWake::Ready => {
-                    // The input's arrival is this WFI's wake-up event (WFI may complete
-                    // for any such event): it completes, here in a live run and a replay.
                     drop(power);
                     self.admit_host_input();
-                    return Some(None);
+                    return None;
                 }
                 // Closed meanwhile: look again (the machine is idle).
                 HostWake::Never => return None,
