@@ -144,12 +144,13 @@ fn without_icount_there_is_no_log() {
     }
 }
 
+/// A run's UART output, final-state hash, and console inputs logged with their clock.
+type EchoRun = (Vec<u8>, u64, Vec<(u64, Vec<u8>)>);
+
 /// Runs the `echo` firmware (`--icount`) with `chunks` of console input delivered by the
 /// host after a delay each, while the guest waits idle in WFI; (UART output, final-state
 /// hash, the console inputs logged with their clock).
-fn echo_with_input(
-    chunks: &'static [&'static [u8]],
-) -> Option<(Vec<u8>, u64, Vec<(u64, Vec<u8>)>)> {
+fn echo_with_input(chunks: &'static [&'static [u8]]) -> Option<EchoRun> {
     if !common::require_firmware_tools() {
         return None;
     }
