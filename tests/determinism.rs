@@ -33,7 +33,14 @@ fn icount_run(name: &str, cpus: u32) -> Option<(String, String)> {
         "--icount",
         "--state-hash",
     ]);
-    let out = common::run_with_timeout(&mut cmd, TIMEOUT);
+    Some(passed_with_hash(
+        name,
+        common::run_with_timeout(&mut cmd, TIMEOUT),
+    ))
+}
+
+/// Checks that `name` passed; (stdout, the hash line).
+fn passed_with_hash(name: &str, out: common::RunOutput) -> (String, String) {
     assert!(out.success(), "{name} --icount failed\n{}", out.describe());
     assert_eq!(out.verdicts(), [format!("PASS {name}").as_str()]);
     let hash = out
@@ -42,7 +49,7 @@ fn icount_run(name: &str, cpus: u32) -> Option<(String, String)> {
         .find(|l| l.contains("final state hash"))
         .unwrap_or_else(|| panic!("no state hash\n{}", out.describe()))
         .to_string();
-    Some((out.stdout, hash))
+    (out.stdout, hash)
 }
 
 fn twice_identical(name: &str, cpus: u32) {
@@ -234,17 +241,10 @@ fn echo_through_a_pipe() -> Option<(String, String)> {
     ]);
     let pause = Duration::from_millis(200);
     let out = common::run_with_input(&mut cmd, &[(pause, b"kvm"), (pause, b"dbg\n")], TIMEOUT);
-    assert!(out.success(), "echo --icount failed\n{}", out.describe());
-    assert_eq!(out.verdicts(), ["PASS echo"]);
+    let (stdout, hash) = passed_with_hash("echo", out);
     // 'k' 'v' 'm' 'd' 'b' 'g' '\n' = 107 + 118 + 109 + 100 + 98 + 103 + 10.
-    assert!(out.stdout.contains("kvmdbg\nsum=645"), "{}", out.describe());
-    let hash = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("final state hash"))
-        .unwrap_or_else(|| panic!("no state hash\n{}", out.describe()))
-        .to_string();
-    Some((out.stdout, hash))
+    assert!(stdout.contains("kvmdbg\nsum=645"), "{stdout}");
+    Some((stdout, hash))
 }
 
 #[test]
