@@ -1,12 +1,12 @@
-// echo: console input through the PL011's receive interrupt. Routes the UART's SPI (INTID 33)
-// to this CPU through the GICv3 (distributor: ARE, EnableGrp1, group 1, priority, enable,
-// IROUTER = affinity 0; the first redistributor frame, CPU 0's on the virt board, woken;
-// ICC_SRE_EL1.SRE, ICC_PMR_EL1, ICC_IGRPEN1_EL1) and unmasks UARTIMSC.RXIM|RTIM, keeping
-// PSTATE.I set: WFI wakes on the pending interrupt, no handler runs. Then reads bytes until a
-// newline, echoing each, waiting in WFI while the receive FIFO is empty, and prints
-// "sum=<decimal sum of the bytes, newline included>" and "PASS echo". No timer is armed:
-// under --icount every vCPU is then idle with nothing armed, and kvmdbg waits for host input
-// and admits it at that clock (docs/architecture.md).
+// echo: console input through the PL011's receive interrupt. Routes the UART's SPI (INTID
+// 33) to this CPU through the GICv3 (distributor: ARE, EnableGrp1, group 1, priority,
+// level-sensitive, IROUTER = affinity 0, enable; the first redistributor frame, CPU 0's on
+// the virt board, woken; ICC_SRE_EL1.SRE, ICC_PMR_EL1, ICC_IGRPEN1_EL1) and unmasks
+// UARTIMSC.RXIM|RTIM, keeping PSTATE.I set: WFI wakes on the pending interrupt, no handler
+// runs. Then reads bytes until a newline, echoing each, waiting in WFI while the receive FIFO
+// is empty, and prints "sum=<decimal sum of the bytes, newline included>" and "PASS echo".
+// No timer is armed: under --icount every vCPU is then idle with nothing armed, and kvmdbg
+// waits for host input and admits it at that clock (docs/architecture.md).
 // Registers: GICv3 architecture specification (IHI 0069) chapter 12; UARTFR.RXFE bit 4,
 // UARTIMSC RXIM bit 4 and RTIM bit 6 (PL011 TRM DDI 0183, 3.3.3 and 3.3.10).
 
@@ -37,6 +37,9 @@ main:
     str     w0, [x1, #GICD_IGROUPR + 4]     // group 1 (the only other INTIDs there stay 0)
     mov     w0, #0xa0                       // a priority above the mask below
     strb    w0, [x1, #GICD_IPRIORITYR + UART_INTID] // one byte per INTID
+    ldr     w0, [x1, #GICD_ICFGR + 8]       // INTIDs 32-47 (KVM resets SPIs edge-triggered)
+    bic     w0, w0, #(2 << (2 * (UART_INTID - 32))) // INTID 33 level-sensitive, as the DTB says
+    str     w0, [x1, #GICD_ICFGR + 8]       // ...
     mov     x0, #0                          // Aff3.Aff2.Aff1.Aff0 = 0.0.0.0, IRM = 0
     str     x0, [x1, #GICD_IROUTER + 8 * UART_INTID] // route to CPU 0
     mov     w0, #(1 << (UART_INTID - 32))   // enable INTID 33

@@ -37,9 +37,7 @@
 
 use super::irq::WaitAttention;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::icount::{HostInput, HostWake, Input, InputEvent, Recorder, StopAt};
 use crate::backend::VcpuExit;
@@ -69,8 +67,8 @@ pub(crate) struct Sched {
     stop_clock: AtomicU64,
     stop_vcpu: AtomicUsize,
     stop_retired: AtomicU64,
-    /// Devices' host sides, admitted at quantum starts (`VmConfig::icount` only).
-    hosts: Mutex<Vec<Arc<dyn HostInput>>>,
+    /// Devices' host sides, admitted at quantum starts (`icount_input.rs`).
+    pub(super) hosts: Mutex<Vec<Arc<dyn HostInput>>>,
 }
 
 struct TurnState {
@@ -111,29 +109,6 @@ impl Sched {
             stop_retired: AtomicU64::new(0),
             hosts: Mutex::new(Vec::new()),
         }
-    }
-
-    /// Connects a device's host side (`Vm::attach_host_input`).
-    pub fn attach_input(&self, input: Arc<dyn HostInput>) {
-        self.hosts_now().push(input);
-    }
-
-    fn hosts_now(&self) -> MutexGuard<'_, Vec<Arc<dyn HostInput>>> {
-        self.hosts.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// What an idle machine can expect from its host inputs: the best of them.
-    fn host_wake(&self) -> HostWake {
-        let mut best = HostWake::Never;
-        let now = self.now();
-        for h in self.hosts_now().iter() {
-            match h.wake(now) {
-                HostWake::Ready => return HostWake::Ready,
-                HostWake::Later => best = HostWake::Later,
-                HostWake::Never => {}
-            }
-        }
-        best
     }
 
     fn lock(&self) -> MutexGuard<'_, TurnState> {
@@ -248,7 +223,7 @@ fn next_turn(power: &[Power], resumed: &[bool], me: usize) -> usize {
 }
 
 impl ModelVcpu {
-    fn sched(&self) -> Option<&Sched> {
+    pub(super) fn sched(&self) -> Option<&Sched> {
         self.shared.sched.as_deref()
     }
 
@@ -416,7 +391,7 @@ impl ModelVcpu {
 
     /// Ticks to where the VMM wants the holder to stop (`Recorder::set_stop`): 0 when it is
     /// there, `u64::MAX` without a stop. Called by the holder (its counter is the clock).
-    fn until_stop(&self) -> u64 {
+    pub(super) fn until_stop(&self) -> u64 {
         let Some(s) = self.sched() else {
             return u64::MAX;
         };
@@ -510,69 +485,6 @@ impl ModelVcpu {
             if self.attention.load(Ordering::SeqCst) & ATTN_KICK != 0 {
                 return None;
             }
-        }
-    }
-
-    /// At the start of each quantum of the holder: admits the host input that arrived (see
-    /// the module docs), once per quantum.
-    fn admit_at_quantum_start(&mut self) {
-        if !self.holds_turn || self.admitted_for == self.quantum_end {
-            return;
-        }
-        self.admitted_for = self.quantum_end;
-        self.admit_host_input();
-    }
-
-    /// Admits what every host input has for the guest at the current clock, and records it.
-    /// Called by the holder with no lock held.
-    fn admit_host_input(&mut self) {
-        let Some(sched) = self.shared.sched.clone() else {
-            return;
-        };
-        self.commit_clock();
-        let now = sched.now();
-        let hosts = sched.hosts_now().clone();
-        for h in hosts {
-            if let Some(input) = h.admit(now) {
-                sched.record(Some(self.index), input);
-            }
-        }
-    }
-
-    /// Every vCPU waits in WFI with no timer armed and this one holds the turn: blocks
-    /// (`power` held) until host input arrives, a kick or another request, or the VMM's stop
-    /// is due. `None` to look again (input was admitted, or an interrupt became pending),
-    /// `Some` with what `wfi_icount` returns.
-    fn wait_host_input(
-        &mut self,
-        mut power: MutexGuard<'_, Vec<Power>>,
-    ) -> Option<Option<VcpuExit>> {
-        let sched = self.shared.sched.clone()?;
-        loop {
-            match self.wait_attention() {
-                WaitAttention::Interrupt => return None,
-                WaitAttention::Request => return Some(None),
-                WaitAttention::None => {}
-            }
-            // Input due now is admitted before a stop at this clock, as a replay does.
-            match sched.host_wake() {
-                HostWake::Ready => {
-                    drop(power);
-                    self.admit_host_input();
-                    return None;
-                }
-                // Closed meanwhile: look again (the machine is idle).
-                HostWake::Never => return None,
-                HostWake::Later => {}
-            }
-            if self.until_stop() == 0 {
-                return Some(Some(VcpuExit::ClockReached));
-            }
-            power = self
-                .shared
-                .cv
-                .wait(power)
-                .unwrap_or_else(|e| e.into_inner());
         }
     }
 

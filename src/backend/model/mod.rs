@@ -72,6 +72,7 @@
 pub(crate) mod cpu;
 pub mod gic;
 mod icount;
+mod icount_input;
 mod irq;
 mod psci;
 mod regs;
