@@ -16,6 +16,7 @@ const COVERED: &[&str] = &[
     "compute",
     "csimd",
     "demo",
+    "echo",
     "exceptions",
     "hello",
     "highmem",
@@ -62,6 +63,24 @@ fn hello_passes() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn echo_reads_piped_input_through_the_uart_interrupt() {
+    if !common::require_firmware_tools() || !common::require_tool(common::QEMU) {
+        return;
+    }
+    let elf = common::firmware_elf("echo");
+    let pause = Duration::from_millis(300);
+    let out = common::run_with_input(
+        &mut common::qemu_command(&elf, 1),
+        &[(pause, b"ab"), (pause, b"c\n")],
+        TIMEOUT,
+    );
+    assert!(out.success(), "echo: QEMU failed\n{}", out.describe());
+    assert_eq!(out.verdicts(), ["PASS echo"], "{}", out.describe());
+    // 'a' + 'b' + 'c' + '\n' = 97 + 98 + 99 + 10.
+    assert!(out.lines().contains(&"sum=304"), "{}", out.describe());
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! Owns the value types ([`Input`], [`InputEvent`]) and the [`Recorder`] trait a backend with a
 //! deterministic clock implements (the model with `VmConfig::icount`; see
 //! `model/icount.rs` for the clock and the vCPU interleaving). Devices and the debugger
-//! session record what they apply through a `Recorder`; nothing here depends on them.
+//! session record what they apply through a `Recorder`; a device whose host side delivers
+//! input at any moment (the UART's console) is a [`HostInput`] that the clock's turn holder
+//! asks for that input at points fixed by the clock. Nothing here depends on them.
 
 use crate::a64::Reg;
 
@@ -32,6 +34,33 @@ pub struct InputEvent {
     /// The vCPU it applied to, if any.
     pub vcpu: Option<usize>,
     pub input: Input,
+}
+
+/// What an idle machine (every vCPU in WFI with no timer armed) can expect from a
+/// [`HostInput`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostWake {
+    /// Input is ready to be admitted now.
+    Ready,
+    /// Nothing yet, but the host side is open: input may arrive (the waker is called then).
+    Later,
+    /// Nothing will come (the host side is closed, or a replay has nothing left).
+    Never,
+}
+
+/// A device's host side under the deterministic clock: input the host delivered at any
+/// moment waits here until the vCPU holding the turn admits it, at the start of each of its
+/// quanta and when the machine is idle, so that it takes effect at a point fixed by the
+/// clock. Called with no vCPU executing instructions and no backend lock held.
+pub trait HostInput: Send + Sync {
+    /// Makes the input due at clock `now` visible to the guest; returns what to record
+    /// (nothing while a recorded history replays: the device then admits the recorded
+    /// input due at `now`).
+    fn admit(&self, now: u64) -> Option<Input>;
+    /// What a machine idle at clock `now` may wait for (see [`HostWake`]).
+    fn wake(&self, now: u64) -> HostWake;
+    /// Sets the function the host side calls when input arrives (it wakes an idle machine).
+    fn set_waker(&self, waker: Box<dyn Fn() + Send + Sync>);
 }
 
 /// Where the VMM wants the running vCPUs to stop ([`Recorder::set_stop`]): the first

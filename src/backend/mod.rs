@@ -276,6 +276,11 @@ pub trait Vm: Send + Sync {
     fn recorder(&self) -> Option<Arc<dyn icount::Recorder>> {
         None
     }
+    /// Connects a device's host side to the deterministic clock (`icount::HostInput`); false
+    /// (and nothing done) when the VM has no such clock.
+    fn attach_host_input(&self, _input: Arc<dyn icount::HostInput>) -> bool {
+        false
+    }
     /// Saves the VM's shared state (every vCPU stopped). Only the model can.
     fn save_state(&self) -> Result<snapshot::VmSnapshot> {
         Err(snapshot::unsupported(self.caps().backend))

@@ -203,10 +203,18 @@ pub fn spawn_stdin(
     if mode == Mode::Off {
         return Ok(());
     }
-    std::thread::Builder::new()
+    input.set_open(true);
+    let reader = input.clone();
+    let spawned = std::thread::Builder::new()
         .name("console-in".into())
-        .spawn(move || pump(mode, &input, on_quit))?;
-    Ok(())
+        .spawn(move || {
+            pump(mode, &reader, on_quit);
+            reader.set_open(false);
+        });
+    if spawned.is_err() {
+        input.set_open(false);
+    }
+    spawned.map(|_| ())
 }
 
 fn pump(mode: Mode, input: &SerialInput, on_quit: Box<dyn FnOnce() + Send>) {

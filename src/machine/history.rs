@@ -108,7 +108,8 @@ impl Session {
                 self.cache.remove(&(vcpu, reg));
                 Ok(self.ctl.with_vcpu(vcpu, move |v| v.set_reg(reg, value))??)
             }
-            // A stop changes nothing in the guest; console input is not replayed yet.
+            // A stop changes nothing in the guest; console input is admitted again by the
+            // UART's host side at its clock (`replay_console`).
             Input::Interrupt | Input::Console { .. } => Ok(()),
         }
     }
@@ -176,8 +177,27 @@ impl Session {
             if now >= rec.horizon {
                 rec.horizon = now;
                 rec.applied = inputs;
+                self.spec.uart_in.go_live();
             }
         }
+    }
+
+    /// After a restore: the console input recorded after that point is admitted again at its
+    /// clock, and live host input waits until the end of the recording.
+    pub(super) fn replay_console(&self) {
+        let (Some(rec), Some(r)) = (&self.recording, self._vm.recorder()) else {
+            return;
+        };
+        let schedule = r
+            .inputs()
+            .into_iter()
+            .skip(rec.applied)
+            .filter_map(|ev| match ev.input {
+                Input::Console { bytes, .. } => Some((ev.at, bytes)),
+                _ => None,
+            })
+            .collect();
+        self.spec.uart_in.replay(schedule);
     }
 
     /// A stop the session asked for (`StopReason::ClockReached`, every vCPU stopped): handled

@@ -24,6 +24,7 @@ pub mod memory;
 pub mod pl011;
 pub mod record;
 mod run;
+pub mod serial_input;
 pub mod session;
 mod test_hooks;
 mod vcpu_thread;
@@ -177,6 +178,10 @@ impl Machine {
             line: vm.irq_line(),
             intid: layout::UART_SPI + layout::SPI_BASE,
         };
+        // Under the deterministic clock the clock's turn holder admits host input.
+        let clocked = vm.attach_host_input(cfg.uart_in.clone());
+        cfg.uart_in
+            .set_clocked(clocked.then_some(layout::UART_BASE));
         let uart = pl011::Pl011::connected(out, cfg.uart_in.clone(), Some(irq));
         bus.add(layout::UART_BASE, layout::UART_SIZE, uart);
         let trace = cfg.trace.clone();

@@ -33,13 +33,17 @@
 //! gets no input: write UARTIMSC after UARTCR. The interrupt output drives the GIC SPI the
 //! device tree names, through the backend's [`IrqLine`].
 //!
+//! Under the deterministic clock the host's bytes reach the backlog only when the clock's
+//! turn holder admits them (`serial_input.rs`), so they enter the FIFO at fixed clocks.
+//!
 //! Owns UART state only; must not depend on backends beyond the `IrqLine` handle.
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use super::bus::MmioDevice;
+pub use super::serial_input::SerialInput;
 use crate::backend::IrqLine;
 
 const DR: u64 = 0x000;
@@ -74,56 +78,6 @@ const INT_ALL: u32 = 0x7ff;
 /// Receive FIFO depth (see module docs).
 pub const FIFO_DEPTH: usize = 16;
 
-/// The host side of the serial line: bytes typed or piped in, waiting for the UART. Shared by
-/// every build of the machine (input survives `monitor reset`).
-#[derive(Default)]
-pub struct SerialInput {
-    inner: Mutex<InputState>,
-}
-
-#[derive(Default)]
-struct InputState {
-    backlog: VecDeque<u8>,
-    /// The UART of the current build.
-    uart: Weak<Mutex<Pl011>>,
-}
-
-impl SerialInput {
-    pub fn new() -> Arc<SerialInput> {
-        Arc::new(SerialInput::default())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, InputState> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues bytes for the guest and moves what fits into the UART's FIFO.
-    pub fn push(&self, bytes: &[u8]) {
-        let uart = {
-            let mut st = self.lock();
-            st.backlog.extend(bytes);
-            st.uart.clone()
-        };
-        // Lock order: UART, then input (the UART pulls from the backlog under its own lock).
-        if let Some(u) = uart.upgrade() {
-            u.lock().unwrap_or_else(|p| p.into_inner()).refill();
-        }
-    }
-
-    /// Bytes not yet taken by the guest.
-    pub fn pending(&self) -> usize {
-        self.lock().backlog.len()
-    }
-
-    fn attach(&self, uart: &Arc<Mutex<Pl011>>) {
-        self.lock().uart = Arc::downgrade(uart);
-    }
-
-    fn pop(&self) -> Option<u8> {
-        self.lock().backlog.pop_front()
-    }
-}
-
 /// The interrupt output: an SPI of the VM's GIC.
 pub struct IrqOut {
     pub line: Arc<dyn IrqLine>,
@@ -132,7 +86,8 @@ pub struct IrqOut {
 
 /// Everything a guest can observe of the UART (registers, the receive FIFO, the flow
 /// control and interrupt-line state), for snapshots. The host's [`SerialInput`] backlog is
-/// not part of it: it is input still to come.
+/// part of it only under the deterministic clock, where it holds admitted bytes
+/// (`serial_input.rs`); without the clock it is input still to come.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pl011State {
     /// RSR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, DMACR.
@@ -141,6 +96,8 @@ pub struct Pl011State {
     pub imsc_written: bool,
     pub rx_armed: bool,
     pub irq_level: bool,
+    /// Admitted input the FIFO has not taken (deterministic clock only).
+    pub admitted: Vec<u8>,
 }
 
 /// PL011 state.
@@ -218,6 +175,7 @@ impl Pl011 {
             imsc_written: self.imsc_written,
             rx_armed: self.rx_armed,
             irq_level: self.irq_level,
+            admitted: self.input.as_ref().map_or(Vec::new(), |i| i.admitted()),
         }
     }
 
@@ -230,6 +188,9 @@ impl Pl011 {
         self.rx = st.rx.iter().copied().collect();
         (self.imsc_written, self.rx_armed, self.irq_level) =
             (st.imsc_written, st.rx_armed, st.irq_level);
+        if let Some(input) = &self.input {
+            input.set_admitted(&st.admitted);
+        }
     }
 
     /// FIFO depth as configured: 16 with UARTLCR_H.FEN, else a one-character holding register.
@@ -266,7 +227,7 @@ impl Pl011 {
     }
 
     /// Moves backlog bytes into the FIFO while it has room and the guest receives.
-    fn refill(&mut self) {
+    pub(super) fn refill(&mut self) {
         let mut got = false;
         if let Some(input) = self.input.clone() {
             while self.receiving() && self.rx.len() < self.depth() {

@@ -127,7 +127,7 @@ fn the_trigger_level_follows_ifls_and_reads_below_it_clear_rxris() {
     let u = &mut *u.lock().unwrap();
     open_port(u);
     write32(u, IFLS, 1 << 3); // RXIFLSEL 1/4: 4 bytes
-    input.lock().backlog.extend(b"wxyz");
+    input.queue_only(b"wxyz");
     u.refill();
     assert_eq!(read(u, RIS, 4) as u32 & INT_RX, INT_RX);
     read(u, DR, 4);
@@ -180,14 +180,14 @@ fn masking_the_receive_interrupts_holds_input_back() {
     open_port(&mut u.lock().unwrap());
     let u = &mut *u.lock().unwrap();
     write32(u, IMSC, 0); // throttled
-    input.lock().backlog.extend(b"held");
+    input.queue_only(b"held");
     u.refill();
     assert!(drain(u).is_empty());
     write32(u, IMSC, INT_RX | INT_RT); // unthrottled
     assert_eq!(drain(u), b"held");
     // Disabling and enabling the UART keeps the receiver armed.
     write32(u, CR, 0);
-    input.lock().backlog.extend(b"!");
+    input.queue_only(b"!");
     u.refill();
     assert!(drain(u).is_empty());
     write32(u, CR, CR_UARTEN | CR_RXE);
@@ -211,7 +211,7 @@ fn without_the_fifo_one_character_is_held_and_triggers_at_once() {
     let u = &mut *u.lock().unwrap();
     write32(u, CR, CR_UARTEN | CR_RXE);
     write32(u, IMSC, INT_RX);
-    input.lock().backlog.extend(b"12");
+    input.queue_only(b"12");
     u.refill();
     assert_eq!(u.rx.len(), 1);
     assert_eq!(read(u, RIS, 4) as u32 & INT_RX, INT_RX);
@@ -224,7 +224,7 @@ fn a_saved_state_restores_registers_fifo_and_flow_control() {
     let (u, input, line) = wired();
     let u = &mut *u.lock().unwrap();
     open_port(u);
-    input.lock().backlog.extend(b"ab");
+    input.queue_only(b"ab");
     u.refill();
     let saved = u.state();
     assert_eq!(saved.rx, b"ab");

@@ -288,6 +288,7 @@ impl Session {
             rec.pending = pages;
             rec.applied = inputs;
         }
+        self.replay_console();
         self.pending.clear();
         self.cache.clear();
         self.idle.clear();

@@ -18,7 +18,7 @@ pub mod rsp;
 
 pub use require::require_tool;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -153,12 +153,43 @@ impl RunOutput {
 /// Runs `cmd` with stdin closed, capturing stdout/stderr; kills it (the child we started, by
 /// its handle) if it has not exited after `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> RunOutput {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null());
+    run_piped(cmd, timeout, |_| {})
+}
+
+/// As [`run_with_timeout`], with `chunks` written to its stdin through a pipe, each after
+/// its delay; stdin is closed after the last.
+pub fn run_with_input(
+    cmd: &mut Command,
+    chunks: &[(Duration, &'static [u8])],
+    timeout: Duration,
+) -> RunOutput {
+    cmd.stdin(Stdio::piped());
+    let chunks = chunks.to_vec();
+    run_piped(cmd, timeout, move |child| {
+        if let Some(mut stdin) = child.stdin.take() {
+            thread::spawn(move || {
+                for (delay, bytes) in chunks {
+                    thread::sleep(delay);
+                    if stdin.write_all(bytes).and_then(|_| stdin.flush()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+fn run_piped(
+    cmd: &mut Command,
+    timeout: Duration,
+    feed: impl FnOnce(&mut std::process::Child),
+) -> RunOutput {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    feed(&mut child);
     let stdout = child.stdout.take().map(read_all_in_background);
     let stderr = child.stderr.take().map(read_all_in_background);
     let deadline = Instant::now() + timeout;

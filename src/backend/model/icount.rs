@@ -18,6 +18,13 @@
 //!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is
 //!   stamped exactly. A kick (Ctrl-C) lands wherever the holder was and is recorded there.
+//!   Host input that arrives at any moment (console bytes: [`HostInput`]) is admitted by the
+//!   holder at the start of each of its quanta (before its first batch, and at each turn in
+//!   WFI) and recorded with the clock there. When every vCPU waits in WFI with no timer
+//!   armed, the clock cannot skip ahead: if a host input is open the holder blocks until
+//!   input arrives (admitted at the current clock; an interrupt it raises then wakes the
+//!   WFI as any other), a kick, or a stop the VMM set at that clock (`ClockReached`, PC past
+//!   the WFI); only with nothing that can come is it `Idle`.
 //! - Stops: a holder stopped by the VMM keeps the turn; when the VMM resumes vCPUs without
 //!   it (`Recorder::resuming`) the first of them to wait takes it, and the turn only passes
 //!   to resumed vCPUs, so a vCPU resumed alone runs on without waiting for stopped ones.
@@ -30,9 +37,9 @@
 
 use super::irq::WaitAttention;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::backend::icount::{Input, InputEvent, Recorder, StopAt};
+use crate::backend::icount::{HostInput, HostWake, Input, InputEvent, Recorder, StopAt};
 use crate::backend::VcpuExit;
 
 use super::cpu::batch::BATCH;
@@ -60,6 +67,8 @@ pub(crate) struct Sched {
     stop_clock: AtomicU64,
     stop_vcpu: AtomicUsize,
     stop_retired: AtomicU64,
+    /// Devices' host sides, admitted at quantum starts (`icount_input.rs`).
+    pub(super) hosts: Mutex<Vec<Arc<dyn HostInput>>>,
 }
 
 struct TurnState {
@@ -98,6 +107,7 @@ impl Sched {
             stop_clock: AtomicU64::new(u64::MAX),
             stop_vcpu: AtomicUsize::new(usize::MAX),
             stop_retired: AtomicU64::new(0),
+            hosts: Mutex::new(Vec::new()),
         }
     }
 
@@ -213,7 +223,7 @@ fn next_turn(power: &[Power], resumed: &[bool], me: usize) -> usize {
 }
 
 impl ModelVcpu {
-    fn sched(&self) -> Option<&Sched> {
+    pub(super) fn sched(&self) -> Option<&Sched> {
         self.shared.sched.as_deref()
     }
 
@@ -359,6 +369,7 @@ impl ModelVcpu {
                 }
             }
         }
+        self.admit_at_quantum_start();
         let left = self.until_stop();
         if left == 0 {
             return Err(VcpuExit::ClockReached);
@@ -380,7 +391,7 @@ impl ModelVcpu {
 
     /// Ticks to where the VMM wants the holder to stop (`Recorder::set_stop`): 0 when it is
     /// there, `u64::MAX` without a stop. Called by the holder (its counter is the clock).
-    fn until_stop(&self) -> u64 {
+    pub(super) fn until_stop(&self) -> u64 {
         let Some(s) = self.sched() else {
             return u64::MAX;
         };
@@ -411,6 +422,7 @@ impl ModelVcpu {
     /// the run loop reports it).
     pub(super) fn wfi_icount(&mut self) -> Option<VcpuExit> {
         loop {
+            self.admit_at_quantum_start();
             let deadline = self.wfi_still_waits()?;
             self.commit_clock();
             let shared = self.shared.clone();
@@ -432,6 +444,14 @@ impl ModelVcpu {
                     .filter_map(|j| st.wfi[j].flatten())
                     .min();
                 let Some(d) = earliest else {
+                    if sched.host_wake() != HostWake::Never {
+                        // Only host input can wake them: wait for it here, at this clock.
+                        drop(st);
+                        match self.wait_host_input(power) {
+                            Some(exit) => return exit,
+                            None => continue,
+                        }
+                    }
                     // Nothing armed anywhere: nothing can ever wake them.
                     st.wfi[self.index] = None;
                     drop(st);

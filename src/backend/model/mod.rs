@@ -72,6 +72,7 @@
 pub(crate) mod cpu;
 pub mod gic;
 mod icount;
+mod icount_input;
 mod irq;
 mod psci;
 mod regs;
@@ -290,6 +291,21 @@ impl Vm for ModelVm {
 
     fn recorder(&self) -> Option<Arc<dyn Recorder>> {
         self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
+    }
+
+    fn attach_host_input(&self, input: Arc<dyn super::icount::HostInput>) -> bool {
+        let Some(sched) = &self.shared.sched else {
+            return false;
+        };
+        // A weak handle: the input outlives this VM (it is shared by every build).
+        let shared = Arc::downgrade(&self.shared);
+        input.set_waker(Box::new(move || {
+            if let Some(s) = shared.upgrade() {
+                s.wake_all();
+            }
+        }));
+        sched.attach_input(input);
+        true
     }
 
     fn save_state(&self) -> Result<super::snapshot::VmSnapshot> {

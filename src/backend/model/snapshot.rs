@@ -153,6 +153,7 @@ struct VcpuSaved {
     irq_line: bool,
     holds_turn: bool,
     quantum_end: u64,
+    admitted_for: u64,
 }
 
 /// The model VM's saved state (module docs).
@@ -182,6 +183,7 @@ impl ModelVcpu {
             irq_line: self.irq_line,
             holds_turn: self.holds_turn,
             quantum_end: self.quantum_end,
+            admitted_for: self.admitted_for,
         }))
     }
 
@@ -204,6 +206,7 @@ impl ModelVcpu {
         self.irq_line = s.irq_line;
         self.holds_turn = s.holds_turn;
         self.quantum_end = s.quantum_end;
+        self.admitted_for = s.admitted_for;
         Ok(())
     }
 }

@@ -39,6 +39,9 @@ pub struct ModelVcpu {
     /// instruction count reaches `quantum_end`.
     pub(super) holds_turn: bool,
     pub(super) quantum_end: u64,
+    /// The `quantum_end` of the last quantum at whose start host input was admitted
+    /// (`icount.rs`).
+    pub(super) admitted_for: u64,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -95,6 +98,7 @@ impl ModelVcpu {
             irq_line: false,
             holds_turn: false,
             quantum_end: 0,
+            admitted_for: 0,
         }
     }
 
