@@ -6,14 +6,6 @@ use vm_memory::{Bytes, GuestAddress};
 use super::*;
 use crate::backend::GuestDebug;
 
-pub(super) fn step_dbg() -> GuestDebug {
-    GuestDebug {
-        enable: true,
-        single_step: true,
-        ..GuestDebug::default()
-    }
-}
-
 #[test]
 fn single_step_trace_matches_kvm() {
     // +0x00 ldr x1 (literal), +0x04 mov, +0x08 nop, +0x0c nop, +0x10 str (MMIO),
@@ -138,13 +130,7 @@ fn self_modifying_code_and_eret_step() {
     s.mem
         .write_obj(0xd420_0000u32, GuestAddress(RAM + 8))
         .unwrap();
-    s.cpu
-        .set_guest_debug(&GuestDebug {
-            enable: true,
-            sw_breakpoints: true,
-            ..Default::default()
-        })
-        .unwrap();
+    s.cpu.set_guest_debug(&sw_bp_dbg()).unwrap();
     assert_eq!(
         s.cpu.run().unwrap(),
         VcpuExit::Debug {

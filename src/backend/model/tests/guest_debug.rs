@@ -7,7 +7,7 @@
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::{Setup, DATA, SHUTDOWN};
+use super::{step_dbg, sw_bp_dbg, Setup, DATA, SHUTDOWN};
 use crate::a64::{pstate, sys, Reg};
 use crate::backend::model::cpu::debug::is_load_exclusive;
 use crate::backend::model::testutil::{asm, config, load, ram, RAM};
@@ -202,13 +202,7 @@ fn the_vmm_owning_debug_leaves_the_guest_its_own_mdscr_and_silences_its_step() {
     )) else {
         return;
     };
-    s.cpu
-        .set_guest_debug(&GuestDebug {
-            enable: true,
-            sw_breakpoints: true,
-            ..GuestDebug::default()
-        })
-        .unwrap();
+    s.cpu.set_guest_debug(&sw_bp_dbg()).unwrap();
     assert_eq!(s.cpu.run().unwrap(), SHUTDOWN);
     assert_eq!(count(&mut s), 0);
     assert_eq!(s.cpu.get(Reg::X(7)).unwrap(), KDE | SS);
@@ -231,13 +225,7 @@ fn the_guests_step_resumes_active_pending_when_the_vmm_gives_debug_back() {
     )) else {
         return;
     };
-    s.cpu
-        .set_guest_debug(&GuestDebug {
-            enable: true,
-            single_step: true,
-            ..GuestDebug::default()
-        })
-        .unwrap();
+    s.cpu.set_guest_debug(&step_dbg()).unwrap();
     for _ in 0..7 {
         assert!(matches!(s.cpu.run().unwrap(), VcpuExit::Debug { .. }));
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::{setup, setup_with, x, SHUTDOWN};
+use super::{setup, setup_with, sw_bp_dbg, x, SHUTDOWN};
 use crate::backend::model::testutil::RAM;
-use crate::backend::{GuestDebug, Vcpu, VcpuExit};
+use crate::backend::{Vcpu, VcpuExit};
 
 /// NOP (Arm ARM C6.2 "NOP": 0xd503201f).
 const NOP: u32 = 0xd503_201f;
@@ -78,13 +78,7 @@ fn vmm_writes_between_runs_take_effect() {
     let Some(mut s) = setup("mov x7, #1\n brk #0") else {
         return;
     };
-    s.cpu
-        .set_guest_debug(&GuestDebug {
-            enable: true,
-            sw_breakpoints: true,
-            ..Default::default()
-        })
-        .unwrap();
+    s.cpu.set_guest_debug(&sw_bp_dbg()).unwrap();
     let brk = VcpuExit::Debug {
         esr: 0xf200_0000,
         far: 0,

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::backend::model::cpu::debug::step_esr;
 use crate::backend::model::testutil::{asm, config, load, ram};
-use crate::backend::GuestDebug;
 
 /// GICD on (EnableGrp1), INTIDs 27 and 30 enabled in redistributor 0, PMR open, group 1 on.
 pub(super) const GIC_ON: &str = "ldr x1, =0x08000000\n mov w0, #2\n str w0, [x1]\n \
@@ -204,13 +203,7 @@ fn stepping_wfi() {
         RAM + 4 * k.expect("two WFIs").0 as u64
     };
     let (first, second) = (wfi(0), wfi(1));
-    s.cpu
-        .set_guest_debug(&GuestDebug {
-            enable: true,
-            single_step: true,
-            ..GuestDebug::default()
-        })
-        .unwrap();
+    s.cpu.set_guest_debug(&step_dbg()).unwrap();
     let mut stops = Vec::new();
     let mut slept = Duration::ZERO;
     while pc(&mut s.cpu) <= second {

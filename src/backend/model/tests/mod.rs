@@ -8,7 +8,7 @@ use vm_memory::GuestMemoryMmap;
 
 use super::testutil::{asm, config, load, ram, RAM, UART};
 use crate::a64::{sys, Reg};
-use crate::backend::{create_vm, BackendKind, SystemEvent, Vcpu, VcpuExit, Vm};
+use crate::backend::{create_vm, BackendKind, GuestDebug, SystemEvent, Vcpu, VcpuExit, Vm};
 
 pub(super) const DATA: u64 = RAM + 0x10000;
 /// Power the VM off (PSCI SYSTEM_OFF): the end marker of every snippet.
@@ -44,6 +44,24 @@ pub(super) fn setup(src: &str) -> Option<Setup> {
 
 pub(super) fn x(c: &mut Box<dyn Vcpu>, n: u8) -> u64 {
     c.get(Reg::X(n)).unwrap()
+}
+
+/// Host debug with single-step on.
+pub(super) fn step_dbg() -> GuestDebug {
+    GuestDebug {
+        enable: true,
+        single_step: true,
+        ..GuestDebug::default()
+    }
+}
+
+/// Host debug with software breakpoints (BRK exits to the VMM) on.
+pub(super) fn sw_bp_dbg() -> GuestDebug {
+    GuestDebug {
+        enable: true,
+        sw_breakpoints: true,
+        ..GuestDebug::default()
+    }
 }
 
 pub(super) fn pc(c: &mut Box<dyn Vcpu>) -> u64 {
