@@ -18,11 +18,13 @@ use std::time::Duration;
 
 use common::gdb::{backend_name, gdb_batch, require_gdb, text, Stub};
 
-/// The line typed, in three chunks 200 ms apart (the guest waits for each in WFI).
+/// The line typed, in three chunks 1.5 s apart: gdb has run the guest to its first reads
+/// before the second arrives, and the guest waits in WFI for each (three inputs logged,
+/// unless the host is so slow that they arrive together).
 const CHUNKS: [(Duration, &[u8]); 3] = [
     (Duration::from_millis(0), b"he"),
-    (Duration::from_millis(200), b"llo"),
-    (Duration::from_millis(200), b"\n"),
+    (Duration::from_millis(1500), b"llo"),
+    (Duration::from_millis(1500), b"\n"),
 ];
 const LINE: &[u8] = b"hello\n";
 
@@ -98,6 +100,15 @@ fn console_input_replays_exactly_through_gdb() {
     let out = gdb_batch(stub.port, &elf, &cmds);
     let all = text(&out);
 
+    let logged = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("inputs logged: "))
+        .last()
+        .unwrap_or("?");
+    eprintln!(
+        "console inputs logged: {logged} (of {} chunks)",
+        CHUNKS.len()
+    );
     let clocks = positions(&all);
     let vals = values(&all);
     assert_eq!(clocks.len(), 2 * READS + 2, "{all}");
