@@ -102,8 +102,8 @@ fn console_input_replays_exactly_through_gdb() {
 
     let logged = all
         .lines()
-        .filter_map(|l| l.strip_prefix("inputs logged: "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("inputs logged: "))
         .unwrap_or("?");
     eprintln!(
         "console inputs logged: {logged} (of {} chunks)",
