@@ -16,7 +16,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::gdb::{backend_name, gdb_batch, require_gdb, text, Stub};
+use common::gdb::{gdb_batch, text, Stub};
 
 /// The line typed, in three chunks 1.5 s apart: gdb has run the guest to its first reads
 /// before the second arrives, and the guest waits in WFI for each (three inputs logged,
@@ -59,11 +59,7 @@ fn forward_output(elf: &std::path::Path) -> String {
 
 #[test]
 fn console_input_replays_exactly_through_gdb() {
-    if !(require_gdb() && common::require_firmware_tools()) {
-        return;
-    }
-    if backend_name() != "model" {
-        eprintln!("skipping: recording needs the model backend, the stubs run on KVM");
+    if !common::gdb::can_record() {
         return;
     }
     let elf = common::firmware_elf("echo");

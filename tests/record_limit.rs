@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::gdb::{backend_name, gdb_batch, printed_u64, require_gdb, text, Stub};
+use common::gdb::{gdb_batch, printed_u64, text, Stub};
 use kvmdbg::a64::Reg;
 use kvmdbg::backend::BackendKind;
 use kvmdbg::machine::control::{Resume, StopKind, StopReason};
@@ -169,11 +169,7 @@ const LONGRUN_TOTAL: u64 = (1 << 24) * ((1 << 24) + 1) / 2;
 
 #[test]
 fn gdb_stops_at_the_moved_start_of_a_bounded_recording() {
-    if !(require_gdb() && common::require_firmware_tools()) {
-        return;
-    }
-    if backend_name() != "model" {
-        eprintln!("skipping: recording needs the model backend, the stubs run on KVM");
+    if !common::gdb::can_record() {
         return;
     }
     let elf = common::firmware_elf("longrun");

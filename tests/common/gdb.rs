@@ -430,6 +430,20 @@ pub fn printed_u64(out: &RunOutput, n: usize) -> u64 {
     .unwrap_or_else(|_| panic!("${n} = {s:?} is not a number"))
 }
 
+/// True if gdb sessions on a recording can run: gdb-multiarch and the firmware tools are
+/// there (failing in CI when they are not) and the stubs run on the model (skipped with a
+/// message in remote mode: KVM cannot record).
+pub fn can_record() -> bool {
+    if !(require_gdb() && super::require_firmware_tools()) {
+        return false;
+    }
+    if backend_name() != "model" {
+        eprintln!("skipping: recording needs the model backend, the stubs run on KVM");
+        return false;
+    }
+    true
+}
+
 /// True if gdb-multiarch is available (fails in CI when it is not).
 pub fn require_gdb() -> bool {
     super::require_tool(GDB)
