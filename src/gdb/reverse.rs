@@ -22,7 +22,8 @@ const TICKS_PER_SECOND: f64 = 62.5e6;
 
 /// What `monitor record` shows about its subcommands.
 pub(super) const HELP: &str = "\
-  record               the recording (--record): its span, snapshots, memory, position
+  record               the recording (--record): its span, snapshots, position, memory
+                       against --record-limit, the oldest history dropped to stay within it
   record start         start recording now (needs --icount)";
 
 impl Debugger {
