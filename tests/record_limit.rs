@@ -3,7 +3,8 @@
 //! stops at the new start ("no more reverse-execution history"), and every state reached in
 //! the history kept still equals the plain forward run's at the same clock (registers of
 //! every vCPU and RAM, as tests/record_reverse.rs compares them). On the library with
-//! `firmware/cdemo.c` (many pages written), and through gdb-multiarch with
+//! `firmware/cdemo.c` (many pages written; and with debugger writes logged as inputs, those
+//! before the new start forgotten, the later ones replayed), and through gdb-multiarch with
 //! `firmware/longrun.S`.
 //!
 //! Needs the firmware assembler (and gdb-multiarch for the gdb session): failures when
@@ -162,6 +163,89 @@ fn a_bounded_recording_drops_its_oldest_history_and_keeps_the_rest_exact() {
         end,
         "forward again to the end of the recording"
     );
+}
+
+/// Where the debugger writes in `cdemo`'s RAM: 6 MiB in, far above the image, its .bss
+/// stacks and below the DTB at the top of the 8 MiB.
+const SCRATCH: u64 = 0x4060_0000;
+
+/// The plain forward run's point at clock `t`, with the debugger's `writes` (clock, bytes at
+/// [`SCRATCH`]) made at their clocks as in the recorded run.
+fn forward_with(image: &[u8], writes: &[(u64, Vec<u8>)], t: u64) -> Point {
+    let mut s = session(image);
+    for (at, data) in writes.iter().filter(|(at, _)| *at <= t) {
+        assert!(s.run_to(*at).unwrap().is_none());
+        s.write_virt(0, SCRATCH, data).unwrap();
+    }
+    assert!(s.run_to(t).unwrap().is_none(), "the run ended before {t}");
+    point(&mut s)
+}
+
+/// Runs a recorded session forward to clock `at`, with a snapshot every [`INTERVAL`] on the
+/// way (where the limit is enforced), as a resume would take them.
+fn recording_run_to(s: &mut Session, at: u64) {
+    while s.clock().unwrap() < at {
+        let t = (s.clock().unwrap() + INTERVAL).min(at);
+        assert!(s.run_to(t).unwrap().is_none());
+        s.take_snapshot().unwrap();
+    }
+}
+
+#[test]
+fn the_inputs_before_the_new_start_are_forgotten_and_the_later_ones_replayed() {
+    let Some(image) = cdemo() else {
+        return;
+    };
+    let end = recorded_to_the_end(&image, None).recording().unwrap();
+    let mut s = session(&image);
+    let pass = s.image().symbol("pass").unwrap().addr;
+    s.insert_hw_breakpoint(pass).unwrap();
+    // A third of what the whole run holds: most of the history goes.
+    s.set_record_limit((end.memory() / 3) as u64).unwrap();
+    s.start_recording().unwrap();
+    s.set_snapshot_interval(INTERVAL).unwrap();
+    // Debugger writes at five points spread over the run, each logged as an input.
+    let mut writes = Vec::new();
+    for k in 1..=5u64 {
+        let at = end.horizon * k / 6;
+        recording_run_to(&mut s, at);
+        let data = (k * 0x0101_0101).to_le_bytes().to_vec();
+        s.write_virt(0, SCRATCH, &data).unwrap();
+        writes.push((at, data));
+    }
+    assert!(is_hw_break(&cont(&mut s)), "stops at pass");
+    assert_eq!(s.read_reg(0, Reg::Pc).unwrap() as u64, pass);
+    let kept = s.recording().unwrap();
+    let live = point(&mut s);
+    assert!(kept.dropped.inputs > 0, "some writes forgotten: {kept:?}");
+    assert!(kept.inputs > 0, "some writes kept: {kept:?}");
+    assert_eq!(kept.dropped.inputs + kept.inputs, writes.len(), "{kept:?}");
+    let forgotten = writes.iter().filter(|(at, _)| *at < kept.first).count();
+    assert_eq!(
+        kept.dropped.inputs, forgotten,
+        "exactly those before the start"
+    );
+    assert_eq!(live, forward_with(&image, &writes, live.0), "the live end");
+
+    // Back to the start, then points across the writes kept, then forward to the end.
+    s.reverse_continue(0).unwrap();
+    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
+    let start = point(&mut s);
+    assert_eq!(start.0, kept.first);
+    assert_eq!(
+        start,
+        forward_with(&image, &writes, kept.first),
+        "the start"
+    );
+    for (at, _) in writes.iter().filter(|(at, _)| *at >= kept.first) {
+        for t in [*at - 1, *at, *at + 1] {
+            s.seek(t).unwrap();
+            assert_eq!(point(&mut s), forward_with(&image, &writes, t), "clock {t}");
+        }
+    }
+    s.seek(kept.first).unwrap();
+    assert!(is_hw_break(&cont(&mut s)));
+    assert_eq!(point(&mut s), live, "forward again to the end");
 }
 
 /// 2^24 iterations of `total += n` (firmware/longrun.S): the total at `loop_end`.
