@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig};
-use kvmdbg::machine::session::{Session, DEFAULT_RECORD_LIMIT, MIN_RECORD_LIMIT};
+use kvmdbg::machine::session::{Session, MIN_RECORD_LIMIT};
 use kvmdbg::machine::{
     self, console, file_input, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome,
     TraceSink,
@@ -113,7 +113,8 @@ pub struct RunArgs {
     pub record: bool,
     /// Bound of the recording's memory (RAM page copies, snapshot states, input log), e.g.
     /// 512M or 2GiB (default 1G): beyond it the oldest history is dropped, and reverse
-    /// execution stops at the new start (user guide, "Going backwards").
+    /// execution stops at the new start (user guide, "Going backwards"). With --record, or
+    /// --icount for a recording started by `monitor record start`.
     #[arg(long, value_name = "SIZE", value_parser = parse_record_limit)]
     pub record_limit: Option<u64>,
     /// At the end of a run without gdb, print the hash of the final state (registers of
@@ -294,8 +295,11 @@ fn run(args: RunArgs) -> i32 {
         test_hooks: Default::default(),
         icount: args.icount || args.record,
     };
-    if args.record_limit.is_some() && !args.record {
-        return usage("--record-limit bounds a recording: use it with --record");
+    if args.record_limit.is_some() && !(args.record || args.icount) {
+        return usage(
+            "--record-limit bounds a recording: use it with --record (or --icount, for \
+             `monitor record start`)",
+        );
     }
     if args.record && backend != BackendKind::Model {
         return usage("--record needs the model backend (--backend model): KVM cannot record");
@@ -335,9 +339,10 @@ fn run(args: RunArgs) -> i32 {
         if args.state_hash {
             return usage("--state-hash is for runs without gdb");
         }
-        let record = args
-            .record
-            .then(|| args.record_limit.unwrap_or(DEFAULT_RECORD_LIMIT));
+        let record = Record {
+            start: args.record,
+            limit: args.record_limit,
+        };
         return run_gdb(machine, listen, args.wait_gdb, record, exec_file);
     }
     if args.record {
@@ -381,11 +386,18 @@ fn start_console(machine: &Machine) -> std::io::Result<Option<console::TerminalG
     Ok(guard)
 }
 
+/// What `run_gdb` is asked to record: start at once (`--record`), and the memory bound of
+/// any recording (`--record-limit`; the session's default without it).
+struct Record {
+    start: bool,
+    limit: Option<u64>,
+}
+
 fn run_gdb(
     machine: Machine,
     listen: Listen,
     wait: bool,
-    record: Option<u64>,
+    record: Record,
     exec_file: Option<String>,
 ) -> i32 {
     if let Listen::Tcp(addr) = &listen {
@@ -403,14 +415,17 @@ fn run_gdb(
             return EXIT_FAILURE;
         }
     };
-    if let Some(limit) = record {
-        if let Err(e) = session
-            .set_record_limit(limit)
-            .and_then(|()| session.start_recording())
-        {
-            eprintln!("kvmdbg: error: {e}");
-            return EXIT_FAILURE;
+    let limit = record.limit.map_or(Ok(()), |l| session.set_record_limit(l));
+    let started = limit.and_then(|()| {
+        if record.start {
+            session.start_recording()
+        } else {
+            Ok(())
         }
+    });
+    if let Err(e) = started {
+        eprintln!("kvmdbg: error: {e}");
+        return EXIT_FAILURE;
     }
     let cfg = ServeConfig {
         listen,
