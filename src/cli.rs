@@ -345,8 +345,8 @@ fn run(args: RunArgs) -> i32 {
         };
         return run_gdb(machine, listen, args.wait_gdb, record, exec_file);
     }
-    if args.record {
-        return usage("--record is for sessions with gdb (--gdb or -s)");
+    if args.record || args.record_limit.is_some() {
+        return usage("--record and --record-limit are for sessions with gdb (--gdb or -s)");
     }
     if args.wait_gdb {
         return usage("-S/--wait-gdb needs --gdb or -s");

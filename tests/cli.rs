@@ -186,7 +186,11 @@ fn record_needs_the_model_and_gdb() {
     let out = kvmdbg(&["run", demo, "--backend", "kvm", "--record", "-s"]);
     assert_one_line_error(&out, 2, "--record needs the model backend");
     let out = kvmdbg(&["run", demo, "--backend", "model", "--record"]);
-    assert_one_line_error(&out, 2, "--record is for sessions with gdb");
+    assert_one_line_error(
+        &out,
+        2,
+        "--record and --record-limit are for sessions with gdb",
+    );
 }
 
 #[test]
@@ -213,4 +217,15 @@ fn bad_recording_limits() {
         2,
         "--record-limit bounds a recording: use it with --record",
     );
+    // With --icount (for `monitor record start`), still for gdb only.
+    let out = kvmdbg(&[
+        "run",
+        demo,
+        "--backend",
+        "model",
+        "--icount",
+        "--record-limit",
+        "1G",
+    ]);
+    assert_one_line_error(&out, 2, "are for sessions with gdb");
 }
