@@ -30,7 +30,8 @@ use super::Session;
 
 /// The default bound of a recording's memory: 1 GiB, a part of a development host's RAM that
 /// holds minutes to hours of guest time (docs/benchmarks.md, "Recording and reverse
-/// execution": 0.1 to 16 MiB per guest second, by how much RAM the guest writes).
+/// execution": 175 KiB to 4.3 MiB per guest second in the firmware measured, so from about
+/// 4 minutes to 100; more for a guest that writes more RAM).
 pub const DEFAULT_LIMIT: u64 = 1 << 30;
 
 /// The smallest limit accepted: one page of the store (`snapshot.rs`'s 4 KiB).
