@@ -257,7 +257,9 @@ impl Session {
 
     /// Takes a snapshot now (recording started, every vCPU stopped, at the end of the
     /// recorded history); returns its index. A snapshot at the clock of the newest one
-    /// replaces nothing and is not taken again.
+    /// replaces nothing and is not taken again. Then the recording is kept within its limit
+    /// (`retention.rs`): older snapshots may be dropped, which renumbers the ones kept (the
+    /// index returned is the new one's after that).
     pub fn take_snapshot(&mut self) -> Result<usize> {
         self.stopped_for("a snapshot")?;
         let at = self.clock().unwrap_or(0);
