@@ -48,6 +48,23 @@ fn values(all: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The general registers of each `info registers` in `all` (lines `x0` to `cpsr`), in order.
+fn register_dumps(all: &str) -> Vec<Vec<&str>> {
+    let mut dumps: Vec<Vec<&str>> = Vec::new();
+    for l in all.lines() {
+        let name = l.split_whitespace().next().unwrap_or("");
+        if name == "x0" {
+            dumps.push(Vec::new());
+        }
+        let general = (name.starts_with('x') && name[1..].parse::<u8>().is_ok())
+            || ["sp", "pc", "cpsr"].contains(&name);
+        if let (true, Some(d)) = (general, dumps.last_mut()) {
+            d.push(l);
+        }
+    }
+    dumps
+}
+
 /// The plain forward run's output for the same input (no gdb, no recording).
 fn forward_output(elf: &std::path::Path) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
@@ -71,7 +88,13 @@ fn console_input_replays_exactly_through_gdb() {
     for _ in 0..READS {
         cmds.extend(["continue", "monitor record", "p $x19"]);
     }
-    cmds.extend(["break report", "continue", "monitor record", "p $x19"]);
+    cmds.extend([
+        "break report",
+        "continue",
+        "monitor record",
+        "p $x19",
+        "info registers",
+    ]);
     // Backward over every read: the same stops; each read executed again in the past
     // gives its byte (x0), and is stepped back over.
     for _ in 0..READS {
@@ -90,6 +113,7 @@ fn console_input_replays_exactly_through_gdb() {
         "continue",
         "monitor record",
         "p $x19",
+        "info registers",
         "delete",
         "continue",
     ]);
@@ -133,6 +157,13 @@ fn console_input_replays_exactly_through_gdb() {
     assert_eq!(again, [*end], "{all}");
     assert_eq!(vals[vals.len() - 1], total, "{all}");
     assert!(all.contains("at the end (live)"), "{all}");
+    let regs = register_dumps(&all);
+    assert_eq!(regs.len(), 2, "{all}");
+    assert_eq!(regs[0].len(), 34, "x0-x30, sp, pc, cpsr:\n{all}");
+    assert_eq!(
+        regs[0], regs[1],
+        "registers at the end, forward and after replay"
+    );
     assert!(all.contains("exited normally"), "{all}");
     let (status, stdout) = stub.wait_exit(Duration::from_secs(30));
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{all}");
