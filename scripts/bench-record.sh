@@ -6,7 +6,11 @@
 #   best of RUNS each, interleaved), and the ratio;
 # - `monitor record` at the end: span, snapshots and RAM page copies held;
 # - the latency of one `reverse-stepi` there, and of a `reverse-continue` back to the
-#   breakpoint at `loop_start`, across the whole loop (timed in gdb's Python).
+#   breakpoint at `loop_start`, across the whole loop (timed in gdb's Python);
+# - the memory a recording holds per second of guest time, without a cap (the default
+#   --record-limit, 1 GiB, not reached) and with a small one, on longrun (one hot page) and
+#   firmware/cbench.c (52 million instructions writing about 1.5 MiB of RAM): `monitor
+#   record` at `pass`, and the wall time of the run with either.
 #
 #   scripts/bench-record.sh [RUNS]        (PORT= to change the gdb port, default 4591)
 set -euo pipefail
@@ -18,6 +22,7 @@ cargo build --release --quiet
 bash firmware/build.sh "$TARGET/firmware" >/dev/null
 KVMDBG=$TARGET/release/kvmdbg
 FW=$TARGET/firmware/longrun.elf
+FWDIR=$TARGET/firmware
 
 # session EXTRA-KVMDBG-ARGS GDB-COMMAND...: prints gdb's output.
 session() {
@@ -62,3 +67,23 @@ echo "$out" | sed -n '/^recording:/,/^inputs logged/p'
 echo "reverse-stepi: $(echo "$out" | wall 1)s wall"
 echo "reverse-continue back over the loop: $(echo "$out" | wall 2)s wall"
 echo "$out" | grep -q '= 1$' || { echo "reverse-continue did not reach loop_start" >&2; exit 1; }
+
+# memory FIRMWARE CAP: the recording at `pass` without a cap and with --record-limit CAP.
+memory() {
+  local fw=$1 cap=$2
+  for extra in "--record" "--record --record-limit $cap"; do
+    out=$(FW=$FWDIR/$fw.elf session "$extra" 'break pass' "$T0" continue "$T1" 'monitor record')
+    local span kib secs
+    span=$(echo "$out" | sed -n 's/^recording: clock \([0-9]*\) to \([0-9]*\) .*/\1 \2/p')
+    kib=$(echo "$out" | sed -n 's/^memory: \([0-9]*\) KiB.*/\1/p')
+    # Guest seconds since the start of the run: the end clock at 62.5 MHz.
+    secs=$(echo "scale=3; ${span#* } / 62500000" | bc)
+    printf '%s %-32s %5s KiB after %s s of guest time (%s KiB/s), run %ss wall; %s; %s\n' \
+      "$fw" "($extra)" "$kib" "$secs" "$(echo "scale=0; $kib / $secs" | bc)" \
+      "$(echo "$out" | wall 1)" \
+      "$(echo "$out" | grep '^snapshots:' | cut -d' ' -f2) snapshots kept" \
+      "$(echo "$out" | grep '^history dropped:' | sed 's/ to stay within the limit//')"
+  done
+}
+memory longrun 100K
+memory cbench 2M

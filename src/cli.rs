@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use kvmdbg::backend::{self, BackendKind};
 use kvmdbg::gdb::{self, Listen, ServeConfig};
-use kvmdbg::machine::session::Session;
+use kvmdbg::machine::session::{Session, MIN_RECORD_LIMIT};
 use kvmdbg::machine::{
     self, console, file_input, memory, BootConfig, Machine, MachineConfig, MachineError, Outcome,
     TraceSink,
@@ -111,6 +111,12 @@ pub struct RunArgs {
     /// reverse-stepi, reverse-continue, reverse-finish... work (user guide, "Going backwards").
     #[arg(long)]
     pub record: bool,
+    /// Bound of the recording's memory (RAM page copies, snapshot states, input log), e.g.
+    /// 512M or 2GiB (default 1G): beyond it the oldest history is dropped, and reverse
+    /// execution stops at the new start (user guide, "Going backwards"). With --record, or
+    /// --icount for a recording started by `monitor record start`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_record_limit)]
+    pub record_limit: Option<u64>,
     /// At the end of a run without gdb, print the hash of the final state (registers of
     /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
     #[arg(long)]
@@ -121,6 +127,17 @@ pub struct RunArgs {
 
 /// The default gdb port (QEMU's `-s`).
 pub const DEFAULT_GDB_PORT: u16 = 1234;
+
+/// Parses `--record-limit`: a size with an optional K/M/G suffix, at least one page.
+pub fn parse_record_limit(text: &str) -> Result<u64, String> {
+    let bytes = memory::parse_bytes(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if bytes < MIN_RECORD_LIMIT {
+        return Err(format!(
+            "{text:?}: a recording needs at least {MIN_RECORD_LIMIT} bytes"
+        ));
+    }
+    Ok(bytes)
+}
 
 /// Parses `tcp:[HOST:]PORT` or `unix:PATH`.
 pub fn parse_gdb_spec(spec: &str) -> Result<Listen, String> {
@@ -278,6 +295,12 @@ fn run(args: RunArgs) -> i32 {
         test_hooks: Default::default(),
         icount: args.icount || args.record,
     };
+    if args.record_limit.is_some() && !(args.record || args.icount) {
+        return usage(
+            "--record-limit bounds a recording: use it with --record (or --icount, for \
+             `monitor record start`)",
+        );
+    }
     if args.record && backend != BackendKind::Model {
         return usage("--record needs the model backend (--backend model): KVM cannot record");
     }
@@ -316,10 +339,14 @@ fn run(args: RunArgs) -> i32 {
         if args.state_hash {
             return usage("--state-hash is for runs without gdb");
         }
-        return run_gdb(machine, listen, args.wait_gdb, args.record, exec_file);
+        let record = Record {
+            start: args.record,
+            limit: args.record_limit,
+        };
+        return run_gdb(machine, listen, args.wait_gdb, record, exec_file);
     }
-    if args.record {
-        return usage("--record is for sessions with gdb (--gdb or -s)");
+    if args.record || args.record_limit.is_some() {
+        return usage("--record and --record-limit are for sessions with gdb (--gdb or -s)");
     }
     if args.wait_gdb {
         return usage("-S/--wait-gdb needs --gdb or -s");
@@ -359,11 +386,18 @@ fn start_console(machine: &Machine) -> std::io::Result<Option<console::TerminalG
     Ok(guard)
 }
 
+/// What `run_gdb` is asked to record: start at once (`--record`), and the memory bound of
+/// any recording (`--record-limit`; the session's default without it).
+struct Record {
+    start: bool,
+    limit: Option<u64>,
+}
+
 fn run_gdb(
     machine: Machine,
     listen: Listen,
     wait: bool,
-    record: bool,
+    record: Record,
     exec_file: Option<String>,
 ) -> i32 {
     if let Listen::Tcp(addr) = &listen {
@@ -381,11 +415,17 @@ fn run_gdb(
             return EXIT_FAILURE;
         }
     };
-    if record {
-        if let Err(e) = session.start_recording() {
-            eprintln!("kvmdbg: error: {e}");
-            return EXIT_FAILURE;
+    let limit = record.limit.map_or(Ok(()), |l| session.set_record_limit(l));
+    let started = limit.and_then(|()| {
+        if record.start {
+            session.start_recording()
+        } else {
+            Ok(())
         }
+    });
+    if let Err(e) = started {
+        eprintln!("kvmdbg: error: {e}");
+        return EXIT_FAILURE;
     }
     let cfg = ServeConfig {
         listen,

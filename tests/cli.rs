@@ -186,5 +186,46 @@ fn record_needs_the_model_and_gdb() {
     let out = kvmdbg(&["run", demo, "--backend", "kvm", "--record", "-s"]);
     assert_one_line_error(&out, 2, "--record needs the model backend");
     let out = kvmdbg(&["run", demo, "--backend", "model", "--record"]);
-    assert_one_line_error(&out, 2, "--record is for sessions with gdb");
+    assert_one_line_error(
+        &out,
+        2,
+        "--record and --record-limit are for sessions with gdb",
+    );
+}
+
+#[test]
+fn bad_recording_limits() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/firmware/prebuilt/demo.elf");
+    let run = |limit: &str| {
+        kvmdbg(&[
+            "run",
+            demo,
+            "--backend",
+            "model",
+            "--record",
+            "-s",
+            "--record-limit",
+            limit,
+        ])
+    };
+    assert_one_line_error(&run("1K"), 2, "a recording needs at least 4096 bytes");
+    assert_one_line_error(&run("12X"), 2, "unknown unit");
+    assert_one_line_error(&run("99999999999G"), 2, "size overflows");
+    let out = kvmdbg(&["run", demo, "--backend", "model", "--record-limit", "1G"]);
+    assert_one_line_error(
+        &out,
+        2,
+        "--record-limit bounds a recording: use it with --record",
+    );
+    // With --icount (for `monitor record start`), still for gdb only.
+    let out = kvmdbg(&[
+        "run",
+        demo,
+        "--backend",
+        "model",
+        "--icount",
+        "--record-limit",
+        "1G",
+    ]);
+    assert_one_line_error(&out, 2, "are for sessions with gdb");
 }

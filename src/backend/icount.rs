@@ -81,8 +81,11 @@ pub trait Recorder: Send + Sync {
     fn now(&self) -> u64;
     /// Records `input` as taking effect now; returns the clock value stamped on it.
     fn record(&self, vcpu: Option<usize>, input: Input) -> u64;
-    /// Every input recorded so far, oldest first.
+    /// Every input recorded so far and not forgotten, oldest first.
     fn inputs(&self) -> Vec<InputEvent>;
+    /// Forgets the `count` oldest inputs (all if fewer): a recording that dropped its oldest
+    /// history no longer replays them.
+    fn forget_inputs(&self, count: usize);
     /// Sets (or with `StopAt::default()` clears) where running vCPUs stop.
     fn set_stop(&self, at: StopAt);
     /// What vCPU `vcpu` has retired: its instructions plus the exceptions it took (each

@@ -10,12 +10,28 @@
 use std::any::Any;
 
 /// A vCPU's complete state as its backend saved it (architectural registers, system and
-/// debug registers, and the backend's own bookkeeping such as a pending MMIO completion).
-pub struct VcpuSnapshot(pub(crate) Box<dyn Any + Send + Sync>);
+/// debug registers, and the backend's own bookkeeping such as a pending MMIO completion),
+/// with the bytes it holds (the saved value and what it owns on the heap, as the backend
+/// counts them), for a recording's memory bound.
+pub struct VcpuSnapshot(pub(crate) Box<dyn Any + Send + Sync>, pub(crate) usize);
 
 /// A VM's shared state as its backend saved it (interrupt controller, power states, clock
-/// and vCPU turns); RAM is not in it (see `Vm::take_dirty_pages`).
-pub struct VmSnapshot(pub(crate) Box<dyn Any + Send + Sync>);
+/// and vCPU turns; RAM is not in it, see `Vm::take_dirty_pages`), with the bytes it holds.
+pub struct VmSnapshot(pub(crate) Box<dyn Any + Send + Sync>, pub(crate) usize);
+
+impl VcpuSnapshot {
+    /// The bytes of memory the saved state holds.
+    pub fn bytes(&self) -> usize {
+        self.1
+    }
+}
+
+impl VmSnapshot {
+    /// The bytes of memory the saved state holds.
+    pub fn bytes(&self) -> usize {
+        self.1
+    }
+}
 
 impl std::fmt::Debug for VcpuSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

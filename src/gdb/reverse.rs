@@ -22,7 +22,8 @@ const TICKS_PER_SECOND: f64 = 62.5e6;
 
 /// What `monitor record` shows about its subcommands.
 pub(super) const HELP: &str = "\
-  record               the recording (--record): its span, snapshots, memory, position
+  record               the recording (--record): its span, snapshots, position, memory
+                       against --record-limit, the oldest history dropped to stay within it
   record start         start recording now (needs --icount)";
 
 impl Debugger {
@@ -91,11 +92,22 @@ pub(super) fn describe(info: &RecordingInfo) -> String {
     } else {
         "at the end (live)".to_string()
     };
+    let kib = |b: usize| b.div_ceil(1024);
+    let dropped = if info.dropped.snapshots == 0 {
+        "history dropped: none (the recording starts where it was started)".to_string()
+    } else {
+        format!(
+            "history dropped: clock {} to {} ({} snapshots, {} inputs) to stay within the limit",
+            info.dropped.from, info.first, info.dropped.snapshots, info.dropped.inputs
+        )
+    };
     format!(
         "recording: clock {} to {} ({} ticks, {:.3} s of guest time at 62.5 MHz)\n\
          position: clock {} {place}\n\
          snapshots: {} (newest at clock {})\n\
-         memory: {} page copies, {} KiB\n\
+         memory: {} KiB of a {} KiB limit (--record-limit): {} page copies {} KiB, \
+         snapshot states {} KiB, input log {} KiB\n\
+         {dropped}\n\
          inputs logged: {}",
         info.first,
         info.horizon,
@@ -104,8 +116,12 @@ pub(super) fn describe(info: &RecordingInfo) -> String {
         info.now,
         info.snapshots,
         info.last,
+        kib(info.memory()),
+        info.limit / 1024,
         info.pages,
-        info.page_bytes / 1024,
+        kib(info.page_bytes),
+        kib(info.state_bytes),
+        kib(info.input_bytes),
         info.inputs,
     )
 }
@@ -143,6 +159,10 @@ mod tests {
             snapshots: 16,
             page_bytes: 8192,
             pages: 2,
+            state_bytes: 3000,
+            input_bytes: 100,
+            limit: 1 << 30,
+            dropped: Default::default(),
         };
         let text = describe(&info);
         assert!(
@@ -151,11 +171,30 @@ mod tests {
         );
         assert!(text.contains("500000 ticks before the end"), "{text}");
         assert!(text.contains("snapshots: 16"), "{text}");
-        assert!(text.contains("8 KiB"), "{text}");
+        assert!(
+            text.contains("memory: 12 KiB of a 1048576 KiB limit"),
+            "{text}"
+        );
+        assert!(text.contains("page copies 8 KiB"), "{text}");
+        assert!(text.contains("history dropped: none"), "{text}");
         let live = describe(&RecordingInfo {
             now: 62_500_000,
             ..info
         });
         assert!(live.contains("at the end (live)"), "{live}");
+        let pruned = describe(&RecordingInfo {
+            first: 8_000_000,
+            dropped: crate::machine::session::Dropped {
+                snapshots: 2,
+                inputs: 1,
+                from: 0,
+            },
+            ..info
+        });
+        assert!(
+            pruned.contains("history dropped: clock 0 to 8000000 (2 snapshots, 1 inputs)"),
+            "{pruned}"
+        );
+        assert!(pruned.contains("recording: clock 8000000 to"), "{pruned}");
     }
 }

@@ -20,7 +20,22 @@ pub trait MmioDevice: Send {
 }
 
 /// The saved states of every device, in bus order.
+#[derive(Default)]
 pub struct DeviceStates(Vec<Option<Box<dyn std::any::Any + Send>>>);
+
+impl DeviceStates {
+    /// The bytes the saved states hold: each state's own size (what a device state owns on
+    /// the heap, such as the PL011's few FIFO bytes, is not counted).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(self.0.as_slice())
+            + self
+                .0
+                .iter()
+                .flatten()
+                .map(|s| std::mem::size_of_val(&**s))
+                .sum::<usize>()
+    }
+}
 
 struct Range {
     base: u64,

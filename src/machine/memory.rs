@@ -7,26 +7,30 @@ use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use super::error::{MachineError, Result};
 use super::layout::{MAX_RAM_SIZE, MIN_RAM_SIZE, RAM_BASE};
 
-/// Parses a memory size such as `128M`, `1G`, `65536`, `512K`, `128MiB` (binary units).
-pub fn parse_size(text: &str) -> Result<u64> {
-    let bad = |why: &str| MachineError::MemorySize(text.to_string(), why.to_string());
+/// Parses a size in bytes such as `128M`, `1G`, `65536`, `512K`, `128MiB` (binary units);
+/// the error says what is wrong.
+pub fn parse_bytes(text: &str) -> std::result::Result<u64, &'static str> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     if digits.is_empty() {
-        return Err(bad("expected a number with an optional K/M/G suffix"));
+        return Err("expected a number with an optional K/M/G suffix");
     }
-    let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
+    let n: u64 = digits.parse().map_err(|_| "number too large")?;
     let shift = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 0,
         "K" | "KB" | "KIB" => 10,
         "M" | "MB" | "MIB" => 20,
         "G" | "GB" | "GIB" => 30,
-        _ => return Err(bad("unknown unit (use K, M or G)")),
+        _ => return Err("unknown unit (use K, M or G)"),
     };
-    let size = n
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| bad("size overflows"))?;
+    n.checked_mul(1u64 << shift).ok_or("size overflows")
+}
+
+/// Parses a memory size (as [`parse_bytes`]) that RAM can have.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let bad = |why: &str| MachineError::MemorySize(text.to_string(), why.to_string());
+    let size = parse_bytes(text).map_err(bad)?;
     if size < MIN_RAM_SIZE {
         return Err(bad(&format!("must be at least {} KiB", MIN_RAM_SIZE >> 10)));
     }

@@ -235,6 +235,7 @@ impl Session {
             if self.clock() != Some(start) {
                 self.seek(start)?;
             }
+            self.note_history_dropped();
             StopReason::HistoryStart
         } else {
             self.replaying(|s| {
@@ -253,6 +254,7 @@ impl Session {
         let now = self.clock().unwrap_or(0);
         let snaps: Vec<u64> = self.recording_ref()?.snaps.iter().map(|s| s.at).collect();
         let Some(mut k) = snaps.iter().rposition(|&at| at < now) else {
+            self.note_history_dropped();
             self.pending.push_back(Event {
                 vcpu,
                 reason: StopReason::HistoryStart,
@@ -276,6 +278,9 @@ impl Session {
             end = snaps[k];
             k -= 1;
         })?;
+        if found.is_none() {
+            self.note_history_dropped();
+        }
         self.pending.push_back(found.unwrap_or(Event {
             vcpu,
             reason: StopReason::HistoryStart,

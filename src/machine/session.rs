@@ -32,10 +32,15 @@ mod mem;
 mod replay;
 #[path = "session_reset.rs"]
 mod reset;
+#[path = "retention.rs"]
+mod retention;
 #[path = "snapshot.rs"]
 mod snapshot;
 pub use replay::SNAPSHOT_INTERVAL;
 pub use reset::ResetReport;
+pub use retention::{
+    Dropped, DEFAULT_LIMIT as DEFAULT_RECORD_LIMIT, MIN_LIMIT as MIN_RECORD_LIMIT,
+};
 pub use snapshot::RecordingInfo;
 
 /// Why a debug memory access failed.
@@ -92,6 +97,8 @@ pub struct Session {
     resumed: Vec<(usize, Action)>,
     /// Why the last reverse request could not be made (`replay.rs`), until the next resume.
     reverse_note: Option<String>,
+    /// The bound of a recording's memory (`retention.rs`).
+    record_limit: u64,
 }
 
 impl Session {
@@ -133,6 +140,7 @@ impl Session {
             recording: None,
             resumed: Vec::new(),
             reverse_note: None,
+            record_limit: retention::DEFAULT_LIMIT,
         })
     }
 

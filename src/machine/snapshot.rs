@@ -31,6 +31,8 @@ const PAGE: u64 = 0x1000;
 
 /// One snapshot of the machine.
 pub(super) struct Snap {
+    /// The bytes its saved states hold (`retention.rs`).
+    pub bytes: usize,
     /// The machine's clock (instructions retired by all vCPUs) when it was taken.
     pub at: u64,
     vm: VmSnapshot,
@@ -42,18 +44,39 @@ pub(super) struct Snap {
     pub inputs: usize,
 }
 
+#[cfg(test)]
+impl Snap {
+    /// A snapshot with no machine state in it, for tests of the page store.
+    pub(super) fn synthetic(at: u64, inputs: usize, bytes: usize) -> Snap {
+        use crate::backend::snapshot::VmSnapshot;
+        Snap {
+            bytes,
+            at,
+            vm: VmSnapshot(Box::new(()), 0),
+            vcpus: Vec::new(),
+            devices: Default::default(),
+            retired: Vec::new(),
+            inputs,
+        }
+    }
+}
+
 /// A page's saved contents: `None` when all zeros.
-type PageCopy = Option<Arc<[u8]>>;
+pub(super) type PageCopy = Option<Arc<[u8]>>;
 
 /// The snapshots of one recording and their pages.
 pub(super) struct Recording {
     pub snaps: Vec<Snap>,
     /// Per page (guest-physical address): (snapshot index, contents then), oldest first.
-    pages: HashMap<u64, Vec<(usize, PageCopy)>>,
+    pub pages: HashMap<u64, Vec<(usize, PageCopy)>>,
     /// Pages the debugger wrote, or that a restore put back, since the newest snapshot.
     pending: BTreeSet<u64>,
-    /// Bytes of page copies held.
-    bytes: usize,
+    /// Bytes the page store holds (copies and their bookkeeping, `retention.rs`).
+    pub bytes: usize,
+    /// The bound of the recording's memory, and what was dropped to keep it
+    /// (`retention.rs`).
+    pub limit: u64,
+    pub dropped: super::retention::Dropped,
     /// The newest point the machine reached (`replay.rs`): the end of the history.
     pub horizon: u64,
     /// Where the next snapshot is due (live), and the ticks between two.
@@ -66,12 +89,14 @@ pub(super) struct Recording {
 }
 
 impl Recording {
-    fn new(pending: BTreeSet<u64>, now: u64, inputs: usize) -> Self {
+    pub(super) fn new(pending: BTreeSet<u64>, now: u64, inputs: usize, limit: u64) -> Self {
         Recording {
             snaps: Vec::new(),
             pages: HashMap::new(),
             pending,
             bytes: 0,
+            limit,
+            dropped: Default::default(),
             horizon: now,
             next_snap: now,
             interval: super::replay::SNAPSHOT_INTERVAL,
@@ -84,7 +109,7 @@ impl Recording {
 /// What `monitor record` shows about a recording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordingInfo {
-    /// The clock of the first and the newest snapshot.
+    /// The clock of the first (the start of the history kept) and the newest snapshot.
     pub first: u64,
     pub last: u64,
     /// The newest point reached (the end of the history) and the current one.
@@ -93,15 +118,29 @@ pub struct RecordingInfo {
     /// Debugger inputs (writes, interrupts) in the log.
     pub inputs: usize,
     pub snapshots: usize,
-    /// Bytes of RAM page copies held.
+    /// Bytes of the RAM page store (copies and their bookkeeping).
     pub page_bytes: usize,
     /// Pages held (copies of non-zero pages).
     pub pages: usize,
+    /// Bytes of the snapshots' saved states (vCPUs, VM, devices) and of the input log.
+    pub state_bytes: usize,
+    pub input_bytes: usize,
+    /// The bound of all of it (`--record-limit`).
+    pub limit: u64,
+    /// What was dropped to stay within it.
+    pub dropped: super::retention::Dropped,
+}
+
+impl RecordingInfo {
+    /// Every byte the recording holds.
+    pub fn memory(&self) -> usize {
+        self.page_bytes + self.state_bytes + self.input_bytes
+    }
 }
 
 impl Recording {
     /// The newest copy of `page` at or before snapshot `k` (`None`: zeros).
-    fn page_at(&self, page: u64, k: usize) -> Option<&Arc<[u8]>> {
+    pub(super) fn page_at(&self, page: u64, k: usize) -> Option<&Arc<[u8]>> {
         let versions = self.pages.get(&page)?;
         versions
             .iter()
@@ -142,7 +181,8 @@ impl Session {
         }
         let now = self.clock().unwrap_or(0);
         let inputs = self._vm.recorder().map_or(0, |r| r.inputs().len());
-        self.recording = Some(Recording::new(all, now, inputs));
+        let limit = self.record_limit;
+        self.recording = Some(Recording::new(all, now, inputs, limit));
         self.take_snapshot().map(|_| ())
     }
 
@@ -159,15 +199,33 @@ impl Session {
         Ok(())
     }
 
+    /// Sets the bound of the recording's memory (`--record-limit`; at least
+    /// [`super::retention::MIN_LIMIT`]), for the recording started next and the current one
+    /// (whose oldest history is dropped at its next snapshot if it holds more).
+    pub fn set_record_limit(&mut self, bytes: u64) -> Result<()> {
+        if bytes < super::retention::MIN_LIMIT {
+            return Err(MachineError::Recording(format!(
+                "a recording limit of {bytes} bytes is below the smallest, {} bytes",
+                super::retention::MIN_LIMIT
+            )));
+        }
+        self.record_limit = bytes;
+        if let Some(rec) = self.recording.as_mut() {
+            rec.limit = bytes;
+        }
+        Ok(())
+    }
+
     /// What the recording holds, if one was started.
     pub fn recording(&self) -> Option<RecordingInfo> {
         let r = self.recording.as_ref()?;
+        let log = self._vm.recorder().map(|r| r.inputs()).unwrap_or_default();
         Some(RecordingInfo {
             first: r.snaps.first().map_or(0, |s| s.at),
             last: r.snaps.last().map_or(0, |s| s.at),
             horizon: r.horizon,
             now: self.clock().unwrap_or(0),
-            inputs: self._vm.recorder().map_or(0, |r| r.inputs().len()),
+            inputs: log.len(),
             snapshots: r.snaps.len(),
             page_bytes: r.bytes,
             pages: r
@@ -176,6 +234,10 @@ impl Session {
                 .flatten()
                 .filter(|(_, c)| c.is_some())
                 .count(),
+            state_bytes: r.state_bytes(),
+            input_bytes: log.iter().map(super::retention::input_bytes).sum(),
+            limit: r.limit,
+            dropped: r.dropped,
         })
     }
 
@@ -195,7 +257,9 @@ impl Session {
 
     /// Takes a snapshot now (recording started, every vCPU stopped, at the end of the
     /// recorded history); returns its index. A snapshot at the clock of the newest one
-    /// replaces nothing and is not taken again.
+    /// replaces nothing and is not taken again. Then the recording is kept within its limit
+    /// (`retention.rs`): older snapshots may be dropped, which renumbers the ones kept (the
+    /// index returned is the new one's after that).
     pub fn take_snapshot(&mut self) -> Result<usize> {
         self.stopped_for("a snapshot")?;
         let at = self.clock().unwrap_or(0);
@@ -218,7 +282,7 @@ impl Session {
         let vm = self._vm.save_state()?;
         let devices = self.bus.save();
         let recorder = self._vm.recorder();
-        let retired = (0..self.ctl.vcpu_count())
+        let retired: Vec<u64> = (0..self.ctl.vcpu_count())
             .map(|i| recorder.as_ref().map_or(0, |r| r.retired(i)))
             .collect();
         let inputs = recorder.map_or(0, |r| r.inputs().len());
@@ -234,17 +298,20 @@ impl Session {
             let copy: PageCopy = (buf != zeros).then(|| Arc::from(&buf[..]));
             copies.push((page, copy));
         }
+        let bytes = std::mem::size_of::<Snap>()
+            + vm.bytes()
+            + vcpus
+                .iter()
+                .map(|v| v.bytes() + std::mem::size_of::<Arc<VcpuSnapshot>>())
+                .sum::<usize>()
+            + devices.bytes()
+            + std::mem::size_of_val(retired.as_slice());
         let rec = self.recording.as_mut().expect("checked above");
         for (page, copy) in copies {
-            let versions = rec.pages.entry(page).or_default();
-            let before = versions.last().map(|(_, c)| c.clone()).unwrap_or(None);
-            if before.as_deref() == copy.as_deref() {
-                continue;
-            }
-            rec.bytes += copy.as_ref().map_or(0, |c| c.len());
-            versions.push((k, copy));
+            rec.store_copy(k, page, copy);
         }
         rec.snaps.push(Snap {
+            bytes,
             at,
             vm,
             vcpus,
@@ -254,7 +321,7 @@ impl Session {
         });
         rec.next_snap = at + rec.interval;
         log::debug!("record: snapshot {k} at clock {at}");
-        Ok(k)
+        Ok(self.bound_recording().unwrap_or(k))
     }
 
     /// Puts the whole machine back in the state of snapshot `k` (every vCPU stopped); returns

@@ -133,6 +133,30 @@ impl Stub {
         }
     }
 
+    /// Like `start` (vCPUs waiting for gdb), with console input on kvmdbg's stdin: each of
+    /// `chunks` after its delay (as `run_with_input`), then stdin closed. None in remote
+    /// mode (the launcher gives no stdin).
+    pub fn start_with_input(
+        fw: &Path,
+        extra: &[&str],
+        chunks: &[(Duration, &'static [u8])],
+    ) -> Option<Stub> {
+        if remote().is_some() {
+            eprintln!("skipping: remote stubs get no console input");
+            return None;
+        }
+        let port = free_port();
+        let spec = format!("tcp:127.0.0.1:{port}");
+        Some(Self::spawn_local(
+            fw,
+            extra,
+            true,
+            &spec,
+            port,
+            Some(chunks.to_vec()),
+        ))
+    }
+
     /// Like `start_with`, listening on a Unix socket at `path`; None in remote mode (the
     /// nested machine's stubs are reached over TCP only).
     pub fn start_unix(fw: &Path, extra: &[&str], wait: bool, path: &Path) -> Option<Stub> {
@@ -152,19 +176,44 @@ impl Stub {
     }
 
     fn start_local_on(fw: &Path, extra: &[&str], wait: bool, spec: &str, port: u16) -> Stub {
+        Self::spawn_local(fw, extra, wait, spec, port, None)
+    }
+
+    fn spawn_local(
+        fw: &Path,
+        extra: &[&str],
+        wait: bool,
+        spec: &str,
+        port: u16,
+        input: Option<Vec<(Duration, &'static [u8])>>,
+    ) -> Stub {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
         cmd.arg("run")
             .arg(fw)
             .args(["--backend", "model", "--gdb", spec])
             .args(extra)
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if wait {
             cmd.arg("-S");
         }
         let mut child = cmd.spawn().expect("start kvmdbg");
+        if let (Some(chunks), Some(mut stdin)) = (input, child.stdin.take()) {
+            std::thread::spawn(move || {
+                for (delay, bytes) in chunks {
+                    std::thread::sleep(delay);
+                    if stdin.write_all(bytes).and_then(|()| stdin.flush()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let stdout = child.stdout.take().map(|mut out| {
             std::thread::spawn(move || {
                 let mut s = String::new();
@@ -379,6 +428,20 @@ pub fn printed_u64(out: &RunOutput, n: usize) -> u64 {
         None => word.parse(),
     }
     .unwrap_or_else(|_| panic!("${n} = {s:?} is not a number"))
+}
+
+/// True if gdb sessions on a recording can run: gdb-multiarch and the firmware tools are
+/// there (failing in CI when they are not) and the stubs run on the model (skipped with a
+/// message in remote mode: KVM cannot record).
+pub fn can_record() -> bool {
+    if !(require_gdb() && super::require_firmware_tools()) {
+        return false;
+    }
+    if backend_name() != "model" {
+        eprintln!("skipping: recording needs the model backend, the stubs run on KVM");
+        return false;
+    }
+    true
 }
 
 /// True if gdb-multiarch is available (fails in CI when it is not).

@@ -134,6 +134,13 @@ pub(crate) struct SchedSaved {
     retired: Vec<u64>,
 }
 
+impl SchedSaved {
+    /// The heap memory the saved state owns (its per-vCPU tables).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.wfi.as_slice()) + std::mem::size_of_val(self.retired.as_slice())
+    }
+}
+
 impl Sched {
     pub fn save(&self) -> SchedSaved {
         let st = self.lock();
@@ -183,6 +190,12 @@ impl Recorder for Sched {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn forget_inputs(&self, count: usize) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let n = count.min(inputs.len());
+        inputs.drain(..n);
     }
 
     fn set_stop(&self, at: StopAt) {

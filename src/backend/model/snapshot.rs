@@ -170,7 +170,7 @@ fn wrong_kind(what: &str) -> BackendError {
 impl ModelVcpu {
     pub(super) fn save(&mut self) -> VcpuSnapshot {
         let (pending, mmio_data, step_done) = self.run_state();
-        VcpuSnapshot(Box::new(VcpuSaved {
+        let saved = VcpuSaved {
             st: self.cpu.st.clone(),
             dbg: self.cpu.dbg.clone(),
             monitor: self.cpu.monitor,
@@ -184,7 +184,10 @@ impl ModelVcpu {
             holds_turn: self.holds_turn,
             quantum_end: self.quantum_end,
             admitted_for: self.admitted_for,
-        }))
+        };
+        // Nothing in it owns heap memory but the debugger's configuration (`GuestDebug`: a
+        // few breakpoint entries, not counted; a restore keeps the live one).
+        VcpuSnapshot(Box::new(saved), std::mem::size_of::<VcpuSaved>())
     }
 
     pub(super) fn restore(&mut self, snap: &VcpuSnapshot) -> Result<()> {
@@ -213,11 +216,16 @@ impl ModelVcpu {
 
 impl ModelVm {
     pub(super) fn save(&self) -> VmSnapshot {
-        VmSnapshot(Box::new(VmSaved {
+        let saved = VmSaved {
             gic: self.bus.gic().save(),
             power: self.shared.lock_power().clone(),
             sched: self.shared.sched.as_ref().map(|s| s.save()),
-        }))
+        };
+        let bytes = std::mem::size_of::<VmSaved>()
+            + saved.gic.heap_bytes()
+            + std::mem::size_of_val(saved.power.as_slice())
+            + saved.sched.as_ref().map_or(0, |s| s.heap_bytes());
+        VmSnapshot(Box::new(saved), bytes)
     }
 
     pub(super) fn restore(&self, snap: &VmSnapshot) -> Result<()> {

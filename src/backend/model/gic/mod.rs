@@ -46,6 +46,14 @@ pub const PTIMER_INTID: usize = 30;
 #[derive(Clone, Debug)]
 pub struct GicSaved(GicState);
 
+impl GicSaved {
+    /// The heap memory the saved state owns (its per-interrupt tables).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.0.spis.as_slice())
+            + std::mem::size_of_val(self.0.cpus.as_slice())
+    }
+}
+
 /// Called with a vCPU index after another vCPU changed what that vCPU may be signalled.
 pub type Notifier = Box<dyn Fn(usize) + Send + Sync>;
 
