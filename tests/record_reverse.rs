@@ -219,13 +219,9 @@ fn exceptions_reverse_like_the_forward_run() {
     );
 }
 
-/// Known bug, left open: on a loaded host this walk can reach a state (same clock and PC)
-/// whose hash differs from the forward run's just after the quantum boundary where a
-/// secondary vCPU is switched on: a CPU_ON is applied when the target's thread wakes, not at
-/// a point fixed by the deterministic clock (`model::vcpu` `wait_powered_on`). Passes on a
-/// quiet host; run it with `--ignored`.
+/// Four vCPUs, switched on by PSCI CPU_ON just before the first quantum ends: the switch-on
+/// happens at a clock fixed by the turn, also on a loaded host (`tests/record_smp.rs`).
 #[test]
-#[ignore = "known bug: a CPU_ON is applied when the target's thread wakes (fails under host load)"]
 fn smp_reverses_like_the_forward_run() {
     differential(
         "smp",
