@@ -1,8 +1,8 @@
 // echosmp: console input on an SMP machine while the other CPUs run. CPU 0 routes the UART's
 // receive interrupt to itself (common/echo.inc), starts every other CPU with PSCI CPU_ON
 // (MPIDR Aff0 = 1, 2, ... until INVALID_PARAMETERS, at most MAX_CPUS; any other error
-// fails), then echoes one line as `echo` does, waiting in WFI while the receive FIFO is
-// empty. Each secondary counts to SPIN_COUNT in its own slot of `spin_counts` (plain stores,
+// fails; common/cpus.inc), then echoes one line as `echo` does, waiting in WFI while the
+// receive FIFO is empty. Each secondary counts to SPIN_COUNT in its own slot of `spin_counts` (plain stores,
 // nothing shared: no exclusives, so the MMU stays off) and calls CPU_OFF: under --icount the
 // secondaries run for several quanta while CPU 0 waits for input, and afterwards every CPU is
 // idle or off. At the newline CPU 0 waits (at most WAIT_SECONDS per CPU) until AFFINITY_INFO
@@ -14,6 +14,7 @@
     .include "gic.inc"
     .include "echo.inc"
     .include "macros.inc"
+    .include "cpus.inc"
 
     .equ WAIT_SECONDS, 5                    // bound on the wait for each secondary
     .equ SPIN_COUNT, 20000                  // each secondary's count: 4 instructions a step
@@ -47,47 +48,19 @@ spin_counts:
     .global main
     .type main, %function
 main:
-    uart_rx_irq_setup                       // x20 = PL011 base, receive interrupt to CPU 0
-    mov     x21, #1                         // x21 = next Aff0 to start = CPUs so far
-start_next:
-    cmp     x21, #MAX_CPUS                  // limit reached?
-    b.hs    started                         // yes: stop starting
-    movz    w0, #(PSCI_CPU_ON >> 16), lsl #16 // CPU_ON (SMC64) id, high half
-    movk    w0, #(PSCI_CPU_ON & 0xffff)     // low half
-    mov     x1, x21                         // target MPIDR: Aff0 = x21, Aff1-3 = 0
-    adrp    x2, secondary_entry             // entry point (physical address, MMU off)
-    add     x2, x2, :lo12:secondary_entry   // ...
-    mov     x3, x21                         // context id: the CPU index
-    bl      psci_call                       // x0 = PSCI status
-    cmn     w0, #-PSCI_INVALID_PARAMETERS   // INVALID_PARAMETERS (int32 -2): no such MPIDR
-    b.eq    started                         // every CPU started
-    cbnz    w0, cpu_on_failed               // any other error fails
-    add     x21, x21, #1                    // one more CPU
-    b       start_next                      // and on
+    start_cpus started                      // x19 = CPUs in all (cpus.inc)
+    cpu_on_error fail                       // a CPU_ON error fails
     .global started
 started:
+    mov     x21, x19                        // x21 = CPUs in all
+    uart_rx_irq_setup                       // x20 = PL011 base, receive interrupt to CPU 0
     echo_line                               // x19 = sum of the line (x21 kept)
     mov     x22, #1                         // first secondary
 wait_off:
     cmp     x22, x21                        // past the last one?
     b.hs    report                          // yes: every secondary is off
-    bl      deadline                        // x0 = deadline for this CPU
-    mov     x23, x0                         // keep it
-1:  movz    w0, #(PSCI_AFFINITY_INFO >> 16), lsl #16 // AFFINITY_INFO (SMC64) id, high half
-    movk    w0, #(PSCI_AFFINITY_INFO & 0xffff)       // low half
-    mov     x1, x22                         // target affinity: Aff0 = x22
-    mov     x2, #0                          // lowest affinity level 0: this one CPU
-    bl      psci_call                       // x0 = ON (0), OFF (1), ON_PENDING (2) or error
-    cmp     w0, #PSCI_AFF_OFF               // off yet? (PSCI results are int32)
-    b.eq    2f                              // yes: check its count
-    mov     x0, x23                         // deadline
-    bl      expired                         // passed?
-    b.lo    1b                              // not yet: ask again
-    mov     x1, x22                         // FAIL value: the CPU
-    adrp    x0, reason_off                  // FAIL reason
-    add     x0, x0, :lo12:reason_off        // ...
-    b       fail                            // verdict
-2:  adrp    x9, spin_counts                 // the counts
+    wait_cpu_off x22, x23, fail             // until it is OFF (cpus.inc)
+    adrp    x9, spin_counts                 // the counts
     add     x9, x9, :lo12:spin_counts       // ...
     ldr     x1, [x9, x22, lsl #3]           // this CPU's
     ldr     x10, =SPIN_COUNT                // what it must have reached
@@ -100,13 +73,7 @@ wait_off:
     b       fail                            // verdict
     .global report
 report:
-    adrp    x0, msg_sum                     // "\nsum="
-    add     x0, x0, :lo12:msg_sum           // ...
-    bl      puts                            // print it
-    mov     x0, x19                         // the sum
-    bl      putdec                          // in decimal
-    mov     w0, #'\n'                       // end the line
-    bl      putc                            // print it
+    print_sum msg_sum                       // "sum=<x19>" (echo.inc)
     adrp    x0, msg_cpus                    // "cpus="
     add     x0, x0, :lo12:msg_cpus          // ...
     bl      puts                            // print it
@@ -116,13 +83,6 @@ report:
     bl      putc                            // print it
     b       pass                            // "PASS echosmp" and power off
 
-cpu_on_failed:
-    lsl     x1, x21, #56                    // FAIL value: Aff0 in the top byte ...
-    and     x0, x0, #0xffffffff             // ... PSCI status (32-bit) below
-    orr     x1, x1, x0                      // ...
-    adrp    x0, reason_cpu_on               // FAIL reason
-    add     x0, x0, :lo12:reason_cpu_on     // ...
-    b       fail                            // verdict
     .size main, . - main
 
 // Secondary CPUs start here (PSCI CPU_ON): EL1h, MMU off, x0 = context id = CPU index

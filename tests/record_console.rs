@@ -120,35 +120,40 @@ fn console_input_replays_at_its_clock_after_going_back() {
     );
     assert!(console[1].0 > forward[1].0 && console[1].0 < forward[2].0);
 
-    // Back through every read to the start of the recording.
-    for want in forward[..4].iter().rev() {
-        s.reverse_continue(0).unwrap();
-        let stop = s.wait_stop().unwrap();
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(&point(&mut s), want);
-    }
-    s.reverse_continue(0).unwrap();
-    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
-    assert_eq!(point(&mut s), start);
-
+    back_to_start(&mut s, &start, &forward[..4]);
     // Host input typed while in the past waits for the end of the recording.
     input.push(b"zz");
     input.set_open(false);
-    for want in &forward {
-        let stop = cont(&mut s);
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(
-            &point(&mut s),
-            want,
-            "replayed input gives the recorded states"
-        );
-    }
+    forward_again(&mut s, &forward);
     assert_eq!(rec.inputs().len(), 2, "a replay records nothing new");
     assert_eq!(
         input.pending(),
         2,
         "the bytes typed in the past are not taken"
     );
+}
+
+/// From the stop after `stops`: reverse continues back through each of them (the forward
+/// run's states) to the start of the recording (`start`).
+fn back_to_start(s: &mut Session, start: &Point, stops: &[Point]) {
+    for want in stops.iter().rev() {
+        s.reverse_continue(0).unwrap();
+        let stop = s.wait_stop().unwrap();
+        assert!(is_break(&stop), "{stop:?}");
+        assert_eq!(&point(s), want);
+    }
+    s.reverse_continue(0).unwrap();
+    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
+    assert_eq!(&point(s), start);
+}
+
+/// Continues through `stops` again: each gives its recorded state.
+fn forward_again(s: &mut Session, stops: &[Point]) {
+    for want in stops {
+        let stop = cont(s);
+        assert!(is_break(&stop), "{stop:?}");
+        assert_eq!(&point(s), want, "replayed input gives the recorded states");
+    }
 }
 
 #[test]
@@ -232,35 +237,13 @@ fn console_input_on_smp_replays_at_its_clock_after_going_back() {
     );
     assert!(console[0].0 > forward[0].0 && console[0].0 < forward[1].0);
 
-    // Back through every read to the start of the recording.
-    for want in forward[1..5].iter().rev() {
-        s.reverse_continue(0).unwrap();
-        let stop = s.wait_stop().unwrap();
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(&point(&mut s), want);
-    }
-    s.reverse_continue(0).unwrap();
-    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
-    assert_eq!(point(&mut s), start);
-
+    back_to_start(&mut s, &start, &forward[1..5]);
     // Forward again: the recorded bytes at their clock, nothing new taken or logged.
     input.push(b"zz");
     input.set_open(false);
     s.run_to(forward[0].0).unwrap();
-    assert_eq!(
-        point(&mut s),
-        forward[0],
-        "the stop where the bytes were typed"
-    );
-    for want in &forward[1..] {
-        let stop = cont(&mut s);
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(
-            &point(&mut s),
-            want,
-            "replayed input gives the recorded states"
-        );
-    }
+    assert_eq!(point(&mut s), forward[0], "where the bytes were typed");
+    forward_again(&mut s, &forward[1..]);
     assert_eq!(
         console_inputs(rec.as_ref()),
         console,
