@@ -12,6 +12,7 @@
 
     .include "platform.inc"
     .include "macros.inc"
+    .include "cpus.inc"
 
     .equ WAIT_SECONDS, 5                    // bound on every wait for the other CPUs
     .equ MPIDR_AFF_MASK, 0xff00ffffff       // Aff3 (39:32), Aff2, Aff1, Aff0 (Arm ARM MPIDR_EL1)
@@ -53,32 +54,8 @@ locked_fail:
 main:
     bl      mmu_enable                      // RAM becomes Normal memory (exclusives work)
     say     "smp: MMU on, starting secondaries\n"
-    mov     x19, #1                         // x19 = next Aff0 to start
-    mov     x20, #0                         // x20 = secondaries started
-start_next:
-    cmp     x19, #MAX_CPUS                  // limit reached?
-    b.hs    wait_alive                      // yes: stop starting
-    movz    w0, #(PSCI_CPU_ON >> 16), lsl #16 // CPU_ON (SMC64) id, high half
-    movk    w0, #(PSCI_CPU_ON & 0xffff)     // low half
-    mov     x1, x19                         // target MPIDR: Aff0 = x19, Aff1-3 = 0
-    adrp    x2, secondary_entry             // entry point (identity-mapped physical address)
-    add     x2, x2, :lo12:secondary_entry   // ...
-    mov     x3, x19                         // context id: the CPU index
-    bl      psci_call                       // x0 = PSCI status
-    cmn     w0, #-PSCI_INVALID_PARAMETERS   // INVALID_PARAMETERS (int32 -2): no such MPIDR
-    b.eq    wait_alive                      // all CPUs found
-    cbnz    w0, cpu_on_failed               // any other error fails
-    add     x20, x20, #1                    // one more started
-    add     x19, x19, #1                    // next Aff0
-    b       start_next                      // and on
-
-cpu_on_failed:
-    lsl     x1, x19, #56                    // FAIL value: Aff0 in the top byte ...
-    and     x0, x0, #0xffffffff             // ... PSCI status (32-bit) below
-    orr     x1, x1, x0                      // ...
-    adrp    x0, reason_cpu_on               // FAIL reason
-    add     x0, x0, :lo12:reason_cpu_on     // ...
-    b       locked_fail                     // verdict
+    start_cpus wait_alive                   // x20 = secondaries started (cpus.inc)
+    cpu_on_error locked_fail                // a CPU_ON error fails
 
 wait_alive:
     bl      deadline                        // x0 = deadline
@@ -118,27 +95,8 @@ wait_off:
     mov     x19, #1                         // first secondary
 1:  cmp     x19, x20                        // past the last one?
     b.hi    report                          // yes: every secondary is off
-    bl      deadline                        // x0 = deadline for this CPU
-    mov     x21, x0                         // keep it
-2:  movz    w0, #(PSCI_AFFINITY_INFO >> 16), lsl #16 // AFFINITY_INFO (SMC64) id, high half
-    movk    w0, #(PSCI_AFFINITY_INFO & 0xffff)       // low half
-    mov     x1, x19                         // target affinity: Aff0 = x19
-    mov     x2, #0                          // lowest affinity level 0: this one CPU
-    bl      psci_call                       // x0 = ON (0), OFF (1), ON_PENDING (2) or error
-    cmp     w0, #PSCI_AFF_OFF               // off yet? (PSCI results are int32)
-    b.eq    3f                              // yes: next CPU
-    cmp     w0, #PSCI_AFF_ON                // still on (or on pending, 2)?
-    b.lt    4f                              // negative: a PSCI error
-    mov     x0, x21                         // deadline
-    bl      expired                         // passed?
-    b.lo    2b                              // not yet: ask again
-4:  lsl     x1, x19, #56                    // FAIL value: Aff0 in the top byte ...
-    and     x0, x0, #0xffffffff             // ... last AFFINITY_INFO answer below
-    orr     x1, x1, x0                      // ...
-    adrp    x0, reason_off                  // FAIL reason
-    add     x0, x0, :lo12:reason_off        // ...
-    b       locked_fail                     // verdict
-3:  add     x19, x19, #1                    // next secondary
+    wait_cpu_off x19, x21, locked_fail      // until it is OFF (cpus.inc)
+    add     x19, x19, #1                    // next secondary
     b       1b                              // ...
 
 report:

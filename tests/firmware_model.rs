@@ -124,6 +124,35 @@ fn smp_matches_qemu_on_1_2_and_4_cpus() {
     }
 }
 
+/// Console input through the UART interrupt while the secondaries run, the same lines as
+/// QEMU's with the same input. Under `--icount`: without it the model does not wait for host
+/// input once every vCPU idles with no timer armed (as `echo`; outside this test's scope).
+#[test]
+fn echosmp_matches_qemu_with_piped_input() {
+    if !common::require_firmware_tools() || !common::require_tool(common::QEMU) {
+        return;
+    }
+    let elf = common::firmware_elf("echosmp");
+    let input: &[(Duration, &'static [u8])] = &[
+        (Duration::from_millis(200), b"ab"),
+        (Duration::from_millis(200), b"c\n"),
+    ];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
+    cmd.arg("run")
+        .arg(&elf)
+        .args(["--backend", "model", "--cpus", "4", "--icount"]);
+    let model = common::run_with_input(&mut cmd, input, TIMEOUT);
+    assert!(
+        model.success(),
+        "echosmp on the model\n{}",
+        model.describe()
+    );
+    assert_eq!(model.verdicts(), ["PASS echosmp"], "{}", model.describe());
+    let qemu = common::run_with_input(&mut common::qemu_command(&elf, 4), input, TIMEOUT);
+    assert!(qemu.success(), "QEMU reference failed\n{}", qemu.describe());
+    assert_eq!(model.lines(), qemu.lines(), "echosmp: model output differs");
+}
+
 #[test]
 fn the_embedded_demo_runs_without_arguments() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));

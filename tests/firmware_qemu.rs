@@ -17,6 +17,7 @@ const COVERED: &[&str] = &[
     "csimd",
     "demo",
     "echo",
+    "echosmp",
     "exceptions",
     "hello",
     "highmem",
@@ -81,6 +82,28 @@ fn echo_reads_piped_input_through_the_uart_interrupt() {
     assert_eq!(out.verdicts(), ["PASS echo"], "{}", out.describe());
     // 'a' + 'b' + 'c' + '\n' = 97 + 98 + 99 + 10.
     assert!(out.lines().contains(&"sum=304"), "{}", out.describe());
+}
+
+#[test]
+fn echosmp_reads_piped_input_while_secondaries_run() {
+    if !common::require_firmware_tools() || !common::require_tool(common::QEMU) {
+        return;
+    }
+    let elf = common::firmware_elf("echosmp");
+    let pause = Duration::from_millis(300);
+    for cpus in [1, 4] {
+        let out = common::run_with_input(
+            &mut common::qemu_command(&elf, cpus),
+            &[(pause, b"ab"), (pause, b"c\n")],
+            TIMEOUT,
+        );
+        assert!(out.success(), "echosmp: QEMU failed\n{}", out.describe());
+        assert_eq!(out.verdicts(), ["PASS echosmp"], "{}", out.describe());
+        let lines = out.lines();
+        assert!(lines.contains(&"sum=304"), "{}", out.describe());
+        let all = format!("cpus={cpus}");
+        assert!(lines.contains(&all.as_str()), "{}", out.describe());
+    }
 }
 
 #[test]

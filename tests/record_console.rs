@@ -31,13 +31,19 @@ fn point(s: &mut Session) -> Point {
 }
 
 fn session() -> Option<(Session, Arc<SerialInput>, Arc<dyn Recorder>)> {
+    session_of("echo", 1)
+}
+
+/// A recorded-to-be session of firmware `name` on `vcpus` vCPUs, with hardware breakpoints
+/// where a byte is read (`got_byte`) and at the report.
+fn session_of(name: &str, vcpus: usize) -> Option<(Session, Arc<SerialInput>, Arc<dyn Recorder>)> {
     if !common::require_firmware_tools() {
         return None;
     }
-    let image = std::fs::read(common::firmware_elf("echo")).unwrap();
+    let image = std::fs::read(common::firmware_elf(name)).unwrap();
     let cfg = MachineConfig {
         backend: BackendKind::Model,
-        vcpus: 1,
+        vcpus,
         ram_size: 8 << 20,
         uart_out: Box::new(std::io::sink()),
         trace: None,
@@ -55,8 +61,20 @@ fn session() -> Option<(Session, Arc<SerialInput>, Arc<dyn Recorder>)> {
 }
 
 fn cont(s: &mut Session) -> Stop {
-    s.resume(&[(0, Resume::Continue)]).unwrap();
+    let all: Vec<_> = (0..s.vcpu_count()).map(|v| (v, Resume::Continue)).collect();
+    s.resume(&all).unwrap();
     s.wait_stop().unwrap()
+}
+
+/// The console inputs of the log: (clock, bytes).
+fn console_inputs(rec: &dyn Recorder) -> Vec<(u64, Vec<u8>)> {
+    rec.inputs()
+        .into_iter()
+        .filter_map(|ev| match ev.input {
+            Input::Console { bytes, .. } => Some((ev.at, bytes)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn is_break(stop: &Stop) -> bool {
@@ -92,14 +110,7 @@ fn console_input_replays_at_its_clock_after_going_back() {
     // 'a' + 'b' + 'c' + '\n'
     assert_eq!(forward[4].2, 97 + 98 + 99 + 10);
 
-    let console: Vec<(u64, Vec<u8>)> = rec
-        .inputs()
-        .into_iter()
-        .filter_map(|ev| match ev.input {
-            Input::Console { bytes, .. } => Some((ev.at, bytes)),
-            _ => None,
-        })
-        .collect();
+    let console = console_inputs(rec.as_ref());
     assert_eq!(console.len(), 2, "{console:?}");
     assert_eq!(console[0].1, b"ab");
     assert_eq!(console[1].1, b"c\n");
@@ -109,35 +120,40 @@ fn console_input_replays_at_its_clock_after_going_back() {
     );
     assert!(console[1].0 > forward[1].0 && console[1].0 < forward[2].0);
 
-    // Back through every read to the start of the recording.
-    for want in forward[..4].iter().rev() {
-        s.reverse_continue(0).unwrap();
-        let stop = s.wait_stop().unwrap();
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(&point(&mut s), want);
-    }
-    s.reverse_continue(0).unwrap();
-    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
-    assert_eq!(point(&mut s), start);
-
+    back_to_start(&mut s, &start, &forward[..4]);
     // Host input typed while in the past waits for the end of the recording.
     input.push(b"zz");
     input.set_open(false);
-    for want in &forward {
-        let stop = cont(&mut s);
-        assert!(is_break(&stop), "{stop:?}");
-        assert_eq!(
-            &point(&mut s),
-            want,
-            "replayed input gives the recorded states"
-        );
-    }
+    forward_again(&mut s, &forward);
     assert_eq!(rec.inputs().len(), 2, "a replay records nothing new");
     assert_eq!(
         input.pending(),
         2,
         "the bytes typed in the past are not taken"
     );
+}
+
+/// From the stop after `stops`: reverse continues back through each of them (the forward
+/// run's states) to the start of the recording (`start`).
+fn back_to_start(s: &mut Session, start: &Point, stops: &[Point]) {
+    for want in stops.iter().rev() {
+        s.reverse_continue(0).unwrap();
+        let stop = s.wait_stop().unwrap();
+        assert!(is_break(&stop), "{stop:?}");
+        assert_eq!(&point(s), want);
+    }
+    s.reverse_continue(0).unwrap();
+    assert_eq!(s.wait_stop().unwrap().reason, StopReason::HistoryStart);
+    assert_eq!(&point(s), start);
+}
+
+/// Continues through `stops` again: each gives its recorded state.
+fn forward_again(s: &mut Session, stops: &[Point]) {
+    for want in stops {
+        let stop = cont(s);
+        assert!(is_break(&stop), "{stop:?}");
+        assert_eq!(&point(s), want, "replayed input gives the recorded states");
+    }
 }
 
 #[test]
@@ -171,4 +187,71 @@ fn a_machine_waiting_for_input_stops_on_interrupt_and_takes_input_after() {
     let stop = cont(&mut s);
     assert!(is_break(&stop), "{stop:?}");
     assert_eq!(s.read_reg(0, Reg::X(19)).unwrap(), u128::from(b'A'));
+}
+
+/// Console input on 4 vCPUs (`echosmp`): vCPU 0 echoes while the secondaries count and then
+/// power off. Bytes typed while a secondary holds the turn are admitted at a quantum start
+/// and logged; the last ones arrive late (the machine may be idle by then). Going back
+/// through every read to the start and forward again gives the forward run's states
+/// (every vCPU's registers and RAM) and replays the bytes at their clock.
+#[test]
+fn console_input_on_smp_replays_at_its_clock_after_going_back() {
+    let Some((mut s, input, rec)) = session_of("echosmp", 4) else {
+        return;
+    };
+    s.start_recording().unwrap();
+    let start = point(&mut s);
+    input.set_open(true);
+    // Stopped while a secondary counts: the first bytes come while it runs.
+    let spin = s.image().symbol("spin_loop").unwrap().addr;
+    s.insert_hw_breakpoint(spin).unwrap();
+    let stop = cont(&mut s);
+    assert!(is_break(&stop) && stop.vcpu != 0, "{stop:?}");
+    assert!(s.remove_hw_breakpoint(spin));
+    let mut forward = vec![point(&mut s)];
+    input.push(b"ab");
+    let host = input.clone();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        host.push(b"c\n");
+    });
+    // A stop at each byte read (4) and at the report.
+    for k in 0..5 {
+        let stop = cont(&mut s);
+        assert!(is_break(&stop) && stop.vcpu == 0, "{stop:?}");
+        if k == 0 {
+            let running = (1..4).filter(|&v| !s.powered_off(v).unwrap()).count();
+            assert!(running > 0, "a secondary still runs at the first read");
+        }
+        forward.push(point(&mut s));
+    }
+    feeder.join().unwrap();
+    let report = s.image().symbol("report").unwrap().addr;
+    assert_eq!(forward[5].1, report as u128);
+    assert_eq!(forward[5].2, 97 + 98 + 99 + 10);
+    let console = console_inputs(rec.as_ref());
+    assert_eq!(console.len(), 2, "{console:?}");
+    assert_eq!(
+        (&console[0].1[..], &console[1].1[..]),
+        (&b"ab"[..], &b"c\n"[..])
+    );
+    assert!(console[0].0 > forward[0].0 && console[0].0 < forward[1].0);
+
+    back_to_start(&mut s, &start, &forward[1..5]);
+    // Forward again: the recorded bytes at their clock, nothing new taken or logged.
+    input.push(b"zz");
+    input.set_open(false);
+    s.run_to(forward[0].0).unwrap();
+    assert_eq!(point(&mut s), forward[0], "where the bytes were typed");
+    forward_again(&mut s, &forward[1..]);
+    assert_eq!(
+        console_inputs(rec.as_ref()),
+        console,
+        "a replay records nothing new"
+    );
+    assert_eq!(
+        input.pending(),
+        2,
+        "the bytes typed in the past are not taken"
+    );
 }

@@ -14,6 +14,11 @@
 //!   itself off. A vCPU whose timer is armed ends its batches at the deadline, so its own
 //!   timer interrupt is taken at the exact tick; another vCPU's timer is seen when that vCPU
 //!   gets its turn (at most a quantum per other vCPU later), always at the same tick.
+//! - CPU_ON: the target becomes runnable at the start of its first turn after the caller's
+//!   HVC. The HVC only marks it `Starting`; the target's reset is applied by its own run
+//!   loop while it holds the turn, after the stop check at that clock, as one tick of its
+//!   count (`psci.rs` `start_if_pending`). Until then it keeps the registers it had, whenever
+//!   its host thread wakes, so a live run, a replay and a restored snapshot agree.
 //! - Inputs from outside the guest are recorded with the clock at which they took effect
 //!   ([`Recorder`]): the clock is committed whenever the holder leaves `run`, so anything the
 //!   VMM applies at an exit (a device register read, a debugger's write while stopped) is

@@ -4,8 +4,8 @@
 
 use crate::backend::{SystemEvent, VcpuExit};
 
-use super::cpu::state::mpidr_for;
-use super::vcpu::ModelVcpu;
+use super::cpu::state::{mpidr_for, CpuState};
+use super::vcpu::{ModelVcpu, StepEvent};
 use super::Power;
 
 /// PSCI 1.1: KVM 6.1 reports `KVM_ARM_PSCI_LATEST` = `PSCI_VERSION(1, 1)` for PSCI 0.2 vCPUs.
@@ -123,6 +123,42 @@ impl ModelVcpu {
         drop(power);
         self.shared.power_changed(idx);
         ret::SUCCESS
+    }
+
+    /// With the deterministic clock: applies a CPU_ON accepted for this vCPU (`Starting`,
+    /// noted at `run` entry), called by the run loop while this vCPU holds the turn and after
+    /// the clock's stop check. The reset is one tick, as an exception entry: the states
+    /// before and after it are two points of history. So a CPU_ON takes effect where the
+    /// turn first reaches the target after the caller's HVC (`icount.rs`), whenever the
+    /// target's host thread wakes. True if it applied one.
+    pub(super) fn start_if_pending(&mut self) -> bool {
+        if !std::mem::take(&mut self.start_pending) {
+            return false;
+        }
+        let mut power = self.shared.lock_power();
+        let Power::Starting { entry, context } = power[self.index] else {
+            return false;
+        };
+        power[self.index] = Power::On;
+        drop(power);
+        self.cpu_on_reset(entry, context);
+        self.tick_exception();
+        true
+    }
+
+    /// The CPU_ON reset (KVM 6.1 resets the target on its next entry: `kvm_psci_vcpu_on`
+    /// makes a `KVM_REQ_VCPU_RESET` request, arch/arm64/kvm/psci.c): the
+    /// architectural reset state, PC = entry, x0 = context id, no exclusive monitor, no MMIO
+    /// being completed, no step pending.
+    pub(super) fn cpu_on_reset(&mut self, entry: u64, context: u64) {
+        self.cpu.st = CpuState::reset(self.index);
+        self.cpu.st.pc = entry;
+        self.cpu.st.x[0] = context;
+        self.cpu.monitor = None;
+        self.cpu.tlb.flush();
+        self.cpu.irq.mark_dirty();
+        self.set_run_state(None, 0, false);
+        self.step_event(StepEvent::Reset);
     }
 
     /// AFFINITY_INFO(target affinity, lowest affinity level), KVM's matching rule.

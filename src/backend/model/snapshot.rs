@@ -12,7 +12,9 @@
 //!   the turn). The VMM's guest-debug configuration is not saved: a restore keeps the current
 //!   one (breakpoints are the debugger's, not the guest's). The TLB is flushed and the
 //!   decoded-instruction cache needs nothing (it checks every fetched word).
-//! - The VM's saved state: the GIC, the PSCI power states, and the clock and turns.
+//! - The VM's saved state: the GIC, the PSCI power states, and the clock and turns. A vCPU
+//!   switched on by CPU_ON whose turn has not come yet is saved `Starting`, with its
+//!   registers from before the reset (the reset is applied at its turn, `icount.rs`).
 //!
 //! Must not depend on `machine`, `debug` or `gdb`.
 

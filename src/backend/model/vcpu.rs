@@ -16,7 +16,6 @@ use crate::backend::{
 
 use super::cpu::bus::Bus;
 use super::cpu::ldst::mmio_load_value;
-use super::cpu::state::CpuState;
 use super::cpu::{debug, Cpu, MmioReq, Stop};
 use super::{Power, Shared, ATTN_IRQ, ATTN_KICK, ATTN_POWER};
 
@@ -42,6 +41,10 @@ pub struct ModelVcpu {
     /// The `quantum_end` of the last quantum at whose start host input was admitted
     /// (`icount.rs`).
     pub(super) admitted_for: u64,
+    /// Deterministic clock: this vCPU is `Starting` (CPU_ON accepted) and the run loop
+    /// applies the reset when it holds the turn. Set anew at each `run` from the power
+    /// state, so a snapshot needs only that.
+    pub(super) start_pending: bool,
 }
 
 /// Kicks one model vCPU out of `run`.
@@ -99,6 +102,7 @@ impl ModelVcpu {
             holds_turn: false,
             quantum_end: 0,
             admitted_for: 0,
+            start_pending: false,
         }
     }
 
@@ -119,26 +123,26 @@ impl ModelVcpu {
         self.attention.fetch_and(!ATTN_KICK, Ordering::SeqCst) & ATTN_KICK != 0
     }
 
-    /// Blocks while this vCPU is powered off; applies a CPU_ON reset. Returns `Interrupted`
-    /// if kicked while waiting.
+    /// Blocks while this vCPU is powered off. A CPU_ON accepted (`Starting`) is applied at
+    /// once without the deterministic clock; with it, only noted (`start_pending`): the run
+    /// loop applies it when this vCPU holds the turn (`psci.rs` `start_if_pending`).
+    /// Returns `Interrupted` if kicked while waiting.
     fn wait_powered_on(&mut self) -> Option<VcpuExit> {
         self.attention.fetch_and(!ATTN_POWER, Ordering::SeqCst);
+        self.start_pending = false;
         let shared = self.shared.clone();
         let mut power = shared.lock_power();
         loop {
             match power[self.index] {
                 Power::On => return None,
+                Power::Starting { .. } if self.sched().is_some() => {
+                    self.start_pending = true;
+                    return None;
+                }
                 Power::Starting { entry, context } => {
                     power[self.index] = Power::On;
                     drop(power);
-                    self.cpu.st = CpuState::reset(self.index);
-                    self.cpu.st.pc = entry;
-                    self.cpu.st.x[0] = context;
-                    self.cpu.monitor = None;
-                    self.cpu.tlb.flush();
-                    self.cpu.irq.mark_dirty();
-                    self.pending = None;
-                    self.step_event(StepEvent::Reset);
+                    self.cpu_on_reset(entry, context);
                     return None;
                 }
                 Power::Off => {
@@ -280,6 +284,11 @@ impl ModelVcpu {
                         return Ok(exit);
                     }
                 }
+            }
+            // After the stop check of `icount_slice`: a stop at this clock sees the vCPU
+            // before its reset.
+            if self.start_if_pending() {
+                continue;
             }
             if self.poll_irq() {
                 if let Some(exit) = self.catch_exit() {
