@@ -124,33 +124,46 @@ fn smp_matches_qemu_on_1_2_and_4_cpus() {
     }
 }
 
-/// Console input through the UART interrupt while the secondaries run, the same lines as
-/// QEMU's with the same input. Under `--icount`: without it the model does not wait for host
-/// input once every vCPU idles with no timer armed (as `echo`; outside this test's scope).
+/// Console input through the UART interrupt, the same lines as QEMU's with the same input:
+/// `echo` (1 vCPU) and `echosmp` (4 vCPUs, the secondaries running while vCPU 0 reads), with
+/// and without the deterministic clock. The bytes come in two pieces while every vCPU may sit
+/// in WFI with no timer armed: the model must wait for the UART's interrupt, not report that
+/// nothing can wake the machine.
 #[test]
-fn echosmp_matches_qemu_with_piped_input() {
+fn echo_firmware_matches_qemu_with_piped_input() {
     if !common::require_firmware_tools() || !common::require_tool(common::QEMU) {
         return;
     }
-    let elf = common::firmware_elf("echosmp");
     let input: &[(Duration, &'static [u8])] = &[
-        (Duration::from_millis(200), b"ab"),
-        (Duration::from_millis(200), b"c\n"),
+        (Duration::from_millis(300), b"ab"),
+        (Duration::from_millis(300), b"c\n"),
     ];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
-    cmd.arg("run")
-        .arg(&elf)
-        .args(["--backend", "model", "--cpus", "4", "--icount"]);
-    let model = common::run_with_input(&mut cmd, input, TIMEOUT);
-    assert!(
-        model.success(),
-        "echosmp on the model\n{}",
-        model.describe()
-    );
-    assert_eq!(model.verdicts(), ["PASS echosmp"], "{}", model.describe());
-    let qemu = common::run_with_input(&mut common::qemu_command(&elf, 4), input, TIMEOUT);
-    assert!(qemu.success(), "QEMU reference failed\n{}", qemu.describe());
-    assert_eq!(model.lines(), qemu.lines(), "echosmp: model output differs");
+    for (name, cpus) in [("echo", 1), ("echosmp", 4)] {
+        let elf = common::firmware_elf(name);
+        let qemu = common::run_with_input(&mut common::qemu_command(&elf, cpus), input, TIMEOUT);
+        assert!(qemu.success(), "QEMU reference failed\n{}", qemu.describe());
+        for clock in [&["--icount"][..], &[]] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvmdbg"));
+            cmd.arg("run")
+                .arg(&elf)
+                .args(["--backend", "model", "--cpus", &cpus.to_string()])
+                .args(clock);
+            let model = common::run_with_input(&mut cmd, input, TIMEOUT);
+            let what = format!("{name} on the model {clock:?}");
+            assert!(model.success(), "{what}\n{}", model.describe());
+            assert_eq!(
+                model.verdicts(),
+                [format!("PASS {name}")],
+                "{what}\n{}",
+                model.describe()
+            );
+            assert_eq!(
+                model.lines(),
+                qemu.lines(),
+                "{what}: output differs from QEMU's"
+            );
+        }
+    }
 }
 
 #[test]

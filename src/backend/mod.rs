@@ -276,8 +276,10 @@ pub trait Vm: Send + Sync {
     fn recorder(&self) -> Option<Arc<dyn icount::Recorder>> {
         None
     }
-    /// Connects a device's host side to the deterministic clock (`icount::HostInput`); false
-    /// (and nothing done) when the VM has no such clock.
+    /// Connects a device's host side (`icount::HostInput`). True: the VM's deterministic
+    /// clock admits its input. False: the device delivers it on its own; a backend may
+    /// still watch whether input can come (the model then waits for it when every vCPU is
+    /// idle with no timer armed, as a real CPU in WFI waits for the device's interrupt).
     fn attach_host_input(&self, _input: Arc<dyn icount::HostInput>) -> bool {
         false
     }

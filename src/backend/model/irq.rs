@@ -152,8 +152,11 @@ impl ModelVcpu {
                 None => {
                     let on = power.iter().filter(|p| **p != Power::Off).count();
                     let stalls = self.shared.stalls.load(Ordering::SeqCst);
-                    if self.shared.sleepers.fetch_add(1, Ordering::SeqCst) + 1 >= on {
-                        // Every powered-on vCPU waits with nothing armed: no one can wake them.
+                    if self.shared.sleepers.fetch_add(1, Ordering::SeqCst) + 1 >= on
+                        && !self.shared.host_may_deliver()
+                    {
+                        // Every powered-on vCPU waits with nothing armed, and no host input
+                        // can come (a device's interrupt would wake them): no one can.
                         self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
                         self.shared.stalls.fetch_add(1, Ordering::SeqCst);
                         drop(power);

@@ -65,9 +65,9 @@
 //!   system-class instruction, stop or attention bit (kick, power change). RAM is accessed
 //!   through host addresses taken once from the `GuestMemoryMmap` (`cpu/ram.rs`). No
 //!   allocation per instruction. Speed: docs/benchmarks.md.
-//! - Not implemented (UNDEFINED with a warning, as on a CPU without them): floating-point
-//!   arithmetic, SVE, pointer authentication, MTE, AArch32, and everything the ID registers
-//!   do not advertise; FIQs (group 0 interrupts are never signalled), LPIs and the ITS.
+//! - Not implemented (UNDEFINED with a warning, as on a CPU without them): SVE, pointer
+//!   authentication, MTE, AArch32, and everything the ID registers do not advertise; FIQs
+//!   (group 0 interrupts are never signalled), LPIs and the ITS.
 
 pub(crate) mod cpu;
 pub mod gic;
@@ -85,7 +85,7 @@ use std::time::Instant;
 
 use vm_memory::GuestMemoryMmap;
 
-use super::icount::Recorder;
+use super::icount::{HostInput, HostWake, Recorder};
 use super::{BackendError, Caps, IrqLine, Result, Vcpu, Vm, VmConfig};
 use cpu::bus::Bus;
 
@@ -125,11 +125,23 @@ pub(crate) struct Shared {
     pub keep_ss_bug: bool,
     /// The deterministic clock and the vCPUs' turns (`VmConfig::icount`, `icount.rs`).
     pub sched: Option<Arc<icount::Sched>>,
+    /// Without the deterministic clock: the devices' host sides (`Vm::attach_host_input`),
+    /// which deliver on their own. While one of them may still deliver, a machine whose
+    /// vCPUs all wait with no timer armed waits for it instead of reporting `Idle`.
+    pub hosts: Mutex<Vec<Arc<dyn HostInput>>>,
 }
 
 impl Shared {
     pub fn lock_power(&self) -> MutexGuard<'_, Vec<Power>> {
         self.power.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a host side without the clock may still deliver input (see `Shared::hosts`).
+    /// Called under the power lock: the waker [`Shared::wake_all`] takes it, so a change
+    /// made before the waker runs is seen by a vCPU that checks before it waits.
+    pub fn host_may_deliver(&self) -> bool {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.iter().any(|h| h.wake(0) != HostWake::Never)
     }
 
     /// Wakes every waiting vCPU (after a kick or a power change).
@@ -223,6 +235,7 @@ impl ModelVm {
             stalls: AtomicU64::new(0),
             keep_ss_bug: cfg.model_keep_ss_bug,
             sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
+            hosts: Mutex::new(Vec::new()),
         });
         let bus = Bus::new(mem, cfg.gic);
         let waker = shared.clone();
@@ -293,10 +306,7 @@ impl Vm for ModelVm {
         self.shared.sched.clone().map(|s| s as Arc<dyn Recorder>)
     }
 
-    fn attach_host_input(&self, input: Arc<dyn super::icount::HostInput>) -> bool {
-        let Some(sched) = &self.shared.sched else {
-            return false;
-        };
+    fn attach_host_input(&self, input: Arc<dyn HostInput>) -> bool {
         // A weak handle: the input outlives this VM (it is shared by every build).
         let shared = Arc::downgrade(&self.shared);
         input.set_waker(Box::new(move || {
@@ -304,6 +314,11 @@ impl Vm for ModelVm {
                 s.wake_all();
             }
         }));
+        let Some(sched) = &self.shared.sched else {
+            let mut hosts = self.shared.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts.push(input);
+            return false;
+        };
         sched.attach_input(input);
         true
     }
