@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// reverse-stepi, reverse-continue, reverse-finish... work (user guide, "Going backwards").
     #[arg(long)]
     pub record: bool,
+    /// Model backend: run everything on the interpreter (the reference), without compiling
+    /// hot code to host code (the JIT tier, on by default).
+    #[arg(long)]
+    pub no_jit: bool,
     /// At the end of a run without gdb, print the hash of the final state (registers of
     /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
     #[arg(long)]
@@ -277,6 +281,7 @@ fn run(args: RunArgs) -> i32 {
         trace,
         test_hooks: Default::default(),
         icount: args.icount || args.record,
+        jit: !args.no_jit,
     };
     if args.record && backend != BackendKind::Model {
         return usage("--record needs the model backend (--backend model): KVM cannot record");

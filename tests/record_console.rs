@@ -43,6 +43,7 @@ fn session() -> Option<(Session, Arc<SerialInput>, Arc<dyn Recorder>)> {
         trace: None,
         test_hooks: Default::default(),
         icount: true,
+        jit: true,
     };
     let m = Machine::new(cfg, &image).unwrap();
     let (input, rec) = (m.serial_input(), m.recorder().unwrap());

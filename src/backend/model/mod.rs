@@ -224,7 +224,7 @@ impl ModelVm {
             keep_ss_bug: cfg.model_keep_ss_bug,
             sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
         });
-        let bus = Bus::new(mem, cfg.gic);
+        let bus = Bus::new(mem, cfg.gic).with_jit(cfg.jit);
         let waker = shared.clone();
         bus.gic()
             .set_notifier(Box::new(move |index| waker.irq_changed(index)));
