@@ -108,7 +108,7 @@ impl Cpu {
             let index = block.index;
             let end = match jit.as_deref_mut() {
                 Some(jit) => match jit.entry(pa, &block, budget) {
-                    Some(entry) => self.compiled_end(jit, entry, &block)?,
+                    Some(entry) => self.compiled_end(jit, entry, &block, budget, attention)?,
                     None => self.run_block(&block, budget)?,
                 },
                 None => self.run_block(&block, budget)?,
@@ -174,16 +174,26 @@ impl Cpu {
 
     /// Runs compiled `entry` of `block` (`jit.rs`), ending as `run_block` would.
     #[inline(always)]
-    fn compiled_end(&mut self, jit: &Jit, entry: Entry, block: &Block) -> Result<BlockEnd, Stop> {
-        Ok(match self.run_compiled(jit, entry, block)? {
-            Outcome::Ran(n) if block.sync => {
-                debug_assert_eq!(n as usize, block.ops.len());
-                self.st.clear_btype();
-                BlockEnd::Sync
-            }
-            Outcome::Ran(n) => BlockEnd::Ran(n),
-            Outcome::Stale(n) => BlockEnd::Stale(n),
-        })
+    fn compiled_end(
+        &mut self,
+        jit: &Jit,
+        entry: Entry,
+        block: &Block,
+        budget: u32,
+        attention: &AtomicU32,
+    ) -> Result<BlockEnd, Stop> {
+        Ok(
+            match self.run_compiled(jit, entry, block, budget, attention)? {
+                Outcome::Ran(n) if block.sync => {
+                    // A block ending in a system instruction never loops on itself.
+                    debug_assert_eq!(n as usize, block.ops.len());
+                    self.st.clear_btype();
+                    BlockEnd::Sync
+                }
+                Outcome::Ran(n) => BlockEnd::Ran(n),
+                Outcome::Stale(n) => BlockEnd::Stale(n),
+            },
+        )
     }
 
     /// Fetches and runs the one instruction at the PC, at physical address `pa`, through the

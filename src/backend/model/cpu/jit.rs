@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::sync::atomic::AtomicU32;
 
 use super::block::{Block, Op, BLOCKS};
 use super::decode::Handler;
@@ -102,6 +103,12 @@ pub struct Ctx<'a> {
     cpu: *mut Cpu,
     handlers: &'a [Handler],
     stop: Option<Stop>,
+    /// The batch's remaining budget at block entry (read by generated code: a self-loop
+    /// starts another run only within it).
+    pub budget: u64,
+    /// The vCPU's attention word (read by generated code before another run of a
+    /// self-loop).
+    pub attention: *const AtomicU32,
 }
 
 /// The trampoline generated code calls for an op it does not compile inline: as one op of
@@ -136,7 +143,7 @@ pub extern "C" fn call_op(ctx: *mut c_void, handler: u32, word: u32, aux: u64) -
 
 /// How a compiled block's run ended, for the batch.
 pub enum Outcome {
-    /// `n` ops ran, all of the block.
+    /// `n` ops ran: the whole block, once or more (a self-loop).
     Ran(u32),
     /// The word of op `n` changed: `n` ops ran, the block is to be dropped.
     Stale(u32),
@@ -225,11 +232,14 @@ impl Jit {
 
 impl Cpu {
     /// Runs compiled `entry` of `block` (all its ops: `Jit::entry` checked the budget).
+    /// A block that loops on itself runs again while `budget` and `attention` allow.
     pub(super) fn run_compiled(
         &mut self,
         jit: &Jit,
         entry: Entry,
         block: &Block,
+        budget: u32,
+        attention: &AtomicU32,
     ) -> Result<Outcome, Stop> {
         jit_mem::sync_before_run();
         let cpu: *mut Cpu = self;
@@ -237,6 +247,8 @@ impl Cpu {
             cpu,
             handlers: &jit.handlers,
             stop: None,
+            budget: budget as u64,
+            attention,
         };
         let words = block.words.as_ptr().cast::<u32>();
         // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any

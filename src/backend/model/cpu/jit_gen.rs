@@ -30,6 +30,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
 use super::block::Op;
 use super::decode::Handler;
+use super::jit::Ctx;
 use super::jit_ops::{classify, emit};
 use super::state::CpuState;
 use super::Cpu;
@@ -45,6 +46,8 @@ pub const OFF_PC: i32 = (offset_of!(Cpu, st) + offset_of!(CpuState, pc)) as i32;
 pub const OFF_PSTATE: i32 = (offset_of!(Cpu, st) + offset_of!(CpuState, pstate)) as i32;
 const OFF_NEXT_PC: i32 = offset_of!(Cpu, next_pc) as i32;
 const OFF_INSNS: i32 = offset_of!(Cpu, insns) as i32;
+const OFF_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
+const OFF_ATTENTION: i32 = offset_of!(Ctx, attention) as i32;
 
 /// What failed while compiling a block (the block then stays with the interpreter).
 #[derive(Debug, thiserror::Error)]
@@ -138,9 +141,17 @@ pub struct Gen<'a> {
     pub cpu: Value,
     words: Value,
     ctx: Value,
-    /// The PC and instruction count at block entry.
+    /// The PC at block entry (every iteration of a self-loop starts there).
     pc0: Value,
+    /// The instruction count at the start of this iteration, and at the call.
     ins0: Value,
+    ins_entry: Value,
+    /// The count up to which another iteration may start (`Ctx::budget`), and the
+    /// attention word.
+    limit: Value,
+    attention: Value,
+    /// The loop head (a block with the iteration's count as its parameter).
+    head: cranelift_codegen::ir::Block,
     /// X0-X30 as last read or written in this block (None: read from memory on first use).
     regs: [Option<Value>; 31],
     /// Registers written in the block and not yet stored.
@@ -157,7 +168,14 @@ impl<'a> Gen<'a> {
         let p = b.block_params(entry).to_vec();
         let flags = MemFlagsData::trusted();
         let pc0 = b.ins().load(types::I64, flags, p[0], OFF_PC);
-        let ins0 = b.ins().load(types::I64, flags, p[0], OFF_INSNS);
+        let ins_entry = b.ins().load(types::I64, flags, p[0], OFF_INSNS);
+        let budget = b.ins().load(types::I64, flags, p[2], OFF_BUDGET);
+        let limit = b.ins().iadd(ins_entry, budget);
+        let attention = b.ins().load(ptr, flags, p[2], OFF_ATTENTION);
+        let head = b.create_block();
+        let ins0 = b.append_block_param(head, types::I64);
+        b.ins().jump(head, &[ins_entry.into()]);
+        b.switch_to_block(head);
         Gen {
             b,
             ptr,
@@ -167,6 +185,10 @@ impl<'a> Gen<'a> {
             ctx: p[2],
             pc0,
             ins0,
+            ins_entry,
+            limit,
+            attention,
+            head,
             regs: [None; 31],
             dirty: 0,
             pstate: None,
@@ -188,6 +210,9 @@ impl<'a> Gen<'a> {
             match classify(op.word, op.aux) {
                 Some(inl) => {
                     if let Some(target) = emit(self, &inl, pc) {
+                        if k == last {
+                            self.self_loop(target, ops.len());
+                        }
                         self.exit(target, k + 1, RAN);
                         return;
                     }
@@ -197,7 +222,7 @@ impl<'a> Gen<'a> {
                     self.call(tramp, k, pc, id, op);
                     if k == last {
                         // The trampoline stored the PC, count and next PC.
-                        let r = self.b.ins().iconst(types::I64, (k + 1) as i64);
+                        let r = self.done(k + 1, RAN);
                         self.b.ins().return_(&[r]);
                         return;
                     }
@@ -206,6 +231,37 @@ impl<'a> Gen<'a> {
         }
         let end = self.pc_at(ops.len());
         self.exit(end, ops.len(), RAN);
+    }
+
+    /// A block whose branch goes back to its own first instruction runs again in place
+    /// (the batch loop would find the same block) while the batch's budget covers another
+    /// whole run and no attention bit is raised (`batch.rs` checks both after every
+    /// block). The cached state is written back first; the next iteration reloads it.
+    fn self_loop(&mut self, target: Value, len: usize) {
+        self.store_cached();
+        let next = self.b.ins().iadd_imm_s(self.ins0, len as i64);
+        let again = self.b.ins().icmp(IntCC::Equal, target, self.pc0);
+        let end = self.b.ins().iadd_imm_s(next, len as i64);
+        let room = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, end, self.limit);
+        let flags = MemFlagsData::trusted();
+        let att = self.b.ins().load(types::I32, flags, self.attention, 0);
+        let quiet = self.b.ins().icmp_imm_s(IntCC::Equal, att, 0);
+        let go = self.b.ins().band(again, room);
+        let go = self.b.ins().band(go, quiet);
+        let out = self.b.create_block();
+        self.b.ins().brif(go, self.head, &[next.into()], out, &[]);
+        self.b.switch_to_block(out);
+    }
+
+    /// `n | status << 32` with `n` the ops run since block entry: this iteration's `k` plus
+    /// earlier iterations'.
+    fn done(&mut self, k: usize, status: u64) -> Value {
+        let ins = self.b.ins().iadd_imm_s(self.ins0, k as i64);
+        let n = self.b.ins().isub(ins, self.ins_entry);
+        self.b.ins().bor_imm_s(n, (status << 32) as i64)
     }
 
     /// `pc0 + 4k`.
@@ -236,15 +292,21 @@ impl<'a> Gen<'a> {
         self.store_cached();
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
-        if n > 0 {
-            self.b.ins().store(flags, pc, self.cpu, OFF_NEXT_PC);
-        }
+        let next_pc = if n > 0 {
+            pc
+        } else {
+            // As the interpreter: the next PC of the last op run, if any ran.
+            let old = self.b.ins().load(types::I64, flags, self.cpu, OFF_NEXT_PC);
+            let ran = self
+                .b
+                .ins()
+                .icmp(IntCC::NotEqual, self.ins0, self.ins_entry);
+            self.b.ins().select(ran, pc, old)
+        };
+        self.b.ins().store(flags, next_pc, self.cpu, OFF_NEXT_PC);
         let ins = self.b.ins().iadd_imm_s(self.ins0, n as i64);
         self.b.ins().store(flags, ins, self.cpu, OFF_INSNS);
-        let r = self
-            .b
-            .ins()
-            .iconst(types::I64, (n as u64 | status << 32) as i64);
+        let r = self.done(n, status);
         self.b.ins().return_(&[r]);
     }
 
@@ -296,10 +358,7 @@ impl<'a> Gen<'a> {
         let (stop, go) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(r, stop, &[], go, &[]);
         self.b.switch_to_block(stop);
-        let s = self
-            .b
-            .ins()
-            .iconst(types::I64, (k as u64 | STOPPED << 32) as i64);
+        let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
     }

@@ -228,3 +228,37 @@ fn compiled_flags_match_for_equal_operands() {
     assert_eq!(cpu.st.nzcv(), 0b0111, "Z, C, V from the cmn");
     assert_eq!(cpu.insns, 3);
 }
+
+#[test]
+fn a_self_loop_stops_at_the_limit_and_at_attention() {
+    let (mut cpu, _mem) = cpu_with(&[
+        0x9100_0400, // 0x00: add x0, x0, #1
+        0x9100_0821, // 0x04: add x1, x1, #2
+        0x17ff_fffe, // 0x08: b 0x00
+    ]);
+    jit_now(&mut cpu);
+    let quiet = AtomicU32::new(0);
+    let mut total = 0;
+    for limit in 1..=60u32 {
+        cpu.run_batch(&quiet, limit).expect("runs");
+        total += limit as u64;
+        assert_eq!(cpu.insns, total, "exactly `limit` instructions in a batch");
+        let at = (cpu.st.pc - RAM) / 4;
+        let (adds0, adds1) = (total / 3 + (at > 0) as u64, total / 3 + (at > 1) as u64);
+        assert_eq!(
+            (cpu.st.x[0], cpu.st.x[1]),
+            (adds0, 2 * adds1),
+            "after {total}"
+        );
+    }
+    assert!(compiled(&cpu) >= 1);
+    let raised = AtomicU32::new(1);
+    let before = cpu.insns;
+    cpu.st.pc = RAM;
+    cpu.run_batch(&raised, 256).expect("runs");
+    assert_eq!(
+        cpu.insns - before,
+        3,
+        "one run of the block, then attention ends the batch"
+    );
+}

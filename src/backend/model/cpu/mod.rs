@@ -385,9 +385,13 @@ impl Cpu {
 impl Drop for Cpu {
     fn drop(&mut self) {
         log::debug!(
-            "model: vCPU MPIDR {:#x} retired {} instructions",
+            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks compiled)",
             self.st.sys.mpidr,
-            self.insns
+            self.insns,
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(0, |j| j.compiled)
         );
     }
 }
