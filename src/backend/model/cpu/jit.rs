@@ -109,6 +109,19 @@ pub struct Ctx<'a> {
     /// The vCPU's attention word (read by generated code before another run of a
     /// self-loop).
     pub attention: *const AtomicU32,
+    /// The value a plain read returns to generated code (`jit_ldst::read_plain`).
+    pub value: u64,
+}
+
+impl Ctx<'_> {
+    /// The CPU the block runs on.
+    pub fn cpu(&mut self) -> &mut Cpu {
+        // SAFETY: `cpu` is the `Cpu` exclusively borrowed by `Cpu::run_compiled` for the
+        // call of generated code that passed this context to a trampoline; generated code
+        // does not touch it while the trampoline runs, and the reference does not outlive
+        // the trampoline (it borrows the context).
+        unsafe { &mut *self.cpu }
+    }
 }
 
 /// The trampoline generated code calls for an op it does not compile inline: as one op of
@@ -120,13 +133,12 @@ pub extern "C" fn call_op(ctx: *mut c_void, handler: u32, word: u32, aux: u64) -
     // SAFETY: generated code passes the `Ctx` that `Cpu::run_compiled` created for this
     // call and holds no other reference to it while the trampoline runs.
     let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
-    // SAFETY: `ctx.cpu` is the `Cpu` exclusively borrowed by `run_compiled` for the call;
-    // generated code does not touch it while the trampoline runs.
-    let cpu = unsafe { &mut *ctx.cpu };
     let Some(&h) = ctx.handlers.get(handler as usize) else {
-        ctx.stop = Some(Stop::Exception(super::Exc::new(0, 0, cpu.st.pc)));
+        let pc = ctx.cpu().st.pc;
+        ctx.stop = Some(Stop::Exception(super::Exc::new(0, 0, pc)));
         return 1;
     };
+    let cpu = ctx.cpu();
     cpu.next_pc = cpu.st.pc.wrapping_add(4);
     match h(cpu, word, aux) {
         Ok(()) => {
@@ -249,6 +261,7 @@ impl Cpu {
             stop: None,
             budget: budget as u64,
             attention,
+            value: 0,
         };
         let words = block.words.as_ptr().cast::<u32>();
         // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any

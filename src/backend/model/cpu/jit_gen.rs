@@ -26,11 +26,12 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::block::Op;
 use super::decode::Handler;
 use super::jit::Ctx;
+use super::jit_ldst;
 use super::jit_ops::{classify, emit};
 use super::state::CpuState;
 use super::Cpu;
@@ -48,6 +49,7 @@ const OFF_NEXT_PC: i32 = offset_of!(Cpu, next_pc) as i32;
 const OFF_INSNS: i32 = offset_of!(Cpu, insns) as i32;
 const OFF_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const OFF_ATTENTION: i32 = offset_of!(Ctx, attention) as i32;
+pub const OFF_VALUE: i32 = offset_of!(Ctx, value) as i32;
 
 /// What failed while compiling a block (the block then stays with the interpreter).
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +115,8 @@ impl Compiler {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut g = Gen::new(b, self.isa.pointer_type(), self.call_op);
             let tramp = g.b.import_signature(tramp);
-            g.block(ops, tramp, intern);
+            let sigs = jit_ldst::Sigs::import(&mut g, call_conv);
+            g.block(ops, tramp, &sigs, intern);
             g.b.seal_all_blocks();
             g.b.finalize(self.isa.frontend_config());
         }
@@ -136,11 +139,11 @@ impl Compiler {
 /// guest registers held in SSA values.
 pub struct Gen<'a> {
     pub b: FunctionBuilder<'a>,
-    ptr: types::Type,
+    pub ptr: types::Type,
     call_op: u64,
     pub cpu: Value,
     words: Value,
-    ctx: Value,
+    pub ctx: Value,
     /// The PC at block entry (every iteration of a self-loop starts there).
     pc0: Value,
     /// The instruction count at the start of this iteration, and at the call.
@@ -152,12 +155,12 @@ pub struct Gen<'a> {
     attention: Value,
     /// The loop head (a block with the iteration's count as its parameter).
     head: cranelift_codegen::ir::Block,
-    /// X0-X30 as last read or written in this block (None: read from memory on first use).
-    regs: [Option<Value>; 31],
-    /// Registers written in the block and not yet stored.
-    dirty: u32,
-    pstate: Option<Value>,
-    pstate_dirty: bool,
+    /// X0-X30 and PSTATE (index 31) as variables, and which of them hold the register on
+    /// the current path (`known`) and were written and not yet stored (`dirty`):
+    /// `jit_regs.rs`.
+    pub vars: [Variable; 32],
+    pub known: u32,
+    pub dirty: u32,
 }
 
 impl<'a> Gen<'a> {
@@ -172,6 +175,7 @@ impl<'a> Gen<'a> {
         let budget = b.ins().load(types::I64, flags, p[2], OFF_BUDGET);
         let limit = b.ins().iadd(ins_entry, budget);
         let attention = b.ins().load(ptr, flags, p[2], OFF_ATTENTION);
+        let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let head = b.create_block();
         let ins0 = b.append_block_param(head, types::I64);
         b.ins().jump(head, &[ins_entry.into()]);
@@ -189,10 +193,9 @@ impl<'a> Gen<'a> {
             limit,
             attention,
             head,
-            regs: [None; 31],
+            vars,
+            known: 0,
             dirty: 0,
-            pstate: None,
-            pstate_dirty: false,
         }
     }
 
@@ -201,6 +204,7 @@ impl<'a> Gen<'a> {
         &mut self,
         ops: &[Op],
         tramp: cranelift_codegen::ir::SigRef,
+        sigs: &jit_ldst::Sigs,
         intern: &mut dyn FnMut(Handler) -> u32,
     ) {
         let last = ops.len() - 1;
@@ -215,6 +219,12 @@ impl<'a> Gen<'a> {
                         }
                         self.exit(target, k + 1, RAN);
                         return;
+                    }
+                }
+                None if jit_ldst::classify(op.word, op.aux).is_some() => {
+                    let id = intern(op.handler);
+                    if let Some(m) = jit_ldst::classify(op.word, op.aux) {
+                        jit_ldst::emit(self, sigs, tramp, k, pc, id, op, &m);
                     }
                 }
                 None => {
@@ -310,26 +320,9 @@ impl<'a> Gen<'a> {
         self.b.ins().return_(&[r]);
     }
 
-    /// Stores every cached register written in the block (the values stay cached).
-    fn store_cached(&mut self) {
-        let flags = MemFlagsData::trusted();
-        for n in 0..31 {
-            if self.dirty & (1 << n) != 0 {
-                if let Some(v) = self.regs[n] {
-                    self.b.ins().store(flags, v, self.cpu, OFF_X + 8 * n as i32);
-                }
-            }
-        }
-        if self.pstate_dirty {
-            if let Some(v) = self.pstate {
-                self.b.ins().store(flags, v, self.cpu, OFF_PSTATE);
-            }
-        }
-    }
-
     /// Op `k` (at `pc`) through its handler: the cached state is written back and
     /// forgotten, the PC and count stored, then the trampoline; a stop leaves the block.
-    fn call(
+    pub fn call(
         &mut self,
         tramp: cranelift_codegen::ir::SigRef,
         k: usize,
@@ -338,10 +331,7 @@ impl<'a> Gen<'a> {
         op: &Op,
     ) {
         self.store_cached();
-        self.regs = [None; 31];
-        self.dirty = 0;
-        self.pstate = None;
-        self.pstate_dirty = false;
+        self.forget_cached();
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
         let ins = self.b.ins().iadd_imm_s(self.ins0, k as i64);
@@ -361,48 +351,5 @@ impl<'a> Gen<'a> {
         let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
-    }
-
-    /// Reads X`n` (31: XZR, zero).
-    pub fn x(&mut self, n: u32) -> Value {
-        let n = (n & 31) as usize;
-        if n == 31 {
-            return self.b.ins().iconst(types::I64, 0);
-        }
-        if let Some(v) = self.regs[n] {
-            return v;
-        }
-        let flags = MemFlagsData::trusted();
-        let v = self
-            .b
-            .ins()
-            .load(types::I64, flags, self.cpu, OFF_X + 8 * n as i32);
-        self.regs[n] = Some(v);
-        v
-    }
-
-    /// Writes X`n` (31: XZR, discarded).
-    pub fn set_x(&mut self, n: u32, v: Value) {
-        let n = (n & 31) as usize;
-        if n < 31 {
-            self.regs[n] = Some(v);
-            self.dirty |= 1 << n;
-        }
-    }
-
-    /// PSTATE (SPSR layout).
-    pub fn pstate(&mut self) -> Value {
-        if let Some(v) = self.pstate {
-            return v;
-        }
-        let flags = MemFlagsData::trusted();
-        let v = self.b.ins().load(types::I64, flags, self.cpu, OFF_PSTATE);
-        self.pstate = Some(v);
-        v
-    }
-
-    pub fn set_pstate(&mut self, v: Value) {
-        self.pstate = Some(v);
-        self.pstate_dirty = true;
     }
 }
