@@ -83,9 +83,9 @@ pub struct BlockCache {
 impl BlockCache {
     pub fn new(ram: Ram, jit: bool) -> Self {
         BlockCache {
+            jit: jit.then(|| Box::new(Jit::new(ram.data_window()))),
             ram,
             table: Table::new(),
-            jit: jit.then(Box::default),
         }
     }
 }

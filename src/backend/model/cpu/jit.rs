@@ -81,10 +81,13 @@ pub struct Jit {
     pub compiled: u64,
     /// The first failure is logged as a warning, later ones at debug level.
     warned: bool,
+    /// `Ram::data_window` of the VM's RAM.
+    window: (usize, u64),
 }
 
-impl Default for Jit {
-    fn default() -> Self {
+impl Jit {
+    /// The JIT state of a vCPU whose RAM has data window `window` (`Ram::data_window`).
+    pub fn new(window: (usize, u64)) -> Self {
         Jit {
             slots: vec![EMPTY; BLOCKS].into_boxed_slice(),
             back: None,
@@ -93,6 +96,7 @@ impl Default for Jit {
             hot: HOT,
             compiled: 0,
             warned: false,
+            window,
         }
     }
 }
@@ -109,8 +113,11 @@ pub struct Ctx<'a> {
     /// The vCPU's attention word (read by generated code before another run of a
     /// self-loop).
     pub attention: *const AtomicU32,
-    /// The value a plain read returns to generated code (`jit_ldst::read_plain`).
-    pub value: u64,
+    /// The data TLB's entries (`mmu::Tlb::data_table`), refreshed after every handler call,
+    /// and the first RAM window (`Ram::data_window`), for loads in generated code.
+    pub tlb: usize,
+    pub ram_host: usize,
+    pub data_end: u64,
 }
 
 impl Ctx<'_> {
@@ -144,6 +151,7 @@ pub extern "C" fn call_op(ctx: *mut c_void, handler: u32, word: u32, aux: u64) -
         Ok(()) => {
             cpu.st.pc = cpu.next_pc;
             cpu.insns += 1;
+            ctx.tlb = ctx.cpu().tlb.data_table();
             0
         }
         Err(stop) => {
@@ -254,6 +262,8 @@ impl Cpu {
         attention: &AtomicU32,
     ) -> Result<Outcome, Stop> {
         jit_mem::sync_before_run();
+        let tlb = self.tlb.data_table();
+        let (ram_host, data_end) = jit.window;
         let cpu: *mut Cpu = self;
         let mut ctx = Ctx {
             cpu,
@@ -261,7 +271,9 @@ impl Cpu {
             stop: None,
             budget: budget as u64,
             attention,
-            value: 0,
+            tlb,
+            ram_host,
+            data_end,
         };
         let words = block.words.as_ptr().cast::<u32>();
         // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any

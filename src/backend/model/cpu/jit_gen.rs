@@ -49,7 +49,9 @@ const OFF_NEXT_PC: i32 = offset_of!(Cpu, next_pc) as i32;
 const OFF_INSNS: i32 = offset_of!(Cpu, insns) as i32;
 const OFF_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const OFF_ATTENTION: i32 = offset_of!(Ctx, attention) as i32;
-pub const OFF_VALUE: i32 = offset_of!(Ctx, value) as i32;
+pub const OFF_TLB: i32 = offset_of!(Ctx, tlb) as i32;
+pub const OFF_RAM_HOST: i32 = offset_of!(Ctx, ram_host) as i32;
+pub const OFF_DATA_END: i32 = offset_of!(Ctx, data_end) as i32;
 
 /// What failed while compiling a block (the block then stays with the interpreter).
 #[derive(Debug, thiserror::Error)]

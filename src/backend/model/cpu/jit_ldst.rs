@@ -1,13 +1,16 @@
 //! General-register loads and stores in JIT code (`jit_gen.rs`): the address computed in
-//! host code, the access through the data TLB's plain path (`Cpu::read_ram_fast`,
-//! `Cpu::write_ram_fast`) by a small trampoline that needs no guest register, and on a miss
+//! host code, the access through the data TLB's plain path: for loads inline (the lookup of
+//! `mmu::Tlb::data_lookup` and the read of `Ram::read_in`, on the tables `Ctx` points to),
+//! for stores by a small trampoline that needs no guest register (`Cpu::write_ram_fast`,
+//! which also marks the page dirty for snapshots); and on a miss
 //! (TLB miss, misalignment, debug in use, MMIO, a fault) the op's own handler from scratch,
 //! as the interpreter runs it (`fast_mem::load`, `fast_mem::store`: the same plain path
 //! first, then the full one with its exact exceptions and syndromes).
 //!
 //! Owns [`Mem`] (which words are compiled so: the single-register forms `decode.rs` routes
-//! to `fast_mem::load`/`store` with a base other than SP) and the trampolines
-//! [`read_plain`], [`write_plain`]. Semantics as `fast_mem.rs`: writeback after the access,
+//! to `fast_mem::load`/`store` with a base other than SP) and the trampoline
+//! [`write_plain`]. Batches, and so compiled blocks, only run with no debug feature in use
+//! (`Cpu::debug_quiet`), the one condition of the plain path that is not checked here. Semantics as `fast_mem.rs`: writeback after the access,
 //! a loaded value winning over writeback into the same register.
 
 use std::ffi::c_void;
@@ -17,7 +20,8 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, SigRef, 
 use super::block::Op;
 use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
 use super::jit::Ctx;
-use super::jit_gen::{Gen, OFF_VALUE};
+use super::jit_gen::{Gen, OFF_DATA_END, OFF_RAM_HOST, OFF_TLB};
+use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, TLB_SIZE};
 
 /// A load or store compiled with the plain-path trampoline.
 #[derive(Clone, Copy, Debug)]
@@ -80,26 +84,23 @@ pub fn classify(i: u32, aux: u64) -> Option<Mem> {
     })
 }
 
-/// Signatures of the two trampolines (imported once per block).
+/// The store trampoline's signature (imported once per block).
 pub struct Sigs {
-    read: SigRef,
     write: SigRef,
 }
 
 impl Sigs {
     pub fn import(g: &mut Gen, call_conv: cranelift_codegen::isa::CallConv) -> Self {
         let ptr = g.ptr;
-        let mut read = Signature::new(call_conv);
-        read.params.extend([
+        let mut write = Signature::new(call_conv);
+        write.params.extend([
             AbiParam::new(ptr),
             AbiParam::new(types::I64),
             AbiParam::new(types::I32),
+            AbiParam::new(types::I64),
         ]);
-        read.returns.push(AbiParam::new(types::I32));
-        let mut write = read.clone();
-        write.params.push(AbiParam::new(types::I64));
+        write.returns.push(AbiParam::new(types::I32));
         Sigs {
-            read: g.b.import_signature(read),
             write: g.b.import_signature(write),
         }
     }
@@ -121,12 +122,13 @@ pub fn emit(
     let before = g.snapshot();
     let base = g.x(m.rn);
     let (addr, wb) = address(g, m, base);
-    let size = g.b.ins().iconst(types::I32, m.size as i64);
+    let mut raw = None;
     let r = if m.load {
-        let f = g.b.ins().iconst(g.ptr, read_plain as *const () as i64);
-        let call = g.b.ins().call_indirect(sigs.read, f, &[g.ctx, addr, size]);
-        g.b.inst_results(call)[0]
+        let (miss, v) = read_inline(g, addr, m.size);
+        raw = Some(v);
+        miss
     } else {
+        let size = g.b.ins().iconst(types::I32, m.size as i64);
         let v = g.x(m.rt);
         let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
         let call =
@@ -140,9 +142,7 @@ pub fn emit(
     if let Some(wb) = wb {
         g.set_x(m.rn, wb);
     }
-    if m.load {
-        let flags = MemFlagsData::trusted();
-        let raw = g.b.ins().load(types::I64, flags, g.ctx, OFF_VALUE);
+    if let Some(raw) = raw {
         let v = extend(g, m, raw);
         g.set_x(m.rt, v);
     }
@@ -197,19 +197,64 @@ fn extend(g: &mut Gen, m: &Mem, raw: Value) -> Value {
     }
 }
 
-/// The plain read of 2^`size` bytes at `va` for generated code: 0 and the value in
-/// `Ctx::value`, or 1 when the plain path does not apply (nothing changed).
-pub extern "C" fn read_plain(ctx: *mut c_void, va: u64, size: u32) -> u32 {
-    // SAFETY: as in `jit::call_op`: the context of the running block, not otherwise used
-    // during the call.
-    let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
-    match ctx.cpu().read_ram_fast(va, 1 << size) {
-        Some(v) => {
-            ctx.value = v;
-            0
-        }
-        None => 1,
-    }
+/// The plain read of 2^`size` bytes at `addr`, inline: (miss: nonzero when the plain path
+/// does not apply, the value read otherwise). As `Cpu::read_ram_fast`: naturally aligned,
+/// the data-TLB entry of the page tagged for reads from this EL (`mmu::Tlb::data_lookup`),
+/// the page inside the first RAM window (`Ram::data_host`). The entry is only read when the
+/// address is aligned, and RAM only on a hit; both reads are plain aligned loads, which on
+/// x86-64 and AArch64 are the single-copy atomic accesses `Ram::read_in` makes.
+fn read_inline(g: &mut Gen, addr: Value, size: u32) -> (Value, Value) {
+    let flags = MemFlagsData::trusted();
+    // Read before the first branch: a register variable read on one path only would not
+    // be defined on the other.
+    let p = g.pstate();
+    let (hit, join) = (g.b.create_block(), g.b.create_block());
+    let miss = g.b.append_block_param(join, types::I8);
+    let value = g.b.append_block_param(join, types::I64);
+    let one = g.b.ins().iconst(types::I8, 1);
+    let zero = g.b.ins().iconst(types::I64, 0);
+    let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
+    g.b.ins()
+        .brif(low, join, &[one.into(), zero.into()], hit, &[]);
+    g.b.switch_to_block(hit);
+    // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
+    let el = g.b.ins().band_imm_u(p, 0b1100);
+    let el0 =
+        g.b.ins()
+            .icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::Equal, el, 0);
+    let el0 = g.b.ins().uextend(types::I64, el0);
+    let page = g.b.ins().band_imm_s(addr, !0xfff);
+    let tag = g.b.ins().bor(page, el0);
+    let slot = g.b.ins().ushr_imm_u(addr, 12);
+    let slot = g.b.ins().band_imm_u(slot, TLB_SIZE as i64 - 1);
+    let at = g.b.ins().imul_imm_u(slot, DATA_ENTRY_BYTES as i64);
+    let table = g.b.ins().load(types::I64, flags, g.ctx, OFF_TLB);
+    let entry = g.b.ins().iadd(table, at);
+    let have = g.b.ins().load(types::I64, flags, entry, DATA_READ_TAG);
+    let off = g.b.ins().load(types::I64, flags, entry, DATA_PAGE);
+    let end = g.b.ins().load(types::I64, flags, g.ctx, OFF_DATA_END);
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let tag_ok = g.b.ins().icmp(IntCC::Equal, have, tag);
+    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
+    let ok = g.b.ins().band(tag_ok, in_ram);
+    let read = g.b.create_block();
+    g.b.ins()
+        .brif(ok, read, &[], join, &[one.into(), zero.into()]);
+    g.b.switch_to_block(read);
+    let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
+    let within = g.b.ins().band_imm_u(addr, 0xfff);
+    let h = g.b.ins().iadd(host, off);
+    let h = g.b.ins().iadd(h, within);
+    let v = match size {
+        0 => g.b.ins().uload8(types::I64, flags, h, 0),
+        1 => g.b.ins().uload16(types::I64, flags, h, 0),
+        2 => g.b.ins().uload32(flags, h, 0),
+        _ => g.b.ins().load(types::I64, flags, h, 0),
+    };
+    let no = g.b.ins().iconst(types::I8, 0);
+    g.b.ins().jump(join, &[no.into(), v.into()]);
+    g.b.switch_to_block(join);
+    (miss, value)
 }
 
 /// The plain write of the low 2^`size` bytes of `val` at `va`: 0, or 1 when the plain path
