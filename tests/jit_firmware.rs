@@ -28,7 +28,10 @@ fn run(name: &str, cpus: u32, jit: bool) -> (String, String) {
         "--state-hash",
         "--trace-exits",
     ]);
-    if !jit {
+    if jit {
+        // Every block compiled on its first entry: the most compiled code per run.
+        cmd.env("KVMDBG_JIT_HOT", "1");
+    } else {
         cmd.arg("--no-jit");
     }
     let out = common::run_with_timeout(&mut cmd, TIMEOUT);

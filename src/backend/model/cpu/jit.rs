@@ -35,10 +35,22 @@ use super::jit_gen::{Compiler, GenError, RAN, STALE};
 use super::jit_mem::{self, ArenaError, CodeArena, Entry};
 use super::{Cpu, Stop};
 
-/// Entries into a block before it is compiled: enough that code run once or twice (boot
-/// paths, initialisation) is never compiled, low enough that a loop is compiled within its
-/// first iterations.
-pub const HOT: u32 = 32;
+/// Entries into a block before it is compiled (compiling one costs about half a
+/// millisecond): a Linux boot to its init compiles about 9,000 blocks at 32 (5 s of
+/// compilation, the boot twice as slow as without the JIT), 1,750 at 1,024 (0.7 s, the boot
+/// as fast as without it), and loops still compile within their first thousand iterations
+/// (docs/benchmarks.md). The environment variable `KVMDBG_JIT_HOT` overrides it (tests use
+/// 1: every block compiled on its first entry).
+pub const HOT: u32 = 1024;
+
+/// The threshold in force: `KVMDBG_JIT_HOT` if set to a number, else [`HOT`].
+fn hot_threshold() -> u32 {
+    std::env::var("KVMDBG_JIT_HOT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOT)
+        .max(1)
+}
 
 /// A slot's run count once the block failed to compile (never retried).
 const NEVER: u32 = u32::MAX;
@@ -70,6 +82,10 @@ pub enum JitError {
 /// One vCPU's JIT tier (see the module docs).
 pub struct Jit {
     slots: Box<[Slot]>,
+    /// Every compiled block by physical address, so that a block evicted from the block
+    /// table (a conflict in its direct map) finds its code again when it is rebuilt from
+    /// the same words (its ops then are the same; changed words fail the per-op check).
+    by_pa: HashMap<u64, Entry>,
     /// The executable memory and the code generator, created on the first compilation.
     back: Option<(CodeArena, Compiler)>,
     /// Handlers called by generated code, by the index it passes to [`call_op`].
@@ -77,8 +93,9 @@ pub struct Jit {
     ids: HashMap<usize, u32>,
     /// Entries before compiling ([`HOT`]; tests lower it).
     pub hot: u32,
-    /// Blocks compiled so far (statistics and tests).
+    /// Blocks compiled so far and the time it took (statistics and tests).
     pub compiled: u64,
+    pub compile_time: std::time::Duration,
     /// The first failure is logged as a warning, later ones at debug level.
     warned: bool,
     /// `Ram::data_window` of the VM's RAM.
@@ -90,11 +107,13 @@ impl Jit {
     pub fn new(window: (usize, u64)) -> Self {
         Jit {
             slots: vec![EMPTY; BLOCKS].into_boxed_slice(),
+            by_pa: HashMap::new(),
             back: None,
             handlers: Vec::new(),
             ids: HashMap::new(),
-            hot: HOT,
+            hot: hot_threshold(),
             compiled: 0,
+            compile_time: std::time::Duration::ZERO,
             warned: false,
             window,
         }
@@ -176,7 +195,11 @@ impl Jit {
     pub fn entry(&mut self, pa: u64, block: &Block, budget: u32) -> Option<Entry> {
         let slot = &mut self.slots[block.index];
         if slot.pa != pa {
-            *slot = Slot { pa, ..EMPTY };
+            *slot = Slot {
+                pa,
+                runs: 0,
+                code: self.by_pa.get(&pa).copied(),
+            };
         }
         if slot.code.is_none() {
             if slot.runs == NEVER {
@@ -186,8 +209,14 @@ impl Jit {
             if slot.runs < self.hot {
                 return None;
             }
-            match self.compile(block.ops) {
-                Ok(e) => self.slots[block.index].code = Some(e),
+            let t0 = std::time::Instant::now();
+            let r = self.compile(block.ops);
+            self.compile_time += t0.elapsed();
+            match r {
+                Ok(e) => {
+                    self.slots[block.index].code = Some(e);
+                    self.by_pa.insert(pa, e);
+                }
                 Err(e) => {
                     self.failed(&e);
                     self.slots[block.index].runs = NEVER;
@@ -199,8 +228,10 @@ impl Jit {
         code.filter(|_| block.ops.len() <= budget as usize)
     }
 
-    /// Forgets block `index` (dropped from the block table).
+    /// Forgets block `index` (dropped from the block table: one of its words changed) and
+    /// its code.
     pub fn forget(&mut self, index: usize) {
+        self.by_pa.remove(&self.slots[index].pa);
         self.slots[index] = EMPTY;
     }
 
@@ -231,12 +262,18 @@ impl Jit {
         for s in self.slots.iter_mut() {
             s.code = None;
         }
+        self.by_pa.clear();
         arena.reset();
         let e = arena
             .add(&code)?
             .ok_or(JitError::Arena(ArenaError::Protect(nix::Error::ENOMEM)))?;
         self.compiled += 1;
         Ok(e)
+    }
+
+    /// Bytes of code in the executable memory now.
+    pub fn code_bytes(&self) -> usize {
+        self.back.as_ref().map_or(0, |(a, _)| a.used())
     }
 
     #[cold]

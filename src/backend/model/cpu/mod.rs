@@ -387,13 +387,21 @@ impl Cpu {
 impl Drop for Cpu {
     fn drop(&mut self) {
         log::debug!(
-            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks compiled)",
+            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks compiled in {:?}, {} bytes of code)",
             self.st.sys.mpidr,
             self.insns,
             self.blocks
                 .as_ref()
                 .and_then(|b| b.jit.as_ref())
-                .map_or(0, |j| j.compiled)
+                .map_or(0, |j| j.compiled),
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(std::time::Duration::ZERO, |j| j.compile_time),
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(0, |j| j.code_bytes())
         );
     }
 }
