@@ -1,9 +1,9 @@
 //! The model's JIT tier against its interpreter on every test firmware: each runs with the
 //! deterministic clock (`--icount`, so timer interrupts, WFI wake-ups and the vCPUs' turns
-//! depend on instruction counts alone) once with the JIT (the default, hot blocks compiled)
-//! and once with `--no-jit`; the UART output, the exit trace (`--trace-exits`: every exit
-//! with its PC and data) and the final-state hash (registers of every vCPU and RAM) must be
-//! identical. Any difference in a register, a flag, memory, an exception's PC or syndrome,
+//! depend on instruction counts alone) once with the JIT (every block compiled on its first
+//! entry: `KVMDBG_JIT_HOT=1`) and once with `--no-jit`; the UART output, the exit trace
+//! (`--trace-exits`: every exit with its PC and data) and the final-state hash (registers
+//! of every vCPU and RAM) must be identical. Any difference in a register, a flag, memory, an exception's PC or syndrome,
 //! or an instruction count shows up in one of them. One vCPU each: with several, `--icount`
 //! runs are not yet reproducible run to run even on the interpreter (a secondary vCPU's
 //! CPU_ON takes effect when its thread wakes: the bug `tests/record_reverse.rs` documents),
