@@ -5,7 +5,7 @@
 //! `next_pc`, the stop, `Cpu::insns` and memory must match at every batch end, with random
 //! batch limits (budgets smaller than a block) and attention raised at random batches (an
 //! interrupt arriving mid-run). Plus code changed under compiled blocks: by a store of the
-//! block itself, by a debugger write between batches.
+//! block itself, by a debugger write between batches; loads against the data TLB's EL tags.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -330,5 +330,34 @@ fn compiled_loads_and_stores_match_the_interpreter() {
 fn warm_data_tlb_at(cpu: &mut Cpu, page: u64) {
     if let Ok(v) = cpu.read_mem(page, 8, None, false) {
         let _ = cpu.write_mem(page, 8, v, None, false);
+    }
+}
+
+#[test]
+fn a_compiled_load_at_el0_ignores_data_tlb_entries_of_el1() {
+    // The data TLB says (for EL1 only) that VA page X is RAM page Y; a load at EL0 must not
+    // use that entry (the full path translates X itself: the flat map, MMU off) and reads
+    // X's value, compiled or not.
+    const X: u64 = RAM + 0x4000;
+    const Y: u64 = RAM + 0x8000;
+    for jit in [false, true] {
+        let (mut cpu, mem) = cpu_with(&[
+            0xf940_0020, // 0x00: ldr x0, [x1]
+            0xd420_0020, // 0x04: brk #1
+        ]);
+        load(&mem, X, &[0x1111_1111, 0]);
+        load(&mem, Y, &[0x2222_2222, 0]);
+        let page = cpu.bus.data_page(Y).expect("RAM page");
+        cpu.tlb.data_insert(X, false, false, page);
+        cpu.st.pstate &= !0xf; // EL0t
+        cpu.st.x[1] = X;
+        if jit {
+            jit_now(&mut cpu);
+        } else {
+            interpreted(&mut cpu);
+        }
+        let stop = run(&mut cpu, 1);
+        assert!(matches!(stop, Some(Stop::Exception(_))), "{stop:?}");
+        assert_eq!(cpu.st.x[0], 0x1111_1111, "jit {jit}: X's value, not Y's");
     }
 }
