@@ -64,7 +64,7 @@ impl CodeArena {
                 None,
                 len,
                 ProtFlags::PROT_READ | ProtFlags::PROT_EXEC,
-                MapFlags::MAP_PRIVATE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
             )
         }
         .map_err(|e| ArenaError::Map(ARENA_BYTES, e))?;
