@@ -31,8 +31,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use super::block::Op;
 use super::decode::Handler;
 use super::jit::Ctx;
+use super::jit_emit::emit;
 use super::jit_ldst;
-use super::jit_ops::{classify, emit};
+use super::jit_ops::classify;
 use super::state::CpuState;
 use super::Cpu;
 
