@@ -17,7 +17,10 @@
 # from start to exit, best of RUNS.
 #
 #   scripts/bench-model.sh [RUNS]
-#   BENCH_KERNEL=0 BENCH_CALLGRIND=0 scripts/bench-model.sh [RUNS]
+#   BENCH_KERNEL=0 BENCH_CALLGRIND=0 BENCH_NOJIT=0 scripts/bench-model.sh [RUNS]
+#
+# The model runs with its JIT tier (the default); unless BENCH_NOJIT=0, (a) and (b) also
+# run with --no-jit (the interpreter alone) for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -59,6 +62,17 @@ side_by_side() {
 }
 side_by_side compute
 side_by_side cbench
+
+# The interpreter alone (--no-jit: the JIT tier off), against QEMU the same way.
+nojit() {
+  local m q
+  m=$(best_of "$KVMDBG" run "$OUT/firmware/$1.elf" --backend model --no-jit)
+  q=$(best_of "${QEMU[@]}" "$OUT/firmware/$1.elf")
+  printf '%-38s %11.3fs %11.3fs %10.3f\n' "$1 --no-jit minus start-up" \
+    "$(echo "$m - $m_hello" | bc -l)" "$(echo "$q - $q_hello" | bc -l)" \
+    "$(echo "($q - $q_hello) / ($m - $m_hello)" | bc -l)"
+}
+[ "${BENCH_NOJIT:-1}" = 0 ] || { nojit compute; nojit cbench; }
 echo "model/qemu is the model's speed as a fraction of QEMU TCG's (goals: 0.5 on compute, 1.0 on cbench)"
 
 if [ "${BENCH_CALLGRIND:-1}" != 0 ]; then

@@ -31,6 +31,9 @@ python3 scripts/check-doc-refs.py
 step "cargo check (aarch64, KVM backend)"
 cargo check --target aarch64-unknown-linux-gnu --all-targets
 
+step "the model's JIT on an AArch64 host (its tests under qemu-user)"
+bash scripts/jit-aarch64.sh
+
 step "firmware"
 bash firmware/build.sh target/firmware
 

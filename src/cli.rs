@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// --icount for a recording started by `monitor record start`.
     #[arg(long, value_name = "SIZE", value_parser = parse_record_limit)]
     pub record_limit: Option<u64>,
+    /// Model backend: run everything on the interpreter (the reference), without compiling
+    /// hot code to host code (the JIT tier, on by default).
+    #[arg(long)]
+    pub no_jit: bool,
     /// At the end of a run without gdb, print the hash of the final state (registers of
     /// every vCPU and RAM) to stderr: with --icount, equal for equal images and inputs.
     #[arg(long)]
@@ -294,6 +298,7 @@ fn run(args: RunArgs) -> i32 {
         trace,
         test_hooks: Default::default(),
         icount: args.icount || args.record,
+        jit: !args.no_jit,
     };
     if args.record_limit.is_some() && !(args.record || args.icount) {
         return usage(

@@ -110,6 +110,7 @@ fn machine(icount: bool) -> Option<Machine> {
         trace: None,
         test_hooks: Default::default(),
         icount,
+        jit: true,
     };
     Some(Machine::new(cfg, &bytes).unwrap())
 }
@@ -171,6 +172,7 @@ fn echo_with_input(chunks: &'static [&'static [u8]]) -> Option<EchoRun> {
         trace: None,
         test_hooks: Default::default(),
         icount: true,
+        jit: true,
     };
     let m = Machine::new(cfg, &bytes).unwrap();
     let rec = m.recorder().expect("--icount machines have an input log");

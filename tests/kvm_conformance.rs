@@ -73,6 +73,7 @@ fn build(kind: BackendKind, s: &Scenario) -> Result<Rig, String> {
         nisv_to_user: true,
         model_keep_ss_bug: false,
         icount: false,
+        jit: true,
     };
     let vm = backend::create_vm(kind, &mem, &cfg).map_err(|e| e.to_string())?;
     let mut vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;

@@ -66,6 +66,7 @@ fn config() -> MachineConfig {
         trace: None,
         test_hooks: Default::default(),
         icount: false,
+        jit: true,
     }
 }
 
@@ -83,6 +84,7 @@ fn bare_step_rate() -> f64 {
             nisv_to_user: true,
             model_keep_ss_bug: false,
             icount: false,
+            jit: true,
         },
     )
     .expect("VM");

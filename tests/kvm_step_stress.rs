@@ -49,6 +49,7 @@ fn session(kind: BackendKind, test_hooks: TestHooks) -> Session {
         trace: None,
         test_hooks,
         icount: false,
+        jit: true,
     };
     Session::new(Machine::new(cfg, &image).expect("machine")).expect("session")
 }

@@ -258,6 +258,7 @@ fn finalize_requires_every_vcpu() {
         nisv_to_user: false,
         model_keep_ss_bug: false,
         icount: false,
+        jit: true,
     };
     let vm = kvmdbg::backend::kvm::KvmVm::new(&mem, &cfg).unwrap();
     let _cpu0 = vm.create_vcpu(0).unwrap();

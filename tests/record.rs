@@ -22,6 +22,7 @@ fn session(image: &[u8], cpus: usize, icount: bool) -> Session {
         trace: None,
         test_hooks: Default::default(),
         icount,
+        jit: true,
     };
     Session::new(Machine::new(cfg, image).unwrap()).unwrap()
 }

@@ -49,6 +49,7 @@ fn session_of(name: &str, vcpus: usize) -> Option<(Session, Arc<SerialInput>, Ar
         trace: None,
         test_hooks: Default::default(),
         icount: true,
+        jit: true,
     };
     let m = Machine::new(cfg, &image).unwrap();
     let (input, rec) = (m.serial_input(), m.recorder().unwrap());

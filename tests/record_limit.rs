@@ -32,6 +32,7 @@ fn session(image: &[u8]) -> Session {
         trace: None,
         test_hooks: Default::default(),
         icount: true,
+        jit: true,
     };
     Session::new(Machine::new(cfg, image).unwrap()).unwrap()
 }

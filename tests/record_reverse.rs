@@ -25,6 +25,7 @@ fn session(image: &[u8], cpus: usize) -> Session {
         trace: None,
         test_hooks: Default::default(),
         icount: true,
+        jit: true,
     };
     Session::new(Machine::new(cfg, image).unwrap()).unwrap()
 }

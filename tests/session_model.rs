@@ -20,6 +20,7 @@ fn session(cpus: usize) -> Session {
         trace: None,
         test_hooks: Default::default(),
         icount: false,
+        jit: true,
     };
     Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap()
 }
@@ -183,6 +184,7 @@ fn reset_reloads_the_firmware_restarts_every_vcpu_and_keeps_breakpoints() {
         trace: None,
         test_hooks: Default::default(),
         icount: false,
+        jit: true,
     };
     let mut s = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
     let entry = s.read_reg(0, Reg::Pc).unwrap() as u64;

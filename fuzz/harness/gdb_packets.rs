@@ -31,6 +31,7 @@ fn debugger() -> &'static Mutex<kvmdbg::gdb::Debugger> {
             trace: None,
             test_hooks: Default::default(),
             icount: false,
+            jit: true,
         };
         let machine = Machine::new(cfg, DEMO).expect("the demo machine");
         let session = Session::new(machine).expect("a session");

@@ -74,6 +74,10 @@ pub struct VmConfig {
     /// instructions, WFI skips ahead to the next timer deadline, vCPUs run in turn, and
     /// inputs are logged ([`Vm::recorder`]). Creating a KVM VM with it fails.
     pub icount: bool,
+    /// The model's JIT tier (`model/cpu/jit.rs`): hot blocks compiled to host code, with
+    /// exactly the interpreter's results. Off: the interpreter runs everything (the
+    /// reference). KVM ignores it.
+    pub jit: bool,
 }
 
 /// What a backend can do, probed once per VM.

@@ -20,6 +20,7 @@ fn debugger() -> Debugger {
         trace: None,
         test_hooks: Default::default(),
         icount: false,
+        jit: true,
     };
     let session = Session::new(Machine::new(cfg, DEMO).unwrap()).unwrap();
     Debugger::new(session, None).unwrap()

@@ -63,6 +63,8 @@ pub struct MachineConfig {
     pub test_hooks: TestHooks,
     /// The deterministic clock (model backend only: `backend::VmConfig::icount`).
     pub icount: bool,
+    /// The model's JIT tier (`backend::VmConfig::jit`); KVM ignores it.
+    pub jit: bool,
 }
 
 /// What a machine is built from, kept so that the same machine can be built again
@@ -80,6 +82,7 @@ pub struct Spec {
     trace: Option<TraceSink>,
     test_hooks: TestHooks,
     icount: bool,
+    jit: bool,
 }
 
 /// One build's handle on the shared UART output.
@@ -133,6 +136,7 @@ impl Machine {
             trace: cfg.trace,
             test_hooks: cfg.test_hooks,
             icount: cfg.icount,
+            jit: cfg.jit,
         })
     }
 
@@ -154,6 +158,7 @@ impl Machine {
                 nisv_to_user: true,
                 model_keep_ss_bug: cfg.test_hooks.model_keep_ss,
                 icount: cfg.icount,
+                jit: cfg.jit,
             },
         )?;
         let mut vcpus = Vec::with_capacity(cfg.vcpus);

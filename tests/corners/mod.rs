@@ -66,6 +66,7 @@ pub fn session_hooked(
         trace: None,
         test_hooks,
         icount: false,
+        jit: true,
     };
     let bytes = std::fs::read(elf).unwrap();
     Session::new(Machine::new(cfg, &bytes).unwrap()).unwrap()

@@ -75,6 +75,7 @@ impl ModelSide {
             nisv_to_user: false,
             model_keep_ss_bug: false,
             icount: false,
+            jit: true,
         };
         let vm = create_vm(BackendKind::Model, &mem, &cfg).map_err(berr("creating VM"))?;
         let mut vcpu = vm.create_vcpu(0).map_err(berr("creating vCPU"))?;

@@ -112,6 +112,7 @@ impl GuestBuilder {
             nisv_to_user: self.nisv_to_user,
             model_keep_ss_bug: false,
             icount: false,
+            jit: true,
         };
         assert!(cfg.gic.redist_size >= REDIST_SIZE_PER_VCPU * self.vcpus as u64);
         let vm = KvmVm::new(&mem, &cfg).expect("create KVM VM");

@@ -237,7 +237,7 @@ impl ModelVm {
             sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
             hosts: Mutex::new(Vec::new()),
         });
-        let bus = Bus::new(mem, cfg.gic);
+        let bus = Bus::new(mem, cfg.gic).with_jit(cfg.jit);
         let waker = shared.clone();
         bus.gic()
             .set_notifier(Box::new(move |index| waker.irq_changed(index)));

@@ -40,6 +40,7 @@ pub fn config(vcpus: usize) -> VmConfig {
         nisv_to_user: true,
         model_keep_ss_bug: false,
         icount: false,
+        jit: true,
     }
 }
 

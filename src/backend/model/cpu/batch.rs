@@ -21,6 +21,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::block::{Block, BlockCache};
+use super::jit::{Jit, Outcome};
+use super::jit_mem::Entry;
 use super::ram::CodePage;
 use super::{mmu, Cpu, Stop};
 use crate::a64::pstate;
@@ -52,7 +54,7 @@ impl Cpu {
         self.emulated = false;
         let mut blocks = match self.blocks.take() {
             Some(b) => b,
-            None => BlockCache::new(self.bus.ram()),
+            None => BlockCache::new(self.bus.ram(), self.bus.jit()),
         };
         let r = self.run_blocks(&mut blocks, attention, limit.clamp(1, BATCH));
         self.blocks = Some(blocks);
@@ -75,7 +77,7 @@ impl Cpu {
             }
             budget -= 1;
         }
-        let BlockCache { ram, table } = blocks;
+        let BlockCache { ram, table, jit } = blocks;
         // The code page the last fetch translated: VA page, PA page, and its words in RAM
         // (empty: not wholly in the first RAM window, fetch through `Bus::read`).
         // `u64::MAX` has its low bits set, so no PC matches it.
@@ -104,11 +106,21 @@ impl Cpu {
             };
             let block = table.get(pa, from_pc);
             let index = block.index;
-            match self.run_block(&block, budget)? {
+            let end = match jit.as_deref_mut() {
+                Some(jit) => match jit.entry(pa, &block, budget) {
+                    Some(entry) => self.compiled_end(jit, entry, &block, budget, attention)?,
+                    None => self.run_block(&block, budget)?,
+                },
+                None => self.run_block(&block, budget)?,
+            };
+            match end {
                 BlockEnd::Ran(n) => budget -= n,
                 BlockEnd::Sync => break,
                 BlockEnd::Stale(n) => {
                     table.drop_block(index);
+                    if let Some(jit) = jit.as_deref_mut() {
+                        jit.forget(index);
+                    }
                     budget -= n;
                     continue;
                 }
@@ -158,6 +170,30 @@ impl Cpu {
             return Ok(BlockEnd::Sync);
         }
         Ok(BlockEnd::Ran(n as u32))
+    }
+
+    /// Runs compiled `entry` of `block` (`jit.rs`), ending as `run_block` would.
+    #[inline(always)]
+    fn compiled_end(
+        &mut self,
+        jit: &Jit,
+        entry: Entry,
+        block: &Block,
+        budget: u32,
+        attention: &AtomicU32,
+    ) -> Result<BlockEnd, Stop> {
+        Ok(
+            match self.run_compiled(jit, entry, block, budget, attention)? {
+                Outcome::Ran(n) if block.sync => {
+                    // A block ending in a system instruction never loops on itself.
+                    debug_assert_eq!(n as usize, block.ops.len());
+                    self.st.clear_btype();
+                    BlockEnd::Sync
+                }
+                Outcome::Ran(n) => BlockEnd::Ran(n),
+                Outcome::Stale(n) => BlockEnd::Stale(n),
+            },
+        )
     }
 
     /// Fetches and runs the one instruction at the PC, at physical address `pa`, through the

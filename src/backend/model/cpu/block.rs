@@ -24,13 +24,14 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::decode::{decode, Handler};
+use super::jit::Jit;
 use super::ram::Ram;
 
 /// Most instructions in one block (a longer straight run continues in the next block).
 pub const MAX_OPS: usize = 16;
 
 /// Number of blocks (a power of two). A conflict costs a rebuild, never a wrong result.
-const BLOCKS: usize = 2048;
+pub const BLOCKS: usize = 2048;
 
 /// One decoded instruction of a block.
 #[derive(Clone, Copy)]
@@ -70,16 +71,19 @@ pub struct Block<'a> {
 }
 
 /// The per-vCPU block cache (see the module docs): RAM, where blocks are decoded from and
-/// re-validated against, and the table of blocks. Two fields, so that a batch can hold the
-/// words of its code page (`Ram::code_words`) while it looks blocks up.
+/// re-validated against, the table of blocks, and the JIT tier's state for them (`jit.rs`;
+/// None: the JIT is off). Separate fields, so that a batch can hold the words of its code
+/// page (`Ram::code_words`) while it looks blocks up.
 pub struct BlockCache {
     pub ram: Ram,
     pub table: Table,
+    pub jit: Option<Box<Jit>>,
 }
 
 impl BlockCache {
-    pub fn new(ram: Ram) -> Self {
+    pub fn new(ram: Ram, jit: bool) -> Self {
         BlockCache {
+            jit: jit.then(|| Box::new(Jit::new(ram.data_window()))),
             ram,
             table: Table::new(),
         }

@@ -44,6 +44,8 @@ pub struct Bus {
     gic_model: Arc<Gic>,
     /// Direct host access to RAM for `read` and `write` (the per-instruction paths).
     fast: Ram,
+    /// Whether batches compile hot blocks (`jit.rs`; `VmConfig::jit`).
+    jit: bool,
 }
 
 impl Bus {
@@ -59,6 +61,7 @@ impl Bus {
             wide_lock: Arc::new(Mutex::new(())),
             gic_model: Arc::new(Gic::new(gic, super::state::mpidr_for)),
             fast: Ram::new(mem),
+            jit: true,
         }
     }
 
@@ -120,6 +123,17 @@ impl Bus {
     }
 
     /// A handle on RAM for the pre-decoded blocks (`block.rs`).
+    /// The same bus with the JIT tier on or off (`VmConfig::jit`).
+    pub fn with_jit(mut self, on: bool) -> Self {
+        self.jit = on;
+        self
+    }
+
+    /// Whether batches compile hot blocks (`jit.rs`).
+    pub fn jit(&self) -> bool {
+        self.jit
+    }
+
     pub fn ram(&self) -> Ram {
         self.fast.clone()
     }

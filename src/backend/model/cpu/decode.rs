@@ -410,4 +410,4 @@ fn simd(i: u32) -> (Handler, u64) {
 
 #[cfg(test)]
 #[path = "decode_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -17,14 +17,14 @@ use crate::backend::model::cpu::state;
 use crate::backend::model::testutil::{gic, load, ram, RAM};
 
 /// The data window the random pointers aim at (and that is compared after every case).
-const WIN: u64 = RAM + 0x10000;
-const WIN_LEN: usize = 0x10000;
+pub(crate) const WIN: u64 = RAM + 0x10000;
+pub(crate) const WIN_LEN: usize = 0x10000;
 
 use crate::test_rng::Rng;
 
 /// (mask, value) of each covered encoding group: a random word is forced into the group by
 /// `(w & !mask) | value` (Arm ARM C4.1 op0 and the class bits the decoder looks at).
-const GROUPS: &[(u32, u32)] = &[
+pub(crate) const GROUPS: &[(u32, u32)] = &[
     (0x1c00_0000, 0x1000_0000), // data processing, immediate (op0 100x)
     (0x1c00_0000, 0x1400_0000), // branches, exceptions, system (op0 101x)
     (0x7c00_0000, 0x1400_0000), // B, BL
@@ -50,7 +50,7 @@ const GROUPS: &[(u32, u32)] = &[
     (0x0000_0000, 0x0000_0000), // anything
 ];
 
-fn random_word(r: &mut Rng) -> u32 {
+pub(crate) fn random_word(r: &mut Rng) -> u32 {
     let (mask, value) = GROUPS[r.below(GROUPS.len() as u64) as usize];
     let w = r.next() as u32;
     let mut w = (w & !mask) | value;
@@ -61,7 +61,7 @@ fn random_word(r: &mut Rng) -> u32 {
     w
 }
 
-fn random_state(r: &mut Rng, cpu: &mut Cpu) {
+pub(crate) fn random_state(r: &mut Rng, cpu: &mut Cpu) {
     for n in 0..31 {
         cpu.st.x[n] = match r.below(4) {
             0 => r.next(),
@@ -92,7 +92,7 @@ fn random_state(r: &mut Rng, cpu: &mut Cpu) {
 /// Fills the data TLB (`mmu::Tlb`) for reads and writes of every page the random pointers
 /// reach (a read, and the value written back: memory does not change), so that handlers
 /// take their plain paths as often as the full ones.
-fn warm_data_tlb(cpu: &mut Cpu) {
+pub(crate) fn warm_data_tlb(cpu: &mut Cpu) {
     for page in (WIN..WIN + 2 * WIN_LEN as u64).step_by(0x1000) {
         if let Ok(v) = cpu.read_mem(page, 8, None, false) {
             let _ = cpu.write_mem(page, 8, v, None, false);
@@ -100,18 +100,18 @@ fn warm_data_tlb(cpu: &mut Cpu) {
     }
 }
 
-fn window(mem: &GuestMemoryMmap) -> Vec<u8> {
+pub(crate) fn window(mem: &GuestMemoryMmap) -> Vec<u8> {
     let mut buf = vec![0u8; WIN_LEN];
     mem.read_slice(&mut buf, GuestAddress(WIN)).expect("window");
     buf
 }
 
-fn new_cpu(mem: &GuestMemoryMmap) -> Cpu {
+pub(crate) fn new_cpu(mem: &GuestMemoryMmap) -> Cpu {
     Cpu::new(0, Bus::new(mem, gic()), Instant::now())
 }
 
 /// What one instruction did, for comparison.
-fn outcome(cpu: &Cpu, r: &Result<(), Stop>) -> String {
+pub(crate) fn outcome(cpu: &Cpu, r: &Result<(), Stop>) -> String {
     format!(
         "{r:?}\nx {:x?}\nsp {:#x} {:#x} pstate {:#x} pc {:#x} next_pc {:#x} emulated {}\n\
          v {:x?}\nsys {:x?}\nmonitor {:?}",

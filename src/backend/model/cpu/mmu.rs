@@ -16,7 +16,14 @@ use super::{Cpu, Stop};
 /// The model's physical address size: 48 bits (ID_AA64MMFR0_EL1.PARange = 0b0101).
 pub const PA_BITS: u32 = 48;
 
-const TLB_SIZE: usize = 256;
+/// Entries of the TLB and of the data TLB (a power of two: generated code indexes the data
+/// TLB with a mask, `jit_ldst.rs`).
+pub(super) const TLB_SIZE: usize = 256;
+
+/// Layout of a data-TLB entry for generated code (`jit_ldst.rs`).
+pub(super) const DATA_ENTRY_BYTES: usize = std::mem::size_of::<DataEntry>();
+pub(super) const DATA_READ_TAG: i32 = std::mem::offset_of!(DataEntry, read_tag) as i32;
+pub(super) const DATA_PAGE: i32 = std::mem::offset_of!(DataEntry, page) as i32;
 
 /// Translation lookaside buffer: one entry per 4 KiB VA page, direct mapped; plus the data
 /// TLB, which takes plain data accesses from a VA page straight to its RAM page.
@@ -33,7 +40,8 @@ pub struct Tlb {
 /// and emptied with the TLB (every TLBI, every write to SCTLR/TCR/TTBRx/MAIR, reset,
 /// snapshot restore), so it never outlives the translation it was made from.
 #[derive(Clone, Copy, Debug)]
-struct DataEntry {
+#[repr(C)]
+pub(super) struct DataEntry {
     read_tag: u64,
     write_tag: u64,
     page: DataPage,
@@ -70,6 +78,16 @@ impl Tlb {
     pub fn flush(&mut self) {
         self.entries.clear();
         self.data.fill(NO_DATA);
+    }
+
+    /// The data TLB's entries (allocated if they were not), for generated code
+    /// (`jit_ldst.rs`): the address stays valid until the next `data_table` call after a
+    /// reset of the whole `Tlb` (flushes keep the allocation).
+    pub(super) fn data_table(&mut self) -> usize {
+        if self.data.is_empty() {
+            self.data = vec![NO_DATA; TLB_SIZE];
+        }
+        self.data.as_ptr() as usize
     }
 
     /// The data-TLB tag of `va` (see `DataEntry`).

@@ -26,6 +26,13 @@ pub(crate) mod fp_arith;
 pub(crate) mod fp_conv;
 pub(crate) mod fp_scalar;
 pub(crate) mod intr;
+pub(crate) mod jit;
+pub(crate) mod jit_emit;
+pub(crate) mod jit_gen;
+pub(crate) mod jit_ldst;
+pub(crate) mod jit_mem;
+pub(crate) mod jit_ops;
+pub(crate) mod jit_regs;
 pub(crate) mod ldst;
 pub(crate) mod ldst_atomic;
 pub(crate) mod mmu;
@@ -381,9 +388,21 @@ impl Cpu {
 impl Drop for Cpu {
     fn drop(&mut self) {
         log::debug!(
-            "model: vCPU MPIDR {:#x} retired {} instructions",
+            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks compiled in {:?}, {} bytes of code)",
             self.st.sys.mpidr,
-            self.insns
+            self.insns,
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(0, |j| j.compiled),
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(std::time::Duration::ZERO, |j| j.compile_time),
+            self.blocks
+                .as_ref()
+                .and_then(|b| b.jit.as_ref())
+                .map_or(0, |j| j.code_bytes())
         );
     }
 }

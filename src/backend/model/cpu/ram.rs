@@ -60,6 +60,7 @@ pub struct CodePage {
 /// [`Ram::read_in`] and [`Ram::write_in`]. [`DataPage::NONE`] (an empty TLB entry) matches
 /// no page: those accessors refuse it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct DataPage {
     off: u64,
 }
@@ -124,6 +125,12 @@ impl Ram {
             rest: windows.into_iter().skip(1).collect(),
             fetch_end,
         }
+    }
+
+    /// The host address of the first window and the bound `DataPage` offsets stay below,
+    /// for generated code (`jit_ldst.rs`: `data_host` without a call).
+    pub fn data_window(&self) -> (usize, u64) {
+        (self.first.host, self.data_end)
     }
 
     /// The host address of `len` bytes at `pa`, if they lie inside one RAM window.

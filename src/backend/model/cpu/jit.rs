@@ -1,0 +1,336 @@
+//! The JIT tier of instruction batches: hot pre-decoded blocks (`block.rs`) compiled to host
+//! code (`jit_gen.rs`, Cranelift: x86-64 and AArch64 hosts) and run in place of the
+//! interpreter's op loop (`Cpu::run_block`).
+//!
+//! Owns [`Jit`] (per vCPU: one slot per block-table index with the block's run count and
+//! compiled entry, the executable memory, the code generator) and the trampoline
+//! [`call_op`] through which generated code runs the ops it does not compile inline.
+//!
+//! The contract with the batch (`batch.rs`), which only runs when `Cpu::debug_quiet` (no
+//! breakpoint, watchpoint or single-step: every debug feature keeps the interpreter):
+//! - Tiering: a block runs interpreted until it has been entered [`HOT`] times, then it is
+//!   compiled; a block that fails to compile stays interpreted.
+//! - A compiled block runs only when the batch's remaining budget covers all its ops (the
+//!   interpreter runs the tail otherwise), so a batch never runs past its `limit`.
+//! - Exactness: per op, the word in guest RAM is compared with the word the op was
+//!   decoded from before the op runs, as in the interpreter, so code changed by the guest
+//!   (even by a store of the same block to a later op), by another vCPU or by the VMM
+//!   (software breakpoints, gdb writes) is seen at its next fetch; a mismatch leaves the
+//!   block before that op and the batch drops it. Across vCPUs this is as strong as the
+//!   architecture asks: a write by another PE is only guaranteed to be seen by this one
+//!   after the two synchronise (Arm ARM B2.2.5, "Concurrent modification and execution of
+//!   instructions"). Registers, flags, memory, exceptions (PC at the faulting instruction,
+//!   the handler's own syndrome), `Cpu::insns` and `Cpu::next_pc` are exactly the
+//!   interpreter's at every exit (`jit_tests.rs` compares them on random programs).
+//! - Memory: the compiled code of a block is forgotten when the block is dropped or
+//!   replaced; when the executable memory is full every compiled block is forgotten.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::AtomicU32;
+
+use super::block::{Block, Op, BLOCKS};
+use super::decode::Handler;
+use super::jit_gen::{Compiler, GenError, RAN, STALE};
+use super::jit_mem::{self, ArenaError, CodeArena, Entry};
+use super::{Cpu, Stop};
+
+/// Entries into a block before it is compiled (compiling one costs about half a
+/// millisecond): a Linux boot to its init compiles about 9,000 blocks at 32 (5 s of
+/// compilation, the boot twice as slow as without the JIT), 1,750 at 1,024 (0.7 s, the boot
+/// as fast as without it), and loops still compile within their first thousand iterations
+/// (docs/benchmarks.md). The environment variable `KVMDBG_JIT_HOT` overrides it (tests use
+/// 1: every block compiled on its first entry).
+pub const HOT: u32 = 1024;
+
+/// The threshold in force: `KVMDBG_JIT_HOT` if set to a number, else [`HOT`].
+fn hot_threshold() -> u32 {
+    std::env::var("KVMDBG_JIT_HOT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOT)
+        .max(1)
+}
+
+/// A slot's run count once the block failed to compile (never retried).
+const NEVER: u32 = u32::MAX;
+
+/// One block-table index's JIT state.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Physical address of the block the state is for (`u64::MAX`: none).
+    pa: u64,
+    runs: u32,
+    code: Option<Entry>,
+}
+
+const EMPTY: Slot = Slot {
+    pa: u64::MAX,
+    runs: 0,
+    code: None,
+};
+
+/// What failed in the JIT (the blocks concerned stay with the interpreter).
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    #[error(transparent)]
+    Gen(#[from] GenError),
+    #[error(transparent)]
+    Arena(#[from] ArenaError),
+}
+
+/// One vCPU's JIT tier (see the module docs).
+pub struct Jit {
+    slots: Box<[Slot]>,
+    /// Every compiled block by physical address, so that a block evicted from the block
+    /// table (a conflict in its direct map) finds its code again when it is rebuilt from
+    /// the same words (its ops then are the same; changed words fail the per-op check).
+    by_pa: HashMap<u64, Entry>,
+    /// The executable memory and the code generator, created on the first compilation.
+    back: Option<(CodeArena, Compiler)>,
+    /// Handlers called by generated code, by the index it passes to [`call_op`].
+    handlers: Vec<Handler>,
+    ids: HashMap<usize, u32>,
+    /// Entries before compiling ([`HOT`]; tests lower it).
+    pub hot: u32,
+    /// Blocks compiled so far and the time it took (statistics and tests).
+    pub compiled: u64,
+    pub compile_time: std::time::Duration,
+    /// The first failure is logged as a warning, later ones at debug level.
+    warned: bool,
+    /// `Ram::data_window` of the VM's RAM.
+    window: (usize, u64),
+}
+
+impl Jit {
+    /// The JIT state of a vCPU whose RAM has data window `window` (`Ram::data_window`).
+    pub fn new(window: (usize, u64)) -> Self {
+        Jit {
+            slots: vec![EMPTY; BLOCKS].into_boxed_slice(),
+            by_pa: HashMap::new(),
+            back: None,
+            handlers: Vec::new(),
+            ids: HashMap::new(),
+            hot: hot_threshold(),
+            compiled: 0,
+            compile_time: std::time::Duration::ZERO,
+            warned: false,
+            window,
+        }
+    }
+}
+
+/// The context generated code passes to [`call_op`]: the CPU it runs on, the handlers by
+/// index, and the stop of the op that stopped.
+pub struct Ctx<'a> {
+    cpu: *mut Cpu,
+    handlers: &'a [Handler],
+    stop: Option<Stop>,
+    /// The batch's remaining budget at block entry (read by generated code: a self-loop
+    /// starts another run only within it).
+    pub budget: u64,
+    /// The vCPU's attention word (read by generated code before another run of a
+    /// self-loop).
+    pub attention: *const AtomicU32,
+    /// The data TLB's entries (`mmu::Tlb::data_table`), refreshed after every handler call,
+    /// and the first RAM window (`Ram::data_window`), for loads in generated code.
+    pub tlb: usize,
+    pub ram_host: usize,
+    pub data_end: u64,
+}
+
+impl Ctx<'_> {
+    /// The CPU the block runs on.
+    pub fn cpu(&mut self) -> &mut Cpu {
+        // SAFETY: `cpu` is the `Cpu` exclusively borrowed by `Cpu::run_compiled` for the
+        // call of generated code that passed this context to a trampoline; generated code
+        // does not touch it while the trampoline runs, and the reference does not outlive
+        // the trampoline (it borrows the context).
+        unsafe { &mut *self.cpu }
+    }
+}
+
+/// The trampoline generated code calls for an op it does not compile inline: as one op of
+/// `Cpu::run_block` (next PC, the handler, then PC and count, or the stop kept in the
+/// context). Returns 0 when the op completed, 1 when it stopped. A handler that panicked
+/// would abort the process here (no unwinding through generated code); handlers return
+/// stops for everything the guest can cause.
+pub extern "C" fn call_op(ctx: *mut c_void, handler: u32, word: u32, aux: u64) -> u32 {
+    // SAFETY: generated code passes the `Ctx` that `Cpu::run_compiled` created for this
+    // call and holds no other reference to it while the trampoline runs.
+    let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
+    let Some(&h) = ctx.handlers.get(handler as usize) else {
+        let pc = ctx.cpu().st.pc;
+        ctx.stop = Some(Stop::Exception(super::Exc::new(0, 0, pc)));
+        return 1;
+    };
+    let cpu = ctx.cpu();
+    cpu.next_pc = cpu.st.pc.wrapping_add(4);
+    match h(cpu, word, aux) {
+        Ok(()) => {
+            cpu.st.pc = cpu.next_pc;
+            cpu.insns += 1;
+            ctx.tlb = ctx.cpu().tlb.data_table();
+            0
+        }
+        Err(stop) => {
+            ctx.stop = Some(stop);
+            1
+        }
+    }
+}
+
+/// How a compiled block's run ended, for the batch.
+pub enum Outcome {
+    /// `n` ops ran: the whole block, once or more (a self-loop).
+    Ran(u32),
+    /// The word of op `n` changed: `n` ops ran, the block is to be dropped.
+    Stale(u32),
+}
+
+impl Jit {
+    /// The compiled code to run for `block` (at physical address `pa`) now, if any: counts
+    /// the entry, compiles the block when it becomes hot, and answers None when the
+    /// remaining `budget` does not cover the whole block.
+    pub fn entry(&mut self, pa: u64, block: &Block, budget: u32) -> Option<Entry> {
+        let slot = &mut self.slots[block.index];
+        if slot.pa != pa {
+            *slot = Slot {
+                pa,
+                runs: 0,
+                code: self.by_pa.get(&pa).copied(),
+            };
+        }
+        if slot.code.is_none() {
+            if slot.runs == NEVER {
+                return None;
+            }
+            slot.runs += 1;
+            if slot.runs < self.hot {
+                return None;
+            }
+            let t0 = std::time::Instant::now();
+            let r = self.compile(block.ops);
+            self.compile_time += t0.elapsed();
+            match r {
+                Ok(e) => {
+                    self.slots[block.index].code = Some(e);
+                    self.by_pa.insert(pa, e);
+                }
+                Err(e) => {
+                    self.failed(&e);
+                    self.slots[block.index].runs = NEVER;
+                    return None;
+                }
+            }
+        }
+        let code = self.slots[block.index].code;
+        code.filter(|_| block.ops.len() <= budget as usize)
+    }
+
+    /// Forgets block `index` (dropped from the block table: one of its words changed) and
+    /// its code.
+    pub fn forget(&mut self, index: usize) {
+        self.by_pa.remove(&self.slots[index].pa);
+        self.slots[index] = EMPTY;
+    }
+
+    fn compile(&mut self, ops: &[Op]) -> Result<Entry, JitError> {
+        if self.back.is_none() {
+            let compiler = Compiler::new(call_op as *const () as u64)?;
+            self.back = Some((CodeArena::new()?, compiler));
+        }
+        let Some((arena, compiler)) = self.back.as_mut() else {
+            unreachable!("created above");
+        };
+        let (handlers, ids) = (&mut self.handlers, &mut self.ids);
+        let code = compiler.compile(ops, &mut |h| {
+            *ids.entry(h as usize).or_insert_with(|| {
+                handlers.push(h);
+                handlers.len() as u32 - 1
+            })
+        })?;
+        if let Some(e) = arena.add(&code)? {
+            self.compiled += 1;
+            return Ok(e);
+        }
+        // Full: forget every compiled block, then start again from the beginning.
+        log::debug!(
+            "model: JIT code memory full ({} bytes), starting over",
+            arena.used()
+        );
+        for s in self.slots.iter_mut() {
+            s.code = None;
+        }
+        self.by_pa.clear();
+        arena.reset();
+        let e = arena
+            .add(&code)?
+            .ok_or(JitError::Arena(ArenaError::Protect(nix::Error::ENOMEM)))?;
+        self.compiled += 1;
+        Ok(e)
+    }
+
+    /// Bytes of code in the executable memory now.
+    pub fn code_bytes(&self) -> usize {
+        self.back.as_ref().map_or(0, |(a, _)| a.used())
+    }
+
+    #[cold]
+    fn failed(&mut self, e: &JitError) {
+        if self.warned {
+            log::debug!("model: JIT: {e}; the block stays interpreted");
+        } else {
+            self.warned = true;
+            log::warn!("model: JIT: {e}; the block stays interpreted");
+        }
+    }
+}
+
+impl Cpu {
+    /// Runs compiled `entry` of `block` (all its ops: `Jit::entry` checked the budget).
+    /// A block that loops on itself runs again while `budget` and `attention` allow.
+    pub(super) fn run_compiled(
+        &mut self,
+        jit: &Jit,
+        entry: Entry,
+        block: &Block,
+        budget: u32,
+        attention: &AtomicU32,
+    ) -> Result<Outcome, Stop> {
+        jit_mem::sync_before_run();
+        let tlb = self.tlb.data_table();
+        let (ram_host, data_end) = jit.window;
+        let cpu: *mut Cpu = self;
+        let mut ctx = Ctx {
+            cpu,
+            handlers: &jit.handlers,
+            stop: None,
+            budget: budget as u64,
+            attention,
+            tlb,
+            ram_host,
+            data_end,
+        };
+        let words = block.words.as_ptr().cast::<u32>();
+        // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any
+        // reset); `cpu` is `self`, not used otherwise during the call; `ctx` lives across
+        // the call; `words` is the block's first word in guest RAM with the rest of its page
+        // after it (at least as many words as the block has ops: `block.rs`), and an
+        // `AtomicU32` has the layout of a `u32`.
+        let r = unsafe { entry.call(cpu.cast(), words, (&mut ctx as *mut Ctx).cast()) };
+        let n = r as u32;
+        match r >> 32 {
+            RAN => Ok(Outcome::Ran(n)),
+            STALE => Ok(Outcome::Stale(n)),
+            _ => Err(ctx
+                .stop
+                .take()
+                .unwrap_or_else(|| Stop::Exception(super::Exc::new(0, 0, self.st.pc)))),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "jit_tests.rs"]
+mod tests;

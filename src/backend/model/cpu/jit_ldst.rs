@@ -1,0 +1,266 @@
+//! General-register loads and stores in JIT code (`jit_gen.rs`): the address computed in
+//! host code, the access through the data TLB's plain path: for loads inline (the lookup of
+//! `mmu::Tlb::data_lookup` and the read of `Ram::read_in`, on the tables `Ctx` points to),
+//! for stores by a small trampoline that needs no guest register (`Cpu::write_ram_fast`,
+//! which also marks the page dirty for snapshots); and on a miss
+//! (TLB miss, misalignment, debug in use, MMIO, a fault) the op's own handler from scratch,
+//! as the interpreter runs it (`fast_mem::load`, `fast_mem::store`: the same plain path
+//! first, then the full one with its exact exceptions and syndromes).
+//!
+//! Owns [`Mem`] (which words are compiled so: the single-register forms `decode.rs` routes
+//! to `fast_mem::load`/`store` with a base other than SP) and the trampoline
+//! [`write_plain`]. Batches, and so compiled blocks, only run with no debug feature in use
+//! (`Cpu::debug_quiet`), the one condition of the plain path that is not checked here. Semantics as `fast_mem.rs`: writeback after the access,
+//! a loaded value winning over writeback into the same register.
+
+use std::ffi::c_void;
+
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value};
+
+use super::block::Op;
+use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
+use super::jit::Ctx;
+use super::jit_gen::{Gen, OFF_DATA_END, OFF_RAM_HOST, OFF_TLB};
+use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, TLB_SIZE};
+
+/// A load or store compiled with the plain-path trampoline.
+#[derive(Clone, Copy, Debug)]
+pub struct Mem {
+    pub load: bool,
+    /// log2 of the access size.
+    pub size: u32,
+    /// `fast_mem::OFFSET`, `PRE`, `POST` or `REGISTER`.
+    pub mode: u8,
+    /// Loads: sign-extend to 64 bits, to 32 bits, or neither.
+    pub sign64: bool,
+    pub sign32: bool,
+    pub rt: u32,
+    pub rn: u32,
+    pub aux: u64,
+    pub word: u32,
+}
+
+/// The load/store form of `i` (operand `aux` from `decode.rs`), as `decode::ldst` routes
+/// general-register single loads and stores, with a base other than SP.
+pub fn classify(i: u32, aux: u64) -> Option<Mem> {
+    if (i >> 25) & 5 != 0b100 || (i >> 26) & 1 != 0 || (i >> 27) & 7 != 0b111 {
+        return None;
+    }
+    let (size, opc) = (i >> 30, (i >> 22) & 3);
+    let (load, sign64, sign32) = match (size, opc) {
+        (_, 0) => (false, false, false),
+        (_, 1) => (true, false, false),
+        (0..=2, 2) => (true, true, false),
+        (0 | 1, 3) => (true, false, true),
+        _ => return None,
+    };
+    let mode = if (i >> 24) & 3 == 1 {
+        OFFSET
+    } else if (i >> 24) & 3 != 0 {
+        return None;
+    } else {
+        match ((i >> 21) & 1, (i >> 10) & 3) {
+            (0, 0) => OFFSET,
+            (0, 1) => POST,
+            (0, 3) => PRE,
+            (1, 2) if (i >> 13) & 2 != 0 => REGISTER,
+            _ => return None,
+        }
+    };
+    let rn = (i >> 5) & 31;
+    if rn == 31 {
+        return None; // SP: its alignment check stays with the handler
+    }
+    Some(Mem {
+        load,
+        size,
+        mode,
+        sign64,
+        sign32,
+        rt: i & 31,
+        rn,
+        aux,
+        word: i,
+    })
+}
+
+/// The store trampoline's signature (imported once per block).
+pub struct Sigs {
+    write: SigRef,
+}
+
+impl Sigs {
+    pub fn import(g: &mut Gen, call_conv: cranelift_codegen::isa::CallConv) -> Self {
+        let ptr = g.ptr;
+        let mut write = Signature::new(call_conv);
+        write.params.extend([
+            AbiParam::new(ptr),
+            AbiParam::new(types::I64),
+            AbiParam::new(types::I32),
+            AbiParam::new(types::I64),
+        ]);
+        write.returns.push(AbiParam::new(types::I32));
+        Sigs {
+            write: g.b.import_signature(write),
+        }
+    }
+}
+
+/// Emits op `k` (at `pc`) `m`: the plain access inline with its trampoline, the full handler
+/// (`call` with trampoline signature `tramp` and handler index `id`) when it misses.
+#[allow(clippy::too_many_arguments)]
+pub fn emit(
+    g: &mut Gen,
+    sigs: &Sigs,
+    tramp: SigRef,
+    k: usize,
+    pc: Value,
+    id: u32,
+    op: &Op,
+    m: &Mem,
+) {
+    let before = g.snapshot();
+    let base = g.x(m.rn);
+    let (addr, wb) = address(g, m, base);
+    let mut raw = None;
+    let r = if m.load {
+        let (miss, v) = read_inline(g, addr, m.size);
+        raw = Some(v);
+        miss
+    } else {
+        let size = g.b.ins().iconst(types::I32, m.size as i64);
+        let v = g.x(m.rt);
+        let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
+        let call =
+            g.b.ins()
+                .call_indirect(sigs.write, f, &[g.ctx, addr, size, v]);
+        g.b.inst_results(call)[0]
+    };
+    let (miss, hit, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
+    g.b.ins().brif(r, miss, &[], hit, &[]);
+    g.b.switch_to_block(hit);
+    if let Some(wb) = wb {
+        g.set_x(m.rn, wb);
+    }
+    if let Some(raw) = raw {
+        let v = extend(g, m, raw);
+        g.set_x(m.rt, v);
+    }
+    let after = g.snapshot();
+    g.b.ins().jump(join, &[]);
+    g.b.switch_to_block(miss);
+    g.restore(before);
+    g.call(tramp, k, pc, id, op);
+    g.rejoin(after);
+    g.b.ins().jump(join, &[]);
+    g.b.switch_to_block(join);
+}
+
+/// The access address and the writeback value (PRE, POST), as `Cpu::mode_addr`.
+fn address(g: &mut Gen, m: &Mem, base: Value) -> (Value, Option<Value>) {
+    match m.mode {
+        OFFSET => (g.b.ins().iadd_imm_s(base, m.aux as i64), None),
+        PRE => {
+            let a = g.b.ins().iadd_imm_s(base, m.aux as i64);
+            (a, Some(a))
+        }
+        POST => (base, Some(g.b.ins().iadd_imm_s(base, m.aux as i64))),
+        _ => {
+            // `aux` from `fast_mem::reg_offset_aux`: bits 5:0 the high bits dropped, bit 8
+            // sign extension, bits 17:16 the scale.
+            let rm = g.x((m.word >> 16) & 31);
+            let drop = (m.aux & 63) as i64;
+            let top = g.b.ins().ishl_imm_u(rm, drop);
+            let e = if m.aux & (1 << 8) != 0 {
+                g.b.ins().sshr_imm_u(top, drop)
+            } else {
+                g.b.ins().ushr_imm_u(top, drop)
+            };
+            let e = g.b.ins().ishl_imm_u(e, (m.aux >> 16) as i64);
+            (g.b.ins().iadd(base, e), None)
+        }
+    }
+}
+
+/// `ldst::extend_loaded` of a raw little-endian value of 2^size bytes.
+fn extend(g: &mut Gen, m: &Mem, raw: Value) -> Value {
+    if !m.sign64 && !m.sign32 {
+        return raw;
+    }
+    let sh = 64 - (8i64 << m.size);
+    let top = g.b.ins().ishl_imm_u(raw, sh);
+    let v = g.b.ins().sshr_imm_u(top, sh);
+    if m.sign32 {
+        g.b.ins().band_imm_u(v, 0xffff_ffff)
+    } else {
+        v
+    }
+}
+
+/// The plain read of 2^`size` bytes at `addr`, inline: (miss: nonzero when the plain path
+/// does not apply, the value read otherwise). As `Cpu::read_ram_fast`: naturally aligned,
+/// the data-TLB entry of the page tagged for reads from this EL (`mmu::Tlb::data_lookup`),
+/// the page inside the first RAM window (`Ram::data_host`). The entry is only read when the
+/// address is aligned, and RAM only on a hit; both reads are plain aligned loads, which on
+/// x86-64 and AArch64 are the single-copy atomic accesses `Ram::read_in` makes.
+fn read_inline(g: &mut Gen, addr: Value, size: u32) -> (Value, Value) {
+    let flags = MemFlagsData::trusted();
+    // Read before the first branch: a register variable read on one path only would not
+    // be defined on the other.
+    let p = g.pstate();
+    let (hit, join) = (g.b.create_block(), g.b.create_block());
+    let miss = g.b.append_block_param(join, types::I8);
+    let value = g.b.append_block_param(join, types::I64);
+    let one = g.b.ins().iconst(types::I8, 1);
+    let zero = g.b.ins().iconst(types::I64, 0);
+    let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
+    g.b.ins()
+        .brif(low, join, &[one.into(), zero.into()], hit, &[]);
+    g.b.switch_to_block(hit);
+    // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
+    let el = g.b.ins().band_imm_u(p, 0b1100);
+    let el0 =
+        g.b.ins()
+            .icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::Equal, el, 0);
+    let el0 = g.b.ins().uextend(types::I64, el0);
+    let page = g.b.ins().band_imm_s(addr, !0xfff);
+    let tag = g.b.ins().bor(page, el0);
+    let slot = g.b.ins().ushr_imm_u(addr, 12);
+    let slot = g.b.ins().band_imm_u(slot, TLB_SIZE as i64 - 1);
+    let at = g.b.ins().imul_imm_u(slot, DATA_ENTRY_BYTES as i64);
+    let table = g.b.ins().load(types::I64, flags, g.ctx, OFF_TLB);
+    let entry = g.b.ins().iadd(table, at);
+    let have = g.b.ins().load(types::I64, flags, entry, DATA_READ_TAG);
+    let off = g.b.ins().load(types::I64, flags, entry, DATA_PAGE);
+    let end = g.b.ins().load(types::I64, flags, g.ctx, OFF_DATA_END);
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let tag_ok = g.b.ins().icmp(IntCC::Equal, have, tag);
+    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
+    let ok = g.b.ins().band(tag_ok, in_ram);
+    let read = g.b.create_block();
+    g.b.ins()
+        .brif(ok, read, &[], join, &[one.into(), zero.into()]);
+    g.b.switch_to_block(read);
+    let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
+    let within = g.b.ins().band_imm_u(addr, 0xfff);
+    let h = g.b.ins().iadd(host, off);
+    let h = g.b.ins().iadd(h, within);
+    let v = match size {
+        0 => g.b.ins().uload8(types::I64, flags, h, 0),
+        1 => g.b.ins().uload16(types::I64, flags, h, 0),
+        2 => g.b.ins().uload32(flags, h, 0),
+        _ => g.b.ins().load(types::I64, flags, h, 0),
+    };
+    let no = g.b.ins().iconst(types::I8, 0);
+    g.b.ins().jump(join, &[no.into(), v.into()]);
+    g.b.switch_to_block(join);
+    (miss, value)
+}
+
+/// The plain write of the low 2^`size` bytes of `val` at `va`: 0, or 1 when the plain path
+/// does not apply (nothing written).
+pub extern "C" fn write_plain(ctx: *mut c_void, va: u64, size: u32, val: u64) -> u32 {
+    // SAFETY: as in `read_plain`.
+    let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
+    (!ctx.cpu().write_ram_fast(va, 1 << size, val)) as u32
+}
