@@ -95,6 +95,12 @@ impl DirtyPages {
         }
     }
 
+    /// Whether logging is on, for generated code (`cpu::jit_ldst`): it writes RAM inline
+    /// only while this is false, and through [`DirtyPages::mark`]'s path otherwise.
+    pub fn on_flag(&self) -> &AtomicBool {
+        &self.on
+    }
+
     /// Marks the pages of `len` bytes at `pa` (RAM only; at most two pages for a guest access).
     #[inline(always)]
     pub fn mark(&self, pa: u64, len: u64) {

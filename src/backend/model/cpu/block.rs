@@ -83,7 +83,7 @@ pub struct BlockCache {
 impl BlockCache {
     pub fn new(ram: Ram, jit: bool) -> Self {
         BlockCache {
-            jit: jit.then(|| Box::new(Jit::new(ram.data_window()))),
+            jit: jit.then(|| Box::new(Jit::new(ram.data_window(), ram.dirty().clone()))),
             ram,
             table: Table::new(),
         }

@@ -27,13 +27,15 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
 
 use super::block::{Block, Op, BLOCKS};
 use super::decode::Handler;
 use super::jit_gen::{Compiler, GenError, RAN, STALE};
 use super::jit_mem::{self, ArenaError, CodeArena, Entry};
 use super::{Cpu, Stop};
+use crate::backend::model::snapshot::DirtyPages;
 
 /// Entries into a block before it is compiled (compiling one costs about half a
 /// millisecond): a Linux boot to its init compiles about 9,000 blocks at 32 (5 s of
@@ -100,11 +102,14 @@ pub struct Jit {
     warned: bool,
     /// `Ram::data_window` of the VM's RAM.
     window: (usize, u64),
+    /// The RAM's dirty-page log (`Ram::dirty`): generated code stores inline while it is off.
+    dirty: Arc<DirtyPages>,
 }
 
 impl Jit {
-    /// The JIT state of a vCPU whose RAM has data window `window` (`Ram::data_window`).
-    pub fn new(window: (usize, u64)) -> Self {
+    /// The JIT state of a vCPU whose RAM has data window `window` (`Ram::data_window`) and
+    /// dirty-page log `dirty` (`Ram::dirty`).
+    pub fn new(window: (usize, u64), dirty: Arc<DirtyPages>) -> Self {
         Jit {
             slots: vec![EMPTY; BLOCKS].into_boxed_slice(),
             by_pa: HashMap::new(),
@@ -116,6 +121,7 @@ impl Jit {
             compile_time: std::time::Duration::ZERO,
             warned: false,
             window,
+            dirty,
         }
     }
 }
@@ -137,6 +143,9 @@ pub struct Ctx<'a> {
     pub tlb: usize,
     pub ram_host: usize,
     pub data_end: u64,
+    /// The dirty-page log's on flag (`DirtyPages::on_flag`): stores in generated code write
+    /// RAM inline only while it is clear, through `jit_ldst::write_plain` otherwise.
+    pub dirty_on: *const AtomicBool,
 }
 
 impl Ctx<'_> {
@@ -311,6 +320,7 @@ impl Cpu {
             tlb,
             ram_host,
             data_end,
+            dirty_on: jit.dirty.on_flag(),
         };
         let words = block.words.as_ptr().cast::<u32>();
         // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any

@@ -1,8 +1,9 @@
 //! General-register loads and stores in JIT code (`jit_gen.rs`): the address computed in
-//! host code, the access through the data TLB's plain path: for loads inline (the lookup of
-//! `mmu::Tlb::data_lookup` and the read of `Ram::read_in`, on the tables `Ctx` points to),
-//! for stores by a small trampoline that needs no guest register (`Cpu::write_ram_fast`,
-//! which also marks the page dirty for snapshots); and on a miss
+//! host code, the access through the data TLB's plain path inline (the lookup of
+//! `mmu::Tlb::data_lookup` and the read or write of `Ram::read_in`/`Ram::write_in`, on the
+//! tables `Ctx` points to), except stores while the dirty-page log is on (snapshots,
+//! recording), which take a small trampoline that needs no guest register
+//! (`Cpu::write_ram_fast`, which marks the page dirty); and on a miss
 //! (TLB miss, misalignment, debug in use, MMIO, a fault) the op's own handler from scratch,
 //! as the interpreter runs it (`fast_mem::load`, `fast_mem::store`: the same plain path
 //! first, then the full one with its exact exceptions and syndromes).
@@ -20,8 +21,8 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, SigRef, 
 use super::block::Op;
 use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
 use super::jit::Ctx;
-use super::jit_gen::{Gen, OFF_DATA_END, OFF_RAM_HOST, OFF_TLB};
-use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, TLB_SIZE};
+use super::jit_gen::{Gen, OFF_DATA_END, OFF_DIRTY_ON, OFF_RAM_HOST, OFF_TLB};
+use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, DATA_WRITE_TAG, TLB_SIZE};
 
 /// A load or store compiled with the plain-path trampoline.
 #[derive(Clone, Copy, Debug)]
@@ -122,20 +123,9 @@ pub fn emit(
     let before = g.snapshot();
     let base = g.x(m.rn);
     let (addr, wb) = address(g, m, base);
-    let mut raw = None;
-    let r = if m.load {
-        let (miss, v) = read_inline(g, addr, m.size);
-        raw = Some(v);
-        miss
-    } else {
-        let size = g.b.ins().iconst(types::I32, m.size as i64);
-        let v = g.x(m.rt);
-        let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
-        let call =
-            g.b.ins()
-                .call_indirect(sigs.write, f, &[g.ctx, addr, size, v]);
-        g.b.inst_results(call)[0]
-    };
+    let store = (!m.load).then(|| g.x(m.rt));
+    let (r, raw) = access_inline(g, sigs, addr, m.size, store);
+    let raw = m.load.then_some(raw);
     let (miss, hit, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
     g.b.ins().brif(r, miss, &[], hit, &[]);
     g.b.switch_to_block(hit);
@@ -197,31 +187,55 @@ fn extend(g: &mut Gen, m: &Mem, raw: Value) -> Value {
     }
 }
 
-/// The plain read of 2^`size` bytes at `addr`, inline: (miss: nonzero when the plain path
-/// does not apply, the value read otherwise). As `Cpu::read_ram_fast`: naturally aligned,
-/// the data-TLB entry of the page tagged for reads from this EL (`mmu::Tlb::data_lookup`),
-/// the page inside the first RAM window (`Ram::data_host`). The entry is only read when the
-/// address is aligned, and RAM only on a hit; both reads are plain aligned loads, which on
-/// x86-64 and AArch64 are the single-copy atomic accesses `Ram::read_in` makes.
-fn read_inline(g: &mut Gen, addr: Value, size: u32) -> (Value, Value) {
+/// The plain access of 2^`size` bytes at `addr`, inline: a read, or a write of the low bytes
+/// of `store`. Returns (miss: nonzero when the plain path does not apply and nothing was
+/// accessed, the value read otherwise). As `Cpu::read_ram_fast` and `Cpu::write_ram_fast`:
+/// naturally aligned, the data-TLB entry of the page tagged for this access from this EL
+/// (`mmu::Tlb::data_lookup`), the page inside the first RAM window (`Ram::data_host`). The
+/// entry is only read when the address is aligned, and RAM only on a hit; RAM is accessed
+/// by plain aligned loads and stores, which on x86-64 and AArch64 are the single-copy atomic
+/// accesses `Ram::read_in` and `Ram::write_in` make. A write while the dirty-page log is on
+/// goes through [`write_plain`] (`Ram::write_in` marks the page); while it is off a write
+/// marks nothing, as `DirtyPages::mark`.
+fn access_inline(
+    g: &mut Gen,
+    sigs: &Sigs,
+    addr: Value,
+    size: u32,
+    store: Option<Value>,
+) -> (Value, Value) {
+    use cranelift_codegen::ir::condcodes::IntCC;
     let flags = MemFlagsData::trusted();
     // Read before the first branch: a register variable read on one path only would not
     // be defined on the other.
     let p = g.pstate();
     let (hit, join) = (g.b.create_block(), g.b.create_block());
-    let miss = g.b.append_block_param(join, types::I8);
+    let miss = g.b.append_block_param(join, types::I32);
     let value = g.b.append_block_param(join, types::I64);
-    let one = g.b.ins().iconst(types::I8, 1);
+    let one = g.b.ins().iconst(types::I32, 1);
     let zero = g.b.ins().iconst(types::I64, 0);
+    if let Some(v) = store {
+        let on = g.b.ins().load(g.ptr, flags, g.ctx, OFF_DIRTY_ON);
+        let on = g.b.ins().uload8(types::I32, flags, on, 0);
+        let (logged, plain) = (g.b.create_block(), g.b.create_block());
+        g.b.ins().brif(on, logged, &[], plain, &[]);
+        g.b.switch_to_block(logged);
+        let sz = g.b.ins().iconst(types::I32, size as i64);
+        let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
+        let call =
+            g.b.ins()
+                .call_indirect(sigs.write, f, &[g.ctx, addr, sz, v]);
+        let r = g.b.inst_results(call)[0];
+        g.b.ins().jump(join, &[r.into(), zero.into()]);
+        g.b.switch_to_block(plain);
+    }
     let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
     g.b.ins()
         .brif(low, join, &[one.into(), zero.into()], hit, &[]);
     g.b.switch_to_block(hit);
     // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
     let el = g.b.ins().band_imm_u(p, 0b1100);
-    let el0 =
-        g.b.ins()
-            .icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::Equal, el, 0);
+    let el0 = g.b.ins().icmp_imm_s(IntCC::Equal, el, 0);
     let el0 = g.b.ins().uextend(types::I64, el0);
     let page = g.b.ins().band_imm_s(addr, !0xfff);
     let tag = g.b.ins().bor(page, el0);
@@ -230,28 +244,48 @@ fn read_inline(g: &mut Gen, addr: Value, size: u32) -> (Value, Value) {
     let at = g.b.ins().imul_imm_u(slot, DATA_ENTRY_BYTES as i64);
     let table = g.b.ins().load(types::I64, flags, g.ctx, OFF_TLB);
     let entry = g.b.ins().iadd(table, at);
-    let have = g.b.ins().load(types::I64, flags, entry, DATA_READ_TAG);
+    let tag_at = if store.is_some() {
+        DATA_WRITE_TAG
+    } else {
+        DATA_READ_TAG
+    };
+    let have = g.b.ins().load(types::I64, flags, entry, tag_at);
     let off = g.b.ins().load(types::I64, flags, entry, DATA_PAGE);
     let end = g.b.ins().load(types::I64, flags, g.ctx, OFF_DATA_END);
-    use cranelift_codegen::ir::condcodes::IntCC;
     let tag_ok = g.b.ins().icmp(IntCC::Equal, have, tag);
     let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
     let ok = g.b.ins().band(tag_ok, in_ram);
-    let read = g.b.create_block();
+    let access = g.b.create_block();
     g.b.ins()
-        .brif(ok, read, &[], join, &[one.into(), zero.into()]);
-    g.b.switch_to_block(read);
+        .brif(ok, access, &[], join, &[one.into(), zero.into()]);
+    g.b.switch_to_block(access);
     let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
     let within = g.b.ins().band_imm_u(addr, 0xfff);
     let h = g.b.ins().iadd(host, off);
     let h = g.b.ins().iadd(h, within);
-    let v = match size {
-        0 => g.b.ins().uload8(types::I64, flags, h, 0),
-        1 => g.b.ins().uload16(types::I64, flags, h, 0),
-        2 => g.b.ins().uload32(flags, h, 0),
-        _ => g.b.ins().load(types::I64, flags, h, 0),
+    let v = match (store, size) {
+        (Some(v), 0) => {
+            g.b.ins().istore8(flags, v, h, 0);
+            zero
+        }
+        (Some(v), 1) => {
+            g.b.ins().istore16(flags, v, h, 0);
+            zero
+        }
+        (Some(v), 2) => {
+            g.b.ins().istore32(flags, v, h, 0);
+            zero
+        }
+        (Some(v), _) => {
+            g.b.ins().store(flags, v, h, 0);
+            zero
+        }
+        (None, 0) => g.b.ins().uload8(types::I64, flags, h, 0),
+        (None, 1) => g.b.ins().uload16(types::I64, flags, h, 0),
+        (None, 2) => g.b.ins().uload32(flags, h, 0),
+        (None, _) => g.b.ins().load(types::I64, flags, h, 0),
     };
-    let no = g.b.ins().iconst(types::I8, 0);
+    let no = g.b.ins().iconst(types::I32, 0);
     g.b.ins().jump(join, &[no.into(), v.into()]);
     g.b.switch_to_block(join);
     (miss, value)

@@ -23,6 +23,7 @@ pub(super) const TLB_SIZE: usize = 256;
 /// Layout of a data-TLB entry for generated code (`jit_ldst.rs`).
 pub(super) const DATA_ENTRY_BYTES: usize = std::mem::size_of::<DataEntry>();
 pub(super) const DATA_READ_TAG: i32 = std::mem::offset_of!(DataEntry, read_tag) as i32;
+pub(super) const DATA_WRITE_TAG: i32 = std::mem::offset_of!(DataEntry, write_tag) as i32;
 pub(super) const DATA_PAGE: i32 = std::mem::offset_of!(DataEntry, page) as i32;
 
 /// Translation lookaside buffer: one entry per 4 KiB VA page, direct mapped; plus the data
