@@ -4,10 +4,8 @@
 //! entry: `KVMDBG_JIT_HOT=1`) and once with `--no-jit`; the UART output, the exit trace
 //! (`--trace-exits`: every exit with its PC and data) and the final-state hash (registers
 //! of every vCPU and RAM) must be identical. Any difference in a register, a flag, memory, an exception's PC or syndrome,
-//! or an instruction count shows up in one of them. One vCPU each: with several, `--icount`
-//! runs are not yet reproducible run to run even on the interpreter (a secondary vCPU's
-//! CPU_ON takes effect when its thread wakes: the bug `tests/record_reverse.rs` documents),
-//! so a difference would not tell the two engines apart.
+//! or an instruction count shows up in one of them. `smp` runs on four vCPUs (PSCI CPU_ON,
+//! the vCPUs' turns under the deterministic clock), the others on one.
 
 mod common;
 
@@ -102,4 +100,9 @@ fn exceptions_mmio_and_memory() {
 #[test]
 fn timer_interrupts_and_wfi() {
     same_with_and_without_jit("timer", 1);
+}
+
+#[test]
+fn smp_on_four_vcpus() {
+    same_with_and_without_jit("smp", 4);
 }

@@ -12,14 +12,17 @@
 //!   compiled; a block that fails to compile stays interpreted.
 //! - A compiled block runs only when the batch's remaining budget covers all its ops (the
 //!   interpreter runs the tail otherwise), so a batch never runs past its `limit`.
-//! - Exactness: per op, the word in guest RAM is compared with the word the op was
-//!   decoded from before the op runs, as in the interpreter, so code changed by the guest
-//!   (even by a store of the same block to a later op), by another vCPU or by the VMM
-//!   (software breakpoints, gdb writes) is seen at its next fetch; a mismatch leaves the
-//!   block before that op and the batch drops it. Across vCPUs this is as strong as the
-//!   architecture asks: a write by another PE is only guaranteed to be seen by this one
-//!   after the two synchronise (Arm ARM B2.2.5, "Concurrent modification and execution of
-//!   instructions"). Registers, flags, memory, exceptions (PC at the faulting instruction,
+//! - Exactness: the words in guest RAM are compared with the words the ops were decoded
+//!   from at every entry into the block and again after anything of this vCPU that may
+//!   have written them (a handler call; a store whose bytes overlap the block's words), so
+//!   code changed by the guest (even by a store of the same block into itself, while it
+//!   loops) is seen at its next fetch, and code changed by another vCPU or by the VMM
+//!   (software breakpoints, gdb writes) at the
+//!   next block entry at the latest; a mismatch leaves the block before the next op and
+//!   the batch drops it. Across vCPUs this is as strong as the architecture asks: a write by
+//!   another PE is only guaranteed to be seen by this one after this one's own context
+//!   synchronization event (Arm ARM B2.2.5, "Concurrent modification and execution of
+//!   instructions"), and ISB, exception entry and return end blocks and batches. Registers, flags, memory, exceptions (PC at the faulting instruction,
 //!   the handler's own syndrome), `Cpu::insns` and `Cpu::next_pc` are exactly the
 //!   interpreter's at every exit (`jit_tests.rs` compares them on random programs).
 //! - Memory: the compiled code of a block is forgotten when the block is dropped or

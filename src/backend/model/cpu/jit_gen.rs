@@ -8,8 +8,10 @@
 //! completed in every case, with `CpuState::pc`, `Cpu::insns` and `Cpu::next_pc` stored
 //! exactly as the interpreter's `Cpu::run_block` leaves them.
 //!
-//! Per op, as the interpreter: its word is loaded from guest RAM and compared with the word
-//! it was decoded from (a mismatch leaves the block before the op), then the op runs. The
+//! The block's words are loaded from guest RAM and compared with the words its ops were
+//! decoded from at entry and after every handler call or store into the block's own words
+//! (`Gen::check_words`: a mismatch leaves the block before the next op); the ops run in
+//! between. The
 //! forms `jit_ops.rs` classifies are compiled inline, with guest registers and PSTATE kept
 //! in host registers from their first use to the block's exit (written back at every exit
 //! and before every call); every other op calls its decoded handler through the
@@ -167,6 +169,8 @@ pub struct Gen<'a> {
     pub vars: [Variable; 32],
     pub known: u32,
     pub dirty: u32,
+    /// The words the block's ops were decoded from.
+    expected: Vec<u32>,
 }
 
 impl<'a> Gen<'a> {
@@ -184,8 +188,6 @@ impl<'a> Gen<'a> {
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let head = b.create_block();
         let ins0 = b.append_block_param(head, types::I64);
-        b.ins().jump(head, &[ins_entry.into()]);
-        b.switch_to_block(head);
         Gen {
             b,
             ptr,
@@ -202,6 +204,7 @@ impl<'a> Gen<'a> {
             vars,
             known: 0,
             dirty: 0,
+            expected: Vec::new(),
         }
     }
 
@@ -214,8 +217,14 @@ impl<'a> Gen<'a> {
         intern: &mut dyn FnMut(Handler) -> u32,
     ) {
         let last = ops.len() - 1;
+        self.expected = ops.iter().map(|op| op.word).collect();
+        // In the entry block (before the loop head) the iteration's count is the entry's.
+        let ins0 = std::mem::replace(&mut self.ins0, self.ins_entry);
+        self.check_words(0);
+        self.ins0 = ins0;
+        self.b.ins().jump(self.head, &[self.ins_entry.into()]);
+        self.b.switch_to_block(self.head);
         for (k, op) in ops.iter().enumerate() {
-            self.check_word(k, op.word);
             let pc = self.pc_at(k);
             match classify(op.word, op.aux) {
                 Some(inl) => {
@@ -285,21 +294,55 @@ impl<'a> Gen<'a> {
         self.b.ins().iadd_imm_s(self.pc0, 4 * k as i64)
     }
 
-    /// Leaves the block before op `k` unless its word in RAM is still `word`.
-    fn check_word(&mut self, k: usize, word: u32) {
+    /// Leaves the block before op `next` (`next` ops done: [`STALE`]) unless every op's
+    /// word in RAM is still the word it was decoded from. At block entry (`next` = 0), and
+    /// after anything that may have written guest RAM since: a handler call, a store into
+    /// the block's own words (see `jit_ldst.rs`). Between those nothing this vCPU does
+    /// changes the words, and another vCPU's or the VMM's write is seen at the next entry
+    /// (within one batch), as the architecture allows: an executing PE is only guaranteed
+    /// to see modified instructions after a context synchronization event of its own (Arm
+    /// ARM B2.2.5, "Concurrent modification and execution of instructions"), and ISB and
+    /// exceptions end blocks and batches.
+    pub fn check_words(&mut self, next: usize) {
         let flags = MemFlagsData::trusted();
-        let w = self
+        let stale = self.b.create_block();
+        for k in 0..self.expected.len() {
+            let w = self
+                .b
+                .ins()
+                .load(types::I32, flags, self.words, (4 * k) as i32);
+            let expected = self.b.ins().iconst(types::I32, self.expected[k] as i64);
+            let changed = self.b.ins().icmp(IntCC::NotEqual, w, expected);
+            let go = self.b.create_block();
+            self.b.ins().brif(changed, stale, &[], go, &[]);
+            self.b.switch_to_block(go);
+        }
+        let go = self.b.create_block();
+        self.b.ins().jump(go, &[]);
+        self.b.switch_to_block(stale);
+        let pc = self.pc_at(next);
+        self.exit(pc, next, STALE);
+        self.b.switch_to_block(go);
+    }
+
+    /// The host address of the block's first word in guest RAM.
+    pub fn words(&self) -> Value {
+        self.words
+    }
+
+    /// Whether `len` bytes at host address `host` overlap the block's words in RAM.
+    pub fn hits_block(&mut self, host: Value, len: u32) -> Value {
+        let end = self.b.ins().iadd_imm_s(host, len as i64);
+        let after = self
             .b
             .ins()
-            .load(types::I32, flags, self.words, (4 * k) as i32);
-        let expected = self.b.ins().iconst(types::I32, word as i64);
-        let stale = self.b.ins().icmp(IntCC::NotEqual, w, expected);
-        let (exit, go) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(stale, exit, &[], go, &[]);
-        self.b.switch_to_block(exit);
-        let pc = self.pc_at(k);
-        self.exit(pc, k, STALE);
-        self.b.switch_to_block(go);
+            .icmp(IntCC::UnsignedGreaterThan, end, self.words);
+        let last = self
+            .b
+            .ins()
+            .iadd_imm_s(self.words, 4 * self.expected.len() as i64);
+        let before = self.b.ins().icmp(IntCC::UnsignedLessThan, host, last);
+        self.b.ins().band(after, before)
     }
 
     /// Writes back the cached state and returns `n | status << 32` with the PC at `pc` and
@@ -357,5 +400,9 @@ impl<'a> Gen<'a> {
         let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
+        if k + 1 < self.expected.len() {
+            // The handler may have written the block's words (nothing is cached now).
+            self.check_words(k + 1);
+        }
     }
 }

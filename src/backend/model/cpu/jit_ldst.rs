@@ -124,7 +124,7 @@ pub fn emit(
     let base = g.x(m.rn);
     let (addr, wb) = address(g, m, base);
     let store = (!m.load).then(|| g.x(m.rt));
-    let (r, raw) = access_inline(g, sigs, addr, m.size, store);
+    let (r, raw, host) = access_inline(g, sigs, addr, m.size, store);
     let raw = m.load.then_some(raw);
     let (miss, hit, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
     g.b.ins().brif(r, miss, &[], hit, &[]);
@@ -135,6 +135,17 @@ pub fn emit(
     if let Some(raw) = raw {
         let v = extend(g, m, raw);
         g.set_x(m.rt, v);
+    }
+    if store.is_some() {
+        // A store into the block's own words (or through the trampoline: `host` then
+        // aims at the block) leaves it before the next op if a word changed.
+        let hit = g.hits_block(host, 1 << m.size);
+        let (check, go) = (g.b.create_block(), g.b.create_block());
+        g.b.ins().brif(hit, check, &[], go, &[]);
+        g.b.switch_to_block(check);
+        g.check_words(k + 1);
+        g.b.ins().jump(go, &[]);
+        g.b.switch_to_block(go);
     }
     let after = g.snapshot();
     g.b.ins().jump(join, &[]);
@@ -196,14 +207,16 @@ fn extend(g: &mut Gen, m: &Mem, raw: Value) -> Value {
 /// by plain aligned loads and stores, which on x86-64 and AArch64 are the single-copy atomic
 /// accesses `Ram::read_in` and `Ram::write_in` make. A write while the dirty-page log is on
 /// goes through [`write_plain`] (`Ram::write_in` marks the page); while it is off a write
-/// marks nothing, as `DirtyPages::mark`.
+/// marks nothing, as `DirtyPages::mark`. The third value is the host address written (the
+/// block's first word after [`write_plain`], whose address is not known here; 0 on a miss
+/// or for a read).
 fn access_inline(
     g: &mut Gen,
     sigs: &Sigs,
     addr: Value,
     size: u32,
     store: Option<Value>,
-) -> (Value, Value) {
+) -> (Value, Value, Value) {
     use cranelift_codegen::ir::condcodes::IntCC;
     let flags = MemFlagsData::trusted();
     // Read before the first branch: a register variable read on one path only would not
@@ -212,6 +225,7 @@ fn access_inline(
     let (hit, join) = (g.b.create_block(), g.b.create_block());
     let miss = g.b.append_block_param(join, types::I32);
     let value = g.b.append_block_param(join, types::I64);
+    let host_at = g.b.append_block_param(join, g.ptr);
     let one = g.b.ins().iconst(types::I32, 1);
     let zero = g.b.ins().iconst(types::I64, 0);
     if let Some(v) = store {
@@ -226,12 +240,13 @@ fn access_inline(
             g.b.ins()
                 .call_indirect(sigs.write, f, &[g.ctx, addr, sz, v]);
         let r = g.b.inst_results(call)[0];
-        g.b.ins().jump(join, &[r.into(), zero.into()]);
+        let words = g.words();
+        g.b.ins().jump(join, &[r.into(), zero.into(), words.into()]);
         g.b.switch_to_block(plain);
     }
     let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
     g.b.ins()
-        .brif(low, join, &[one.into(), zero.into()], hit, &[]);
+        .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
     g.b.switch_to_block(hit);
     // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
     let el = g.b.ins().band_imm_u(p, 0b1100);
@@ -256,8 +271,13 @@ fn access_inline(
     let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
     let ok = g.b.ins().band(tag_ok, in_ram);
     let access = g.b.create_block();
-    g.b.ins()
-        .brif(ok, access, &[], join, &[one.into(), zero.into()]);
+    g.b.ins().brif(
+        ok,
+        access,
+        &[],
+        join,
+        &[one.into(), zero.into(), zero.into()],
+    );
     g.b.switch_to_block(access);
     let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
     let within = g.b.ins().band_imm_u(addr, 0xfff);
@@ -286,9 +306,10 @@ fn access_inline(
         (None, _) => g.b.ins().load(types::I64, flags, h, 0),
     };
     let no = g.b.ins().iconst(types::I32, 0);
-    g.b.ins().jump(join, &[no.into(), v.into()]);
+    let at = if store.is_some() { h } else { zero };
+    g.b.ins().jump(join, &[no.into(), v.into(), at.into()]);
     g.b.switch_to_block(join);
-    (miss, value)
+    (miss, value, host_at)
 }
 
 /// The plain write of the low 2^`size` bytes of `val` at `va`: 0, or 1 when the plain path

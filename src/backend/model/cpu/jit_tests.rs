@@ -194,6 +194,49 @@ fn a_store_into_the_compiled_block_takes_effect_at_once() {
 }
 
 #[test]
+fn a_store_into_an_earlier_op_of_a_looping_block_is_seen_at_the_next_iteration() {
+    // Words are compared at block entry and after anything that may write them, not before
+    // every op: a store into the running block (inline, or by a handler: the pair store)
+    // must still end it, here while the block loops on itself in generated code.
+    for store in [
+        0xb900_0022u32, // str w2, [x1]  (inline)
+        0x2900_0822,    // stp w2, w2, [x1]  (through its handler)
+    ] {
+        let words = [
+            0x9100_0400, // 0x00: add x0, x0, #1  (replaced by `brk #1` when x1 = RAM)
+            store,       // 0x04: the store
+            0xf101_901f, // 0x08: cmp x0, #100
+            0x54ff_ffa1, // 0x0c: b.ne 0x00
+        ];
+        let mut stops = Vec::new();
+        for jit in [true, false] {
+            let (mut cpu, _mem) = cpu_with(&words);
+            if jit {
+                jit_now(&mut cpu);
+            } else {
+                interpreted(&mut cpu);
+            }
+            cpu.st.x[1] = RAM + 0x100; // harmless until x0 = 5
+            cpu.st.x[2] = 0xd420_0020; // brk #1
+            let attention = AtomicU32::new(0);
+            while cpu.st.x[0] < 5 {
+                cpu.run_batch(&attention, 4).expect("runs");
+            }
+            assert_eq!(compiled(&cpu) >= 1, jit, "the loop was compiled");
+            cpu.st.x[1] = RAM;
+            let stop = run(&mut cpu, 8);
+            assert!(
+                matches!(stop, Some(Stop::Exception(ref e)) if e.iss == 1),
+                "store {store:#x}, jit {jit}: the stored brk #1 ran: {stop:?}"
+            );
+            assert_eq!(cpu.st.pc, RAM);
+            stops.push((cpu.insns, cpu.st.x[0]));
+        }
+        assert_eq!(stops[0], stops[1], "store {store:#x}: JIT and interpreter");
+    }
+}
+
+#[test]
 fn a_debugger_write_between_batches_replaces_compiled_code() {
     let (mut cpu, mem) = cpu_with(&[
         0x9100_0400, // 0x00: add x0, x0, #1
