@@ -2,7 +2,7 @@
 //! deterministic clock (`--icount`, so timer interrupts, WFI wake-ups and the vCPUs' turns
 //! depend on instruction counts alone) once with the JIT (every block compiled on its first
 //! entry: `KVMDBG_JIT_HOT=1`) and once with `--no-jit`; the UART output, the exit trace
-//! (`--trace-exits`: every exit with its PC and data) and the final-state hash (registers
+//! (`--trace-exits`: every exit with its PC and data, per vCPU) and the final-state hash (registers
 //! of every vCPU and RAM) must be identical. Any difference in a register, a flag, memory, an exception's PC or syndrome,
 //! or an instruction count shows up in one of them. `smp` runs on four vCPUs (PSCI CPU_ON,
 //! the vCPUs' turns under the deterministic clock), the others on one.
@@ -39,11 +39,20 @@ fn run(name: &str, cpus: u32, jit: bool) -> (String, String) {
         out.describe()
     );
     assert_eq!(out.verdicts(), [format!("PASS {name}").as_str()]);
-    let trace: Vec<&str> = out
+    let mut trace: Vec<&str> = out
         .stderr
         .lines()
         .filter(|l| !l.contains("INFO") && !l.contains("WARN"))
         .collect();
+    // Each vCPU's exits in their order; across vCPUs the lines interleave as their threads
+    // print them (at power-off each vCPU thread reports its kick when it gets to it), so
+    // they are grouped by vCPU (a stable sort: lines without a vCPU, the hash, last).
+    trace.sort_by_key(|l| {
+        l.strip_prefix("vcpu")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    });
     assert!(
         trace.iter().any(|l| l.contains("final state hash")),
         "{name}: no state hash\n{}",
