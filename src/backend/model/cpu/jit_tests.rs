@@ -370,25 +370,11 @@ fn compiled_loads_and_stores_match_the_interpreter() {
             warm_data_tlb_at(&mut a, RAM + 0x2000);
             warm_data_tlb_at(&mut b, RAM + 0x2000);
         }
-        jit_now(&mut a);
-        interpreted(&mut b);
-        let attention = AtomicU32::new(0);
-        let (ra, rb) = (a.run_batch(&attention, 256), b.run_batch(&attention, 256));
-        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
+        one_batch_each(&mut a, &mut b, case);
         assert!(
-            oa == ob && a.insns == b.insns,
-            "case {case}:\n{oa}\n---\n{ob}"
+            data_page(&mem_a) == data_page(&mem_b),
+            "case {case}: memory differs"
         );
-        let mut wa = vec![0u8; 0x200];
-        let mut wb = vec![0u8; 0x200];
-        use vm_memory::{Bytes, GuestAddress};
-        mem_a
-            .read_slice(&mut wa, GuestAddress(RAM + 0x2000))
-            .expect("read");
-        mem_b
-            .read_slice(&mut wb, GuestAddress(RAM + 0x2000))
-            .expect("read");
-        assert!(wa == wb, "case {case}: memory differs");
     }
 }
 
@@ -441,15 +427,7 @@ fn compiled_stores_match_the_interpreter_with_the_dirty_log_off_and_on() {
             b.bus.ram().dirty().take();
             logged_hits += warm as u32;
         }
-        jit_now(&mut a);
-        interpreted(&mut b);
-        let attention = AtomicU32::new(0);
-        let (ra, rb) = (a.run_batch(&attention, 256), b.run_batch(&attention, 256));
-        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
-        assert!(
-            oa == ob && a.insns == b.insns,
-            "case {case}:\n{oa}\n---\n{ob}"
-        );
+        one_batch_each(&mut a, &mut b, case);
         assert!(
             data_page(&mem_a) == data_page(&mem_b),
             "case {case}: memory differs"
@@ -461,6 +439,20 @@ fn compiled_stores_match_the_interpreter_with_the_dirty_log_off_and_on() {
     assert!(
         logged_hits > 40,
         "only {logged_hits} logged cases with a warm TLB"
+    );
+}
+
+/// Runs one batch on `a` with every block compiled and on `b` interpreted; their outcomes
+/// and instruction counts must match.
+fn one_batch_each(a: &mut Cpu, b: &mut Cpu, case: u32) {
+    jit_now(a);
+    interpreted(b);
+    let attention = AtomicU32::new(0);
+    let (ra, rb) = (a.run_batch(&attention, 256), b.run_batch(&attention, 256));
+    let (oa, ob) = (outcome(a, &ra), outcome(b, &rb));
+    assert!(
+        oa == ob && a.insns == b.insns,
+        "case {case}:\n{oa}\n---\n{ob}"
     );
 }
 
