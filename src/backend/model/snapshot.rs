@@ -95,10 +95,19 @@ impl DirtyPages {
         }
     }
 
-    /// Whether logging is on, for generated code (`cpu::jit_ldst`): it writes RAM inline
-    /// only while this is false, and through [`DirtyPages::mark`]'s path otherwise.
+    /// Whether logging is on, for generated code (`cpu::jit_ldst`): while it is true, a
+    /// store it makes inline must find its page's bit already set (else it goes through
+    /// [`DirtyPages::mark`]'s path).
     pub fn on_flag(&self) -> &AtomicBool {
         &self.on
+    }
+
+    /// The bitmap's words, for generated code (`cpu::jit_ldst`): the bit of the page at
+    /// offset `off` in the first RAM region is bit `off / 4096 % 64` of word
+    /// `off / 4096 / 64` (the first region's pages are numbered from 0).
+    pub fn bitmap(&self) -> *const AtomicU64 {
+        debug_assert!(self.regions.first().is_none_or(|r| r.first_bit == 0));
+        self.bits.as_ptr()
     }
 
     /// Marks the pages of `len` bytes at `pa` (RAM only; at most two pages for a guest access).

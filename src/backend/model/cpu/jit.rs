@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::Arc;
 
 use super::block::{Block, Op, BLOCKS};
@@ -146,9 +146,12 @@ pub struct Ctx<'a> {
     pub tlb: usize,
     pub ram_host: usize,
     pub data_end: u64,
-    /// The dirty-page log's on flag (`DirtyPages::on_flag`): stores in generated code write
-    /// RAM inline only while it is clear, through `jit_ldst::write_plain` otherwise.
+    /// The dirty-page log's on flag (`DirtyPages::on_flag`) and bitmap
+    /// (`DirtyPages::bitmap`): while the log is on, stores in generated code write RAM
+    /// inline only when their page's bit is already set, through `jit_ldst::write_plain`
+    /// (which sets it) otherwise.
     pub dirty_on: *const AtomicBool,
+    pub dirty_bits: *const AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -324,6 +327,7 @@ impl Cpu {
             ram_host,
             data_end,
             dirty_on: jit.dirty.on_flag(),
+            dirty_bits: jit.dirty.bitmap(),
         };
         let words = block.words.as_ptr().cast::<u32>();
         // SAFETY: `entry` comes from `jit`'s live arena (entries are forgotten before any

@@ -56,6 +56,7 @@ pub const OFF_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 pub const OFF_RAM_HOST: i32 = offset_of!(Ctx, ram_host) as i32;
 pub const OFF_DATA_END: i32 = offset_of!(Ctx, data_end) as i32;
 pub const OFF_DIRTY_ON: i32 = offset_of!(Ctx, dirty_on) as i32;
+pub const OFF_DIRTY_BITS: i32 = offset_of!(Ctx, dirty_bits) as i32;
 
 /// What failed while compiling a block (the block then stays with the interpreter).
 #[derive(Debug, thiserror::Error)]

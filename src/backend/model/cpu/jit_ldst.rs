@@ -16,12 +16,14 @@
 
 use std::ffi::c_void;
 
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+};
 
 use super::block::Op;
 use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
 use super::jit::Ctx;
-use super::jit_gen::{Gen, OFF_DATA_END, OFF_DIRTY_ON, OFF_RAM_HOST, OFF_TLB};
+use super::jit_gen::{Gen, OFF_DATA_END, OFF_DIRTY_BITS, OFF_DIRTY_ON, OFF_RAM_HOST, OFF_TLB};
 use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, DATA_WRITE_TAG, TLB_SIZE};
 
 /// A load or store compiled with the plain-path trampoline.
@@ -228,22 +230,9 @@ fn access_inline(
     let host_at = g.b.append_block_param(join, g.ptr);
     let one = g.b.ins().iconst(types::I32, 1);
     let zero = g.b.ins().iconst(types::I64, 0);
-    if let Some(v) = store {
-        let on = g.b.ins().load(g.ptr, flags, g.ctx, OFF_DIRTY_ON);
-        let on = g.b.ins().uload8(types::I32, flags, on, 0);
-        let (logged, plain) = (g.b.create_block(), g.b.create_block());
-        g.b.ins().brif(on, logged, &[], plain, &[]);
-        g.b.switch_to_block(logged);
-        let sz = g.b.ins().iconst(types::I32, size as i64);
-        let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
-        let call =
-            g.b.ins()
-                .call_indirect(sigs.write, f, &[g.ctx, addr, sz, v]);
-        let r = g.b.inst_results(call)[0];
-        let words = g.words();
-        g.b.ins().jump(join, &[r.into(), zero.into(), words.into()]);
-        g.b.switch_to_block(plain);
-    }
+    // A store to a page not yet marked in the dirty-page log: through the trampoline
+    // (filled below, once the current block is).
+    let logged = store.map(|_| g.b.create_block());
     let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
     g.b.ins()
         .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
@@ -283,6 +272,9 @@ fn access_inline(
     let within = g.b.ins().band_imm_u(addr, 0xfff);
     let h = g.b.ins().iadd(host, off);
     let h = g.b.ins().iadd(h, within);
+    if let Some(logged) = logged {
+        marked_or(g, off, logged);
+    }
     let v = match (store, size) {
         (Some(v), 0) => {
             g.b.ins().istore8(flags, v, h, 0);
@@ -308,8 +300,42 @@ fn access_inline(
     let no = g.b.ins().iconst(types::I32, 0);
     let at = if store.is_some() { h } else { zero };
     g.b.ins().jump(join, &[no.into(), v.into(), at.into()]);
+    if let (Some(logged), Some(v)) = (logged, store) {
+        g.b.switch_to_block(logged);
+        let sz = g.b.ins().iconst(types::I32, size as i64);
+        let f = g.b.ins().iconst(g.ptr, write_plain as *const () as i64);
+        let call =
+            g.b.ins()
+                .call_indirect(sigs.write, f, &[g.ctx, addr, sz, v]);
+        let r = g.b.inst_results(call)[0];
+        let words = g.words();
+        g.b.ins().jump(join, &[r.into(), zero.into(), words.into()]);
+    }
     g.b.switch_to_block(join);
     (miss, value, host_at)
+}
+
+/// Goes on in a new block when the dirty-page log is off or already has the bit of the page
+/// at offset `off` of the first RAM window (`DirtyPages::bitmap`), else to `logged`: a
+/// page's first store of a snapshot interval takes the trampoline, which sets the bit.
+fn marked_or(g: &mut Gen, off: Value, logged: Block) {
+    let flags = MemFlagsData::trusted();
+    let (check, store) = (g.b.create_block(), g.b.create_block());
+    let on = g.b.ins().load(g.ptr, flags, g.ctx, OFF_DIRTY_ON);
+    let on = g.b.ins().uload8(types::I32, flags, on, 0);
+    g.b.ins().brif(on, check, &[], store, &[]);
+    g.b.switch_to_block(check);
+    let bits = g.b.ins().load(g.ptr, flags, g.ctx, OFF_DIRTY_BITS);
+    let page = g.b.ins().ushr_imm_u(off, 12);
+    let word = g.b.ins().ushr_imm_u(page, 6);
+    let at = g.b.ins().ishl_imm_u(word, 3);
+    let at = g.b.ins().iadd(bits, at);
+    let w = g.b.ins().load(types::I64, flags, at, 0);
+    let bit = g.b.ins().band_imm_u(page, 63);
+    let w = g.b.ins().ushr(w, bit);
+    let set = g.b.ins().band_imm_u(w, 1);
+    g.b.ins().brif(set, store, &[], logged, &[]);
+    g.b.switch_to_block(store);
 }
 
 /// The plain write of the low 2^`size` bytes of `val` at `va`: 0, or 1 when the plain path
