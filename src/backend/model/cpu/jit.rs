@@ -42,11 +42,12 @@ use crate::backend::model::snapshot::DirtyPages;
 
 /// Entries into a block before it is compiled (compiling one costs about half a
 /// millisecond): a Linux boot to its init compiles about 9,000 blocks at 32 (5 s of
-/// compilation, the boot twice as slow as without the JIT), 1,750 at 1,024 (0.7 s, the boot
-/// as fast as without it), and loops still compile within their first thousand iterations
-/// (docs/benchmarks.md). The environment variable `KVMDBG_JIT_HOT` overrides it (tests use
-/// 1: every block compiled on its first entry).
-pub const HOT: u32 = 1024;
+/// compilation, the boot twice as slow as without the JIT), 1,750 at 1,024 (0.85 s, the boot
+/// 7 s against 6.4 s without it) and 950 at 4,096 (0.42 s, the boot 6.2 s), and loops still
+/// compile within their first few thousand iterations (docs/benchmarks.md). The environment
+/// variable `KVMDBG_JIT_HOT` overrides it (tests use 1: every block compiled on its first
+/// entry).
+pub const HOT: u32 = 4096;
 
 /// The threshold in force: `KVMDBG_JIT_HOT` if set to a number, else [`HOT`].
 fn hot_threshold() -> u32 {
