@@ -207,8 +207,33 @@ pub enum Outcome {
 impl Jit {
     /// The compiled code to run for `block` (at physical address `pa`) now, if any: counts
     /// the entry, compiles the block when it becomes hot, and answers None when the
-    /// remaining `budget` does not cover the whole block.
+    /// remaining `budget` does not cover the whole block. Every batch calls it once per
+    /// block run: the common cases (compiled; still counting) are inline, the rest
+    /// ([`Jit::entry_slow`]) out of line, away from the compiler's large stack frame.
+    #[inline(always)]
     pub fn entry(&mut self, pa: u64, block: &Block, budget: u32) -> Option<Entry> {
+        let hot = self.hot;
+        let slot = &mut self.slots[block.index];
+        if slot.pa == pa {
+            if let Some(code) = slot.code {
+                return (block.ops.len() <= budget as usize).then_some(code);
+            }
+            if slot.runs == NEVER {
+                return None;
+            }
+            // `runs` < NEVER here: no overflow.
+            if slot.runs + 1 < hot {
+                slot.runs += 1;
+                return None;
+            }
+        }
+        self.entry_slow(pa, block, budget)
+    }
+
+    /// [`Jit::entry`] for a slot that holds another block, or a block that becomes hot.
+    #[cold]
+    #[inline(never)]
+    fn entry_slow(&mut self, pa: u64, block: &Block, budget: u32) -> Option<Entry> {
         let slot = &mut self.slots[block.index];
         if slot.pa != pa {
             *slot = Slot {
@@ -230,6 +255,11 @@ impl Jit {
             self.compile_time += t0.elapsed();
             match r {
                 Ok(e) => {
+                    log::trace!(
+                        "model: JIT: block at {pa:#x} ({} ops) compiled to {:#x}",
+                        block.ops.len(),
+                        e.addr()
+                    );
                     self.slots[block.index].code = Some(e);
                     self.by_pa.insert(pa, e);
                 }

@@ -86,6 +86,18 @@ impl Compiler {
         flags
             .set("opt_level", "none")
             .map_err(|e| GenError::Host(e.to_string()))?;
+        // Cranelift's IR verifier runs in debug builds (every test), not in release ones,
+        // where it cost a sixth of each compilation (docs/benchmarks.md).
+        flags
+            .set(
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
+            .map_err(|e| GenError::Host(e.to_string()))?;
         let isa = cranelift_native::builder()
             .map_err(|e| GenError::Host(e.to_string()))?
             .finish(settings::Flags::new(flags))

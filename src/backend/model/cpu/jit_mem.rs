@@ -139,6 +139,11 @@ impl Drop for CodeArena {
 }
 
 impl Entry {
+    /// The code's host address (logs and profiles).
+    pub fn addr(self) -> usize {
+        self.0
+    }
+
     /// Runs the block's code.
     ///
     /// # Safety
