@@ -237,7 +237,11 @@ impl ModelVm {
             sched: cfg.icount.then(|| Arc::new(icount::Sched::new(cfg.vcpus))),
             hosts: Mutex::new(Vec::new()),
         });
-        let bus = Bus::new(mem, cfg.gic).with_jit(cfg.jit);
+        // Compiling off the vCPU's thread makes when compiled code starts to run depend on the
+        // host's scheduling: only without the deterministic clock (`jit_worker.rs`).
+        let bus = Bus::new(mem, cfg.gic)
+            .with_jit(cfg.jit)
+            .with_jit_background(cfg.jit && !cfg.icount);
         let waker = shared.clone();
         bus.gic()
             .set_notifier(Box::new(move |index| waker.irq_changed(index)));

@@ -54,8 +54,17 @@ impl Cpu {
         self.emulated = false;
         let mut blocks = match self.blocks.take() {
             Some(b) => b,
-            None => BlockCache::new(self.bus.ram(), self.bus.jit()),
+            None => {
+                let mut b = BlockCache::new(self.bus.ram(), self.bus.jit());
+                if let Some(jit) = b.jit.as_deref_mut() {
+                    jit.background = self.bus.jit_background();
+                }
+                b
+            }
         };
+        if let Some(jit) = blocks.jit.as_deref_mut() {
+            jit.poll();
+        }
         let r = self.run_blocks(&mut blocks, attention, limit.clamp(1, BATCH));
         self.blocks = Some(blocks);
         r

@@ -121,7 +121,7 @@ impl Table {
     /// starts there.
     #[inline(always)]
     pub fn get<'a>(&'a mut self, pa: u64, words: &'a [AtomicU32]) -> Block<'a> {
-        let index = (pa >> 2) as usize & (BLOCKS - 1);
+        let index = index_of(pa);
         if self.tags[index].pa != pa {
             build(&mut self.tags[index], &mut self.ops[index], pa, words);
             self.builds += 1;
@@ -145,6 +145,12 @@ impl Table {
     pub fn builds(&self) -> u64 {
         self.builds
     }
+}
+
+/// The table index of a block starting at physical address `pa` (direct-mapped).
+#[inline(always)]
+pub fn index_of(pa: u64) -> usize {
+    (pa >> 2) as usize & (BLOCKS - 1)
 }
 
 /// Decodes the block starting at `pa`, whose words from there to the end of the page are

@@ -46,6 +46,9 @@ pub struct Bus {
     fast: Ram,
     /// Whether batches compile hot blocks (`jit.rs`; `VmConfig::jit`).
     jit: bool,
+    /// Whether they compile on a thread of their own (`jit_worker.rs`): without the
+    /// deterministic clock (`VmConfig::icount`).
+    jit_background: bool,
 }
 
 impl Bus {
@@ -62,6 +65,7 @@ impl Bus {
             gic_model: Arc::new(Gic::new(gic, super::state::mpidr_for)),
             fast: Ram::new(mem),
             jit: true,
+            jit_background: false,
         }
     }
 
@@ -132,6 +136,17 @@ impl Bus {
     /// Whether batches compile hot blocks (`jit.rs`).
     pub fn jit(&self) -> bool {
         self.jit
+    }
+
+    /// The same bus compiling blocks on a thread of their own (`jit_worker.rs`) or not.
+    pub fn with_jit_background(mut self, on: bool) -> Self {
+        self.jit_background = on;
+        self
+    }
+
+    /// Whether hot blocks are compiled on a thread of their own (`jit_worker.rs`).
+    pub fn jit_background(&self) -> bool {
+        self.jit_background
     }
 
     pub fn ram(&self) -> Ram {

@@ -28,15 +28,16 @@
 //! - Memory: the compiled code of a block is forgotten when the block is dropped or
 //!   replaced; when the executable memory is full every compiled block is forgotten.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-use super::block::{Block, Op, BLOCKS};
+use super::block::{index_of, Block, Op, BLOCKS};
 use super::decode::Handler;
 use super::jit_gen::{Compiler, GenError, RAN, STALE};
 use super::jit_mem::{self, ArenaError, CodeArena, Entry};
+use super::jit_worker::{Job, Taken, Worker};
 use super::{Cpu, Stop};
 use crate::backend::model::snapshot::DirtyPages;
 
@@ -60,6 +61,10 @@ fn hot_threshold() -> u32 {
 
 /// A slot's run count once the block failed to compile (never retried).
 const NEVER: u32 = u32::MAX;
+
+/// A slot's run count while its block is being compiled by the worker thread
+/// (`jit_worker.rs`): interpreted until the code arrives.
+const QUEUED: u32 = u32::MAX - 1;
 
 /// One block-table index's JIT state.
 #[derive(Clone, Copy)]
@@ -92,8 +97,16 @@ pub struct Jit {
     /// table (a conflict in its direct map) finds its code again when it is rebuilt from
     /// the same words (its ops then are the same; changed words fail the per-op check).
     by_pa: HashMap<u64, Entry>,
-    /// The executable memory and the code generator, created on the first compilation.
-    back: Option<(CodeArena, Compiler)>,
+    /// The executable memory, created on the first compilation.
+    arena: Option<CodeArena>,
+    /// The code generator on this thread (created on the first compilation here), or the
+    /// thread that compiles (`background`: created on the first compilation).
+    compiler: Option<Compiler>,
+    worker: Option<Worker>,
+    /// Compile on the worker thread (`Bus::jit_background`), else on this one.
+    pub background: bool,
+    /// Blocks sent to the worker whose code has not arrived, by physical address.
+    queued: HashSet<u64>,
     /// Handlers called by generated code, by the index it passes to [`call_op`].
     handlers: Vec<Handler>,
     ids: HashMap<usize, u32>,
@@ -117,7 +130,11 @@ impl Jit {
         Jit {
             slots: vec![EMPTY; BLOCKS].into_boxed_slice(),
             by_pa: HashMap::new(),
-            back: None,
+            arena: None,
+            compiler: None,
+            worker: None,
+            background: false,
+            queued: HashSet::new(),
             handlers: Vec::new(),
             ids: HashMap::new(),
             hot: hot_threshold(),
@@ -218,10 +235,10 @@ impl Jit {
             if let Some(code) = slot.code {
                 return (block.ops.len() <= budget as usize).then_some(code);
             }
-            if slot.runs == NEVER {
+            if slot.runs >= QUEUED {
                 return None;
             }
-            // `runs` < NEVER here: no overflow.
+            // `runs` < QUEUED here: no overflow.
             if slot.runs + 1 < hot {
                 slot.runs += 1;
                 return None;
@@ -236,18 +253,23 @@ impl Jit {
     fn entry_slow(&mut self, pa: u64, block: &Block, budget: u32) -> Option<Entry> {
         let slot = &mut self.slots[block.index];
         if slot.pa != pa {
+            let queued = self.queued.contains(&pa);
             *slot = Slot {
                 pa,
-                runs: 0,
+                runs: if queued { QUEUED } else { 0 },
                 code: self.by_pa.get(&pa).copied(),
             };
         }
         if slot.code.is_none() {
-            if slot.runs == NEVER {
+            if slot.runs >= QUEUED {
                 return None;
             }
             slot.runs += 1;
             if slot.runs < self.hot {
+                return None;
+            }
+            if self.background && self.queue(pa, block.ops) {
+                self.slots[block.index].runs = QUEUED;
                 return None;
             }
             let t0 = std::time::Instant::now();
@@ -281,22 +303,29 @@ impl Jit {
         self.slots[index] = EMPTY;
     }
 
+    /// Compiles `ops` on this thread and copies the code into the executable memory.
     fn compile(&mut self, ops: &[Op]) -> Result<Entry, JitError> {
-        if self.back.is_none() {
-            let compiler = Compiler::new(call_op as *const () as u64)?;
-            self.back = Some((CodeArena::new()?, compiler));
+        if self.compiler.is_none() {
+            self.compiler = Some(Compiler::new(call_op as *const () as u64)?);
         }
-        let Some((arena, compiler)) = self.back.as_mut() else {
+        let Some(compiler) = self.compiler.as_mut() else {
             unreachable!("created above");
         };
         let (handlers, ids) = (&mut self.handlers, &mut self.ids);
-        let code = compiler.compile(ops, &mut |h| {
-            *ids.entry(h as usize).or_insert_with(|| {
-                handlers.push(h);
-                handlers.len() as u32 - 1
-            })
-        })?;
-        if let Some(e) = arena.add(&code)? {
+        let code = compiler.compile(ops, &mut |h| intern(handlers, ids, h))?;
+        self.install(&code)
+    }
+
+    /// Copies compiled `code` into the executable memory; when it is full, every compiled
+    /// block is forgotten first.
+    fn install(&mut self, code: &[u8]) -> Result<Entry, JitError> {
+        if self.arena.is_none() {
+            self.arena = Some(CodeArena::new()?);
+        }
+        let Some(arena) = self.arena.as_mut() else {
+            unreachable!("created above");
+        };
+        if let Some(e) = arena.add(code)? {
             self.compiled += 1;
             return Ok(e);
         }
@@ -311,15 +340,124 @@ impl Jit {
         self.by_pa.clear();
         arena.reset();
         let e = arena
-            .add(&code)?
+            .add(code)?
             .ok_or(JitError::Arena(ArenaError::Protect(nix::Error::ENOMEM)))?;
         self.compiled += 1;
         Ok(e)
     }
 
+    /// Sends block `ops` at `pa` to the worker thread (started on first use); false when
+    /// there is no worker (it could not be started, or it is gone): compile here instead.
+    fn queue(&mut self, pa: u64, ops: &[Op]) -> bool {
+        if self.worker.is_none() {
+            match Worker::spawn(call_op as *const () as u64) {
+                Ok(w) => self.worker = Some(w),
+                Err(e) => {
+                    log::warn!("model: JIT: no compiler thread ({e}); compiling on the vCPU's");
+                    self.background = false;
+                    return false;
+                }
+            }
+        }
+        let (handlers, ids) = (&mut self.handlers, &mut self.ids);
+        let mut used: Vec<(usize, u32)> = Vec::with_capacity(ops.len());
+        for op in ops {
+            let id = intern(handlers, ids, op.handler);
+            used.push((op.handler as usize, id));
+        }
+        let job = Job {
+            pa,
+            ops: ops.to_vec(),
+            ids: used,
+        };
+        let sent = self.worker.as_mut().is_some_and(|w| w.send(job));
+        if sent {
+            self.queued.insert(pa);
+        } else {
+            self.worker_gone();
+        }
+        sent
+    }
+
+    /// Installs whatever code the worker thread has finished (the batch calls this before
+    /// it runs blocks). A block whose words changed since it was queued is still installed:
+    /// its entry check finds the change and the batch drops it, as for any stale block.
+    #[inline(always)]
+    pub fn poll(&mut self) {
+        if self.worker.as_ref().is_some_and(Worker::busy) {
+            self.take_done();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_done(&mut self) {
+        self.install_done(false);
+    }
+
+    /// Waits until every block sent to the worker has been compiled and installed (tests:
+    /// the vCPU's thread itself never waits for its compiler).
+    #[cfg(test)]
+    pub fn wait_for_worker(&mut self) {
+        self.install_done(true);
+    }
+
+    /// Installs the worker's results: those ready, or (`wait`) all outstanding ones.
+    fn install_done(&mut self, wait: bool) {
+        loop {
+            let taken = match self.worker.as_mut() {
+                Some(w) => w.take(wait),
+                None => return,
+            };
+            let done = match taken {
+                Taken::Done(d) => d,
+                Taken::Nothing => return,
+                Taken::Gone => return self.worker_gone(),
+            };
+            self.queued.remove(&done.pa);
+            self.compile_time += done.took;
+            let index = index_of(done.pa);
+            let code = done.code.map_err(JitError::from);
+            match code.and_then(|c| self.install(&c)) {
+                Ok(e) => {
+                    log::trace!(
+                        "model: JIT: block at {:#x} compiled to {:#x}",
+                        done.pa,
+                        e.addr()
+                    );
+                    self.by_pa.insert(done.pa, e);
+                    let slot = &mut self.slots[index];
+                    if slot.pa == done.pa {
+                        slot.code = Some(e);
+                    }
+                }
+                Err(e) => {
+                    self.failed(&e);
+                    let slot = &mut self.slots[index];
+                    if slot.pa == done.pa {
+                        slot.runs = NEVER;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The worker thread is gone (only a panic in the code generator ends it early): its
+    /// queued blocks count their entries again and compile on this thread from now on.
+    #[cold]
+    fn worker_gone(&mut self) {
+        log::warn!("model: JIT: the compiler thread is gone; compiling on the vCPU's");
+        self.worker = None;
+        self.background = false;
+        self.queued.clear();
+        for s in self.slots.iter_mut().filter(|s| s.runs == QUEUED) {
+            s.runs = 0;
+        }
+    }
+
     /// Bytes of code in the executable memory now.
     pub fn code_bytes(&self) -> usize {
-        self.back.as_ref().map_or(0, |(a, _)| a.used())
+        self.arena.as_ref().map_or(0, CodeArena::used)
     }
 
     #[cold]
@@ -377,6 +515,14 @@ impl Cpu {
                 .unwrap_or_else(|| Stop::Exception(super::Exc::new(0, 0, self.st.pc)))),
         }
     }
+}
+
+/// The trampoline index of handler `h`, added to `handlers` on first use.
+fn intern(handlers: &mut Vec<Handler>, ids: &mut HashMap<usize, u32>, h: Handler) -> u32 {
+    *ids.entry(h as usize).or_insert_with(|| {
+        handlers.push(h);
+        handlers.len() as u32 - 1
+    })
 }
 
 #[cfg(test)]
