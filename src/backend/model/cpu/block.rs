@@ -30,8 +30,12 @@ use super::ram::Ram;
 /// Most instructions in one block (a longer straight run continues in the next block).
 pub const MAX_OPS: usize = 16;
 
-/// Number of blocks (a power of two). A conflict costs a rebuild, never a wrong result.
-pub const BLOCKS: usize = 2048;
+/// Number of blocks (a power of two). A conflict costs a rebuild (and the JIT's run count
+/// of the evicted block), never a wrong result. Debian's arm64 kernel booting to a busybox
+/// `/init` (893 M instructions) built 7.0 M blocks with 2,048 entries, 1.85 M with 16,384
+/// and 0.34 M with 65,536 (docs/benchmarks.md); a row of [`MAX_OPS`] ops takes 384 bytes,
+/// so the table takes 12 MiB per vCPU (allocated on its first batch).
+pub const BLOCKS: usize = 32768;
 
 /// One decoded instruction of a block.
 #[derive(Clone, Copy)]
@@ -94,7 +98,7 @@ impl BlockCache {
 pub struct Table {
     tags: Box<[Tag; BLOCKS]>,
     ops: Box<[[Op; MAX_OPS]; BLOCKS]>,
-    /// Blocks built so far, for tests and statistics.
+    /// Blocks built so far (tests, statistics).
     builds: u64,
 }
 
@@ -140,8 +144,7 @@ impl Table {
         self.tags[index] = EMPTY;
     }
 
-    /// How many blocks have been built since the vCPU was created.
-    #[cfg(test)]
+    /// How many blocks have been built since the vCPU was created (tests, statistics).
     pub fn builds(&self) -> u64 {
         self.builds
     }

@@ -388,22 +388,16 @@ impl Cpu {
 /// instructions of a run by it.
 impl Drop for Cpu {
     fn drop(&mut self) {
+        let builds = self.blocks.as_ref().map_or(0, |b| b.table.builds());
+        let jit = self.blocks.as_ref().and_then(|b| b.jit.as_ref());
         log::debug!(
-            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks compiled in {:?}, {} bytes of code)",
+            "model: vCPU MPIDR {:#x} retired {} instructions ({} blocks built, {} compiled in {:?}, {} bytes of code)",
             self.st.sys.mpidr,
             self.insns,
-            self.blocks
-                .as_ref()
-                .and_then(|b| b.jit.as_ref())
-                .map_or(0, |j| j.compiled),
-            self.blocks
-                .as_ref()
-                .and_then(|b| b.jit.as_ref())
-                .map_or(std::time::Duration::ZERO, |j| j.compile_time),
-            self.blocks
-                .as_ref()
-                .and_then(|b| b.jit.as_ref())
-                .map_or(0, |j| j.code_bytes())
+            builds,
+            jit.map_or(0, |j| j.compiled),
+            jit.map_or(std::time::Duration::ZERO, |j| j.compile_time),
+            jit.map_or(0, |j| j.code_bytes())
         );
     }
 }
