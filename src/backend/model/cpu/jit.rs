@@ -14,7 +14,8 @@
 //!   interpreter runs the tail otherwise), so a batch never runs past its `limit`.
 //! - Exactness: the words in guest RAM are compared with the words the ops were decoded
 //!   from at every entry into the block and again after anything of this vCPU that may
-//!   have written them (a handler call; a store whose bytes overlap the block's words), so
+//!   have written them (a call of a handler that may write RAM, `jit_effects.rs`; a store
+//!   whose bytes overlap the block's words), so
 //!   code changed by the guest (even by a store of the same block into itself, while it
 //!   loops) is seen at its next fetch, and code changed by another vCPU or by the VMM
 //!   (software breakpoints, gdb writes) at the

@@ -9,7 +9,8 @@
 //! exactly as the interpreter's `Cpu::run_block` leaves them.
 //!
 //! The block's words are loaded from guest RAM and compared with the words its ops were
-//! decoded from at entry and after every handler call or store into the block's own words
+//! decoded from at entry and after every call of a handler that may write RAM
+//! (`jit_effects.rs`) or store into the block's own words
 //! (`Gen::check_words`: a mismatch leaves the block before the next op); the ops run in
 //! between. The
 //! forms `jit_ops.rs` classifies are compiled inline, with guest registers and PSTATE kept
@@ -33,6 +34,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use super::block::Op;
 use super::decode::Handler;
 use super::jit::Ctx;
+use super::jit_effects::may_write_ram;
 use super::jit_emit::emit;
 use super::jit_ldst;
 use super::jit_ops::classify;
@@ -309,7 +311,8 @@ impl<'a> Gen<'a> {
 
     /// Leaves the block before op `next` (`next` ops done: [`STALE`]) unless every op's
     /// word in RAM is still the word it was decoded from. At block entry (`next` = 0), and
-    /// after anything that may have written guest RAM since: a handler call, a store into
+    /// after anything that may have written guest RAM since: a call of a handler that may
+    /// write RAM (`jit_effects::may_write_ram`), a store into
     /// the block's own words (see `jit_ldst.rs`). Between those nothing this vCPU does
     /// changes the words, and another vCPU's or the VMM's write is seen at the next entry
     /// (within one batch), as the architecture allows: an executing PE is only guaranteed
@@ -413,8 +416,9 @@ impl<'a> Gen<'a> {
         let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
-        if k + 1 < self.expected.len() {
-            // The handler may have written the block's words (nothing is cached now).
+        if k + 1 < self.expected.len() && may_write_ram(op.word) {
+            // The handler may have written the block's words (nothing is cached now); a
+            // load's or a data-processing op's handler never writes RAM.
             self.check_words(k + 1);
         }
     }

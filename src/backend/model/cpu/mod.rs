@@ -27,6 +27,7 @@ pub(crate) mod fp_conv;
 pub(crate) mod fp_scalar;
 pub(crate) mod intr;
 pub(crate) mod jit;
+pub(crate) mod jit_effects;
 pub(crate) mod jit_emit;
 pub(crate) mod jit_gen;
 pub(crate) mod jit_ldst;
