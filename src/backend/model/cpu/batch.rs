@@ -5,7 +5,7 @@
 //! instructions (`Cpu::debug_quiet`: no live breakpoint or watchpoint, the VMM's or the
 //! guest's, no single-step); it ends at the first stop, after a system-class instruction
 //! (which may change the translation regime, the EL, DAIF or `Cpu::emulated`: see
-//! `decode.rs`), when an attention bit is raised (a kick, a power change, anything another
+//! `decode.rs`; not the hints, barriers and register reads of `decode::in_line`), when an attention bit is raised (a kick, a power change, anything another
 //! thread wants this vCPU to see; checked after every block), or after `limit` (at most
 //! [`BATCH`]) instructions. Within a batch nothing else can change the fetch translation,
 //! so it is reused for every fetch from the same page.

@@ -146,3 +146,30 @@ fn another_vcpu_storing_into_the_loop_stops_it() {
     assert_eq!(brk(stop), Some(2), "the looping vCPU ran the new word");
     assert_eq!(pc, LOOP);
 }
+
+#[test]
+fn hints_barriers_and_register_reads_run_inside_blocks_and_batches() {
+    let (mut cpu, _mem) = cpu_with(&[
+        0xd503_233f, // 0x00: paciasp
+        0xd538_4100, // 0x04: mrs x0, sp_el0
+        0xd503_201f, // 0x08: nop
+        0xd503_3bbf, // 0x0c: dmb ish
+        0x9100_0421, // 0x10: add x1, x1, #1
+        0xd503_23bf, // 0x14: autiasp
+        0x17ff_fffa, // 0x18: b 0x00
+    ]);
+    cpu.st.pstate = 0x3c5; // EL1h, DAIF masked
+    let attention = AtomicU32::new(0);
+    cpu.run_batch(&attention, BATCH).expect("runs");
+    assert_eq!(cpu.insns, BATCH as u64, "one batch of the whole limit");
+    assert_eq!(blocks(&cpu), 1, "the loop is one block");
+    // An ISB ends the batch right after it.
+    let (mut cpu, _mem) = cpu_with(&[
+        0x9100_0421, // 0x00: add x1, x1, #1
+        0xd503_3fdf, // 0x04: isb
+        0x17ff_fffe, // 0x08: b 0x00
+    ]);
+    cpu.st.pstate = 0x3c5;
+    cpu.run_batch(&attention, BATCH).expect("runs");
+    assert_eq!(cpu.insns, 2, "the batch ends after the isb");
+}

@@ -24,7 +24,9 @@
 
 use super::alu::decode_bit_masks;
 use super::branch::sext;
+use super::debug::kvm_traps_sysreg;
 use super::{fast, fast_mem, fast_simd, Cpu, Stop};
+use crate::a64::SysReg;
 
 /// An instruction handler: the CPU, the instruction word and its pre-computed operand.
 pub type Handler = fn(&mut Cpu, u32, u64) -> Result<(), Stop>;
@@ -37,8 +39,9 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 pub struct Decoded {
     pub word: u32,
-    /// A system-class word (MSR, SYS/TLBI, ERET, hints, exception generation): it may change
-    /// the translation regime, the EL, PSTATE.DAIF or `Cpu::emulated`, so a batch of
+    /// A system-class word (MSR, SYS/TLBI, ERET, ISB, WFI/WFE, exception generation, MRS of
+    /// trapped or GIC registers; not the words of [`in_line`]): it may change the
+    /// translation regime, the EL, PSTATE.DAIF or `Cpu::emulated`, so a batch of
     /// instructions (`batch.rs`) ends after it.
     pub sync: bool,
     pub handler: Handler,
@@ -48,9 +51,10 @@ pub struct Decoded {
 impl Decoded {
     /// Whether a pre-decoded block (`block.rs`) ends after this word: every word of the
     /// branch, exception-generation and system group (Arm ARM C4.1.87; op0 = 101x), the only
-    /// words whose handlers may set `Cpu::next_pc` to anything but the next instruction.
+    /// words whose handlers may set `Cpu::next_pc` to anything but the next instruction,
+    /// except the system words that go on like data processing ([`in_line`]).
     pub fn ends_block(&self) -> bool {
-        (self.word >> 26) & 7 == 0b101
+        (self.word >> 26) & 7 == 0b101 && !in_line(self.word)
     }
 }
 
@@ -94,6 +98,49 @@ impl DecodeCache {
     }
 }
 
+/// System words that neither end a block nor a batch: they change nothing a batch keeps
+/// (translation regime, EL, PSTATE.DAIF, `Cpu::emulated`, the GIC) and never branch
+/// (Arm ARM C5.2-C5.3):
+/// - the hints this CPU executes as NOP (it has neither FEAT_PAuth nor FEAT_BTI, so the PAC
+///   and BTI hints are NOPs too: `Cpu::hint`), all but YIELD, WFE, WFI, SEV and SEVL
+///   (CRm = 0, op2 = 1-5), which end batches so that the run loop looks at events;
+/// - DMB and DSB (no-ops in the model; ISB ends batches: it is the context synchronization
+///   the JIT's view of code written by other vCPUs relies on, `jit.rs`);
+/// - MRS of an op0 = 3 register that KVM does not trap (`debug::kvm_traps_sysreg`, which
+///   sets `Cpu::emulated`) outside CRn = 12 (the GIC's CPU interface and ISR_EL1).
+///
+/// In the Linux kernel these are PACIASP/AUTIASP in every function prologue and epilogue,
+/// BTI, the NOPs of ftrace and alternatives, barriers, and reads of SP_EL0 (`current`) and
+/// TPIDR_EL1 (per-CPU data): as batch ends they cut its batches to about 30 instructions.
+pub fn in_line(i: u32) -> bool {
+    const HINT: (u32, u32) = (0xffff_f01f, 0xd503_201f);
+    const DSB_DMB: (u32, u32) = (0xffff_f0df, 0xd503_309f);
+    const MRS: (u32, u32) = (0xfff0_0000, 0xd530_0000);
+    if i & HINT.0 == HINT.1 {
+        let (crm, op2) = ((i >> 8) & 15, (i >> 5) & 7);
+        return !(crm == 0 && (1..=5).contains(&op2));
+    }
+    if i & DSB_DMB.0 == DSB_DMB.1 {
+        return true;
+    }
+    if i & MRS.0 == MRS.1 && (i >> 19) & 3 == 3 {
+        let reg = SysReg::new(
+            3,
+            ((i >> 16) & 7) as u8,
+            ((i >> 12) & 15) as u8,
+            ((i >> 8) & 15) as u8,
+            ((i >> 5) & 7) as u8,
+        );
+        return reg.crn() != 12 && !kvm_traps_sysreg(reg);
+    }
+    false
+}
+
+/// The hints and barriers of [`in_line`]: nothing to do.
+fn nop(_: &mut Cpu, _: u32, _: u64) -> Result<(), Stop> {
+    Ok(())
+}
+
 /// The reference interpreter: full decode and execute of any word.
 fn generic(c: &mut Cpu, i: u32, _: u64) -> Result<(), Stop> {
     c.exec(i)
@@ -107,8 +154,14 @@ pub fn decode(i: u32) -> Decoded {
     let (handler, aux) = match (i >> 25) & 0xf {
         0b1000 | 0b1001 => dp_imm(i),
         0b1010 | 0b1011 => branch(i).unwrap_or_else(|| {
-            sync = true;
-            GENERIC
+            if !in_line(i) {
+                sync = true;
+                GENERIC
+            } else if (i >> 21) & 1 == 1 {
+                GENERIC // MRS
+            } else {
+                (nop, 0)
+            }
         }),
         0b0100 | 0b0110 | 0b1100 | 0b1110 => ldst(i),
         0b0101 | 0b1101 => dp_reg(i),

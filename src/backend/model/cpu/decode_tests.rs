@@ -272,3 +272,81 @@ fn the_condition_table_matches_cond_holds() {
         }
     }
 }
+
+/// The system words of `decode::in_line` (they go on in blocks and batches), and the ones
+/// that must still end batches.
+const IN_LINE: [u32; 14] = [
+    0xd503_201f, // nop
+    0xd503_233f, // paciasp  (a NOP without FEAT_PAuth)
+    0xd503_23bf, // autiasp
+    0xd503_245f, // bti c  (a NOP without FEAT_BTI)
+    0xd503_20ff, // xpaclri
+    0xd503_229f, // csdb
+    0xd503_3bbf, // dmb ish
+    0xd503_3f9f, // dsb sy
+    0xd503_3a9f, // dsb ishst
+    0xd538_4100, // mrs x0, sp_el0
+    0xd538_d081, // mrs x1, tpidr_el1
+    0xd53b_4222, // mrs x2, daif
+    0xd53b_e043, // mrs x3, cntvct_el0
+    0xd53b_0024, // mrs x4, ctr_el0
+];
+const BATCH_ENDS: [u32; 13] = [
+    0xd503_3fdf, // isb
+    0xd503_207f, // wfi
+    0xd503_205f, // wfe
+    0xd503_203f, // yield
+    0xd503_209f, // sev
+    0xd503_20bf, // sevl
+    0xd503_3f5f, // clrex
+    0xd503_43df, // msr daifset, #3
+    0xd538_cc00, // mrs x0, icc_iar1_el1  (acknowledges an interrupt)
+    0xd538_c100, // mrs x0, isr_el1
+    0xd538_0600, // mrs x0, id_aa64isar0_el1  (trapped by KVM: Cpu::emulated)
+    0xd530_0240, // mrs x0, mdscr_el1  (op0 = 2: trapped by KVM)
+    0xd518_4100, // msr sp_el0, x0
+];
+
+#[test]
+fn in_line_system_words_end_neither_blocks_nor_batches() {
+    for w in IN_LINE {
+        let d = decode(w);
+        assert!(
+            in_line(w) && !d.sync && !d.ends_block(),
+            "{w:#010x} goes on"
+        );
+    }
+    for w in BATCH_ENDS {
+        let d = decode(w);
+        assert!(
+            !in_line(w) && d.sync && d.ends_block(),
+            "{w:#010x} ends the batch"
+        );
+    }
+}
+
+#[test]
+fn in_line_system_words_run_as_the_reference_interpreter_runs_them() {
+    let mut r = Rng(0x696e_5f6c_696e_6521);
+    let (mem_a, mem_b) = (ram(), ram());
+    let (mut a, mut b) = (new_cpu(&mem_a), new_cpu(&mem_b));
+    // Every one but the counter read, whose value moves with the host's clock between the
+    // two runs.
+    let words: Vec<u32> = IN_LINE.into_iter().filter(|&w| w != 0xd53b_e043).collect();
+    for case in 0..2_000 {
+        let word = words[case % words.len()];
+        random_state(&mut r, &mut a);
+        b.st = a.st.clone();
+        b.dbg.cfg = a.dbg.cfg.clone();
+        let d = decode(word);
+        a.next_pc = a.st.pc.wrapping_add(4);
+        b.next_pc = a.next_pc;
+        let ra = (d.handler)(&mut a, word, d.aux);
+        let rb = b.exec(word);
+        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
+        assert!(
+            oa == ob,
+            "case {case}: {word:#010x}\n--- decoded:\n{oa}\n--- reference:\n{ob}"
+        );
+    }
+}

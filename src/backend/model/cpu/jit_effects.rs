@@ -6,18 +6,20 @@
 //! Owns [`may_write_ram`]. Pure decoding of the A64 encoding groups (Arm ARM C4.1, "A64
 //! instruction set encoding"): no code generation, no CPU state.
 
-/// Whether the handler of `word` (an op inside a block: never of the branch, exception
-/// generation and system group, which ends blocks: `decode::Decoded::ends_block`) may write
+/// Whether the handler of `word` (an op inside a block: of the branch, exception generation
+/// and system group only the words of `decode::in_line`) may write
 /// guest RAM. Only loads and stores (op0 = x1x0, Arm ARM C4.1.88) access memory; of those,
 /// the forms below are loads, which never write it, and every other one is taken to write
 /// (stores, atomics, exclusives, compare-and-swap, and any form not recognised here). Data
 /// processing (integer, FP and Advanced SIMD) reads and writes registers only.
 pub fn may_write_ram(word: u32) -> bool {
+    use super::decode::in_line;
     let bit = |n: u32| (word >> n) & 1;
     if bit(27) == 0 || bit(25) != 0 {
-        // Not a load or store; the system group never reaches here inside a block, but it
-        // is taken to write all the same (DC ZVA does).
-        return (word >> 22) == 0b11_0101_0100;
+        // Not a load or store. Of the system group only the words of `decode::in_line`
+        // (hints, DMB/DSB, MRS: no memory access) run inside blocks; any other is taken to
+        // write all the same (DC ZVA does).
+        return (word >> 22) == 0b11_0101_0100 && !in_line(word);
     }
     !is_load(word)
 }
@@ -136,12 +138,15 @@ mod tests {
             0xc800_7c20,    // stxr w0, x0, [x1]
             0xc8a0_7c20,    // cas x0, x0, [x1]
             0xd50b_7420,    // dc zva, x0  (system group)
+            0xd503_3fdf,    // isb  (ends blocks: taken to write)
         ];
         let others = [
             0x9100_0400u32, // add x0, x0, #1
             0x4ea1_9440,    // mla v0.4s, v2.4s, v1.4s
             0x1e22_0820,    // fmul s0, s1, s2
             0x9b03_7c61,    // mul x1, x3, x3
+            0xd503_233f,    // paciasp  (in line: a hint)
+            0xd538_4100,    // mrs x0, sp_el0  (in line)
         ];
         for w in loads {
             assert!(!may_write_ram(w), "{w:#010x} is a load");
