@@ -107,15 +107,23 @@ impl DecodeCache {
 /// - DMB and DSB (no-ops in the model; ISB ends batches: it is the context synchronization
 ///   the JIT's view of code written by other vCPUs relies on, `jit.rs`);
 /// - MRS of an op0 = 3 register that KVM does not trap (`debug::kvm_traps_sysreg`, which
-///   sets `Cpu::emulated`) outside CRn = 12 (the GIC's CPU interface and ISR_EL1).
+///   sets `Cpu::emulated`) outside CRn = 12 (the GIC's CPU interface and ISR_EL1);
+/// - the data-cache operations by VA (DC ZVA, which zeroes a block like a store, and DC
+///   CVAC/CVAU/CVAP/CIVAC, no-ops on the model's cacheless memory once translated).
 ///
 /// In the Linux kernel these are PACIASP/AUTIASP in every function prologue and epilogue,
 /// BTI, the NOPs of ftrace and alternatives, barriers, and reads of SP_EL0 (`current`) and
-/// TPIDR_EL1 (per-CPU data): as batch ends they cut its batches to about 30 instructions.
+/// TPIDR_EL1 (per-CPU data), and `clear_page`'s DC ZVA loop: as batch ends they cut its
+/// batches to about 30 instructions (docs/benchmarks.md).
 pub fn in_line(i: u32) -> bool {
     const HINT: (u32, u32) = (0xffff_f01f, 0xd503_201f);
     const DSB_DMB: (u32, u32) = (0xffff_f0df, 0xd503_309f);
     const MRS: (u32, u32) = (0xfff0_0000, 0xd530_0000);
+    // SYS #3, C7, Cm, #1, Xt: DC ZVA (Cm = 4), CVAC (10), CVAU (11), CVAP (12), CIVAC (14).
+    const DC_VA: (u32, u32) = (0xffff_f0e0, 0xd50b_7020);
+    if i & DC_VA.0 == DC_VA.1 {
+        return matches!((i >> 8) & 15, 4 | 10 | 11 | 12 | 14);
+    }
     if i & HINT.0 == HINT.1 {
         let (crm, op2) = ((i >> 8) & 15, (i >> 5) & 7);
         return !(crm == 0 && (1..=5).contains(&op2));
@@ -157,8 +165,8 @@ pub fn decode(i: u32) -> Decoded {
             if !in_line(i) {
                 sync = true;
                 GENERIC
-            } else if (i >> 21) & 1 == 1 {
-                GENERIC // MRS
+            } else if (i >> 21) & 1 == 1 || (i >> 19) & 3 == 1 {
+                GENERIC // MRS, DC
             } else {
                 (nop, 0)
             }

@@ -275,7 +275,7 @@ fn the_condition_table_matches_cond_holds() {
 
 /// The system words of `decode::in_line` (they go on in blocks and batches), and the ones
 /// that must still end batches.
-const IN_LINE: [u32; 14] = [
+const IN_LINE: [u32; 16] = [
     0xd503_201f, // nop
     0xd503_233f, // paciasp  (a NOP without FEAT_PAuth)
     0xd503_23bf, // autiasp
@@ -290,8 +290,10 @@ const IN_LINE: [u32; 14] = [
     0xd53b_4222, // mrs x2, daif
     0xd53b_e043, // mrs x3, cntvct_el0
     0xd53b_0024, // mrs x4, ctr_el0
+    0xd50b_7420, // dc zva, x0
+    0xd50b_7b22, // dc cvau, x2
 ];
-const BATCH_ENDS: [u32; 13] = [
+const BATCH_ENDS: [u32; 15] = [
     0xd503_3fdf, // isb
     0xd503_207f, // wfi
     0xd503_205f, // wfe
@@ -305,6 +307,8 @@ const BATCH_ENDS: [u32; 13] = [
     0xd538_0600, // mrs x0, id_aa64isar0_el1  (trapped by KVM: Cpu::emulated)
     0xd530_0240, // mrs x0, mdscr_el1  (op0 = 2: trapped by KVM)
     0xd518_4100, // msr sp_el0, x0
+    0xd50b_7523, // ic ivau, x3
+    0xd508_83e0, // tlbi vaale1is, x0
 ];
 
 #[test]

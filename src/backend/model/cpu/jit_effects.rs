@@ -16,10 +16,11 @@ pub fn may_write_ram(word: u32) -> bool {
     use super::decode::in_line;
     let bit = |n: u32| (word >> n) & 1;
     if bit(27) == 0 || bit(25) != 0 {
-        // Not a load or store. Of the system group only the words of `decode::in_line`
-        // (hints, DMB/DSB, MRS: no memory access) run inside blocks; any other is taken to
-        // write all the same (DC ZVA does).
-        return (word >> 22) == 0b11_0101_0100 && !in_line(word);
+        // Not a load or store. Of the system group only the words of `decode::in_line` run
+        // inside blocks: its hints, barriers and MRS (op0 = 0, 2, 3) access no memory, its
+        // SYS words (op0 = 1: DC ZVA) may write; any other is taken to write all the same.
+        let op0 = (word >> 19) & 3;
+        return (word >> 22) == 0b11_0101_0100 && (!in_line(word) || op0 == 1);
     }
     !is_load(word)
 }
@@ -139,6 +140,7 @@ mod tests {
             0xc8a0_7c20,    // cas x0, x0, [x1]
             0xd50b_7420,    // dc zva, x0  (system group)
             0xd503_3fdf,    // isb  (ends blocks: taken to write)
+            0xd50b_7428,    // dc zva, x8  (in line, and writes)
         ];
         let others = [
             0x9100_0400u32, // add x0, x0, #1
