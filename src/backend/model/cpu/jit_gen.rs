@@ -36,6 +36,7 @@ use super::jit::Ctx;
 use super::jit_emit::emit;
 use super::jit_ldst;
 use super::jit_ops::classify;
+use super::jit_simd;
 use super::state::CpuState;
 use super::Cpu;
 
@@ -247,6 +248,12 @@ impl<'a> Gen<'a> {
                         }
                         self.exit(target, k + 1, RAN);
                         return;
+                    }
+                }
+                None if jit_simd::classify(op.word, op.aux).is_some() => {
+                    let id = intern(op.handler);
+                    if let Some(s) = jit_simd::classify(op.word, op.aux) {
+                        jit_simd::emit(self, tramp, k, pc, id, op, &s);
                     }
                 }
                 None if jit_ldst::classify(op.word, op.aux).is_some() => {
