@@ -616,3 +616,7 @@ fn store_v(g: &mut Gen, v: Value, n: u32, q: bool) {
         g.b.ins().store(flags, z, g.cpu, at + 8);
     }
 }
+
+#[cfg(test)]
+#[path = "jit_simd_tests.rs"]
+mod tests;

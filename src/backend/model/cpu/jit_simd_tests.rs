@@ -1,0 +1,261 @@
+//! The JIT's inline Advanced SIMD (`jit_simd.rs`) against the interpreter: random blocks of
+//! words of every inline form (and of their neighbours the interpreter treats otherwise:
+//! other sizes, opcodes, reserved bits), random vector registers and memory, bases aligned
+//! and not, in RAM, outside it and on the block's own words, the data TLB warm or cold,
+//! the dirty-page log off and on, SIMD&FP enabled, disabled, or enabled at EL1 only, at EL0
+//! and EL1. Registers, vectors, PSTATE, the stop, `Cpu::insns`, memory and the pages marked
+//! dirty must match after each batch.
+
+use std::sync::atomic::AtomicU32;
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use super::super::block::BlockCache;
+use super::super::decode::tests::{new_cpu, outcome, random_state, warm_data_tlb, window, WIN};
+use super::super::Cpu;
+use crate::backend::model::testutil::{load, ram, RAM};
+use crate::test_rng::Rng;
+
+/// Gives `cpu` a block cache whose JIT compiles every block on its first entry (as
+/// `jit_tests.rs`).
+fn jit_now(cpu: &mut Cpu) {
+    let mut blocks = BlockCache::new(cpu.bus.ram(), true);
+    if let Some(j) = blocks.jit.as_deref_mut() {
+        j.hot = 1;
+    }
+    cpu.blocks = Some(blocks);
+}
+
+fn compiled(cpu: &Cpu) -> u64 {
+    cpu.blocks
+        .as_ref()
+        .and_then(|b| b.jit.as_ref())
+        .map_or(0, |j| j.compiled)
+}
+
+/// A base register (X1-X4, or now and then SP) and any vector register.
+fn fields(r: &mut Rng) -> (u32, u32) {
+    let rn = if r.below(16) == 0 {
+        31
+    } else {
+        1 + r.below(4) as u32
+    };
+    (rn, r.below(32) as u32)
+}
+
+/// A random word of one of the inline forms, or (one in six) the same with a random bit
+/// of its fixed part flipped.
+fn simd_word(r: &mut Rng) -> u32 {
+    let (rn, rt) = fields(r);
+    let q = r.below(2) as u32;
+    let vn = r.below(32) as u32;
+    let vm = r.below(32) as u32;
+    let w = match r.below(8) {
+        0 => {
+            // LDR/STR (SIMD&FP): unsigned offset, or unscaled/pre/post (bits 11:10).
+            let (size, opc) = (r.below(4) as u32, r.below(4) as u32);
+            let head = 0x3c00_0000 | size << 30 | opc << 22 | rn << 5 | rt;
+            if r.below(2) == 0 {
+                head | 1 << 24 | (r.below(8) as u32) << 10
+            } else {
+                let imm9 = (r.below(64) as i32 - 32) as u32 & 0x1ff;
+                head | imm9 << 12 | (r.below(4) as u32) << 10
+            }
+        }
+        1 => {
+            // LD1R: no offset, post-index by the size or by X5/X6/X31.
+            let post = r.below(3) as u32;
+            let rm = match post {
+                0 => 0,
+                1 => 31,
+                _ => 5 + r.below(2) as u32,
+            };
+            0x0d40_c000
+                | q << 30
+                | (post.min(1)) << 23
+                | rm << 16
+                | (r.below(4) as u32) << 10
+                | rn << 5
+                | rt
+        }
+        2 => {
+            // Three same: logical, ADD/SUB, MLA/MLS, MUL/PMUL, or any opcode.
+            let opcode = [0b00011, 0b10000, 0b10010, 0b10011, r.below(32)][r.below(5) as usize];
+            0x0e20_0400
+                | q << 30
+                | (r.below(2) as u32) << 29
+                | (r.below(4) as u32) << 22
+                | vm << 16
+                | (opcode as u32) << 11
+                | vn << 5
+                | rt
+        }
+        3 => {
+            // Modified immediate (o2 set one time in eight).
+            0x0f00_0400
+                | q << 30
+                | (r.below(2) as u32) << 29
+                | (r.below(8) as u32) << 16
+                | (r.below(16) as u32) << 12
+                | ((r.below(8) == 0) as u32) << 11
+                | (r.below(32) as u32) << 5
+                | rt
+        }
+        4 => {
+            // Shift by immediate: SSHR/USHR, SSRA/USRA, SHL/SLI, or any opcode.
+            let opcode = [0, 0b00010, 0b01010, r.below(32)][r.below(4) as usize];
+            0x0f00_0400
+                | q << 30
+                | (r.below(2) as u32) << 29
+                | (1 + r.below(15) as u32) << 19
+                | (r.below(8) as u32) << 16
+                | (opcode as u32) << 11
+                | vn << 5
+                | rt
+        }
+        5 => {
+            // DUP (general) from X1-X6 or XZR.
+            let xn = [1, 2, 5, 6, 31][r.below(5) as usize];
+            0x0e00_0c00 | q << 30 | (r.below(32) as u32) << 16 | xn << 5 | rt
+        }
+        6 => 0x2e20_b800 | q << 30 | (r.below(4) as u32) << 22 | vn << 5 | rt, // NEG
+        _ => 0x2e20_5800 | q << 30 | (r.below(4) as u32) << 22 | vn << 5 | rt, // NOT (size 0)
+    };
+    if r.below(6) == 0 {
+        // Flip a bit outside the register fields (Rd, Rn: bits 9:0).
+        w ^ 1 << (10 + r.below(22))
+    } else {
+        w
+    }
+}
+
+/// The first page of RAM, where the blocks are (stores may aim at them).
+fn code_page(mem: &GuestMemoryMmap) -> Vec<u8> {
+    let mut buf = vec![0u8; 0x1000];
+    mem.read_slice(&mut buf, GuestAddress(RAM))
+        .expect("the code page is RAM");
+    buf
+}
+
+#[test]
+fn compiled_simd_matches_the_interpreter() {
+    let mut r = Rng(0x7369_6d64_6a69_7421);
+    let (mut jitted, mut stops, mut logged_warm) = (0u64, 0u64, 0u64);
+    for case in 0..600 {
+        let (mem_a, mem_b) = (ram(), ram());
+        let mut words: Vec<u32> = (0..1 + r.below(12)).map(|_| simd_word(&mut r)).collect();
+        words.push(0xd420_0020); // brk #1
+        load(&mem_a, RAM, &words);
+        load(&mem_b, RAM, &words);
+        let data: Vec<u32> = (0..0x400).map(|_| r.next() as u32).collect();
+        load(&mem_a, WIN, &data);
+        load(&mem_b, WIN, &data);
+        let (mut a, mut b) = (new_cpu(&mem_a), new_cpu(&mem_b));
+        random_state(&mut r, &mut a);
+        a.dbg.cfg.enable = false;
+        a.st.pc = RAM;
+        // FPEN: mostly enabled at both ELs, else 0b00, 0b01 (EL1 only) or 0b10.
+        a.st.sys.cpacr = if r.below(3) == 0 { r.below(4) } else { 3 } << 20;
+        for n in 1..=4 {
+            let skew = if r.below(6) == 0 { r.below(16) } else { 0 };
+            a.st.x[n] = WIN + 16 * r.below(0x100) + skew;
+        }
+        match r.below(8) {
+            0 => a.st.x[4] = RAM + 4 * r.below(words.len() as u64), // the block's own words
+            1 => a.st.x[3] = 0x1000,                                // outside RAM
+            _ => {}
+        }
+        a.st.x[5] = 16 * r.below(8);
+        a.st.x[6] = if r.below(2) == 0 { r.next() } else { 1 };
+        b.st = a.st.clone();
+        let warm = r.below(4) != 0;
+        if warm {
+            warm_data_tlb(&mut a);
+            warm_data_tlb(&mut b);
+        }
+        // The log turned on after the warming: only the block's stores mark pages now.
+        let logged = r.below(3) == 0;
+        if logged {
+            a.bus.ram().dirty().take();
+            b.bus.ram().dirty().take();
+            logged_warm += warm as u64;
+        }
+        jit_now(&mut a);
+        b.blocks = Some(BlockCache::new(b.bus.ram(), false));
+        let attention = AtomicU32::new(0);
+        let (ra, rb) = (a.run_batch(&attention, 256), b.run_batch(&attention, 256));
+        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
+        assert!(
+            oa == ob && a.insns == b.insns,
+            "case {case} ({words:08x?}): JIT and interpreter differ\n--- jit ({} insns):\n{oa}\n--- interpreter ({} insns):\n{ob}",
+            a.insns,
+            b.insns
+        );
+        assert!(
+            window(&mem_a) == window(&mem_b) && code_page(&mem_a) == code_page(&mem_b),
+            "case {case} ({words:08x?}): memory differs"
+        );
+        assert_eq!(
+            a.bus.ram().dirty().take(),
+            b.bus.ram().dirty().take(),
+            "case {case}: dirty pages differ"
+        );
+        jitted += compiled(&a);
+        stops += (a.insns + 1 < words.len() as u64) as u64;
+    }
+    assert!(jitted > 500, "only {jitted} blocks compiled");
+    assert!(stops > 50, "only {stops} blocks stopped early");
+    assert!(
+        logged_warm > 50,
+        "only {logged_warm} logged cases with a warm TLB"
+    );
+}
+
+#[test]
+fn the_matrix_loop_of_cbench_matches_the_interpreter() {
+    // cbench's inner loop (firmware/cbench.c at -O2): ldr q, ld1r with post-index, mla.
+    let words = [
+        0x3dc0_0001, // 0x00: ldr q1, [x0]
+        0x910a_0000, // 0x04: add x0, x0, #0x280
+        0x4ddf_c822, // 0x08: ld1r {v2.4s}, [x1], #4
+        0x4ea1_9440, // 0x0c: mla v0.4s, v2.4s, v1.4s
+        0xeb02_001f, // 0x10: cmp x0, x2
+        0x54ff_ff61, // 0x14: b.ne 0x00
+        0x3d80_0060, // 0x18: str q0, [x3]
+        0xd420_0020, // 0x1c: brk #1
+    ];
+    let mut r = Rng(0x6d61_7472_6978);
+    let mut results = Vec::new();
+    for jit in [true, false] {
+        let mem = ram();
+        load(&mem, RAM, &words);
+        let data: Vec<u32> = (0..0x1000).map(|_| r.next() as u32).collect();
+        load(&mem, WIN, &data);
+        let mut cpu = new_cpu(&mem);
+        cpu.st.sys.cpacr = 3 << 20;
+        cpu.st.pstate = 0x3c5; // EL1h, DAIF masked
+        cpu.st.pc = RAM;
+        cpu.st.x[0] = WIN;
+        cpu.st.x[1] = WIN + 0x3000;
+        cpu.st.x[2] = WIN + 0x280 * 16;
+        cpu.st.x[3] = WIN + 0x3800;
+        warm_data_tlb(&mut cpu);
+        if jit {
+            jit_now(&mut cpu);
+        } else {
+            cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+        }
+        let attention = AtomicU32::new(0);
+        let stop = (0..8).find_map(|_| cpu.run_batch(&attention, 256).err());
+        assert!(stop.is_some(), "jit {jit}: reached the brk");
+        assert_eq!(compiled(&cpu) > 0, jit, "the loop was compiled");
+        results.push((outcome(&cpu, &Ok(())), cpu.insns, window(&mem)));
+        r = Rng(0x6d61_7472_6978);
+    }
+    assert!(results[0] == results[1], "JIT and interpreter differ");
+    assert_eq!(
+        results[0].1,
+        16 * 6 + 1,
+        "16 rounds of the loop and the str (the brk stops)"
+    );
+}
