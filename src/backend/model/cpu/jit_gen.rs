@@ -12,7 +12,8 @@
 //! decoded from at entry and after every handler call or store into the block's own words
 //! (`Gen::check_words`: a mismatch leaves the block before the next op); the ops run in
 //! between. The
-//! forms `jit_ops.rs` classifies are compiled inline, with guest registers and PSTATE kept
+//! forms `jit_ops.rs`, `jit_ldst.rs` and `jit_simd.rs` classify are compiled inline (the
+//! last two with the op's handler as the fallback), with guest registers and PSTATE kept
 //! in host registers from their first use to the block's exit (written back at every exit
 //! and before every call); every other op calls its decoded handler through the
 //! `extern "C"` trampoline `jit::call_op` (call-threading), so no instruction is
@@ -37,6 +38,7 @@ use super::jit_emit::emit;
 use super::jit_ldst;
 use super::jit_ops::classify;
 use super::jit_simd;
+use super::jit_simd_emit;
 use super::state::CpuState;
 use super::Cpu;
 
@@ -253,7 +255,7 @@ impl<'a> Gen<'a> {
                 None if jit_simd::classify(op.word, op.aux).is_some() => {
                     let id = intern(op.handler);
                     if let Some(s) = jit_simd::classify(op.word, op.aux) {
-                        jit_simd::emit(self, tramp, k, pc, id, op, &s);
+                        jit_simd_emit::emit(self, tramp, k, pc, id, op, &s);
                     }
                 }
                 None if jit_ldst::classify(op.word, op.aux).is_some() => {

@@ -53,7 +53,12 @@ fn simd_word(r: &mut Rng) -> u32 {
     let w = match r.below(8) {
         0 => {
             // LDR/STR (SIMD&FP): unsigned offset, or unscaled/pre/post (bits 11:10).
-            let (size, opc) = (r.below(4) as u32, r.below(4) as u32);
+            // Q (size 00, opc 1x) one time in three.
+            let (size, opc) = if r.below(3) == 0 {
+                (0, 2 + r.below(2) as u32)
+            } else {
+                (r.below(4) as u32, r.below(4) as u32)
+            };
             let head = 0x3c00_0000 | size << 30 | opc << 22 | rn << 5 | rt;
             if r.below(2) == 0 {
                 head | 1 << 24 | (r.below(8) as u32) << 10
@@ -129,6 +134,14 @@ fn simd_word(r: &mut Rng) -> u32 {
     }
 }
 
+/// Fills the data TLB for reads and writes of the page at `page` (its first doubleword
+/// rewritten with its own value).
+fn warm_page(cpu: &mut Cpu, page: u64) {
+    if let Ok(v) = cpu.read_mem(page, 8, None, false) {
+        let _ = cpu.write_mem(page, 8, v, None, false);
+    }
+}
+
 /// The first page of RAM, where the blocks are (stores may aim at them).
 fn code_page(mem: &GuestMemoryMmap) -> Vec<u8> {
     let mut buf = vec![0u8; 0x1000];
@@ -157,7 +170,13 @@ fn compiled_simd_matches_the_interpreter() {
         // FPEN: mostly enabled at both ELs, else 0b00, 0b01 (EL1 only) or 0b10.
         a.st.sys.cpacr = if r.below(3) == 0 { r.below(4) } else { 3 } << 20;
         for n in 1..=4 {
-            let skew = if r.below(6) == 0 { r.below(16) } else { 0 };
+            // Misaligned one time in four: by 8 (a D-aligned Q access), 4 or anything.
+            let skew = match r.below(12) {
+                0 => 8,
+                1 => 4,
+                2 => r.below(16),
+                _ => 0,
+            };
             a.st.x[n] = WIN + 16 * r.below(0x100) + skew;
         }
         match r.below(8) {
@@ -172,6 +191,9 @@ fn compiled_simd_matches_the_interpreter() {
         if warm {
             warm_data_tlb(&mut a);
             warm_data_tlb(&mut b);
+            // The code page too: stores into the block then take the inline path.
+            warm_page(&mut a, RAM);
+            warm_page(&mut b, RAM);
         }
         // The log turned on after the warming: only the block's stores mark pages now.
         let logged = r.below(3) == 0;
@@ -258,4 +280,98 @@ fn the_matrix_loop_of_cbench_matches_the_interpreter() {
         16 * 6 + 1,
         "16 rounds of the loop and the str (the brk stops)"
     );
+}
+
+#[test]
+fn a_vector_store_into_an_earlier_op_of_a_looping_block_is_seen_at_the_next_iteration() {
+    // As `jit_tests.rs` for general registers: the inline store (the data TLB holds the
+    // code page after the first, full-path store) must end the block when it rewrites one
+    // of the block's words, here the first op of a block looping in generated code.
+    for store in [
+        0xbd00_0022u32, // str s2, [x1]
+        0xfc00_0022,    // stur d2, [x1]
+        0x3d80_0022,    // str q2, [x1]
+    ] {
+        let words = [
+            0x9100_0400, // 0x00: add x0, x0, #1  (replaced by `brk #1` when x1 = RAM)
+            store,       // 0x04: the store
+            0xf101_901f, // 0x08: cmp x0, #100
+            0x54ff_ffa1, // 0x0c: b.ne 0x00
+        ];
+        let mut stops = Vec::new();
+        for jit in [true, false] {
+            let mem = ram();
+            load(&mem, RAM, &words);
+            let mut cpu = new_cpu(&mem);
+            cpu.st.sys.cpacr = 3 << 20;
+            cpu.st.pstate = 0x3c5; // EL1h
+            cpu.st.pc = RAM;
+            if jit {
+                jit_now(&mut cpu);
+            } else {
+                cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+            }
+            // brk #1, then the block's own words again: only the first word changes.
+            let stored = [0xd420_0020u32, store, words[2], words[3]];
+            cpu.st.v[2] = stored
+                .iter()
+                .rev()
+                .fold(0u128, |acc, &w| acc << 32 | w as u128);
+            cpu.st.x[1] = RAM + 0x100; // harmless until x0 = 5
+            let attention = AtomicU32::new(0);
+            while cpu.st.x[0] < 5 {
+                cpu.run_batch(&attention, 4).expect("runs");
+            }
+            assert_eq!(compiled(&cpu) >= 1, jit, "the loop was compiled");
+            cpu.st.x[1] = RAM;
+            let stop = (0..8).find_map(|_| cpu.run_batch(&attention, 256).err());
+            assert!(
+                matches!(stop, Some(super::super::Stop::Exception(ref e)) if e.iss == 1),
+                "store {store:#x}, jit {jit}: the stored brk #1 ran: {stop:?}"
+            );
+            assert_eq!(cpu.st.pc, RAM);
+            stops.push((cpu.insns, cpu.st.x[0]));
+        }
+        assert_eq!(stops[0], stops[1], "store {store:#x}: JIT and interpreter");
+    }
+}
+
+#[test]
+fn compiled_vector_loads_at_el0_ignore_data_tlb_entries_of_el1() {
+    // The data TLB says (for EL1 only) that VA page X is RAM page Y; a load at EL0 must not
+    // use that entry (the full path translates X itself: the flat map, MMU off) and reads
+    // X's value, compiled or not (as `jit_tests.rs` for general registers).
+    const X: u64 = RAM + 0x4000;
+    const Y: u64 = RAM + 0x8000;
+    for load_word in [
+        0x3dc0_0020u32, // ldr q0, [x1]
+        0x4d40_c820,    // ld1r {v0.4s}, [x1]
+    ] {
+        for jit in [false, true] {
+            let mem = ram();
+            load(&mem, RAM, &[load_word, 0xd420_0020]); // ...; brk #1
+            load(&mem, X, &[0x1111_1111; 4]);
+            load(&mem, Y, &[0x2222_2222; 4]);
+            let mut cpu = new_cpu(&mem);
+            cpu.st.pc = RAM;
+            cpu.st.sys.cpacr = 3 << 20;
+            let page = cpu.bus.data_page(Y).expect("RAM page");
+            cpu.tlb.data_insert(X, false, false, page);
+            cpu.st.pstate &= !0xf; // EL0t
+            cpu.st.x[1] = X;
+            if jit {
+                jit_now(&mut cpu);
+            } else {
+                cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+            }
+            let attention = AtomicU32::new(0);
+            let stop = cpu.run_batch(&attention, 256);
+            assert!(stop.is_err(), "{load_word:#x}: the brk stops: {stop:?}");
+            assert_eq!(compiled(&cpu) > 0, jit);
+            assert_eq!(
+                cpu.st.v[0] as u32, 0x1111_1111,
+                "{load_word:#x}, jit {jit}: X's value, not Y's"
+            );
+        }
+    }
 }

@@ -34,6 +34,7 @@ pub(crate) mod jit_mem;
 pub(crate) mod jit_ops;
 pub(crate) mod jit_regs;
 pub(crate) mod jit_simd;
+pub(crate) mod jit_simd_emit;
 pub(crate) mod jit_simd_mem;
 pub(crate) mod ldst;
 pub(crate) mod ldst_atomic;
