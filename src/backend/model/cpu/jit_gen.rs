@@ -187,6 +187,9 @@ pub struct Gen<'a> {
     pub dirty: u32,
     /// The words the block's ops were decoded from.
     expected: Vec<u32>,
+    /// Whether SIMD&FP is known to be enabled on the current path (an Advanced SIMD op
+    /// ran since the loop head and the last handler call: `jit_simd_emit.rs`).
+    pub fp_ok: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -221,6 +224,7 @@ impl<'a> Gen<'a> {
             known: 0,
             dirty: 0,
             expected: Vec::new(),
+            fp_ok: false,
         }
     }
 
@@ -403,6 +407,8 @@ impl<'a> Gen<'a> {
     ) {
         self.store_cached();
         self.forget_cached();
+        // A handler may change CPACR_EL1 or the EL.
+        self.fp_ok = false;
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
         let ins = self.b.ins().iadd_imm_s(self.ins0, k as i64);

@@ -24,7 +24,7 @@ use super::Cpu;
 const OFF_V: i32 = (offset_of!(Cpu, st) + offset_of!(CpuState, v)) as i32;
 const OFF_CPACR: i32 =
     (offset_of!(Cpu, st) + offset_of!(CpuState, sys) + offset_of!(SysRegs, cpacr)) as i32;
-/// Emits op `k` (at `pc`) `s`: inline when SIMD&FP is enabled (and, for an access, the
+/// Emits op `k` (at `pc`) `s`: inline when SIMD&FP is enabled (checked unless `Gen::fp_ok`) (and, for an access, the
 /// plain path applies), else the op's handler (`Gen::call` with trampoline signature
 /// `tramp` and handler index `id`).
 pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s: &Simd) {
@@ -37,10 +37,16 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
         Simd::Dup { rn, .. } => (Some(g.x(rn)), None),
         _ => (None, None),
     };
-    let (miss, go) = (g.b.create_block(), g.b.create_block());
-    let on = fp_enabled(g, p);
-    g.b.ins().brif(on, go, &[], miss, &[]);
-    g.b.switch_to_block(go);
+    // The handler's path: for a load or store, or while SIMD&FP is not known to be on.
+    let access = matches!(*s, Simd::LdSt { .. } | Simd::Ld1r { .. });
+    let can_miss = access || !g.fp_ok;
+    let miss = g.b.create_block();
+    if !g.fp_ok {
+        let go = g.b.create_block();
+        let on = fp_enabled(g, p);
+        g.b.ins().brif(on, go, &[], miss, &[]);
+        g.b.switch_to_block(go);
+    }
     let zero = g.b.ins().iconst(types::I64, 0);
     match *s {
         Simd::LdSt {
@@ -184,15 +190,21 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
             store_v(g, r, rd, q);
         }
     }
-    let after = g.snapshot();
-    let join = g.b.create_block();
-    g.b.ins().jump(join, &[]);
-    g.b.switch_to_block(miss);
-    g.restore(before);
-    g.call(tramp, k, pc, id, op);
-    g.rejoin(after);
-    g.b.ins().jump(join, &[]);
-    g.b.switch_to_block(join);
+    if can_miss {
+        let after = g.snapshot();
+        let join = g.b.create_block();
+        g.b.ins().jump(join, &[]);
+        g.b.switch_to_block(miss);
+        g.restore(before);
+        g.call(tramp, k, pc, id, op);
+        g.rejoin(after);
+        g.b.ins().jump(join, &[]);
+        g.b.switch_to_block(join);
+    }
+    // Both paths ran this op: SIMD&FP is enabled (the handler returned only after its
+    // `Cpu::fp_check` passed, and changes neither CPACR_EL1 nor the EL), until the next
+    // handler call (`Gen::call`) or the loop head.
+    g.fp_ok = true;
 }
 
 /// Whether SIMD&FP instructions run at the current EL (PSTATE `p`), as `Cpu::fp_check`:

@@ -375,3 +375,40 @@ fn compiled_vector_loads_at_el0_ignore_data_tlb_entries_of_el1() {
         }
     }
 }
+
+#[test]
+fn simd_disabled_mid_block_traps_at_the_next_simd_op() {
+    // The FPEN check is skipped after an Advanced SIMD op ran in the block; a handler
+    // in between (here MSR CPACR_EL1 turning SIMD&FP off) must bring it back.
+    let words = [
+        0x4f00_e420, // 0x00: movi v0.16b, #0x21
+        0xd518_1041, // 0x04: msr cpacr_el1, x1
+        0x4f00_e441, // 0x08: movi v1.16b, #0x22
+        0xd420_0020, // 0x0c: brk #1
+    ];
+    let mut seen = Vec::new();
+    for jit in [true, false] {
+        let mem = ram();
+        load(&mem, RAM, &words);
+        let mut cpu = new_cpu(&mem);
+        cpu.st.sys.cpacr = 3 << 20;
+        cpu.st.pstate = 0x3c5; // EL1h
+        cpu.st.pc = RAM;
+        cpu.st.x[1] = 0; // FPEN 0b00: trapped at EL0 and EL1
+        if jit {
+            jit_now(&mut cpu);
+        } else {
+            cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+        }
+        let attention = AtomicU32::new(0);
+        // (An MSR may end the batch.)
+        let stop = (0..4).find_map(|_| cpu.run_batch(&attention, 256).err());
+        assert!(
+            matches!(stop, Some(super::super::Stop::Exception(ref e)) if e.ec == crate::a64::esr::ec::FP_ACCESS),
+            "jit {jit}: the second movi traps: {stop:?}"
+        );
+        assert_eq!(cpu.st.pc, RAM + 8, "jit {jit}: at the second movi");
+        seen.push(outcome(&cpu, &stop.map_or(Ok(()), Err)));
+    }
+    assert!(seen[0] == seen[1], "JIT and interpreter differ");
+}
