@@ -58,7 +58,7 @@ pub enum Simd {
         rn: u32,
         off: u64,
     },
-    /// LD1R {Vt.T}, [Xn]: `post` None (no writeback), Some(31) (the element size), Some(m)
+    /// `LD1R {Vt.T}, [Xn]`: `post` None (no writeback), Some(31) (the element size), Some(m)
     /// (Xm); Rn not SP.
     Ld1r {
         q: bool,
