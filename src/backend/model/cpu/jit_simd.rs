@@ -7,8 +7,8 @@
 //! routes them to `fast_mem::vector`, LD1R (no offset, post-index immediate or register),
 //! the integer three-same ADD/SUB (any lane size), MUL/MLA/MLS (16- and 32-bit lanes: x86-64
 //! has no byte multiply), AND/BIC/ORR/ORN/EOR/BSL/BIT/BIF, the vector immediates
-//! (MOVI/MVNI/ORR/BIC/FMOV), DUP (general), SHL/SSHR/USHR/SSRA/USRA (immediate), NEG and NOT
-//! (vector), each with exactly the encodings the reference interpreter (`simd.rs`,
+//! (MOVI/MVNI/ORR/BIC/FMOV), DUP (element, general), INS (general), UMOV, SMOV,
+//! SHL/SSHR/USHR/SSRA/USRA (immediate), NEG and NOT (vector), each with exactly the encodings the reference interpreter (`simd.rs`,
 //! `simd_int.rs`, `simd_shift_imm.rs`, `simd_ldst.rs`) executes, so that a word it treats
 //! as UNDEFINED is never compiled inline; loads and stores with an SP base stay with the
 //! handlers (the SP alignment check). `jit_simd_tests.rs` runs random words of every form,
@@ -88,6 +88,30 @@ pub enum Simd {
     Dup {
         q: bool,
         esize: u32,
+        rd: u32,
+        rn: u32,
+    },
+    /// DUP Vd.T, Vn.Ts[index].
+    DupElem {
+        q: bool,
+        esize: u32,
+        index: u32,
+        rd: u32,
+        rn: u32,
+    },
+    /// INS Vd.Ts[index], Wn/Xn.
+    Ins {
+        esize: u32,
+        index: u32,
+        rd: u32,
+        rn: u32,
+    },
+    /// UMOV (`signed` false) or SMOV Wd/Xd, Vn.Ts[index]; `wide`: SMOV to 64 bits.
+    Mov {
+        signed: bool,
+        wide: bool,
+        esize: u32,
+        index: u32,
         rd: u32,
         rn: u32,
     },
@@ -218,19 +242,48 @@ pub fn classify(i: u32, aux: u64) -> Option<Simd> {
             rn,
         });
     }
-    // DUP (general): 0 Q 0 01110000 imm5 0 0001 1 Rn Rd (`simd_copy`).
-    if i & 0xbfe0_fc00 == 0x0e00_0c00 {
+    // Copy (0 Q op 01110000 imm5 0 imm4 1 Rn Rd): DUP (element, general), INS (general),
+    // SMOV, UMOV, with `simd_copy`'s checks; INS (element) stays with the handler.
+    if i & 0x9fe0_8400 == 0x0e00_0400 {
         let imm5 = (i >> 16) & 31;
         let lsb = imm5.trailing_zeros();
-        if lsb > 3 || (lsb == 3 && !q) {
+        if lsb > 3 || u {
             return None;
         }
-        return Some(Simd::Dup {
-            q,
-            esize: 8 << lsb,
-            rd,
-            rn,
-        });
+        let (esize, index) = (8 << lsb, imm5 >> (lsb + 1));
+        return match (i >> 11) & 15 {
+            0 if lsb < 3 || q => Some(Simd::DupElem {
+                q,
+                esize,
+                index,
+                rd,
+                rn,
+            }),
+            1 if lsb < 3 || q => Some(Simd::Dup { q, esize, rd, rn }),
+            3 if q => Some(Simd::Ins {
+                esize,
+                index,
+                rd,
+                rn,
+            }),
+            5 if lsb < 2 || (lsb == 2 && q) => Some(Simd::Mov {
+                signed: true,
+                wide: q,
+                esize,
+                index,
+                rd,
+                rn,
+            }),
+            7 if (lsb == 3) == q => Some(Simd::Mov {
+                signed: false,
+                wide: q,
+                esize,
+                index,
+                rd,
+                rn,
+            }),
+            _ => None,
+        };
     }
     // NEG (vector): 0 Q 1 01110 size 10000 01011 10 Rn Rd; NOT: 0 Q 1 01110 00 10000 00101
     // 10 Rn Rd (`simd_two_misc`).

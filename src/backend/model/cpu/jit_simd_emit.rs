@@ -34,7 +34,7 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
     let (base, index) = match *s {
         Simd::LdSt { rn, .. } => (Some(g.x(rn)), None),
         Simd::Ld1r { rn, post, .. } => (Some(g.x(rn)), post.filter(|&m| m != 31).map(|m| g.x(m))),
-        Simd::Dup { rn, .. } => (Some(g.x(rn)), None),
+        Simd::Dup { rn, .. } | Simd::Ins { rn, .. } => (Some(g.x(rn)), None),
         _ => (None, None),
     };
     // The handler's path: for a load or store, or while SIMD&FP is not known to be on.
@@ -154,6 +154,53 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
             };
             let v = g.b.ins().splat(vector_type(esize), e);
             store_v(g, v, rd, q);
+        }
+        Simd::DupElem {
+            q,
+            esize,
+            index,
+            rd,
+            rn,
+        } => {
+            let n = load_v(g, vector_type(esize), rn);
+            let e = g.b.ins().extractlane(n, index as u8);
+            let v = g.b.ins().splat(vector_type(esize), e);
+            store_v(g, v, rd, q);
+        }
+        Simd::Ins {
+            esize, index, rd, ..
+        } => {
+            let x = base.unwrap_or(zero);
+            let e = if esize < 64 {
+                g.b.ins().ireduce(lane_type(esize), x)
+            } else {
+                x
+            };
+            let d = load_v(g, vector_type(esize), rd);
+            let v = g.b.ins().insertlane(d, e, index as u8);
+            store_v(g, v, rd, true);
+        }
+        Simd::Mov {
+            signed,
+            wide,
+            esize,
+            index,
+            rd,
+            rn,
+        } => {
+            let n = load_v(g, vector_type(esize), rn);
+            let e = g.b.ins().extractlane(n, index as u8);
+            let x = match (esize, signed, wide) {
+                (64, ..) => e,
+                (_, false, _) => g.b.ins().uextend(types::I64, e),
+                (_, true, true) => g.b.ins().sextend(types::I64, e),
+                (32, true, false) => g.b.ins().uextend(types::I64, e),
+                (_, true, false) => {
+                    let w = g.b.ins().sextend(types::I32, e);
+                    g.b.ins().uextend(types::I64, w)
+                }
+            };
+            g.set_x(rd, x);
         }
         Simd::Shift {
             sh,

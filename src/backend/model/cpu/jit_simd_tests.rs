@@ -119,9 +119,17 @@ fn simd_word(r: &mut Rng) -> u32 {
                 | rt
         }
         5 => {
-            // DUP (general) from X1-X6 or XZR.
-            let xn = [1, 2, 5, 6, 31][r.below(5) as usize];
-            0x0e00_0c00 | q << 30 | (r.below(32) as u32) << 16 | xn << 5 | rt
+            // Copy: DUP (element, general), INS (general), SMOV, UMOV, or any imm4; the
+            // general register X1-X6 or XZR (Rn of DUP/INS) or any (Rd of SMOV/UMOV).
+            let imm4 = [0, 1, 3, 5, 7, r.below(16)][r.below(6) as usize] as u32;
+            let xn = [1, 2, 5, 6, 31, vn][r.below(6) as usize];
+            0x0e00_0400
+                | q << 30
+                | ((r.below(8) == 0) as u32) << 29
+                | (r.below(32) as u32) << 16
+                | imm4 << 11
+                | xn << 5
+                | rt
         }
         6 => 0x2e20_b800 | q << 30 | (r.below(4) as u32) << 22 | vn << 5 | rt, // NEG
         _ => 0x2e20_5800 | q << 30 | (r.below(4) as u32) << 22 | vn << 5 | rt, // NOT (size 0)
