@@ -91,7 +91,7 @@ pub enum Simd {
         rd: u32,
         rn: u32,
     },
-    /// DUP Vd.T, Vn.Ts[index].
+    /// `DUP Vd.T, Vn.Ts[index]`.
     DupElem {
         q: bool,
         esize: u32,
@@ -99,14 +99,14 @@ pub enum Simd {
         rd: u32,
         rn: u32,
     },
-    /// INS Vd.Ts[index], Wn/Xn.
+    /// `INS Vd.Ts[index], Wn/Xn`.
     Ins {
         esize: u32,
         index: u32,
         rd: u32,
         rn: u32,
     },
-    /// UMOV (`signed` false) or SMOV Wd/Xd, Vn.Ts[index]; `wide`: SMOV to 64 bits.
+    /// UMOV (`signed` false) or SMOV: `Wd/Xd, Vn.Ts[index]`; `wide`: SMOV to 64 bits.
     Mov {
         signed: bool,
         wide: bool,
