@@ -13,7 +13,8 @@
 //! (`jit_effects.rs`) or store into the block's own words
 //! (`Gen::check_words`: a mismatch leaves the block before the next op); the ops run in
 //! between. The
-//! forms `jit_ops.rs` classifies are compiled inline, with guest registers and PSTATE kept
+//! forms `jit_ops.rs`, `jit_ldst.rs` and `jit_simd.rs` classify are compiled inline (the
+//! last two with the op's handler as the fallback), with guest registers and PSTATE kept
 //! in host registers from their first use to the block's exit (written back at every exit
 //! and before every call); every other op calls its decoded handler through the
 //! `extern "C"` trampoline `jit::call_op` (call-threading), so no instruction is
@@ -38,6 +39,8 @@ use super::jit_effects::may_write_ram;
 use super::jit_emit::emit;
 use super::jit_ldst;
 use super::jit_ops::classify;
+use super::jit_simd;
+use super::jit_simd_emit;
 use super::state::CpuState;
 use super::Cpu;
 
@@ -186,6 +189,9 @@ pub struct Gen<'a> {
     pub dirty: u32,
     /// The words the block's ops were decoded from.
     expected: Vec<u32>,
+    /// Whether SIMD&FP is known to be enabled on the current path (an Advanced SIMD op
+    /// ran since the loop head and the last handler call: `jit_simd_emit.rs`).
+    pub fp_ok: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -220,6 +226,7 @@ impl<'a> Gen<'a> {
             known: 0,
             dirty: 0,
             expected: Vec::new(),
+            fp_ok: false,
         }
     }
 
@@ -249,6 +256,12 @@ impl<'a> Gen<'a> {
                         }
                         self.exit(target, k + 1, RAN);
                         return;
+                    }
+                }
+                None if jit_simd::classify(op.word, op.aux).is_some() => {
+                    let id = intern(op.handler);
+                    if let Some(s) = jit_simd::classify(op.word, op.aux) {
+                        jit_simd_emit::emit(self, tramp, k, pc, id, op, &s);
                     }
                 }
                 None if jit_ldst::classify(op.word, op.aux).is_some() => {
@@ -397,6 +410,8 @@ impl<'a> Gen<'a> {
     ) {
         self.store_cached();
         self.forget_cached();
+        // A handler may change CPACR_EL1 or the EL.
+        self.fp_ok = false;
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
         let ins = self.b.ins().iadd_imm_s(self.ins0, k as i64);

@@ -318,7 +318,7 @@ fn access_inline(
 /// Goes on in a new block when the dirty-page log is off or already has the bit of the page
 /// at offset `off` of the first RAM window (`DirtyPages::bitmap`), else to `logged`: a
 /// page's first store of a snapshot interval takes the trampoline, which sets the bit.
-fn marked_or(g: &mut Gen, off: Value, logged: Block) {
+pub(super) fn marked_or(g: &mut Gen, off: Value, logged: Block) {
     let flags = MemFlagsData::trusted();
     let (check, store) = (g.b.create_block(), g.b.create_block());
     let on = g.b.ins().load(g.ptr, flags, g.ctx, OFF_DIRTY_ON);

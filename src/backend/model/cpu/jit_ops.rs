@@ -9,7 +9,8 @@
 //! CBZ/CBNZ, TBZ/TBNZ, BR, BLR, RET. Forms that read or write the stack pointer (whose bank
 //! depends on PSTATE) are left to the handlers. The JIT's differential tests
 //! (`jit_tests.rs`) run random words of these groups through both. Pure decoding: no code
-//! generation here.
+//! generation here. The Advanced SIMD forms compiled inline are `jit_simd.rs`'s, the
+//! general-register loads and stores `jit_ldst.rs`'s.
 
 use super::alu::decode_bit_masks;
 use super::branch::sext;

@@ -38,7 +38,7 @@ pub(super) fn vfp_expand(imm8: u32, bits: u32) -> u64 {
 }
 
 /// AdvSIMDExpandImm (Arm ARM J1): the 64-bit pattern of a vector immediate.
-fn simd_expand(op: u32, cmode: u32, imm8: u32) -> u64 {
+pub(super) fn simd_expand(op: u32, cmode: u32, imm8: u32) -> u64 {
     let i = imm8 as u64;
     let rep32 = |v: u64| v | v << 32;
     let rep16 = |v: u64| v * 0x0001_0001_0001_0001;
