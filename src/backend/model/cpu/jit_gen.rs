@@ -34,6 +34,7 @@ use super::block::Op;
 use super::decode::Handler;
 use super::jit::Ctx;
 use super::jit_emit::emit;
+use super::jit_flags::{self, Kind, Lazy};
 use super::jit_ldst;
 use super::jit_ops::classify;
 use super::state::CpuState;
@@ -184,6 +185,19 @@ pub struct Gen<'a> {
     pub dirty: u32,
     /// The words the block's ops were decoded from.
     expected: Vec<u32>,
+    /// Per-block values of the inline data-TLB path (`jit_ldst.rs`), computed once at
+    /// block entry: the tag bit of this EL (1 at EL0), the first RAM window's host address
+    /// and size; and the data TLB's table (`Ctx::tlb`), loaded again after every handler
+    /// call (`jit::call_op` refreshes it).
+    pub el0_tag: Value,
+    pub ram_host: Value,
+    pub data_end: Value,
+    pub tlb: Variable,
+    /// Where NZCV is on the current path, the variables holding flag operands, and the
+    /// form a self-loop's head expects: `jit_flags.rs`.
+    pub lazy: Lazy,
+    pub fvars: [Variable; 3],
+    loop_kind: Option<Kind>,
 }
 
 impl<'a> Gen<'a> {
@@ -199,6 +213,16 @@ impl<'a> Gen<'a> {
         let limit = b.ins().iadd(ins_entry, budget);
         let attention = b.ins().load(ptr, flags, p[2], OFF_ATTENTION);
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
+        // PSTATE.EL changes only by exception entry or return and system instructions,
+        // which end blocks (`block.rs`) and batches: it holds for the whole run.
+        let pstate = b.ins().load(types::I64, flags, p[0], OFF_PSTATE);
+        let el0_tag = jit_ldst::el0_tag(&mut b, pstate);
+        let ram_host = b.ins().load(ptr, flags, p[2], OFF_RAM_HOST);
+        let data_end = b.ins().load(types::I64, flags, p[2], OFF_DATA_END);
+        let tlb = b.declare_var(ptr);
+        let table = b.ins().load(ptr, flags, p[2], OFF_TLB);
+        b.def_var(tlb, table);
+        let fvars = std::array::from_fn(|_| b.declare_var(types::I64));
         let head = b.create_block();
         let ins0 = b.append_block_param(head, types::I64);
         Gen {
@@ -218,6 +242,13 @@ impl<'a> Gen<'a> {
             known: 0,
             dirty: 0,
             expected: Vec::new(),
+            el0_tag,
+            ram_host,
+            data_end,
+            tlb,
+            lazy: Lazy::Pstate,
+            fvars,
+            loop_kind: None,
         }
     }
 
@@ -231,12 +262,17 @@ impl<'a> Gen<'a> {
     ) {
         let last = ops.len() - 1;
         self.expected = ops.iter().map(|op| op.word).collect();
+        self.init_flags();
         // In the entry block (before the loop head) the iteration's count is the entry's.
         let ins0 = std::mem::replace(&mut self.ins0, self.ins_entry);
         self.check_words(0);
         self.ins0 = ins0;
         self.b.ins().jump(self.head, &[self.ins_entry.into()]);
         self.b.switch_to_block(self.head);
+        self.loop_kind = jit_flags::loop_kind(ops);
+        if let Some(k) = self.loop_kind {
+            self.lazy = Lazy::Either(k);
+        }
         for (k, op) in ops.iter().enumerate() {
             let pc = self.pc_at(k);
             match classify(op.word, op.aux) {
@@ -276,6 +312,7 @@ impl<'a> Gen<'a> {
     /// whole run and no attention bit is raised (`batch.rs` checks both after every
     /// block). The cached state is written back first; the next iteration reloads it.
     fn self_loop(&mut self, target: Value, len: usize) {
+        self.flags_for_loop(self.loop_kind);
         self.store_cached();
         let next = self.b.ins().iadd_imm_s(self.ins0, len as i64);
         let again = self.b.ins().icmp(IntCC::Equal, target, self.pc0);
@@ -361,6 +398,9 @@ impl<'a> Gen<'a> {
     /// Writes back the cached state and returns `n | status << 32` with the PC at `pc` and
     /// `n` more instructions counted (the current block is then filled).
     fn exit(&mut self, pc: Value, n: usize, status: u64) {
+        // The generation state of the path that goes on past this exit is unchanged.
+        let before = self.snapshot();
+        self.materialise();
         self.store_cached();
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
@@ -380,6 +420,7 @@ impl<'a> Gen<'a> {
         self.b.ins().store(flags, ins, self.cpu, OFF_INSNS);
         let r = self.done(n, status);
         self.b.ins().return_(&[r]);
+        self.restore(before);
     }
 
     /// Op `k` (at `pc`) through its handler: the cached state is written back and
@@ -392,6 +433,7 @@ impl<'a> Gen<'a> {
         id: u32,
         op: &Op,
     ) {
+        self.materialise();
         self.store_cached();
         self.forget_cached();
         let flags = MemFlagsData::trusted();
@@ -413,6 +455,8 @@ impl<'a> Gen<'a> {
         let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
+        let table = self.b.ins().load(self.ptr, flags, self.ctx, OFF_TLB);
+        self.b.def_var(self.tlb, table);
         if k + 1 < self.expected.len() {
             // The handler may have written the block's words (nothing is cached now).
             self.check_words(k + 1);

@@ -23,7 +23,7 @@ use cranelift_codegen::ir::{
 use super::block::Op;
 use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
 use super::jit::Ctx;
-use super::jit_gen::{Gen, OFF_DATA_END, OFF_DIRTY_BITS, OFF_DIRTY_ON, OFF_RAM_HOST, OFF_TLB};
+use super::jit_gen::{Gen, OFF_DIRTY_BITS, OFF_DIRTY_ON};
 use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, DATA_WRITE_TAG, TLB_SIZE};
 
 /// A load or store compiled with the plain-path trampoline.
@@ -221,9 +221,6 @@ fn access_inline(
 ) -> (Value, Value, Value) {
     use cranelift_codegen::ir::condcodes::IntCC;
     let flags = MemFlagsData::trusted();
-    // Read before the first branch: a register variable read on one path only would not
-    // be defined on the other.
-    let p = g.pstate();
     let (hit, join) = (g.b.create_block(), g.b.create_block());
     let miss = g.b.append_block_param(join, types::I32);
     let value = g.b.append_block_param(join, types::I64);
@@ -233,20 +230,21 @@ fn access_inline(
     // A store to a page not yet marked in the dirty-page log: through the trampoline
     // (filled below, once the current block is).
     let logged = store.map(|_| g.b.create_block());
-    let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
-    g.b.ins()
-        .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
+    if size > 0 {
+        let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
+        g.b.ins()
+            .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
+    } else {
+        // A byte is always aligned.
+        g.b.ins().jump(hit, &[]);
+    }
     g.b.switch_to_block(hit);
-    // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
-    let el = g.b.ins().band_imm_u(p, 0b1100);
-    let el0 = g.b.ins().icmp_imm_s(IntCC::Equal, el, 0);
-    let el0 = g.b.ins().uextend(types::I64, el0);
     let page = g.b.ins().band_imm_s(addr, !0xfff);
-    let tag = g.b.ins().bor(page, el0);
+    let tag = g.b.ins().bor(page, g.el0_tag);
     let slot = g.b.ins().ushr_imm_u(addr, 12);
     let slot = g.b.ins().band_imm_u(slot, TLB_SIZE as i64 - 1);
     let at = g.b.ins().imul_imm_u(slot, DATA_ENTRY_BYTES as i64);
-    let table = g.b.ins().load(types::I64, flags, g.ctx, OFF_TLB);
+    let table = g.b.use_var(g.tlb);
     let entry = g.b.ins().iadd(table, at);
     let tag_at = if store.is_some() {
         DATA_WRITE_TAG
@@ -255,9 +253,8 @@ fn access_inline(
     };
     let have = g.b.ins().load(types::I64, flags, entry, tag_at);
     let off = g.b.ins().load(types::I64, flags, entry, DATA_PAGE);
-    let end = g.b.ins().load(types::I64, flags, g.ctx, OFF_DATA_END);
     let tag_ok = g.b.ins().icmp(IntCC::Equal, have, tag);
-    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
+    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, g.data_end);
     let ok = g.b.ins().band(tag_ok, in_ram);
     let access = g.b.create_block();
     g.b.ins().brif(
@@ -268,9 +265,8 @@ fn access_inline(
         &[one.into(), zero.into(), zero.into()],
     );
     g.b.switch_to_block(access);
-    let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
     let within = g.b.ins().band_imm_u(addr, 0xfff);
-    let h = g.b.ins().iadd(host, off);
+    let h = g.b.ins().iadd(g.ram_host, off);
     let h = g.b.ins().iadd(h, within);
     if let Some(logged) = logged {
         marked_or(g, off, logged);
@@ -313,6 +309,15 @@ fn access_inline(
     }
     g.b.switch_to_block(join);
     (miss, value, host_at)
+}
+
+/// The data-TLB tag bit of the EL in `pstate` (an i64 value): 1 at EL0 (PSTATE.M[3:2] =
+/// 0: Arm ARM C5.2.19 "SPSR_EL1"), as `mmu::Tlb::data_lookup` tags entries.
+pub fn el0_tag(b: &mut cranelift_frontend::FunctionBuilder, pstate: Value) -> Value {
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let el = b.ins().band_imm_u(pstate, 0b1100);
+    let el0 = b.ins().icmp_imm_s(IntCC::Equal, el, 0);
+    b.ins().uextend(types::I64, el0)
 }
 
 /// Goes on in a new block when the dirty-page log is off or already has the bit of the page
