@@ -305,3 +305,7 @@ fn flag(g: &mut Gen, c: Value, pos: i64) -> Value {
         g.b.ins().ishl_imm_u(c, pos)
     }
 }
+
+#[cfg(test)]
+#[path = "jit_flags_tests.rs"]
+mod tests;
