@@ -173,13 +173,22 @@ fn address(g: &mut Gen, m: &Mem, base: Value) -> (Value, Option<Value>) {
             // sign extension, bits 17:16 the scale.
             let rm = g.x((m.word >> 16) & 31);
             let drop = (m.aux & 63) as i64;
-            let top = g.b.ins().ishl_imm_u(rm, drop);
-            let e = if m.aux & (1 << 8) != 0 {
-                g.b.ins().sshr_imm_u(top, drop)
+            let e = if drop == 0 {
+                rm // a 64-bit index: nothing to extend
             } else {
-                g.b.ins().ushr_imm_u(top, drop)
+                let top = g.b.ins().ishl_imm_u(rm, drop);
+                if m.aux & (1 << 8) != 0 {
+                    g.b.ins().sshr_imm_u(top, drop)
+                } else {
+                    g.b.ins().ushr_imm_u(top, drop)
+                }
             };
-            let e = g.b.ins().ishl_imm_u(e, (m.aux >> 16) as i64);
+            let scale = (m.aux >> 16) as i64;
+            let e = if scale == 0 {
+                e
+            } else {
+                g.b.ins().ishl_imm_u(e, scale)
+            };
             (g.b.ins().iadd(base, e), None)
         }
     }
