@@ -50,24 +50,31 @@ pub fn kind_of(inl: &Inline) -> Option<Kind> {
 }
 
 /// The flags a self-loop's head expects held (`Lazy::Either`): those of the block's last
-/// inline flag-setting op, when its last op is an inline branch that may go back to its
-/// first one (relative branches by their offset; BR, BLR, RET always may).
+/// inline flag-setting op, when the block may loop on itself ([`may_loop`]).
 pub fn loop_kind(ops: &[Op]) -> Option<Kind> {
-    let last = ops.len().checked_sub(1)?;
-    let back = (4 * last as u64).wrapping_neg();
-    let may_loop = match classify(ops[last].word, ops[last].aux)? {
-        Inline::Branch(Br::Reg { .. }) => true,
-        Inline::Branch(
-            Br::B { off, .. } | Br::Cond { off, .. } | Br::Cbz { off, .. } | Br::Tbz { off, .. },
-        ) => off == back,
-        _ => false,
-    };
-    if !may_loop {
+    if !may_loop(ops) {
         return None;
     }
     ops.iter()
         .rev()
         .find_map(|op| classify(op.word, op.aux).and_then(|i| kind_of(&i)))
+}
+
+/// Whether the block's last op is an inline branch that may go back to its first one
+/// (relative branches by their offset; BR, BLR, RET always may), so that `Gen::self_loop`
+/// may run it again in place.
+pub fn may_loop(ops: &[Op]) -> bool {
+    let Some(last) = ops.len().checked_sub(1) else {
+        return false;
+    };
+    let back = (4 * last as u64).wrapping_neg();
+    match classify(ops[last].word, ops[last].aux) {
+        Some(Inline::Branch(Br::Reg { .. })) => true,
+        Some(Inline::Branch(
+            Br::B { off, .. } | Br::Cond { off, .. } | Br::Cbz { off, .. } | Br::Tbz { off, .. },
+        )) => off == back,
+        _ => false,
+    }
 }
 
 /// Where the current NZCV is, at one point of generation.

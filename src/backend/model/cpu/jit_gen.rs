@@ -70,7 +70,11 @@ pub enum GenError {
 
 /// The code generator of one vCPU (see the module docs).
 pub struct Compiler {
+    /// The back end for most blocks (no mid-end optimisation) and the one for blocks that
+    /// may loop on themselves (`jit_flags::may_loop`: Cranelift's "speed" passes; see
+    /// [`host_isa`]).
     isa: OwnedTargetIsa,
+    loop_isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
     /// The address of the trampoline generated code calls for non-inline ops.
@@ -81,30 +85,9 @@ impl Compiler {
     /// A code generator for the host, calling `call_op` (the trampoline
     /// `extern "C" fn(ctx, handler index, word, aux) -> u32`: 0 done, else stopped).
     pub fn new(call_op: u64) -> Result<Self, GenError> {
-        let mut flags = settings::builder();
-        // No mid-end optimisation: the IR is already what it should be, and "speed" costs
-        // a quarter more compile time for 1 % fewer host instructions on cbench.
-        flags
-            .set("opt_level", "none")
-            .map_err(|e| GenError::Host(e.to_string()))?;
-        // Cranelift's IR verifier runs in debug builds (every test), not in release ones,
-        // where it cost a sixth of each compilation (docs/benchmarks.md).
-        flags
-            .set(
-                "enable_verifier",
-                if cfg!(debug_assertions) {
-                    "true"
-                } else {
-                    "false"
-                },
-            )
-            .map_err(|e| GenError::Host(e.to_string()))?;
-        let isa = cranelift_native::builder()
-            .map_err(|e| GenError::Host(e.to_string()))?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| GenError::Host(e.to_string()))?;
         Ok(Compiler {
-            isa,
+            isa: host_isa("none")?,
+            loop_isa: host_isa("speed")?,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             call_op,
@@ -118,8 +101,13 @@ impl Compiler {
         ops: &[Op],
         intern: &mut dyn FnMut(Handler) -> u32,
     ) -> Result<Vec<u8>, GenError> {
-        let ptr = self.isa.pointer_type();
-        let call_conv = self.isa.default_call_conv();
+        let isa = if jit_flags::may_loop(ops) {
+            &self.loop_isa
+        } else {
+            &self.isa
+        };
+        let ptr = isa.pointer_type();
+        let call_conv = isa.default_call_conv();
         let mut sig = Signature::new(call_conv);
         sig.params.extend([AbiParam::new(ptr); 3]);
         sig.returns.push(AbiParam::new(types::I64));
@@ -135,12 +123,12 @@ impl Compiler {
         self.ctx.func = Function::with_name_signature(UserFuncName::default(), sig);
         {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut g = Gen::new(b, self.isa.pointer_type(), self.call_op);
+            let mut g = Gen::new(b, ptr, self.call_op);
             let tramp = g.b.import_signature(tramp);
             let sigs = jit_ldst::Sigs::import(&mut g, call_conv);
             g.block(ops, tramp, &sigs, intern);
             g.b.seal_all_blocks();
-            g.b.finalize(self.isa.frontend_config());
+            g.b.finalize(isa.frontend_config());
         }
         let err = |msg: String| GenError::Compile {
             ops: ops.len(),
@@ -148,13 +136,40 @@ impl Compiler {
         };
         let code = self
             .ctx
-            .compile(&*self.isa, &mut ControlPlane::default())
+            .compile(&**isa, &mut ControlPlane::default())
             .map_err(|e| err(format!("{:?}", e.inner)))?;
         if !code.buffer.relocs().is_empty() {
             return Err(err("the code needs relocations".into()));
         }
         Ok(code.code_buffer().to_vec())
     }
+}
+
+/// The Cranelift back end for the host with mid-end optimisation level `opt` ("none" or
+/// "speed"). Measured on cbench and compute.S (docs/benchmarks.md): "speed" for every block
+/// took a third more compile time on a Linux boot (which compiles about 900 blocks, most
+/// run a few thousand times) for 3-5 % fewer host instructions, most of it in loops; so
+/// only blocks that may loop on themselves get it. Cranelift's IR verifier runs in debug
+/// builds (every test), not in release ones, where it cost a sixth of each compilation.
+fn host_isa(opt: &str) -> Result<OwnedTargetIsa, GenError> {
+    let mut flags = settings::builder();
+    flags
+        .set("opt_level", opt)
+        .map_err(|e| GenError::Host(e.to_string()))?;
+    flags
+        .set(
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .map_err(|e| GenError::Host(e.to_string()))?;
+    cranelift_native::builder()
+        .map_err(|e| GenError::Host(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| GenError::Host(e.to_string()))
 }
 
 /// The state of one block's generation: the builder, the CPU and context pointers, and the
