@@ -14,7 +14,8 @@
 //! between. The
 //! forms `jit_ops.rs` classifies are compiled inline, with guest registers and PSTATE kept
 //! in host registers from their first use to the block's exit (written back at every exit
-//! and before every call); every other op calls its decoded handler through the
+//! and before every call; NZCV held as its setter's operands until observed: `jit_flags.rs`);
+//! every other op calls its decoded handler through the
 //! `extern "C"` trampoline `jit::call_op` (call-threading), so no instruction is
 //! unsupported. Knows nothing about block caches, tiering or executable memory.
 

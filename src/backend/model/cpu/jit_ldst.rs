@@ -320,7 +320,7 @@ fn access_inline(
     (miss, value, host_at)
 }
 
-/// The data-TLB tag bit of the EL in `pstate` (an i64 value): 1 at EL0 (PSTATE.M[3:2] =
+/// The data-TLB tag bit of the EL in `pstate` (an i64 value): 1 at EL0 (PSTATE.M\[3:2\] =
 /// 0: Arm ARM C5.2.19 "SPSR_EL1"), as `mmu::Tlb::data_lookup` tags entries.
 pub fn el0_tag(b: &mut cranelift_frontend::FunctionBuilder, pstate: Value) -> Value {
     use cranelift_codegen::ir::condcodes::IntCC;
