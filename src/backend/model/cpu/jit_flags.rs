@@ -64,12 +64,23 @@ pub fn loop_kind(ops: &[Op]) -> Option<Kind> {
 /// (relative branches by their offset; BR, BLR, RET always may), so that `Gen::self_loop`
 /// may run it again in place.
 pub fn may_loop(ops: &[Op]) -> bool {
+    loops_back(ops)
+        || ops.last().is_some_and(|op| {
+            matches!(
+                classify(op.word, op.aux),
+                Some(Inline::Branch(Br::Reg { .. }))
+            )
+        })
+}
+
+/// Whether the block's last op is a relative branch (B, B.cond, CBZ/CBNZ, TBZ/TBNZ) to its
+/// first one: a loop in the guest's code.
+pub fn loops_back(ops: &[Op]) -> bool {
     let Some(last) = ops.len().checked_sub(1) else {
         return false;
     };
     let back = (4 * last as u64).wrapping_neg();
     match classify(ops[last].word, ops[last].aux) {
-        Some(Inline::Branch(Br::Reg { .. })) => true,
         Some(Inline::Branch(
             Br::B { off, .. } | Br::Cond { off, .. } | Br::Cbz { off, .. } | Br::Tbz { off, .. },
         )) => off == back,

@@ -72,8 +72,8 @@ pub enum GenError {
 /// The code generator of one vCPU (see the module docs).
 pub struct Compiler {
     /// The back end for most blocks (no mid-end optimisation) and the one for blocks that
-    /// may loop on themselves (`jit_flags::may_loop`: Cranelift's "speed" passes; see
-    /// [`host_isa`]).
+    /// branch back to their own start (`jit_flags::loops_back`: Cranelift's "speed" passes;
+    /// see [`host_isa`]).
     isa: OwnedTargetIsa,
     loop_isa: OwnedTargetIsa,
     ctx: Context,
@@ -102,7 +102,7 @@ impl Compiler {
         ops: &[Op],
         intern: &mut dyn FnMut(Handler) -> u32,
     ) -> Result<Vec<u8>, GenError> {
-        let isa = if jit_flags::may_loop(ops) {
+        let isa = if jit_flags::loops_back(ops) {
             &self.loop_isa
         } else {
             &self.isa
@@ -150,7 +150,8 @@ impl Compiler {
 /// "speed"). Measured on cbench and compute.S (docs/benchmarks.md): "speed" for every block
 /// took a third more compile time on a Linux boot (which compiles about 900 blocks, most
 /// run a few thousand times) for 3-5 % fewer host instructions, most of it in loops; so
-/// only blocks that may loop on themselves get it. Cranelift's IR verifier runs in debug
+/// only blocks whose last op is a relative branch back to their start get it (a RET or
+/// BR, which ends most function bodies, rarely returns to its own block). Cranelift's IR verifier runs in debug
 /// builds (every test), not in release ones, where it cost a sixth of each compilation.
 fn host_isa(opt: &str) -> Result<OwnedTargetIsa, GenError> {
     let mut flags = settings::builder();
