@@ -78,7 +78,10 @@ echo "model/qemu is the model's speed as a fraction of QEMU TCG's (goals: 0.5 on
 if [ "${BENCH_CALLGRIND:-1}" != 0 ]; then
   command -v valgrind >/dev/null || { echo "bench: no valgrind (scripts/setup.sh installs it; BENCH_CALLGRIND=0 skips)" >&2; exit 1; }
   log=$OUT/callgrind.log
-  RUST_LOG=kvmdbg::backend::model::cpu=debug valgrind --tool=callgrind \
+  # --fair-sched: the JIT compiles on a thread of its own; valgrind runs one thread at a
+  # time, and without fair scheduling the vCPU's thread can keep the lock long after a
+  # block was queued, so its count would depend on valgrind's scheduling.
+  RUST_LOG=kvmdbg::backend::model::cpu=debug valgrind --tool=callgrind --fair-sched=yes \
     --callgrind-out-file=/dev/null "$KVMDBG" run "$OUT/firmware/compute.elf" --backend model \
     >"$OUT/callgrind.out" 2>"$log"
   grep -q '^PASS ' "$OUT/callgrind.out" || { echo "bench: compute under callgrind did not PASS" >&2; exit 1; }

@@ -1,13 +1,13 @@
 //! Host code for the instructions `jit_ops.rs` classifies: [`emit`] builds each one's
 //! Cranelift IR on the register cache of `jit_regs.rs`, with the semantics of the `fast.rs`
 //! handlers (operand widths as 32- or 64-bit IR types, the flags of `AddWithCarry` (Arm ARM
-//! J1), conditions from `fast::COND_TABLE`). Knows nothing about blocks, exits or calls.
+//! J1), the flags and conditions through `jit_flags.rs`). Knows nothing about blocks, exits or calls.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 
 use super::alu::ones;
-use super::fast::COND_TABLE;
+use super::jit_flags::Kind;
 use super::jit_gen::Gen;
 use super::jit_ops::{Br, Inline};
 
@@ -118,7 +118,7 @@ pub fn emit(g: &mut Gen, inl: &Inline, pc: Value) -> Option<Value> {
                 (_, 0) => g.b.ins().bnot(m),
                 _ => g.b.ins().ineg(m),
             };
-            let c = holds(g, cond);
+            let c = g.holds(cond);
             let v = g.b.ins().select(c, n, alt);
             let v = truncate(g, v, sf);
             g.set_x(rd, v);
@@ -157,7 +157,7 @@ fn branch_target(g: &mut Gen, br: Br, pc: Value) -> Value {
             g.b.ins().iadd_imm_s(pc, off as i64)
         }
         Br::Cond { cond, off } => {
-            let c = holds(g, cond);
+            let c = g.holds(cond);
             let t = g.b.ins().iadd_imm_s(pc, off as i64);
             g.b.ins().select(c, t, next)
         }
@@ -246,50 +246,8 @@ fn shift(g: &mut Gen, v: Value, ty: u32, amount: u32, sf: bool) -> Value {
     }
 }
 
-/// Whether condition `cond` holds: bit NZCV of `COND_TABLE[cond]`, an i8 truth value.
-fn holds(g: &mut Gen, cond: u32) -> Value {
-    let p = g.pstate();
-    let nzcv = g.b.ins().ushr_imm_u(p, 28);
-    let nzcv = g.b.ins().band_imm_s(nzcv, 15);
-    let table =
-        g.b.ins()
-            .iconst(types::I64, COND_TABLE[(cond & 15) as usize] as i64);
-    let bit = g.b.ins().ushr(table, nzcv);
-    let bit = g.b.ins().band_imm_s(bit, 1);
-    g.b.ins().icmp_imm_s(IntCC::NotEqual, bit, 0)
-}
-
-/// Writes NZCV (4 bits, N = bit 3, an i64 value) into PSTATE bits 31:28.
-fn set_nzcv(g: &mut Gen, nzcv: Value) {
-    let p = g.pstate();
-    let cleared = g.b.ins().band_imm_s(p, !(0xf_i64 << 28));
-    let f = g.b.ins().ishl_imm_u(nzcv, 28);
-    let p = g.b.ins().bor(cleared, f);
-    g.set_pstate(p);
-}
-
-/// A truth value (i8) as bit `pos` of an i64.
-fn flag(g: &mut Gen, c: Value, pos: i64) -> Value {
-    let c = g.b.ins().uextend(types::I64, c);
-    if pos == 0 {
-        c
-    } else {
-        g.b.ins().ishl_imm_u(c, pos)
-    }
-}
-
-/// N and Z of result `r` (operand width) as bits 3 and 2.
-fn nz(g: &mut Gen, r: Value, sf: bool) -> Value {
-    let neg = g.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
-    let zero = g.b.ins().icmp_imm_s(IntCC::Equal, r, 0);
-    let _ = sf;
-    let n = flag(g, neg, 3);
-    let z = flag(g, zero, 2);
-    g.b.ins().bor(n, z)
-}
-
 /// ADD/SUB of `x` and `y` (operand width) into Rd (XZR discards), with the flags of
-/// `AddWithCarry` (Arm ARM J1) when `s`.
+/// `AddWithCarry` (Arm ARM J1) when `s`, held lazily (`jit_flags.rs`).
 fn add_sub(g: &mut Gen, sf: bool, sub: bool, s: bool, rd: u32, x: Value, y: Value) {
     let r = if sub {
         g.b.ins().isub(x, y)
@@ -297,31 +255,19 @@ fn add_sub(g: &mut Gen, sf: bool, sub: bool, s: bool, rd: u32, x: Value, y: Valu
         g.b.ins().iadd(x, y)
     };
     if s {
-        let (c, v) = if sub {
-            let c = g.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, x, y);
-            let xy = g.b.ins().bxor(x, y);
-            let xr = g.b.ins().bxor(x, r);
-            (c, g.b.ins().band(xy, xr))
+        let kind = if sub {
+            Kind::Sub { sf }
         } else {
-            let c = g.b.ins().icmp(IntCC::UnsignedLessThan, r, x);
-            let xr = g.b.ins().bxor(x, r);
-            let yr = g.b.ins().bxor(y, r);
-            (c, g.b.ins().band(xr, yr))
+            Kind::Add { sf }
         };
-        let v = g.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, 0);
-        let nzf = nz(g, r, sf);
-        let c = flag(g, c, 1);
-        let v = flag(g, v, 0);
-        let cv = g.b.ins().bor(c, v);
-        let nzcv = g.b.ins().bor(nzf, cv);
-        set_nzcv(g, nzcv);
+        g.set_flags(kind, x, y);
     }
     let r = widen(g, r, sf);
     g.set_x(rd, r);
 }
 
 /// AND/ORR/EOR/ANDS (opc 0-3) of `x` and `y` (operand width) into Rd; ANDS sets N and Z
-/// and clears C and V.
+/// and clears C and V (held lazily: `jit_flags.rs`).
 fn logic(g: &mut Gen, sf: bool, opc: u32, rd: u32, x: Value, y: Value) {
     let r = match opc {
         1 => g.b.ins().bor(x, y),
@@ -329,8 +275,7 @@ fn logic(g: &mut Gen, sf: bool, opc: u32, rd: u32, x: Value, y: Value) {
         _ => g.b.ins().band(x, y),
     };
     if opc == 3 {
-        let f = nz(g, r, sf);
-        set_nzcv(g, f);
+        g.set_flags(Kind::Logic { sf }, r, r);
     }
     let r = widen(g, r, sf);
     g.set_x(rd, r);

@@ -16,7 +16,8 @@
 //! forms `jit_ops.rs`, `jit_ldst.rs` and `jit_simd.rs` classify are compiled inline (the
 //! last two with the op's handler as the fallback), with guest registers and PSTATE kept
 //! in host registers from their first use to the block's exit (written back at every exit
-//! and before every call); every other op calls its decoded handler through the
+//! and before every call; NZCV held as its setter's operands until observed: `jit_flags.rs`);
+//! every other op calls its decoded handler through the
 //! `extern "C"` trampoline `jit::call_op` (call-threading), so no instruction is
 //! unsupported. Knows nothing about block caches, tiering or executable memory.
 
@@ -37,6 +38,7 @@ use super::decode::Handler;
 use super::jit::Ctx;
 use super::jit_effects::may_write_ram;
 use super::jit_emit::emit;
+use super::jit_flags::{self, Kind, Lazy};
 use super::jit_ldst;
 use super::jit_ops::classify;
 use super::jit_simd;
@@ -74,7 +76,11 @@ pub enum GenError {
 
 /// The code generator of one vCPU (see the module docs).
 pub struct Compiler {
+    /// The back end for most blocks (no mid-end optimisation) and the one for blocks that
+    /// branch back to their own start (`jit_flags::loops_back`: Cranelift's "speed" passes;
+    /// see [`host_isa`]).
     isa: OwnedTargetIsa,
+    loop_isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
     /// The address of the trampoline generated code calls for non-inline ops.
@@ -85,30 +91,9 @@ impl Compiler {
     /// A code generator for the host, calling `call_op` (the trampoline
     /// `extern "C" fn(ctx, handler index, word, aux) -> u32`: 0 done, else stopped).
     pub fn new(call_op: u64) -> Result<Self, GenError> {
-        let mut flags = settings::builder();
-        // No mid-end optimisation: the IR is already what it should be, and "speed" costs
-        // a quarter more compile time for 1 % fewer host instructions on cbench.
-        flags
-            .set("opt_level", "none")
-            .map_err(|e| GenError::Host(e.to_string()))?;
-        // Cranelift's IR verifier runs in debug builds (every test), not in release ones,
-        // where it cost a sixth of each compilation (docs/benchmarks.md).
-        flags
-            .set(
-                "enable_verifier",
-                if cfg!(debug_assertions) {
-                    "true"
-                } else {
-                    "false"
-                },
-            )
-            .map_err(|e| GenError::Host(e.to_string()))?;
-        let isa = cranelift_native::builder()
-            .map_err(|e| GenError::Host(e.to_string()))?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| GenError::Host(e.to_string()))?;
         Ok(Compiler {
-            isa,
+            isa: host_isa("none")?,
+            loop_isa: host_isa("speed")?,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             call_op,
@@ -122,8 +107,13 @@ impl Compiler {
         ops: &[Op],
         intern: &mut dyn FnMut(Handler) -> u32,
     ) -> Result<Vec<u8>, GenError> {
-        let ptr = self.isa.pointer_type();
-        let call_conv = self.isa.default_call_conv();
+        let isa = if jit_flags::loops_back(ops) {
+            &self.loop_isa
+        } else {
+            &self.isa
+        };
+        let ptr = isa.pointer_type();
+        let call_conv = isa.default_call_conv();
         let mut sig = Signature::new(call_conv);
         sig.params.extend([AbiParam::new(ptr); 3]);
         sig.returns.push(AbiParam::new(types::I64));
@@ -139,12 +129,12 @@ impl Compiler {
         self.ctx.func = Function::with_name_signature(UserFuncName::default(), sig);
         {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut g = Gen::new(b, self.isa.pointer_type(), self.call_op);
+            let mut g = Gen::new(b, ptr, self.call_op);
             let tramp = g.b.import_signature(tramp);
             let sigs = jit_ldst::Sigs::import(&mut g, call_conv);
             g.block(ops, tramp, &sigs, intern);
             g.b.seal_all_blocks();
-            g.b.finalize(self.isa.frontend_config());
+            g.b.finalize(isa.frontend_config());
         }
         let err = |msg: String| GenError::Compile {
             ops: ops.len(),
@@ -152,13 +142,41 @@ impl Compiler {
         };
         let code = self
             .ctx
-            .compile(&*self.isa, &mut ControlPlane::default())
+            .compile(&**isa, &mut ControlPlane::default())
             .map_err(|e| err(format!("{:?}", e.inner)))?;
         if !code.buffer.relocs().is_empty() {
             return Err(err("the code needs relocations".into()));
         }
         Ok(code.code_buffer().to_vec())
     }
+}
+
+/// The Cranelift back end for the host with mid-end optimisation level `opt` ("none" or
+/// "speed"). Measured on cbench and compute.S (docs/benchmarks.md): "speed" for every block
+/// took a third more compile time on a Linux boot (which compiles about 900 blocks, most
+/// run a few thousand times) for 3-5 % fewer host instructions, most of it in loops; so
+/// only blocks whose last op is a relative branch back to their start get it (a RET or
+/// BR, which ends most function bodies, rarely returns to its own block). Cranelift's IR verifier runs in debug
+/// builds (every test), not in release ones, where it cost a sixth of each compilation.
+fn host_isa(opt: &str) -> Result<OwnedTargetIsa, GenError> {
+    let mut flags = settings::builder();
+    flags
+        .set("opt_level", opt)
+        .map_err(|e| GenError::Host(e.to_string()))?;
+    flags
+        .set(
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .map_err(|e| GenError::Host(e.to_string()))?;
+    cranelift_native::builder()
+        .map_err(|e| GenError::Host(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| GenError::Host(e.to_string()))
 }
 
 /// The state of one block's generation: the builder, the CPU and context pointers, and the
@@ -192,6 +210,19 @@ pub struct Gen<'a> {
     /// Whether SIMD&FP is known to be enabled on the current path (an Advanced SIMD op
     /// ran since the loop head and the last handler call: `jit_simd_emit.rs`).
     pub fp_ok: bool,
+    /// Per-block values of the inline data-TLB path (`jit_ldst.rs`), computed once at
+    /// block entry: the tag bit of this EL (1 at EL0), the first RAM window's host address
+    /// and size; and the data TLB's table (`Ctx::tlb`), loaded again after every handler
+    /// call (`jit::call_op` refreshes it).
+    pub el0_tag: Value,
+    pub ram_host: Value,
+    pub data_end: Value,
+    pub tlb: Variable,
+    /// Where NZCV is on the current path, the variables holding flag operands, and the
+    /// form a self-loop's head expects: `jit_flags.rs`.
+    pub lazy: Lazy,
+    pub fvars: [Variable; 3],
+    loop_kind: Option<Kind>,
 }
 
 impl<'a> Gen<'a> {
@@ -207,6 +238,16 @@ impl<'a> Gen<'a> {
         let limit = b.ins().iadd(ins_entry, budget);
         let attention = b.ins().load(ptr, flags, p[2], OFF_ATTENTION);
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
+        // PSTATE.EL changes only by exception entry or return and system instructions,
+        // which end blocks (`block.rs`) and batches: it holds for the whole run.
+        let pstate = b.ins().load(types::I64, flags, p[0], OFF_PSTATE);
+        let el0_tag = jit_ldst::el0_tag(&mut b, pstate);
+        let ram_host = b.ins().load(ptr, flags, p[2], OFF_RAM_HOST);
+        let data_end = b.ins().load(types::I64, flags, p[2], OFF_DATA_END);
+        let tlb = b.declare_var(ptr);
+        let table = b.ins().load(ptr, flags, p[2], OFF_TLB);
+        b.def_var(tlb, table);
+        let fvars = std::array::from_fn(|_| b.declare_var(types::I64));
         let head = b.create_block();
         let ins0 = b.append_block_param(head, types::I64);
         Gen {
@@ -227,6 +268,13 @@ impl<'a> Gen<'a> {
             dirty: 0,
             expected: Vec::new(),
             fp_ok: false,
+            el0_tag,
+            ram_host,
+            data_end,
+            tlb,
+            lazy: Lazy::Pstate,
+            fvars,
+            loop_kind: None,
         }
     }
 
@@ -240,12 +288,17 @@ impl<'a> Gen<'a> {
     ) {
         let last = ops.len() - 1;
         self.expected = ops.iter().map(|op| op.word).collect();
+        self.init_flags();
         // In the entry block (before the loop head) the iteration's count is the entry's.
         let ins0 = std::mem::replace(&mut self.ins0, self.ins_entry);
         self.check_words(0);
         self.ins0 = ins0;
         self.b.ins().jump(self.head, &[self.ins_entry.into()]);
         self.b.switch_to_block(self.head);
+        self.loop_kind = jit_flags::loop_kind(ops);
+        if let Some(k) = self.loop_kind {
+            self.lazy = Lazy::Either(k);
+        }
         for (k, op) in ops.iter().enumerate() {
             let pc = self.pc_at(k);
             match classify(op.word, op.aux) {
@@ -291,6 +344,7 @@ impl<'a> Gen<'a> {
     /// whole run and no attention bit is raised (`batch.rs` checks both after every
     /// block). The cached state is written back first; the next iteration reloads it.
     fn self_loop(&mut self, target: Value, len: usize) {
+        self.flags_for_loop(self.loop_kind);
         self.store_cached();
         let next = self.b.ins().iadd_imm_s(self.ins0, len as i64);
         let again = self.b.ins().icmp(IntCC::Equal, target, self.pc0);
@@ -377,6 +431,9 @@ impl<'a> Gen<'a> {
     /// Writes back the cached state and returns `n | status << 32` with the PC at `pc` and
     /// `n` more instructions counted (the current block is then filled).
     fn exit(&mut self, pc: Value, n: usize, status: u64) {
+        // The generation state of the path that goes on past this exit is unchanged.
+        let before = self.snapshot();
+        self.materialise();
         self.store_cached();
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, pc, self.cpu, OFF_PC);
@@ -396,6 +453,7 @@ impl<'a> Gen<'a> {
         self.b.ins().store(flags, ins, self.cpu, OFF_INSNS);
         let r = self.done(n, status);
         self.b.ins().return_(&[r]);
+        self.restore(before);
     }
 
     /// Op `k` (at `pc`) through its handler: the cached state is written back and
@@ -408,6 +466,7 @@ impl<'a> Gen<'a> {
         id: u32,
         op: &Op,
     ) {
+        self.materialise();
         self.store_cached();
         self.forget_cached();
         // A handler may change CPACR_EL1 or the EL.
@@ -431,6 +490,8 @@ impl<'a> Gen<'a> {
         let s = self.done(k, STOPPED);
         self.b.ins().return_(&[s]);
         self.b.switch_to_block(go);
+        let table = self.b.ins().load(self.ptr, flags, self.ctx, OFF_TLB);
+        self.b.def_var(self.tlb, table);
         if k + 1 < self.expected.len() && may_write_ram(op.word) {
             // The handler may have written the block's words (nothing is cached now); a
             // load's or a data-processing op's handler never writes RAM.

@@ -23,7 +23,7 @@ use cranelift_codegen::ir::{
 use super::block::Op;
 use super::fast_mem::{OFFSET, POST, PRE, REGISTER};
 use super::jit::Ctx;
-use super::jit_gen::{Gen, OFF_DATA_END, OFF_DIRTY_BITS, OFF_DIRTY_ON, OFF_RAM_HOST, OFF_TLB};
+use super::jit_gen::{Gen, OFF_DIRTY_BITS, OFF_DIRTY_ON};
 use super::mmu::{DATA_ENTRY_BYTES, DATA_PAGE, DATA_READ_TAG, DATA_WRITE_TAG, TLB_SIZE};
 
 /// A load or store compiled with the plain-path trampoline.
@@ -173,13 +173,22 @@ fn address(g: &mut Gen, m: &Mem, base: Value) -> (Value, Option<Value>) {
             // sign extension, bits 17:16 the scale.
             let rm = g.x((m.word >> 16) & 31);
             let drop = (m.aux & 63) as i64;
-            let top = g.b.ins().ishl_imm_u(rm, drop);
-            let e = if m.aux & (1 << 8) != 0 {
-                g.b.ins().sshr_imm_u(top, drop)
+            let e = if drop == 0 {
+                rm // a 64-bit index: nothing to extend
             } else {
-                g.b.ins().ushr_imm_u(top, drop)
+                let top = g.b.ins().ishl_imm_u(rm, drop);
+                if m.aux & (1 << 8) != 0 {
+                    g.b.ins().sshr_imm_u(top, drop)
+                } else {
+                    g.b.ins().ushr_imm_u(top, drop)
+                }
             };
-            let e = g.b.ins().ishl_imm_u(e, (m.aux >> 16) as i64);
+            let scale = (m.aux >> 16) as i64;
+            let e = if scale == 0 {
+                e
+            } else {
+                g.b.ins().ishl_imm_u(e, scale)
+            };
             (g.b.ins().iadd(base, e), None)
         }
     }
@@ -221,9 +230,6 @@ fn access_inline(
 ) -> (Value, Value, Value) {
     use cranelift_codegen::ir::condcodes::IntCC;
     let flags = MemFlagsData::trusted();
-    // Read before the first branch: a register variable read on one path only would not
-    // be defined on the other.
-    let p = g.pstate();
     let (hit, join) = (g.b.create_block(), g.b.create_block());
     let miss = g.b.append_block_param(join, types::I32);
     let value = g.b.append_block_param(join, types::I64);
@@ -233,20 +239,21 @@ fn access_inline(
     // A store to a page not yet marked in the dirty-page log: through the trampoline
     // (filled below, once the current block is).
     let logged = store.map(|_| g.b.create_block());
-    let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
-    g.b.ins()
-        .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
+    if size > 0 {
+        let low = g.b.ins().band_imm_u(addr, (1i64 << size) - 1);
+        g.b.ins()
+            .brif(low, join, &[one.into(), zero.into(), zero.into()], hit, &[]);
+    } else {
+        // A byte is always aligned.
+        g.b.ins().jump(hit, &[]);
+    }
     g.b.switch_to_block(hit);
-    // Tag: the VA page | 1 at EL0 (PSTATE.M[3:2] = 0: Arm ARM C5.2.19 "SPSR_EL1").
-    let el = g.b.ins().band_imm_u(p, 0b1100);
-    let el0 = g.b.ins().icmp_imm_s(IntCC::Equal, el, 0);
-    let el0 = g.b.ins().uextend(types::I64, el0);
     let page = g.b.ins().band_imm_s(addr, !0xfff);
-    let tag = g.b.ins().bor(page, el0);
+    let tag = g.b.ins().bor(page, g.el0_tag);
     let slot = g.b.ins().ushr_imm_u(addr, 12);
     let slot = g.b.ins().band_imm_u(slot, TLB_SIZE as i64 - 1);
     let at = g.b.ins().imul_imm_u(slot, DATA_ENTRY_BYTES as i64);
-    let table = g.b.ins().load(types::I64, flags, g.ctx, OFF_TLB);
+    let table = g.b.use_var(g.tlb);
     let entry = g.b.ins().iadd(table, at);
     let tag_at = if store.is_some() {
         DATA_WRITE_TAG
@@ -255,9 +262,8 @@ fn access_inline(
     };
     let have = g.b.ins().load(types::I64, flags, entry, tag_at);
     let off = g.b.ins().load(types::I64, flags, entry, DATA_PAGE);
-    let end = g.b.ins().load(types::I64, flags, g.ctx, OFF_DATA_END);
     let tag_ok = g.b.ins().icmp(IntCC::Equal, have, tag);
-    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, end);
+    let in_ram = g.b.ins().icmp(IntCC::UnsignedLessThan, off, g.data_end);
     let ok = g.b.ins().band(tag_ok, in_ram);
     let access = g.b.create_block();
     g.b.ins().brif(
@@ -268,9 +274,8 @@ fn access_inline(
         &[one.into(), zero.into(), zero.into()],
     );
     g.b.switch_to_block(access);
-    let host = g.b.ins().load(types::I64, flags, g.ctx, OFF_RAM_HOST);
     let within = g.b.ins().band_imm_u(addr, 0xfff);
-    let h = g.b.ins().iadd(host, off);
+    let h = g.b.ins().iadd(g.ram_host, off);
     let h = g.b.ins().iadd(h, within);
     if let Some(logged) = logged {
         marked_or(g, off, logged);
@@ -313,6 +318,15 @@ fn access_inline(
     }
     g.b.switch_to_block(join);
     (miss, value, host_at)
+}
+
+/// The data-TLB tag bit of the EL in `pstate` (an i64 value): 1 at EL0 (PSTATE.M\[3:2\] =
+/// 0: Arm ARM C5.2.19 "SPSR_EL1"), as `mmu::Tlb::data_lookup` tags entries.
+pub fn el0_tag(b: &mut cranelift_frontend::FunctionBuilder, pstate: Value) -> Value {
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let el = b.ins().band_imm_u(pstate, 0b1100);
+    let el0 = b.ins().icmp_imm_s(IntCC::Equal, el, 0);
+    b.ins().uextend(types::I64, el0)
 }
 
 /// Goes on in a new block when the dirty-page log is off or already has the bit of the page

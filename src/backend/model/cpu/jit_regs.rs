@@ -8,6 +8,7 @@
 
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 
+use super::jit_flags::Lazy;
 use super::jit_gen::{Gen, OFF_PSTATE, OFF_X};
 
 /// The index of PSTATE in `Gen::vars`.
@@ -18,6 +19,7 @@ const PSTATE: usize = 31;
 pub struct Cached {
     known: u32,
     dirty: u32,
+    lazy: Lazy,
 }
 
 impl Gen<'_> {
@@ -92,28 +94,33 @@ impl Gen<'_> {
         }
     }
 
-    /// Forgets every cached register (after `store_cached`, before a call that may change
-    /// them).
+    /// Forgets every cached register (after `materialise` and `store_cached`, before a
+    /// call that may change them).
     pub fn forget_cached(&mut self) {
         self.known = 0;
         self.dirty = 0;
+        self.lazy = Lazy::Pstate;
     }
 
     pub fn snapshot(&self) -> Cached {
         Cached {
             known: self.known,
             dirty: self.dirty,
+            lazy: self.lazy,
         }
     }
 
     pub fn restore(&mut self, c: Cached) {
         self.known = c.known;
         self.dirty = c.dirty;
+        self.lazy = c.lazy;
     }
 
     /// After a call (everything stored and forgotten), loads the registers `to` holds so
     /// that this path joins one in state `to` (its dirty registers are stored again at the
-    /// next write-back: the same values).
+    /// next write-back: the same values). Flags held in `to` (`jit_flags.rs`) are held
+    /// again: only for calls that write no flags (the load and store handlers of
+    /// `jit_ldst.rs`), so the held operands still give the flags PSTATE has now.
     pub fn rejoin(&mut self, to: Cached) {
         for n in 0..32 {
             if to.known & (1 << n) != 0 {

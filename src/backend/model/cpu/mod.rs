@@ -29,6 +29,7 @@ pub(crate) mod intr;
 pub(crate) mod jit;
 pub(crate) mod jit_effects;
 pub(crate) mod jit_emit;
+pub(crate) mod jit_flags;
 pub(crate) mod jit_gen;
 pub(crate) mod jit_ldst;
 pub(crate) mod jit_mem;
