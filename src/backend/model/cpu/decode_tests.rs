@@ -145,21 +145,10 @@ fn decoded_handlers_match_the_reference_interpreter() {
         if r.below(2) == 0 {
             warm_data_tlb(&mut a);
         }
-        b.st = a.st.clone();
-        b.dbg.cfg = a.dbg.cfg.clone();
-        let d = decode(word);
-        if !std::ptr::fn_addr_eq(d.handler, generic as Handler) {
+        if !std::ptr::fn_addr_eq(decode(word).handler, generic as Handler) {
             fast_cases += 1;
         }
-        a.next_pc = a.st.pc.wrapping_add(4);
-        b.next_pc = a.next_pc;
-        let ra = (d.handler)(&mut a, word, d.aux);
-        let rb = b.exec(word);
-        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
-        assert!(
-            oa == ob,
-            "case {case}: word {word:#010x} differs\n--- decoded:\n{oa}\n--- reference:\n{ob}"
-        );
+        decoded_as_reference(&mut a, &mut b, word, case);
         if case % 64 == 0 {
             assert!(
                 window(&mem_a) == window(&mem_b),
@@ -340,17 +329,23 @@ fn in_line_system_words_run_as_the_reference_interpreter_runs_them() {
     for case in 0..2_000 {
         let word = words[case % words.len()];
         random_state(&mut r, &mut a);
-        b.st = a.st.clone();
-        b.dbg.cfg = a.dbg.cfg.clone();
-        let d = decode(word);
-        a.next_pc = a.st.pc.wrapping_add(4);
-        b.next_pc = a.next_pc;
-        let ra = (d.handler)(&mut a, word, d.aux);
-        let rb = b.exec(word);
-        let (oa, ob) = (outcome(&a, &ra), outcome(&b, &rb));
-        assert!(
-            oa == ob,
-            "case {case}: {word:#010x}\n--- decoded:\n{oa}\n--- reference:\n{ob}"
-        );
+        decoded_as_reference(&mut a, &mut b, word, case);
     }
+}
+
+/// Runs `word` through its decoded handler on `a` and through the reference interpreter on
+/// `b`, which first takes `a`'s state; the outcomes must be equal.
+fn decoded_as_reference(a: &mut Cpu, b: &mut Cpu, word: u32, case: usize) {
+    b.st = a.st.clone();
+    b.dbg.cfg = a.dbg.cfg.clone();
+    let d = decode(word);
+    a.next_pc = a.st.pc.wrapping_add(4);
+    b.next_pc = a.next_pc;
+    let ra = (d.handler)(a, word, d.aux);
+    let rb = b.exec(word);
+    let (oa, ob) = (outcome(a, &ra), outcome(b, &rb));
+    assert!(
+        oa == ob,
+        "case {case}: word {word:#010x} differs\n--- decoded:\n{oa}\n--- reference:\n{ob}"
+    );
 }

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::AtomicU32;
 
+use vm_memory::GuestMemoryMmap;
+
 use super::super::block::BlockCache;
 use super::super::decode::tests::{new_cpu, outcome, window};
 use super::super::Cpu;
@@ -43,11 +45,7 @@ const LOOP: [u32; 8] = [
 
 /// Runs `a` (background JIT) and `b` (interpreter) batch by batch with odd limits,
 /// comparing state, count and memory after each, until both stop.
-fn lockstep(
-    a: &mut Cpu,
-    b: &mut Cpu,
-    mem: (&vm_memory::GuestMemoryMmap, &vm_memory::GuestMemoryMmap),
-) -> u64 {
+fn lockstep(a: &mut Cpu, b: &mut Cpu, mem: (&GuestMemoryMmap, &GuestMemoryMmap)) -> u64 {
     let attention = AtomicU32::new(0);
     for batch in 0.. {
         let limit = [7, 256, 3, 64][batch % 4];
@@ -69,19 +67,26 @@ fn lockstep(
     unreachable!("the loop above only ends by returning")
 }
 
-#[test]
-fn blocks_compiled_on_the_worker_run_like_the_interpreter() {
-    let (mem_a, mem_b) = (ram(), ram());
-    load(&mem_a, RAM, &LOOP);
-    load(&mem_b, RAM, &LOOP);
-    let (mut a, mut b) = (new_cpu(&mem_a), new_cpu(&mem_b));
+/// [`LOOP`] for `rounds` rounds on a CPU over `mem_a` with the background JIT and one over
+/// `mem_b` with the interpreter.
+fn two_loops(mem_a: &GuestMemoryMmap, mem_b: &GuestMemoryMmap, rounds: u64) -> (Cpu, Cpu) {
+    load(mem_a, RAM, &LOOP);
+    load(mem_b, RAM, &LOOP);
+    let (mut a, mut b) = (new_cpu(mem_a), new_cpu(mem_b));
     for cpu in [&mut a, &mut b] {
         cpu.st.pc = RAM;
         cpu.st.x[1] = RAM + 0x800;
-        cpu.st.x[2] = 20_000;
+        cpu.st.x[2] = rounds;
     }
     blocks(&mut a, true);
     blocks(&mut b, false);
+    (a, b)
+}
+
+#[test]
+fn blocks_compiled_on_the_worker_run_like_the_interpreter() {
+    let (mem_a, mem_b) = (ram(), ram());
+    let (mut a, mut b) = two_loops(&mem_a, &mem_b, 20_000);
     // The first batch queues the blocks it enters; their code is installed by a later
     // batch, whenever the worker delivers it.
     let insns = lockstep(&mut a, &mut b, (&mem_a, &mem_b));
@@ -101,16 +106,7 @@ fn code_arriving_for_changed_words_is_never_run() {
     // The loop body is queued, then changed (as a debugger write would) before its code is
     // installed: the installed code must find the change at its entry check.
     let (mem_a, mem_b) = (ram(), ram());
-    load(&mem_a, RAM, &LOOP);
-    load(&mem_b, RAM, &LOOP);
-    let (mut a, mut b) = (new_cpu(&mem_a), new_cpu(&mem_b));
-    for cpu in [&mut a, &mut b] {
-        cpu.st.pc = RAM;
-        cpu.st.x[1] = RAM + 0x800;
-        cpu.st.x[2] = 1_000;
-    }
-    blocks(&mut a, true);
-    blocks(&mut b, false);
+    let (mut a, mut b) = two_loops(&mem_a, &mem_b, 1_000);
     let attention = AtomicU32::new(0);
     // Both blocks (the two movs with the loop, and the loop from 0x08) are queued.
     for cpu in [&mut a, &mut b] {
