@@ -528,4 +528,4 @@ fn intern(handlers: &mut Vec<Handler>, ids: &mut HashMap<usize, u32>, h: Handler
 
 #[cfg(test)]
 #[path = "jit_tests.rs"]
-mod tests;
+pub(crate) mod tests;

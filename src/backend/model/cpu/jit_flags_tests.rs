@@ -7,8 +7,8 @@
 
 use std::sync::atomic::AtomicU32;
 
-use super::super::block::BlockCache;
 use super::super::decode::tests::{new_cpu, outcome};
+use super::super::jit::tests::{compiled, interpreted, jit_now};
 use super::super::Cpu;
 use crate::backend::model::testutil::{cpu_with, load, ram, RAM, RAM_SIZE};
 use crate::test_rng::Rng;
@@ -16,18 +16,11 @@ use crate::test_rng::Rng;
 /// Gives `cpu` a block cache whose JIT compiles every block on its first entry (`jit`), or
 /// one without the JIT.
 fn blocks(cpu: &mut Cpu, jit: bool) {
-    let mut b = BlockCache::new(cpu.bus.ram(), jit);
-    if let Some(j) = b.jit.as_deref_mut() {
-        j.hot = 1;
+    if jit {
+        jit_now(cpu);
+    } else {
+        interpreted(cpu);
     }
-    cpu.blocks = Some(b);
-}
-
-fn compiled(cpu: &Cpu) -> u64 {
-    cpu.blocks
-        .as_ref()
-        .and_then(|b| b.jit.as_ref())
-        .map_or(0, |j| j.compiled)
 }
 
 /// Every inline flag-setting form: SUBS, ADDS, ANDS (register and immediate, 64- and 32-bit,

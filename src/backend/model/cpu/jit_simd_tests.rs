@@ -12,26 +12,10 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::super::block::BlockCache;
 use super::super::decode::tests::{new_cpu, outcome, random_state, warm_data_tlb, window, WIN};
+use super::super::jit::tests::{compiled, interpreted, jit_now, looping_store_is_seen};
 use super::super::Cpu;
 use crate::backend::model::testutil::{load, ram, RAM};
 use crate::test_rng::Rng;
-
-/// Gives `cpu` a block cache whose JIT compiles every block on its first entry (as
-/// `jit_tests.rs`).
-fn jit_now(cpu: &mut Cpu) {
-    let mut blocks = BlockCache::new(cpu.bus.ram(), true);
-    if let Some(j) = blocks.jit.as_deref_mut() {
-        j.hot = 1;
-    }
-    cpu.blocks = Some(blocks);
-}
-
-fn compiled(cpu: &Cpu) -> u64 {
-    cpu.blocks
-        .as_ref()
-        .and_then(|b| b.jit.as_ref())
-        .map_or(0, |j| j.compiled)
-}
 
 /// A base register (X1-X4, or now and then SP) and any vector register.
 fn fields(r: &mut Rng) -> (u32, u32) {
@@ -273,7 +257,7 @@ fn the_matrix_loop_of_cbench_matches_the_interpreter() {
         if jit {
             jit_now(&mut cpu);
         } else {
-            cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+            interpreted(&mut cpu);
         }
         let attention = AtomicU32::new(0);
         let stop = (0..8).find_map(|_| cpu.run_batch(&attention, 256).err());
@@ -300,47 +284,13 @@ fn a_vector_store_into_an_earlier_op_of_a_looping_block_is_seen_at_the_next_iter
         0xfc00_0022,    // stur d2, [x1]
         0x3d80_0022,    // str q2, [x1]
     ] {
-        let words = [
-            0x9100_0400, // 0x00: add x0, x0, #1  (replaced by `brk #1` when x1 = RAM)
-            store,       // 0x04: the store
-            0xf101_901f, // 0x08: cmp x0, #100
-            0x54ff_ffa1, // 0x0c: b.ne 0x00
-        ];
-        let mut stops = Vec::new();
-        for jit in [true, false] {
-            let mem = ram();
-            load(&mem, RAM, &words);
-            let mut cpu = new_cpu(&mem);
-            cpu.st.sys.cpacr = 3 << 20;
-            cpu.st.pstate = 0x3c5; // EL1h
-            cpu.st.pc = RAM;
-            if jit {
-                jit_now(&mut cpu);
-            } else {
-                cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
-            }
-            // brk #1, then the block's own words again: only the first word changes.
-            let stored = [0xd420_0020u32, store, words[2], words[3]];
-            cpu.st.v[2] = stored
-                .iter()
-                .rev()
-                .fold(0u128, |acc, &w| acc << 32 | w as u128);
-            cpu.st.x[1] = RAM + 0x100; // harmless until x0 = 5
-            let attention = AtomicU32::new(0);
-            while cpu.st.x[0] < 5 {
-                cpu.run_batch(&attention, 4).expect("runs");
-            }
-            assert_eq!(compiled(&cpu) >= 1, jit, "the loop was compiled");
-            cpu.st.x[1] = RAM;
-            let stop = (0..8).find_map(|_| cpu.run_batch(&attention, 256).err());
-            assert!(
-                matches!(stop, Some(super::super::Stop::Exception(ref e)) if e.iss == 1),
-                "store {store:#x}, jit {jit}: the stored brk #1 ran: {stop:?}"
-            );
-            assert_eq!(cpu.st.pc, RAM);
-            stops.push((cpu.insns, cpu.st.x[0]));
-        }
-        assert_eq!(stops[0], stops[1], "store {store:#x}: JIT and interpreter");
+        // brk #1, then the block's own words again: only the first word changes.
+        let stored = [0xd420_0020u32, store, 0xf101_901f, 0x54ff_ffa1];
+        let v = stored
+            .iter()
+            .rev()
+            .fold(0u128, |acc, &w| acc << 32 | w as u128);
+        looping_store_is_seen(store, &|cpu| cpu.st.v[2] = v);
     }
 }
 
@@ -370,7 +320,7 @@ fn compiled_vector_loads_at_el0_ignore_data_tlb_entries_of_el1() {
             if jit {
                 jit_now(&mut cpu);
             } else {
-                cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+                interpreted(&mut cpu);
             }
             let attention = AtomicU32::new(0);
             let stop = cpu.run_batch(&attention, 256);
@@ -406,7 +356,7 @@ fn simd_disabled_mid_block_traps_at_the_next_simd_op() {
         if jit {
             jit_now(&mut cpu);
         } else {
-            cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
+            interpreted(&mut cpu);
         }
         let attention = AtomicU32::new(0);
         // (An MSR may end the batch.)

@@ -18,8 +18,9 @@ use super::super::{Cpu, Stop};
 use crate::backend::model::testutil::{cpu_with, load, ram, RAM};
 use crate::test_rng::Rng;
 
-/// Gives `cpu` a block cache whose JIT compiles every block on its first entry.
-fn jit_now(cpu: &mut Cpu) {
+/// Gives `cpu` a block cache whose JIT compiles every block on its first entry (shared with
+/// the other `jit*` test files).
+pub(crate) fn jit_now(cpu: &mut Cpu) {
     let mut blocks = BlockCache::new(cpu.bus.ram(), true);
     if let Some(j) = blocks.jit.as_deref_mut() {
         j.hot = 1;
@@ -28,11 +29,12 @@ fn jit_now(cpu: &mut Cpu) {
 }
 
 /// Gives `cpu` a block cache without the JIT.
-fn interpreted(cpu: &mut Cpu) {
+pub(crate) fn interpreted(cpu: &mut Cpu) {
     cpu.blocks = Some(BlockCache::new(cpu.bus.ram(), false));
 }
 
-fn compiled(cpu: &Cpu) -> u64 {
+/// Blocks `cpu`'s JIT compiled so far.
+pub(crate) fn compiled(cpu: &Cpu) -> u64 {
     cpu.blocks
         .as_ref()
         .and_then(|b| b.jit.as_ref())
@@ -202,38 +204,48 @@ fn a_store_into_an_earlier_op_of_a_looping_block_is_seen_at_the_next_iteration()
         0xb900_0022u32, // str w2, [x1]  (inline)
         0x2900_0822,    // stp w2, w2, [x1]  (through its handler)
     ] {
-        let words = [
-            0x9100_0400, // 0x00: add x0, x0, #1  (replaced by `brk #1` when x1 = RAM)
-            store,       // 0x04: the store
-            0xf101_901f, // 0x08: cmp x0, #100
-            0x54ff_ffa1, // 0x0c: b.ne 0x00
-        ];
-        let mut stops = Vec::new();
-        for jit in [true, false] {
-            let (mut cpu, _mem) = cpu_with(&words);
-            if jit {
-                jit_now(&mut cpu);
-            } else {
-                interpreted(&mut cpu);
-            }
-            cpu.st.x[1] = RAM + 0x100; // harmless until x0 = 5
-            cpu.st.x[2] = 0xd420_0020; // brk #1
-            let attention = AtomicU32::new(0);
-            while cpu.st.x[0] < 5 {
-                cpu.run_batch(&attention, 4).expect("runs");
-            }
-            assert_eq!(compiled(&cpu) >= 1, jit, "the loop was compiled");
-            cpu.st.x[1] = RAM;
-            let stop = run(&mut cpu, 8);
-            assert!(
-                matches!(stop, Some(Stop::Exception(ref e)) if e.iss == 1),
-                "store {store:#x}, jit {jit}: the stored brk #1 ran: {stop:?}"
-            );
-            assert_eq!(cpu.st.pc, RAM);
-            stops.push((cpu.insns, cpu.st.x[0]));
-        }
-        assert_eq!(stops[0], stops[1], "store {store:#x}: JIT and interpreter");
+        looping_store_is_seen(store, &|cpu| cpu.st.x[2] = 0xd420_0020); // brk #1
     }
+}
+
+/// A block looping on itself whose op `store` (at 0x04, storing from register 2 to [x1])
+/// rewrites the block's first word with `brk #1` once x0 reaches 5 (`prepare` puts what the
+/// store writes into register 2): with and without the JIT, the brk must run at the next
+/// iteration, after the same instructions.
+pub(crate) fn looping_store_is_seen(store: u32, prepare: &dyn Fn(&mut Cpu)) {
+    let words = [
+        0x9100_0400, // 0x00: add x0, x0, #1  (replaced by `brk #1` when x1 = RAM)
+        store,       // 0x04: the store
+        0xf101_901f, // 0x08: cmp x0, #100
+        0x54ff_ffa1, // 0x0c: b.ne 0x00
+    ];
+    let mut stops = Vec::new();
+    for jit in [true, false] {
+        let (mut cpu, _mem) = cpu_with(&words);
+        cpu.st.sys.cpacr = 3 << 20; // FPEN: SIMD&FP stores allowed (Arm ARM D19.2.30)
+        cpu.st.pstate = 0x3c5; // EL1h, DAIF masked
+        if jit {
+            jit_now(&mut cpu);
+        } else {
+            interpreted(&mut cpu);
+        }
+        prepare(&mut cpu);
+        cpu.st.x[1] = RAM + 0x100; // harmless until x0 = 5
+        let attention = AtomicU32::new(0);
+        while cpu.st.x[0] < 5 {
+            cpu.run_batch(&attention, 4).expect("runs");
+        }
+        assert_eq!(compiled(&cpu) >= 1, jit, "the loop was compiled");
+        cpu.st.x[1] = RAM;
+        let stop = run(&mut cpu, 8);
+        assert!(
+            matches!(stop, Some(Stop::Exception(ref e)) if e.iss == 1),
+            "store {store:#x}, jit {jit}: the stored brk #1 ran: {stop:?}"
+        );
+        assert_eq!(cpu.st.pc, RAM);
+        stops.push((cpu.insns, cpu.st.x[0]));
+    }
+    assert_eq!(stops[0], stops[1], "store {store:#x}: JIT and interpreter");
 }
 
 #[test]
