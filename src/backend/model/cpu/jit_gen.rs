@@ -41,6 +41,7 @@ use super::jit_emit::emit;
 use super::jit_flags::{self, Kind, Lazy};
 use super::jit_ldst;
 use super::jit_ops::classify;
+use super::jit_regs::Cached;
 use super::jit_simd;
 use super::jit_simd_emit;
 use super::state::CpuState;
@@ -413,8 +414,47 @@ impl<'a> Gen<'a> {
         self.words
     }
 
+    /// After a store of `len` bytes at host address `host` by op `next - 1`: leaves the
+    /// block before op `next` if the store overlapped the block's words and changed one
+    /// ([`Gen::check_words`]).
+    pub fn check_store_into_block(&mut self, host: Value, len: u32, next: usize) {
+        let hit = self.hits_block(host, len);
+        let (check, go) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(hit, check, &[], go, &[]);
+        self.b.switch_to_block(check);
+        self.check_words(next);
+        self.b.ins().jump(go, &[]);
+        self.b.switch_to_block(go);
+    }
+
+    /// Ends an op compiled inline whose inline path is the current block and whose fallback
+    /// starts at `miss` (entered in register-cache state `before`): the fallback runs op
+    /// `k` (at `pc`) through its handler ([`Gen::call`] with trampoline `tramp` and handler
+    /// index `id`), then both paths join in the inline path's state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_handler_fallback(
+        &mut self,
+        miss: cranelift_codegen::ir::Block,
+        before: Cached,
+        tramp: cranelift_codegen::ir::SigRef,
+        k: usize,
+        pc: Value,
+        id: u32,
+        op: &Op,
+    ) {
+        let after = self.snapshot();
+        let join = self.b.create_block();
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(miss);
+        self.restore(before);
+        self.call(tramp, k, pc, id, op);
+        self.rejoin(after);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+    }
+
     /// Whether `len` bytes at host address `host` overlap the block's words in RAM.
-    pub fn hits_block(&mut self, host: Value, len: u32) -> Value {
+    fn hits_block(&mut self, host: Value, len: u32) -> Value {
         let end = self.b.ins().iadd_imm_s(host, len as i64);
         let after = self
             .b

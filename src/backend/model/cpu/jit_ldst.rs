@@ -128,7 +128,7 @@ pub fn emit(
     let store = (!m.load).then(|| g.x(m.rt));
     let (r, raw, host) = access_inline(g, sigs, addr, m.size, store);
     let raw = m.load.then_some(raw);
-    let (miss, hit, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
+    let (miss, hit) = (g.b.create_block(), g.b.create_block());
     g.b.ins().brif(r, miss, &[], hit, &[]);
     g.b.switch_to_block(hit);
     if let Some(wb) = wb {
@@ -141,22 +141,9 @@ pub fn emit(
     if store.is_some() {
         // A store into the block's own words (or through the trampoline: `host` then
         // aims at the block) leaves it before the next op if a word changed.
-        let hit = g.hits_block(host, 1 << m.size);
-        let (check, go) = (g.b.create_block(), g.b.create_block());
-        g.b.ins().brif(hit, check, &[], go, &[]);
-        g.b.switch_to_block(check);
-        g.check_words(k + 1);
-        g.b.ins().jump(go, &[]);
-        g.b.switch_to_block(go);
+        g.check_store_into_block(host, 1 << m.size, k + 1);
     }
-    let after = g.snapshot();
-    g.b.ins().jump(join, &[]);
-    g.b.switch_to_block(miss);
-    g.restore(before);
-    g.call(tramp, k, pc, id, op);
-    g.rejoin(after);
-    g.b.ins().jump(join, &[]);
-    g.b.switch_to_block(join);
+    g.join_handler_fallback(miss, before, tramp, k, pc, id, op);
 }
 
 /// The access address and the writeback value (PRE, POST), as `Cpu::mode_addr`.

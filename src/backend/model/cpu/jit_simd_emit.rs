@@ -74,13 +74,7 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
             if !load {
                 // A store into the block's own words leaves it before the next op if a
                 // word changed.
-                let hit = g.hits_block(host, 1 << scale);
-                let (check, on) = (g.b.create_block(), g.b.create_block());
-                g.b.ins().brif(hit, check, &[], on, &[]);
-                g.b.switch_to_block(check);
-                g.check_words(k + 1);
-                g.b.ins().jump(on, &[]);
-                g.b.switch_to_block(on);
+                g.check_store_into_block(host, 1 << scale, k + 1);
             }
         }
         Simd::Ld1r {
@@ -238,15 +232,7 @@ pub fn emit(g: &mut Gen, tramp: SigRef, k: usize, pc: Value, id: u32, op: &Op, s
         }
     }
     if can_miss {
-        let after = g.snapshot();
-        let join = g.b.create_block();
-        g.b.ins().jump(join, &[]);
-        g.b.switch_to_block(miss);
-        g.restore(before);
-        g.call(tramp, k, pc, id, op);
-        g.rejoin(after);
-        g.b.ins().jump(join, &[]);
-        g.b.switch_to_block(join);
+        g.join_handler_fallback(miss, before, tramp, k, pc, id, op);
     }
     // Both paths ran this op: SIMD&FP is enabled (the handler returned only after its
     // `Cpu::fp_check` passed, and changes neither CPACR_EL1 nor the EL), until the next
